@@ -1,0 +1,43 @@
+# Two entry points (see README): `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= ./data
+
+.PHONY: run test lint bench soak fuzz data clean mosquitto
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq mosquitto mosquitto-clients; \
+	  else echo "mosquitto is missing: run 'sudo apt-get install -y mosquitto mosquitto-clients'" >&2; exit 1; fi; }
+
+data: $(STAMP)
+	$(BIN)/iaqgw data build --data-dir $(DATA_DIR)
+
+run: data
+	$(BIN)/iaqgw serve --host 127.0.0.1 --port 7300 --data-dir $(DATA_DIR)
+
+test: $(STAMP) mosquitto
+	$(BIN)/ruff check gateway formats routing responders simulator tests
+	$(BIN)/mypy formats routing
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway formats routing responders simulator tests
+	$(BIN)/mypy formats routing
+
+bench: $(STAMP)
+	$(BIN)/python -m simulator.bench
+
+soak: $(STAMP) mosquitto
+	$(BIN)/pytest -q -m soak
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
