@@ -1,0 +1,1 @@
+"""The asyncio side of iaq-gateway: server, sessions, journal, delivery, CLI."""

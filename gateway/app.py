@@ -1,0 +1,136 @@
+"""The gateway process: wires registries, index, journal, switch, delivery and the TCP server."""
+
+import asyncio
+import contextlib
+import ssl
+from typing import Any
+
+from gateway.clock import Clock, SystemClock
+from gateway.config import Settings
+from gateway.datafiles import load_lines, load_oris, open_index
+from gateway.delivery import Delivery
+from gateway.journal import Journal
+from gateway.logs import get_logger
+from gateway.session import LineSession
+from gateway.switch import Switch
+from responders.base import Services
+from responders.registry import load_pipelines
+from routing.lines import is_plain_key
+from routing.resolve import Router
+
+
+def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """TLS 1.2+ when a certificate is configured; client certificates required with a CA."""
+    if settings.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if settings.tls_ca is not None:
+        context.load_verify_locations(settings.tls_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class Gateway:
+    """One running switch."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, log: Any = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.log = log or get_logger()
+        self.lines = load_lines(settings.lines)
+        self.oris = load_oris(settings.oris)
+        self.router = Router(self.lines, self.oris)
+        self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
+        self.journal = Journal(settings.journal_path)
+        self.delivery = Delivery(self.journal, self.clock, self.log)
+        self.switch = Switch(
+            router=self.router,
+            pipelines=load_pipelines(),
+            services=Services(index=self.index, lines=self.lines),
+            journal=self.journal,
+            clock=self.clock,
+            is_signed_on=self.delivery.is_signed_on,
+            log=self.log,
+        )
+        self.sessions: set[LineSession] = set()
+        self.verified_keys: set[bytes] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    def loop_time(self) -> float:
+        """Monotonic time for session timers."""
+        return asyncio.get_running_loop().time()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (useful with port 0)."""
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Answer what a crash left unanswered, then listen."""
+        if any(is_plain_key(line.key_hash) for line in self.lines):
+            self.log.warning("config.plain_keys", detail="line registry holds plain keys")
+        if self.settings.lines is None:
+            self.log.warning("config.dev_keys", detail="development line keys DEV-<LINE> in use")
+        self.switch.recover()
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: LineSession(self),
+            self.settings.host,
+            self.settings.port,
+            ssl=server_tls_context(self.settings),
+        )
+        self._sweeper = asyncio.create_task(self._sweep())
+        self.log.info(
+            "gateway.started",
+            host=self.settings.host,
+            port=self.port,
+            records=len(self.index),
+            lines=len(self.lines),
+            oris=len(self.oris),
+        )
+
+    async def _sweep(self) -> None:
+        s = self.settings
+        period = min(1.0, s.signon_timeout / 4, s.idle_timeout / 4, s.heartbeat_interval / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = self.loop_time()
+            for session in list(self.sessions):
+                if session.line is None:
+                    if now - session.opened_at > s.signon_timeout:
+                        session.close("no signon in time")
+                elif now - session.last_rx > s.idle_timeout:
+                    session.close("idle")
+                elif now - session.last_rx > s.heartbeat_interval and not session.hb_outstanding:
+                    session.send_heartbeat()
+
+    async def stop(self) -> None:
+        """Stop listening, close every session and the journal (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions):
+            session.close("shutdown")
+        if self._server is not None:
+            await self._server.wait_closed()
+        self.journal.close()
+        self.index.close()
+        self.log.info("gateway.stopped")
+
+    async def serve_forever(self) -> None:
+        """Run until cancelled or a signal stops the loop."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,46 @@
+"""Gateway settings: command-line flags override ``IAQGW_*`` environment variables."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from formats.framing import DEFAULT_MAX_TEXT
+
+
+class Settings(BaseSettings):
+    """Everything ``iaqgw serve`` can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="IAQGW_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(7300, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    records: Path | None = None
+    synthetic_records: int = Field(1_000_000, ge=1)
+    lines: Path | None = None
+    oris: Path | None = None
+    bus: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    max_frame: int = Field(DEFAULT_MAX_TEXT, ge=256)
+    signon_timeout: float = Field(10.0, gt=0)
+    idle_timeout: float = Field(120.0, gt=0)
+    heartbeat_interval: float = Field(60.0, gt=0)
+    write_buffer_limit: int = Field(4 * 1024 * 1024, ge=65536)
+
+    @property
+    def journal_path(self) -> Path:
+        """The SQLite journal of inputs, outputs and line state."""
+        return self.data_dir / "journal.sqlite3"
+
+    @property
+    def index_path(self) -> Path:
+        """The immigration index built from ``records`` or generated."""
+        if self.records is not None:
+            return self.data_dir / f"index-{self.records.stem}.sqlite3"
+        return self.data_dir / f"index-synthetic-{self.synthetic_records}.sqlite3"

@@ -1,0 +1,260 @@
+"""The SQLite (WAL) journal: inputs before they are processed, outputs until acknowledged.
+
+One process writes it, from the event loop thread, so sequence counters live in memory and are
+written in the same transaction as the rows that use them. ``synchronous=NORMAL`` in WAL mode
+survives a killed process (every commit is in the WAL file); only a power loss can drop the
+last commits, which docs/reliability.md describes.
+"""
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from formats.output import OutputMessage, format_output
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inputs (
+    id INTEGER PRIMARY KEY,
+    line TEXT NOT NULL,
+    in_seq INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    text TEXT NOT NULL,
+    bad TEXT,
+    processed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS inputs_unprocessed ON inputs (id) WHERE processed = 0;
+CREATE TABLE IF NOT EXISTS outputs (
+    line TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    input_id INTEGER,
+    created_at TEXT NOT NULL,
+    mke TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    dest TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (line, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS line_state (
+    line TEXT PRIMARY KEY,
+    last_in INTEGER NOT NULL DEFAULT 0,
+    last_out INTEGER NOT NULL DEFAULT 0,
+    last_ack INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledInput:
+    """An input as the journal holds it; ``bad`` names a framing fault (ER 0) when set."""
+
+    id: int
+    line: str
+    in_seq: int
+    received_at: datetime
+    text: str
+    bad: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOutput:
+    """An output to store: everything but its sequence number, which the journal assigns."""
+
+    line: str
+    input_id: int | None
+    mke: str
+    sender: str
+    dest: str
+    control: str | None
+    body: str
+    in_time: datetime
+    in_seq: int
+    out_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutput:
+    """An output with its per-line sequence number and the exact text delivered."""
+
+    line: str
+    seq: int
+    text: str
+    mke: str
+    dest: str
+    in_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class _LineCounters:
+    last_in: int = 0
+    last_out: int = 0
+    last_ack: int = 0
+
+
+class Journal:
+    """Durable inputs, outputs and per-line sequence state."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lines: dict[str, _LineCounters] = {
+            line: _LineCounters(last_in, last_out, last_ack)
+            for line, last_in, last_out, last_ack in self._db.execute(
+                "SELECT line, last_in, last_out, last_ack FROM line_state"
+            )
+        }
+        self._dirty: set[str] = set()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._flush_counters()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+
+    def _counters(self, line: str) -> _LineCounters:
+        counters = self._lines.get(line)
+        if counters is None:
+            counters = self._lines[line] = _LineCounters()
+        self._dirty.add(line)
+        return counters
+
+    def _flush_counters(self) -> None:
+        if not self._dirty:
+            return
+        self._db.executemany(
+            "INSERT INTO line_state (line, last_in, last_out, last_ack) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (line) DO UPDATE SET last_in = excluded.last_in,"
+            " last_out = excluded.last_out, last_ack = excluded.last_ack",
+            [
+                (line, c.last_in, c.last_out, c.last_ack)
+                for line in self._dirty
+                for c in (self._lines[line],)
+            ],
+        )
+        self._dirty.clear()
+
+    def _reload_counters(self) -> None:
+        self._dirty.clear()
+        self._lines = {
+            line: _LineCounters(last_in, last_out, last_ack)
+            for line, last_in, last_out, last_ack in self._db.execute(
+                "SELECT line, last_in, last_out, last_ack FROM line_state"
+            )
+        }
+
+    def record_inputs(
+        self,
+        line: str,
+        received_at: datetime,
+        texts: Iterable[tuple[str, str | None]],
+        ack: int | None = None,
+    ) -> list[JournaledInput]:
+        """Journal inputs from one line (text, framing fault) and apply an acknowledgement."""
+        stamp = received_at.isoformat()
+        journaled: list[JournaledInput] = []
+        with self._transaction():
+            counters = self._counters(line)
+            if ack is not None:
+                counters.last_ack = min(max(counters.last_ack, ack), counters.last_out)
+            rows = []
+            for text, bad in texts:
+                counters.last_in += 1
+                rows.append((line, counters.last_in, stamp, text, bad))
+            if rows:
+                cursor = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM inputs")
+                first_id = int(cursor.fetchone()[0]) + 1
+                self._db.executemany(
+                    "INSERT INTO inputs (line, in_seq, received_at, text, bad)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                journaled = [
+                    JournaledInput(first_id + i, line, row[1], received_at, row[3], row[4])
+                    for i, row in enumerate(rows)
+                ]
+        return journaled
+
+    def acknowledge(self, line: str, seq: int) -> int:
+        """Record a cumulative acknowledgement; returns the line's last acknowledged number."""
+        with self._transaction():
+            counters = self._counters(line)
+            counters.last_ack = min(max(counters.last_ack, seq), counters.last_out)
+            return counters.last_ack
+
+    def store_outputs(
+        self, input_ids: Iterable[int], outputs: Iterable[PendingOutput]
+    ) -> list[StoredOutput]:
+        """Number, render and store outputs and mark their inputs processed, in one transaction."""
+        stored: list[StoredOutput] = []
+        with self._transaction():
+            rows = []
+            for out in outputs:
+                counters = self._counters(out.line)
+                counters.last_out += 1
+                text = format_output(
+                    OutputMessage(
+                        out.mke, out.sender, out.in_time, out.in_seq, out.out_time,
+                        counters.last_out, out.dest, out.control, out.body,
+                    )
+                )
+                rows.append(
+                    (out.line, counters.last_out, out.input_id, out.out_time.isoformat(),
+                     out.mke, out.sender, out.dest, text)
+                )
+                stored.append(
+                    StoredOutput(out.line, counters.last_out, text, out.mke, out.dest, out.in_time)
+                )
+            self._db.executemany(
+                "INSERT INTO outputs (line, seq, input_id, created_at, mke, sender, dest, text)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._db.executemany(
+                "UPDATE inputs SET processed = 1 WHERE id = ?", [(i,) for i in input_ids]
+            )
+        return stored
+
+    def last_ack(self, line: str) -> int:
+        """The last output sequence number the line acknowledged."""
+        counters = self._lines.get(line)
+        return counters.last_ack if counters else 0
+
+    def last_out(self, line: str) -> int:
+        """The last output sequence number issued to the line."""
+        counters = self._lines.get(line)
+        return counters.last_out if counters else 0
+
+    def unacknowledged(self, line: str) -> list[StoredOutput]:
+        """Outputs to the line after its last acknowledgement, in sequence order."""
+        return [
+            StoredOutput(line, seq, text, mke, dest)
+            for seq, text, mke, dest in self._db.execute(
+                "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ? ORDER BY seq",
+                (line, self.last_ack(line)),
+            )
+        ]
+
+    def unprocessed_inputs(self) -> list[JournaledInput]:
+        """Inputs journaled whose outputs were never stored (a crash in between)."""
+        return [
+            JournaledInput(row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4], row[5])
+            for row in self._db.execute(
+                "SELECT id, line, in_seq, received_at, text, bad FROM inputs"
+                " WHERE processed = 0 ORDER BY id"
+            )
+        ]

@@ -1,0 +1,36 @@
+"""structlog set-up: JSON lines on stdout (SPEC.md §9) or coloured console output."""
+
+import logging
+import sys
+from typing import Any, Literal
+
+import orjson
+import structlog
+
+LogFormat = Literal["json", "console"]
+
+
+def configure_logging(fmt: LogFormat = "json", level: str = "INFO") -> None:
+    """Route structlog to stdout as JSON lines (``ts``, ``level``, ``event`` …) or console text."""
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+    ]
+    if fmt == "json":
+        processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
+        factory: Any = structlog.BytesLoggerFactory(sys.stdout.buffer)
+    else:
+        processors.append(structlog.dev.ConsoleRenderer())
+        factory = structlog.PrintLoggerFactory(sys.stdout)
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=factory,
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger() -> Any:
+    """The gateway's logger."""
+    return structlog.get_logger("iaqgw")

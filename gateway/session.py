@@ -1,0 +1,204 @@
+"""One connected state switch: framing, sign-on, heartbeat, acknowledgements (SPEC.md §2)."""
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, cast
+
+from formats.control import (
+    HEARTBEAT,
+    Ack,
+    Heartbeat,
+    SignOn,
+    format_signon_ok,
+    format_signon_rejected,
+    parse_control,
+)
+from formats.errors import MessageError
+from formats.framing import BadFrame, Frame, FrameDecoder, encode_frame
+from gateway.journal import StoredOutput
+from routing.lines import verify_key
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+BAD_FRAME_DETAIL = {
+    "oversize": "FRAME LONGER THAN THE MAXIMUM TEXT LENGTH",
+    "charset": "BYTES OUTSIDE THE CHARACTER SET",
+}
+
+
+def printable(raw: bytes) -> str:
+    """Bytes as 7-bit printable text, anything else as '?', for ER echoes and logs."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F or b in (0x0A, 0x0D) else "?" for b in raw)
+
+
+class LineSession(asyncio.Protocol):
+    """The gateway's side of one TCP/TLS connection from a state switch."""
+
+    def __init__(self, gateway: "Gateway") -> None:
+        self._gw = gateway
+        self._decoder = FrameDecoder(gateway.settings.max_frame)
+        self._transport: asyncio.Transport | None = None
+        self.line: str | None = None
+        self._verifying = False
+        self._held: list[Frame | BadFrame] = []
+        self.opened_at = 0.0
+        self.last_rx = 0.0
+        self.hb_outstanding = False
+        self.closed = False
+        self.peer = ""
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the sign-on clock."""
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self.opened_at = self.last_rx = self._gw.loop_time()
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._gw.sessions.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed bytes to the decoder and act on every frame they complete."""
+        self.last_rx = self._gw.loop_time()
+        frames = self._decoder.feed(data)
+        if self._verifying:
+            self._held.extend(frames)
+        elif frames:
+            self._guarded(frames)
+
+    def _guarded(self, frames: list[Frame | BadFrame]) -> None:
+        try:
+            self._frames(frames)
+        except Exception:
+            # A fault in the switch must not take the process down with it; the input is
+            # journaled and will be answered on recovery.
+            self._gw.log.exception("session.error", line=self.line, peer=self.peer)
+            self.close("internal error")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Release the line."""
+        self.closed = True
+        self._gw.sessions.discard(self)
+        if self.line is not None:
+            self._gw.delivery.detach(self.line, self)
+        self._gw.log.info("session.closed", line=self.line, peer=self.peer)
+
+    # frames
+
+    def _frames(self, frames: list[Frame | BadFrame]) -> None:
+        batch: list[tuple[str, str | None]] = []
+        ack: int | None = None
+        for index, frame in enumerate(frames):
+            if isinstance(frame, BadFrame):
+                if self.line is None:
+                    return self._reject("SIGNON REQUIRED")
+                batch.append((printable(frame.raw), BAD_FRAME_DETAIL[frame.reason]))
+                continue
+            try:
+                control = parse_control(frame.text)
+            except MessageError as exc:
+                if self.line is None:
+                    return self._reject("SIGNON REQUIRED")
+                batch.append((frame.text, exc.detail))
+                continue
+            if self.line is None:
+                if not isinstance(control, SignOn):
+                    return self._reject("SIGNON REQUIRED")
+                return self._begin_signon(control, frames[index + 1 :])
+            if isinstance(control, Ack):
+                ack = control.seq if ack is None else max(ack, control.seq)
+            elif isinstance(control, Heartbeat):
+                if self.hb_outstanding:
+                    self.hb_outstanding = False
+                else:
+                    self._write(HEARTBEAT)
+            elif isinstance(control, SignOn):
+                batch.append((frame.text, "ALREADY SIGNED ON"))
+            else:
+                batch.append((frame.text, None))
+        if (batch or ack is not None) and self.line is not None:
+            stored = self._gw.switch.handle(self.line, batch, ack)
+            self._gw.delivery.deliver(stored)
+
+    # sign-on
+
+    def _begin_signon(self, signon: SignOn, rest: list[Frame | BadFrame]) -> None:
+        line = self._gw.lines.get(signon.line)
+        if line is None:
+            self._gw.log.warning("security.signon_rejected", line=signon.line, peer=self.peer,
+                                 reason="unknown line")
+            return self._reject("UNKNOWN LINE")
+        cache_key = hashlib.sha256(f"{line.code}\0{signon.key}\0{line.key_hash}".encode()).digest()
+        if cache_key in self._gw.verified_keys:
+            return self._finish_signon(signon.line, True, rest)
+        self._verifying = True
+        self._held = list(rest)
+        future = asyncio.get_running_loop().run_in_executor(
+            None, verify_key, signon.key, line.key_hash
+        )
+
+        def done(fut: "asyncio.Future[bool]") -> None:
+            ok = not fut.cancelled() and fut.exception() is None and fut.result()
+            if ok:
+                self._gw.verified_keys.add(cache_key)
+            self._verifying = False
+            held, self._held = self._held, []
+            self._finish_signon(signon.line, bool(ok), held)
+
+        future.add_done_callback(done)
+
+    def _finish_signon(self, code: str, ok: bool, rest: list[Frame | BadFrame]) -> None:
+        if self.closed:
+            return
+        if not ok:
+            self._gw.log.warning("security.signon_rejected", line=code, peer=self.peer,
+                                 reason="invalid key")
+            return self._reject("INVALID KEY")
+        self.line = code
+        self._write(format_signon_ok(code, self._gw.journal.last_ack(code)))
+        self._gw.log.info("session.signon", line=code, peer=self.peer,
+                          last_ack=self._gw.journal.last_ack(code))
+        self._gw.delivery.attach(code, self)
+        if rest:
+            self._guarded(rest)
+
+    def _reject(self, reason: str) -> None:
+        self._write(format_signon_rejected(reason))
+        self.close(f"signon rejected: {reason.lower()}")
+
+    # output
+
+    def _write(self, text: str) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.write(encode_frame(text))
+
+    def send_output(self, output: StoredOutput) -> None:
+        """Write an output; a line that stops reading is cut off, its outputs stay stored."""
+        self._write(output.text)
+        transport = self._transport
+        if transport is not None and (
+            transport.get_write_buffer_size() > self._gw.settings.write_buffer_limit
+        ):
+            self._gw.log.warning("session.slow_reader", line=self.line, peer=self.peer)
+            self.close("output buffer full", abort=True)
+
+    def send_heartbeat(self) -> None:
+        """Probe a quiet line; its HB answer is not answered again."""
+        self.hb_outstanding = True
+        self._write(HEARTBEAT)
+
+    def close(self, reason: str, abort: bool = False) -> None:
+        """End the session (after flushing what is written, unless aborting)."""
+        if self.closed or self._transport is None:
+            return
+        self.closed = True
+        self._gw.log.info("session.closing", line=self.line, peer=self.peer, reason=reason)
+        if self.line is not None:
+            self._gw.delivery.detach(self.line, self)
+        if abort:
+            self._transport.abort()
+        else:
+            self._transport.close()
+

@@ -1,0 +1,194 @@
+"""The switch: journaled input → message → route → pipeline → outputs, stored in the journal.
+
+Everything here runs synchronously on the event loop thread; the session hands a batch of
+frames in and gets the stored outputs back for delivery.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from formats.errors import ErrorCode, MessageError
+from formats.message import InputMessage, parse_input
+from formats.notices import format_er_body, format_sm_body
+from gateway.clock import Clock
+from gateway.journal import Journal, JournaledInput, PendingOutput, StoredOutput
+from responders.base import Exchange, Pipeline, Reply, Services
+from responders.forward import FORWARD
+from responders.registry import find_pipeline
+from routing.resolve import Destination, Router
+from routing.services import SWITCH_ORI
+
+YQ_MAX_DESTINATIONS = 3
+MAX_DESTINATIONS = 5
+
+
+class Switch:
+    """Answers journaled inputs and stores every output it causes."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        pipelines: Mapping[tuple[str, str], Pipeline],
+        services: Services,
+        journal: Journal,
+        clock: Clock,
+        is_signed_on: Callable[[str], bool],
+        log: Any,
+    ) -> None:
+        self._router = router
+        self._pipelines = dict(pipelines)
+        self._services = services
+        self._journal = journal
+        self._clock = clock
+        self._is_signed_on = is_signed_on
+        self._log = log
+
+    def handle(
+        self, line: str, frames: Iterable[tuple[str, str | None]], ack: int | None = None
+    ) -> list[StoredOutput]:
+        """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
+        inputs = self._journal.record_inputs(line, self._clock.now(), frames, ack)
+        return self.process(inputs) if inputs else []
+
+    def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
+        """Answer journaled inputs and store their outputs in one transaction."""
+        pending: list[PendingOutput] = []
+        for item in inputs:
+            pending.extend(self._answer(item))
+        return self._journal.store_outputs([item.id for item in inputs], pending)
+
+    def recover(self) -> int:
+        """Answer inputs journaled before a crash whose outputs were never stored."""
+        inputs = self._journal.unprocessed_inputs()
+        if inputs:
+            self.process(inputs)
+            self._log.warning("journal.recovered", inputs=len(inputs))
+        return len(inputs)
+
+    def _answer(self, item: JournaledInput) -> list[PendingOutput]:
+        if item.bad is not None:
+            return [self._error(item, None, MessageError(ErrorCode.FORMAT, item.bad))]
+        try:
+            msg = parse_input(item.text)
+        except MessageError as exc:
+            return [self._error(item, None, exc)]
+        try:
+            self._router.check_sender(item.line, msg.sender)
+        except MessageError as exc:
+            self._log.warning(
+                "security.violation",
+                line=item.line,
+                ori=msg.sender,
+                mke=msg.mke,
+                in_seq=item.in_seq,
+                error_code=str(exc.code),
+                detail=exc.detail,
+            )
+            return [self._error(item, msg, exc, to_sender=False)]
+        try:
+            limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
+            destinations = self._router.resolve_all(msg.dests, limit)
+        except MessageError as exc:
+            return [self._error(item, msg, exc)]
+        self._log.info(
+            "message.accepted",
+            line=item.line,
+            ori=msg.sender,
+            mke=msg.mke,
+            dest=".".join(msg.dests),
+            in_seq=item.in_seq,
+            control=msg.control,
+        )
+        outputs: list[PendingOutput] = []
+        errors: set[tuple[str, str]] = set()
+        for destination in destinations:
+            try:
+                replies = self._run(item, msg, destination)
+            except MessageError as exc:
+                # One ER per distinct fault, however many destinations share it.
+                if (exc.code, exc.detail) not in errors:
+                    errors.add((exc.code, exc.detail))
+                    outputs.append(self._error(item, msg, exc))
+                continue
+            outputs.extend(self._pending(item, msg, reply) for reply in replies)
+            if destination.kind == "line" and not self._is_signed_on(destination.name):
+                outputs.append(
+                    self._notice(item, msg, "SM", format_sm_body(destination.address))
+                )
+        return outputs
+
+    def _run(self, item: JournaledInput, msg: InputMessage, dest: Destination) -> list[Reply]:
+        service = FORWARD if dest.kind == "line" else dest.name
+        pipeline = find_pipeline(self._pipelines, service, msg.mke)
+        if pipeline is None:
+            raise MessageError(
+                ErrorCode.TYPE_NOT_ALLOWED,
+                f"{msg.mke} NOT TAKEN BY {dest.address}",
+                "MKE",
+            )
+        exchange = Exchange(
+            message=msg,
+            line=item.line,
+            destination=dest,
+            received_at=item.received_at,
+            control_number=f"{item.id:010d}",
+            services=self._services,
+        )
+        return pipeline.run(exchange)
+
+    def _pending(self, item: JournaledInput, msg: InputMessage, reply: Reply) -> PendingOutput:
+        line = self._router.line_of(reply.dest)
+        if line is None:
+            raise RuntimeError(f"pipeline addressed {reply.dest}, which is on no line")
+        return PendingOutput(
+            line=line,
+            input_id=item.id,
+            mke=reply.mke,
+            sender=reply.sender,
+            dest=reply.dest,
+            control=msg.control,
+            body=reply.body,
+            in_time=item.received_at,
+            in_seq=item.in_seq,
+            out_time=self._clock.now(),
+        )
+
+    def _notice(
+        self, item: JournaledInput, msg: InputMessage | None, mke: str, body: str,
+        to_sender: bool = True,
+    ) -> PendingOutput:
+        dest = msg.sender if msg is not None and to_sender else item.line
+        return PendingOutput(
+            line=item.line,
+            input_id=item.id,
+            mke=mke,
+            sender=SWITCH_ORI,
+            dest=dest,
+            control=msg.control if msg is not None else None,
+            body=body,
+            in_time=item.received_at,
+            in_seq=item.in_seq,
+            out_time=self._clock.now(),
+        )
+
+    def _error(
+        self,
+        item: JournaledInput,
+        msg: InputMessage | None,
+        exc: MessageError,
+        to_sender: bool = True,
+    ) -> PendingOutput:
+        self._log.info(
+            "message.rejected",
+            line=item.line,
+            ori=msg.sender if msg is not None else None,
+            mke=msg.mke if msg is not None else None,
+            in_seq=item.in_seq,
+            error_code=str(exc.code),
+            detail=exc.detail,
+            text=item.text[:100],
+        )
+        body = format_er_body(exc.code, exc.detail, item.text)
+        return self._notice(item, msg, "ER", body, to_sender)
+

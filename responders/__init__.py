@@ -1,0 +1,1 @@
+"""Responder pipelines: the services the gateway answers itself (LESC, help, forwarding)."""

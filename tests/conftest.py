@@ -1,0 +1,70 @@
+"""Fixtures: a real gateway on a loopback port with real SQLite files, and line clients."""
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+
+from gateway.app import Gateway
+from gateway.config import Settings
+from gateway.logs import configure_logging
+from simulator.client import LineClient
+
+DATA = Path(__file__).parent / "data"
+RECORDS = DATA / "records.csv"
+
+hypothesis_settings.register_profile("ci", deadline=None, max_examples=200)
+hypothesis_settings.load_profile("ci")
+
+configure_logging("json", os.environ.get("IAQGW_TEST_LOG_LEVEL", "WARNING"))
+
+
+def gateway_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test gateway: free port, data under tmp_path, the test records."""
+    values: dict[str, Any] = {
+        "port": 0,
+        "data_dir": tmp_path / "data",
+        "records": RECORDS,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def start_gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
+    """Start gateways in this event loop; every one is stopped at the end of the test."""
+    started: list[Gateway] = []
+
+    async def start(**overrides: Any) -> Gateway:
+        gateway = Gateway(gateway_settings(tmp_path, **overrides))
+        await gateway.start()
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        await gateway.stop()
+
+
+@pytest.fixture
+async def gateway(start_gateway: Callable[..., Awaitable[Gateway]]) -> Gateway:
+    """A running gateway with the test records."""
+    return await start_gateway()
+
+
+@pytest.fixture
+async def connect(gateway: Gateway) -> AsyncIterator[Callable[..., Awaitable[LineClient]]]:
+    """Sign lines on to the ``gateway`` fixture; every client is closed at the end."""
+    clients: list[LineClient] = []
+
+    async def open_line(line: str, key: str | None = None, **kwargs: Any) -> LineClient:
+        client = await LineClient.connect("127.0.0.1", gateway.port, line, key, **kwargs)
+        clients.append(client)
+        return client
+
+    yield open_line
+    for client in clients:
+        await client.close()
