@@ -1,0 +1,629 @@
+"""The immigration index (SPEC.md §5): an SQLite file of LESC records, built once, then read."""
+
+import csv
+import os
+import random
+import re
+import sqlite3
+import tempfile
+from bisect import bisect
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from itertools import accumulate
+from pathlib import Path
+from typing import Any, Final, Generic, TypeVar
+
+from formats.soundex import soundex
+
+STATUSES: Final = frozenset({"USC", "LPR", "NIV", "OOS", "REM"})
+IVF_CATEGORIES: Final = frozenset({"DEPORTED FELON", "ABSCONDER", "NSEERS VIOLATOR"})
+CSV_COLUMNS: Final = (
+    "arn", "last", "first", "middle", "dob", "sex", "pob", "status", "coa", "status_date",
+    "ivf", "nic",
+)  # fmt: skip
+MAX_MATCHES: Final = 20
+SCHEMA_VERSION: Final = "1"
+
+# Stored columns: the CSV columns, then the search keys derived from them.
+_SCHEMA: Final = """
+CREATE TABLE record (
+    arn TEXT NOT NULL, last TEXT NOT NULL, first TEXT NOT NULL, middle TEXT NOT NULL,
+    dob TEXT NOT NULL, sex TEXT NOT NULL, pob TEXT NOT NULL, status TEXT NOT NULL,
+    coa TEXT NOT NULL, status_date TEXT NOT NULL, ivf TEXT, nic TEXT,
+    soundex TEXT NOT NULL, finit TEXT NOT NULL
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_INDEXES: Final = """
+CREATE UNIQUE INDEX record_arn ON record (arn);
+CREATE UNIQUE INDEX record_nic ON record (nic) WHERE nic IS NOT NULL;
+CREATE INDEX record_name ON record (soundex, finit, dob);
+"""
+_INSERT: Final = "INSERT INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SELECT: Final = (
+    "SELECT arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic"
+    " FROM record"
+)
+_BY_ARN: Final = _SELECT + " WHERE arn = ?"
+_BY_NIC: Final = _SELECT + " WHERE nic = ?"
+
+
+def _name_sql(ivf_only: bool, sex_filter: bool) -> str:
+    # Exact surname, then exact first name, rank ahead of mere phonetic matches; the ARN
+    # makes the order total so answers are reproducible.
+    return (
+        _SELECT
+        + " WHERE soundex = ? AND finit = ? AND dob = ?"
+        + (" AND ivf IS NOT NULL" if ivf_only else "")
+        + (" AND sex IN (?, 'U')" if sex_filter else "")
+        + f" ORDER BY last = ? DESC, first = ? DESC, arn LIMIT {MAX_MATCHES}"
+    )
+
+
+_BY_NAME: Final = {
+    (ivf_only, sex_filter): _name_sql(ivf_only, sex_filter)
+    for ivf_only in (False, True)
+    for sex_filter in (False, True)
+}
+_BATCH: Final = 50_000
+
+_ARN_RE: Final = re.compile(r"A?([0-9]{8,9})")
+_NIC_RE: Final = re.compile(r"[A-Z][0-9]{9}")
+_NAME_RE: Final = re.compile(r"[A-Z](?:[A-Z '-]{0,28}[A-Z])?")
+_CODE2_RE: Final = re.compile(r"[A-Z]{2}")
+_COA_RE: Final = re.compile(r"[A-Z0-9]{1,4}")
+_DATE_RE: Final = re.compile(r"[0-9]{8}")
+
+_T = TypeVar("_T")
+_Row = tuple[str, str, str, str, str, str, str, str, str, str, str | None, str | None, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One person in the index, as LESC would find it."""
+
+    arn: str  # 9 digits
+    last: str
+    first: str
+    middle: str
+    dob: date
+    sex: str
+    pob: str
+    status: str  # USC LPR NIV OOS REM
+    coa: str
+    status_date: date
+    ivf: str | None  # DEPORTED FELON, ABSCONDER, NSEERS VIOLATOR
+    nic: str | None
+
+
+def _date(text: str) -> date:
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+def _ccyymmdd(value: date) -> str:
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    # Columns in _SELECT order; the two dates are stored as CCYYMMDD text.
+    arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic = row
+    return Record(
+        arn, last, first, middle, _date(dob), sex, pob, status, coa, _date(status_date), ivf, nic
+    )
+
+
+def normalize_arn(value: str) -> str | None:
+    """A-number as 9 digits (leading A optional, 8 or 9 digits), or None when malformed."""
+    match = _ARN_RE.fullmatch(value.strip().upper())
+    return match.group(1).zfill(9) if match else None
+
+
+class ImmigrationIndex:
+    """Read-only lookups in a built index file; one connection, kept open."""
+
+    def __init__(self, connection: sqlite3.Connection, count: int) -> None:
+        self._db = connection
+        self._count = count
+
+    @classmethod
+    def open(cls, path: Path) -> "ImmigrationIndex":
+        """Open a built index read-only; FileNotFoundError or ValueError when it is not one."""
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        connection = sqlite3.connect(
+            path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
+        )
+        try:
+            found = connection.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise ValueError(f"cannot read {path} as an immigration index: {exc}") from exc
+        if found is None:
+            connection.close()
+            raise ValueError(f"cannot read {path} as an immigration index: no record count")
+        return cls(connection, int(found[0]))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def by_arn(self, arn: str) -> Record | None:
+        """The record with this A-number (with or without the A, 8 or 9 digits), or None."""
+        number = normalize_arn(arn)
+        if number is None:
+            return None
+        row = self._db.execute(_BY_ARN, (number,)).fetchone()
+        return _record(row) if row else None
+
+    def by_nic(self, nic: str) -> Record | None:
+        """The IVF record with this NCIC number, or None."""
+        row = self._db.execute(_BY_NIC, (nic.strip().upper(),)).fetchone()
+        return _record(row) if row else None
+
+    def by_name(self, last: str, first: str, dob: date, sex: str | None) -> list[Record]:
+        """Soundex of surname + first initial + DOB, sex as a filter unless None or U.
+
+        At most MAX_MATCHES records, exact surname and first name first.
+        """
+        return self._search(last, first, dob, sex, ivf_only=False)
+
+    def ivf_by_name(self, last: str, first: str, dob: date, sex: str | None) -> list[Record]:
+        """The by_name search restricted to records in the Immigration Violator File."""
+        return self._search(last, first, dob, sex, ivf_only=True)
+
+    def _search(
+        self, last: str, first: str, dob: date, sex: str | None, *, ivf_only: bool
+    ) -> list[Record]:
+        last = last.strip().upper()
+        first = first.strip().upper()
+        # Soundex needs a letter to start from; a name without one matches nobody.
+        if not "A" <= last[:1] <= "Z" or not first:
+            return []
+        params = [soundex(last), first[0], _ccyymmdd(dob)]
+        wanted_sex = None if sex in (None, "U") else sex
+        if wanted_sex is not None:
+            params.append(wanted_sex)
+        params += [last, first]
+        sql = _BY_NAME[ivf_only, wanted_sex is not None]
+        rows = self._db.execute(sql, params).fetchall()
+        return [_record(row) for row in rows]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _build(path_db: Path, batches: Iterable[list[_Row]]) -> int:
+    """Write the rows into a temporary file beside ``path_db``, then rename it into place."""
+    path_db.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path_db.name}.", suffix=".tmp", dir=path_db.parent)
+    os.close(fd)
+    tmp = Path(name)
+    count = 0
+    try:
+        connection = sqlite3.connect(tmp)
+        try:
+            # No journal and no syncs while building: a failed build is thrown away whole.
+            connection.execute("PRAGMA journal_mode=OFF")
+            connection.execute("PRAGMA synchronous=OFF")
+            connection.executescript(_SCHEMA)
+            for batch in batches:
+                connection.executemany(_INSERT, batch)
+                count += len(batch)
+            # Indexes built after the inserts are sorted once instead of updated per row.
+            connection.executescript(_INDEXES)
+            connection.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("schema", SCHEMA_VERSION), ("count", str(count))],
+            )
+            connection.commit()
+            connection.execute("PRAGMA journal_mode=WAL")
+        finally:
+            connection.close()
+        _fsync(tmp)
+        # A -wal/-shm left by the previous file would be replayed into the new one.
+        for sidecar in ("-wal", "-shm"):
+            path_db.with_name(path_db.name + sidecar).unlink(missing_ok=True)
+        os.replace(tmp, path_db)
+        _fsync(path_db.parent)
+    except BaseException:
+        for leftover in ("", "-wal", "-shm", "-journal"):
+            tmp.with_name(tmp.name + leftover).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _batched(rows: Iterable[_Row]) -> Iterator[list[_Row]]:
+    batch: list[_Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV records
+
+
+class _CsvRowError(ValueError):
+    def __init__(self, line: int, column: str, reason: str) -> None:
+        super().__init__(f"line {line}, column {column}: {reason}")
+
+
+def _csv_date(line: int, column: str, value: str) -> str:
+    if not _DATE_RE.fullmatch(value):
+        raise _CsvRowError(line, column, f"{value!r} is not CCYYMMDD")
+    try:
+        _date(value)
+    except ValueError:
+        raise _CsvRowError(line, column, f"{value} is not a real date") from None
+    return value
+
+
+def _cell(raw: dict[str, str], line: int, column: str) -> str:
+    # DictReader gives None for the columns of a short row, hence the isinstance check.
+    value = raw.get(column)
+    if not isinstance(value, str):
+        raise _CsvRowError(line, column, "missing")
+    return value.strip().upper()
+
+
+def _csv_rows(reader: "csv.DictReader[str]") -> Iterator[_Row]:
+    """Validated rows of the records CSV; raises ValueError naming the line and column."""
+    arns: set[str] = set()
+    nics: set[str] = set()
+    codes: dict[str, str] = {}
+    for raw in reader:
+        line = reader.line_num
+        cell = partial(_cell, raw, line)
+        arn = normalize_arn(cell("arn"))
+        if arn is None:
+            raise _CsvRowError(line, "arn", f"{cell('arn')!r} is not an A-number (8-9 digits)")
+        if arn in arns:
+            raise _CsvRowError(line, "arn", f"A{arn} listed twice")
+        arns.add(arn)
+        last, first, middle = cell("last"), cell("first"), cell("middle")
+        for column, value in (("last", last), ("first", first), ("middle", middle)):
+            if (value or column != "middle") and not _NAME_RE.fullmatch(value):
+                raise _CsvRowError(line, column, f"{value!r} is not a name")
+        dob = _csv_date(line, "dob", cell("dob"))
+        sex = cell("sex")
+        if sex not in ("M", "F", "U"):
+            raise _CsvRowError(line, "sex", f"{sex!r} is not M, F or U")
+        pob = cell("pob")
+        if not _CODE2_RE.fullmatch(pob):
+            raise _CsvRowError(line, "pob", f"{pob!r} is not a 2-letter code")
+        status = cell("status")
+        if status not in STATUSES:
+            raise _CsvRowError(line, "status", f"{status!r} is not one of USC LPR NIV OOS REM")
+        coa = cell("coa")
+        if not _COA_RE.fullmatch(coa):
+            raise _CsvRowError(line, "coa", f"{coa!r} is not a class of admission code")
+        status_date = _csv_date(line, "status_date", cell("status_date"))
+        if status_date < dob:
+            raise _CsvRowError(line, "status_date", f"{status_date} is before dob {dob}")
+        ivf, nic = cell("ivf") or None, cell("nic") or None
+        if ivf is not None and ivf not in IVF_CATEGORIES:
+            raise _CsvRowError(line, "ivf", f"{ivf!r} is not an IVF category")
+        if (ivf is None) != (nic is None):
+            raise _CsvRowError(line, "nic", "nic is set exactly when ivf is")
+        if nic is not None:
+            if not _NIC_RE.fullmatch(nic):
+                raise _CsvRowError(line, "nic", f"{nic!r} is not a letter and 9 digits")
+            if nic in nics:
+                raise _CsvRowError(line, "nic", f"{nic} listed twice")
+            nics.add(nic)
+        code = codes.get(last)
+        if code is None:
+            code = codes[last] = soundex(last)
+        yield (
+            arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic,
+            code, first[0],
+        )  # fmt: skip
+
+
+def build_from_csv(path_db: Path, csv_path: Path) -> int:
+    """Build the index from a records CSV (SPEC.md §5); returns the record count.
+
+    Raises ValueError naming the file line and column of the first bad value.
+    """
+    # utf-8-sig: spreadsheet exports often start with a byte-order mark.
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = tuple(reader.fieldnames or ())
+        if sorted(header) != sorted(CSV_COLUMNS):
+            raise ValueError(f"line 1: header must be {','.join(CSV_COLUMNS)}")
+        return _build(path_db, _batched(_csv_rows(reader)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic records
+
+
+class _Weighted(Generic[_T]):
+    """Items drawn with given weights by one uniform number (bisect on cumulative weights)."""
+
+    __slots__ = ("_cum", "_items", "_total")
+
+    def __init__(self, items: Sequence[_T], weights: Sequence[float]) -> None:
+        self._items = tuple(items)
+        self._cum = list(accumulate(weights))
+        self._total = self._cum[-1]
+
+    def pick(self, uniform: float) -> _T:
+        """The item at ``uniform`` in [0, 1)."""
+        return self._items[bisect(self._cum, uniform * self._total)]
+
+
+def _codes(spec: str) -> _Weighted[str]:
+    """A pool written as ``CODE:weight CODE:weight ...``."""
+    pairs = [item.split(":") for item in spec.split()]
+    return _Weighted([code for code, _ in pairs], [int(weight) for _, weight in pairs])
+
+
+def _zipf(names: str) -> _Weighted[str]:
+    """A pool listed most common first; frequency falls off like 1/rank^0.7."""
+    items = names.split()
+    return _Weighted(items, [1 / (rank**0.7) for rank in range(1, len(items) + 1)])
+
+
+# Surname pools, most common first. A steep fall-off makes shared surnames (and so shared
+# Soundex + initial + DOB keys) common enough that multi-record answers occur.
+_SURNAMES: Final = {
+    "hispanic": _zipf(
+        "GARCIA RODRIGUEZ MARTINEZ HERNANDEZ LOPEZ GONZALEZ PEREZ SANCHEZ RAMIREZ TORRES"
+        " FLORES RIVERA GOMEZ DIAZ CRUZ MORALES REYES GUTIERREZ ORTIZ RAMOS CHAVEZ MENDOZA"
+        " RUIZ ALVAREZ CASTILLO JIMENEZ VASQUEZ MORENO ROMERO HERRERA MEDINA AGUILAR VARGAS"
+        " GUZMAN MENDEZ CASTRO MUNOZ SALAZAR GARZA SOTO VAZQUEZ ALVARADO DELGADO PENA"
+        " CONTRERAS SANDOVAL GUERRERO RIOS ESTRADA ORTEGA NUNEZ MALDONADO DOMINGUEZ VEGA"
+        " ESPINOZA ROJAS MARQUEZ PADILLA MEJIA JUAREZ LUNA AYALA FIGUEROA CARRILLO SANTIAGO"
+        " CABRERA CAMPOS FUENTES LARA ACOSTA MOLINA VILLANUEVA CORTEZ AVILA NAVARRO SALINAS"
+        " ROSALES PACHECO IBARRA CERVANTES RIVAS VELASQUEZ MIRANDA SALAS TREJO ESCOBAR SOLIS"
+        " BARRERA OCHOA CORONA LEON VALENCIA ROSARIO ZAMORA SILVA CORDOVA ROBLES MEZA PINEDA"
+        " ARIAS CARDENAS MONTOYA VALDEZ QUINTERO BELTRAN GALLEGOS ZUNIGA ARELLANO TAPIA"
+        " BAUTISTA BONILLA ARGUETA PORTILLO LEMUS ZELAYA CARCAMO PAZ OSORIO ALFARO VILLATORO"
+        " AGUIRRE MACIAS VELAZQUEZ CISNEROS PONCE ROSAS TOVAR OROZCO VALENZUELA SERRANO"
+        " BENITEZ DURAN"
+    ),
+    "chinese": _zipf(
+        "WANG LI ZHANG LIU CHEN YANG HUANG ZHAO WU ZHOU XU SUN MA ZHU HU GUO HE LIN GAO LUO"
+        " ZHENG LIANG XIE TANG SONG DENG FENG HAN CAO PENG"
+    ),
+    "vietnamese": _zipf(
+        "NGUYEN TRAN LE PHAM HOANG HUYNH PHAN VU VO DANG BUI DO HO NGO DUONG LY TRUONG DINH"
+        " LAM MAI"
+    ),
+    "filipino": _zipf(
+        "SANTOS REYES CRUZ BAUTISTA OCAMPO GARCIA MENDOZA TORRES TOMAS ANDRES MARQUEZ"
+        " CASTILLO AQUINO DIZON MANALO PASCUAL VILLANUEVA RAMOS FERNANDEZ SORIANO MERCADO"
+        " NAVARRO DELEON SALVADOR GONZALES MACARAEG DAVID LACSON"
+    ),
+    "haitian": _zipf(
+        "PIERRE JEAN JOSEPH LOUIS CHARLES BAPTISTE ETIENNE DESIR AUGUSTIN FRANCOIS ALEXIS"
+        " CADET DORVIL JACQUES PAUL MICHEL NOEL SAINTIL REMY THELUSMA"
+    ),
+    "english": _zipf(
+        "SMITH JONES WILLIAMS BROWN TAYLOR DAVIES EVANS WILSON THOMAS JOHNSON ROBERTS WALKER"
+        " WRIGHT ROBINSON THOMPSON WHITE HUGHES EDWARDS GREEN HALL CAMPBELL GRANT REID"
+        " CLARKE MORRIS STEWART BAILEY MURRAY FRANCIS GORDON"
+    ),
+    "portuguese": _zipf(
+        "SILVA SANTOS OLIVEIRA SOUZA RODRIGUES FERREIRA ALVES PEREIRA LIMA GOMES COSTA"
+        " RIBEIRO MARTINS CARVALHO ALMEIDA LOPES SOARES FERNANDES VIEIRA BARBOSA ROCHA"
+        " DIAS NASCIMENTO ANDRADE MOREIRA"
+    ),
+    "african": _zipf(
+        "OKAFOR ADEYEMI OKONKWO EZE NWOSU ADEBAYO OLUWASEUN IBRAHIM MUSA BELLO MENSAH OWUSU"
+        " BOATENG ASANTE OSEI APPIAH TESFAYE GEBRE HAILE ALEMU BEKELE TADESSE MOHAMMED"
+        " ABDI OKEKE CHUKWU OBI ONYEKA DANSO AMOAH"
+    ),
+    "mideast": _zipf(
+        "KHAN AHMED ALI HUSSAIN MALIK IQBAL SHAH RAZA BUTT CHAUDHRY QURESHI AKHTAR"
+        " MOHAMMADI HOSSEINI AHMADI REZAEI KARIMI MOUSAVI JAFARI RAHIMI SADEGHI HASHEMI"
+        " NOURI TEHRANI AZIZI"
+    ),
+    "slavic": _zipf(
+        "NOWAK KOWALSKI WISNIEWSKI WOJCIK KOWALCZYK KAMINSKI LEWANDOWSKI ZIELINSKI"
+        " SZYMANSKI WOZNIAK DABROWSKI KOZLOWSKI SHEVCHENKO KOVALENKO BONDARENKO TKACHENKO"
+        " KRAVCHENKO MELNYK OLIYNYK POLISHCHUK IVANOV SMIRNOV KUZNETSOV POPOV VASILIEV"
+        " PETROV SOKOLOV MIKHAILOV NOVIKOV FEDOROV MOROZOV VOLKOV ALEKSEEV LEBEDEV"
+    ),
+    "italian": _zipf(
+        "ROSSI RUSSO FERRARI ESPOSITO BIANCHI ROMANO COLOMBO RICCI MARINO GRECO BRUNO GALLO"
+        " CONTI DEMARCO COSTA"
+    ),
+}
+
+# First names as (male, female) pools, most common first.
+_FIRST_NAMES: Final = {
+    "hispanic": (
+        _zipf(
+            "JOSE JUAN LUIS CARLOS JESUS JORGE MIGUEL FRANCISCO ANTONIO PEDRO MANUEL RICARDO"
+            " ALEJANDRO FERNANDO JAVIER ROBERTO DAVID MARIO SERGIO RAFAEL EDUARDO OSCAR ANGEL"
+            " VICTOR HECTOR RAUL ARMANDO ERNESTO RAMON ALBERTO"
+        ),
+        _zipf(
+            "MARIA GUADALUPE ANA ROSA JUANA MARTHA VERONICA ELIZABETH LETICIA PATRICIA LAURA"
+            " GABRIELA ALEJANDRA CLAUDIA SANDRA CARMEN ADRIANA MARIBEL SILVIA ALMA YESENIA"
+            " BLANCA LORENA TERESA DIANA ESPERANZA ROSARIO IRMA NORMA LUCIA"
+        ),
+    ),
+    "chinese": (
+        _zipf("WEI JUN MING LEI HAO YONG JIAN TAO BIN QIANG GANG JIE"),
+        _zipf("LI MEI XIU YAN HUI JING LING XIAO YING FANG HONG NA"),
+    ),
+    "vietnamese": (
+        _zipf("MINH HUNG TUAN DUNG THANH HAI NAM LONG QUANG KHANH DUC VINH"),
+        _zipf("LAN HUONG THAO LINH MAI HOA NGOC TRANG HANH PHUONG THU HA"),
+    ),
+    "english": (
+        _zipf(
+            "JOHN MICHAEL DAVID JAMES ROBERT MARK PAUL RICHARD ANDREW PETER CHRISTOPHER"
+            " DANIEL ANTHONY STEVEN KEVIN GARY TREVOR DWAYNE WINSTON DELROY"
+        ),
+        _zipf(
+            "MARY SARAH ELIZABETH JENNIFER SUSAN LISA KAREN MICHELLE EMMA RACHEL NICOLE"
+            " SHARON PATRICIA ANGELA DONNA JOY GRACE MARCIA CHERYL SHANTEL"
+        ),
+    ),
+    "french": (
+        _zipf("JEAN PIERRE JOSEPH MARC JACQUES LOUIS FRANTZ WILNER RONALD EMMANUEL"),
+        _zipf("MARIE ROSE NADEGE GUERDA MARTHE JOSETTE FABIOLA ISABELLE MIRLANDE ROSELINE"),
+    ),
+    "portuguese": (
+        _zipf("JOAO PAULO CARLOS LUCAS GABRIEL RAFAEL MARCOS THIAGO FELIPE RODRIGO"),
+        _zipf("MARIA ANA FERNANDA JULIANA PATRICIA ALINE CAMILA BRUNA LETICIA VANESSA"),
+    ),
+    "african": (
+        _zipf("CHINEDU EMEKA OLUWASEUN IBRAHIM KWAME KOFI YAW SAMUEL DAWIT ABEBE TUNDE MUSA"),
+        _zipf("NGOZI CHIAMAKA AMINA FATIMA ABENA AKOSUA ADWOA GRACE MERON HIWOT FUNMI BLESSING"),
+    ),
+    "mideast": (
+        _zipf("MUHAMMAD ALI AHMED HASSAN OMAR IMRAN BILAL REZA MEHDI AMIR HAMID FARHAD"),
+        _zipf("FATIMA AYESHA SANA MARYAM ZAINAB NADIA SARA LEILA NARGES SHIRIN PARISA ZAHRA"),
+    ),
+    "slavic": (
+        _zipf("PIOTR TOMASZ ANDRZEJ OLEKSANDR SERHIY DMYTRO IVAN SERGEI ALEXEI DMITRI VIKTOR YURI"),
+        _zipf("ANNA KATARZYNA AGNIESZKA OKSANA OLENA NATALIA IRINA SVETLANA TATIANA OLGA YULIA"),
+    ),
+    "italian": (
+        _zipf("GIUSEPPE GIOVANNI ANTONIO MARCO LUCA FRANCESCO ALESSANDRO MATTEO"),
+        _zipf("GIULIA FRANCESCA CHIARA SARA VALENTINA ELENA SILVIA PAOLA"),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Birthplace:
+    """A place of birth (NCIC country code) and the name pools of people born there."""
+
+    pob: str
+    surnames: _Weighted[str]
+    male: _Weighted[str]
+    female: _Weighted[str]
+    weight: int  # rough share of the LESC caseload
+    nseers: bool  # NSEERS registration applied to men from these countries
+
+
+def _birthplace(
+    pob: str, surnames: str, first_names: str, weight: int, nseers: bool = False
+) -> _Birthplace:
+    male, female = _FIRST_NAMES[first_names]
+    return _Birthplace(pob, _SURNAMES[surnames], male, female, weight, nseers)
+
+
+# NCIC country codes: they differ from ISO where ISO would clash with a state code.
+_PLACES: Final = (
+    _birthplace("MX", "hispanic", "hispanic", 300),
+    _birthplace("GT", "hispanic", "hispanic", 70),
+    _birthplace("ES", "hispanic", "hispanic", 65),  # El Salvador
+    _birthplace("HO", "hispanic", "hispanic", 55),  # Honduras
+    _birthplace("NU", "hispanic", "hispanic", 15),  # Nicaragua
+    _birthplace("CU", "hispanic", "hispanic", 35),
+    _birthplace("DR", "hispanic", "hispanic", 40),  # Dominican Republic
+    _birthplace("EC", "hispanic", "hispanic", 20),
+    _birthplace("VE", "hispanic", "hispanic", 25),
+    _birthplace("CH", "chinese", "chinese", 55),  # China
+    _birthplace("VM", "vietnamese", "vietnamese", 35),  # Vietnam
+    _birthplace("RP", "filipino", "english", 45),  # Philippines
+    _birthplace("HA", "haitian", "french", 25),  # Haiti
+    _birthplace("JM", "english", "english", 15),
+    _birthplace("UK", "english", "english", 10),
+    _birthplace("BR", "portuguese", "portuguese", 15),
+    _birthplace("NI", "african", "african", 15),  # Nigeria
+    _birthplace("GH", "african", "african", 8),
+    _birthplace("ET", "african", "african", 8),
+    _birthplace("PK", "mideast", "mideast", 10, nseers=True),
+    _birthplace("IR", "mideast", "mideast", 8, nseers=True),
+    _birthplace("PL", "slavic", "slavic", 8),
+    _birthplace("UP", "slavic", "slavic", 10),  # Ukraine
+    _birthplace("RS", "slavic", "slavic", 8),  # Russia
+    _birthplace("IT", "italian", "italian", 5),
+)
+_BIRTHPLACES: Final = _Weighted(_PLACES, [place.weight for place in _PLACES])
+_STATUS: Final = _codes("USC:30 LPR:35 NIV:15 OOS:12 REM:8")
+# Classes of admission by status: immigrant classes for citizens (their admission before
+# naturalising) and residents, visas for visitors, entry without inspection for many others.
+_COA: Final = {
+    "USC": _codes("IR1:25 CR1:10 IR2:15 IR5:10 F21:15 EB2:10 DV:5 RE:10"),
+    "LPR": _codes("IR1:20 CR1:10 IR2:10 IR5:10 F21:15 EB2:10 EB3:8 DV:7 RE:10"),
+    "NIV": _codes("F1:25 H1B:25 B2:20 B1:5 J1:8 L1:7 TN:4 H2A:6"),
+    "OOS": _codes("EWI:55 B2:25 F1:8 H1B:4 H2A:5 J1:3"),
+    "REM": _codes("EWI:65 B2:15 F1:5 IR1:10 CR1:5"),
+}
+_MALE_SHARE: Final = 0.52
+_MIDDLE_SHARE: Final = 0.55
+_DEPORTED_FELON_SHARE: Final = 0.12  # of REM
+_ABSCONDER_SHARE: Final = 0.08  # of OOS
+_NSEERS_SHARE: Final = 0.2  # of OOS men from NSEERS countries
+_DOB_FIRST: Final = date(1940, 1, 1).toordinal()
+_DOB_LAST: Final = date(2008, 12, 31).toordinal()
+_DOB_MODE: Final = date(1982, 1, 1).toordinal()
+# The synthetic index is "as of" a fixed day, not today, so a seed always gives the same rows.
+_AS_OF: Final = date(2025, 6, 30).toordinal()
+
+
+def _synthetic_rows(count: int, seed: int) -> Iterator[_Row]:
+    rng = random.Random(seed)
+    uniform = rng.random
+    # Every date the rows can hold, formatted once: cheaper than formatting 2M dates.
+    days = [_ccyymmdd(date.fromordinal(day)) for day in range(_DOB_FIRST, _AS_OF + 1)]
+    codes: dict[str, str] = {}
+    arn = 10_000_000
+    nic = 100_000_000
+    for _ in range(count):
+        place = _BIRTHPLACES.pick(uniform())
+        last = place.surnames.pick(uniform())
+        male = uniform() < _MALE_SHARE
+        names = place.male if male else place.female
+        first = names.pick(uniform())
+        middle = names.pick(uniform()) if uniform() < _MIDDLE_SHARE else ""
+        if middle == first:
+            middle = ""
+        dob = int(rng.triangular(_DOB_FIRST, _DOB_LAST + 1, _DOB_MODE))
+        status = _STATUS.pick(uniform())
+        # The status was granted (or the person removed) a while after birth.
+        span = _AS_OF - dob
+        status_day = dob + span // 4 + int(uniform() * (span - span // 4))
+        ivf: str | None = None
+        if status == "REM" and uniform() < _DEPORTED_FELON_SHARE:
+            ivf = "DEPORTED FELON"
+        elif status == "OOS":
+            draw = uniform()
+            if draw < _ABSCONDER_SHARE:
+                ivf = "ABSCONDER"
+            elif place.nseers and male and draw < _ABSCONDER_SHARE + _NSEERS_SHARE:
+                ivf = "NSEERS VIOLATOR"
+        nic_text: str | None = None
+        if ivf is not None:
+            nic += 1 + int(uniform() * 97)
+            nic_text = f"I{nic:09d}"
+        # Increasing A-numbers with gaps: unique, and inserted in index order.
+        arn += 1 + int(uniform() * 399)
+        code = codes.get(last)
+        if code is None:
+            code = codes[last] = soundex(last)
+        yield (
+            f"{arn:09d}", last, first, middle, days[dob - _DOB_FIRST], "M" if male else "F",
+            place.pob, status, _COA[status].pick(uniform()), days[status_day - _DOB_FIRST],
+            ivf, nic_text, code, first[0],
+        )  # fmt: skip
+
+
+def build_synthetic(path_db: Path, count: int = 1_000_000, seed: int = 0) -> int:
+    """Build a deterministic synthetic index of ``count`` records; returns the count."""
+    if count < 0:
+        raise ValueError("count must not be negative")
+    return _build(path_db, _batched(_synthetic_rows(count, seed)))

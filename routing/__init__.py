@@ -1,0 +1,1 @@
+"""IO-free routing: line and ORI registries, line keys, and destination resolution."""

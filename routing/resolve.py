@@ -1,0 +1,98 @@
+"""Destination resolution and sender checks (SPEC.md §1, §2, §3)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from formats.errors import ErrorCode, MessageError
+from routing.lines import LineRegistry
+from routing.oris import ORI_RE, OriRegistry
+from routing.services import SERVICE_DESTINATIONS, SERVICE_ORIS
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where one DEST of a message goes: a service pipeline or a line."""
+
+    kind: Literal["service", "line"]
+    name: str  # service name or line code
+    address: str  # the DEST as written (ORI, line code or mnemonic)
+
+
+class Router:
+    """Resolves destinations and checks senders against the line and ORI registries."""
+
+    def __init__(self, lines: LineRegistry, oris: OriRegistry) -> None:
+        self._lines = lines
+        self._oris = oris
+
+    def resolve(self, dest: str) -> Destination:
+        """Resolve one DEST; raises MessageError(.19.) when it names nothing known."""
+        service = SERVICE_DESTINATIONS.get(dest)
+        if service is not None:
+            return Destination("service", service, dest)
+        if dest in self._lines:
+            return Destination("line", dest, dest)
+        # An ORI whose line is not connected (registry drift) is as unknown as a bad ORI.
+        entry = self._oris.get(dest)
+        if entry is not None and entry.line in self._lines:
+            return Destination("line", entry.line, dest)
+        raise MessageError(ErrorCode.DESTINATION, f"DESTINATION {dest} UNKNOWN", "DEST")
+
+    def resolve_all(self, dests: Sequence[str], limit: int = 5) -> tuple[Destination, ...]:
+        """Resolve 1 to ``limit`` destinations; raises MessageError(.19.).
+
+        Besides an unknown DEST: none, more than ``limit``, the same DEST twice, or two
+        DESTs naming the same service (AX and VTINS07S0), which would answer twice.
+        """
+        if not dests:
+            raise MessageError(ErrorCode.DESTINATION, "NO DESTINATION", "DEST")
+        if len(dests) > limit:
+            raise MessageError(
+                ErrorCode.DESTINATION,
+                f"TOO MANY DESTINATIONS: {len(dests)}, AT MOST {limit}",
+                "DEST",
+            )
+        resolved: list[Destination] = []
+        seen: set[tuple[str, str]] = set()
+        for dest in dests:
+            destination = self.resolve(dest)
+            # Services are keyed by name, lines by address: two ORIs on one line are two
+            # deliveries, but AX and VTINS07S0 are one LESC.
+            key = (
+                ("service", destination.name)
+                if destination.kind == "service"
+                else ("line", destination.address)
+            )
+            if key in seen:
+                raise MessageError(
+                    ErrorCode.DESTINATION, f"DESTINATION {dest} REPEATED", "DEST"
+                )
+            seen.add(key)
+            resolved.append(destination)
+        return tuple(resolved)
+
+    def check_sender(self, line: str, ori: str) -> None:
+        """Check that a line may send as ``ori``; raises MessageError(.01.) when not."""
+        if ori in SERVICE_ORIS:
+            detail = f"SENDER ORI {ori} IS RESERVED FOR THE GATEWAY"
+        elif ori[:2] != line or len(line) != 2:
+            detail = f"SENDER ORI {ori} NOT ON LINE {line}"
+        elif ori not in self._oris:
+            detail = f"SENDER ORI {ori} NOT REGISTERED"
+        else:
+            return
+        raise MessageError(ErrorCode.HEADER, detail, "ORI")
+
+    def line_of(self, ori_or_code: str) -> str | None:
+        """The line that owns a line code or ORI, or None.
+
+        Ownership follows SPEC.md §1 (a line owns every ORI that starts with its code), so an
+        ORI need not be registered here, e.g. a notice ORI from the line registry.
+        """
+        if len(ori_or_code) == 2:
+            return ori_or_code if ori_or_code in self._lines else None
+        if ORI_RE.fullmatch(ori_or_code) is None or ori_or_code in SERVICE_ORIS:
+            return None
+        code = ori_or_code[:2]
+        return code if code in self._lines else None

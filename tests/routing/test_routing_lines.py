@@ -1,0 +1,154 @@
+"""Line registry: CSV rows, defaults, key hashing and the development registry."""
+
+import pytest
+
+from routing.lines import (
+    LINE_CODES,
+    Line,
+    LineRegistry,
+    default_line_rows,
+    dev_key,
+    hash_key,
+    is_plain_key,
+    verify_key,
+)
+
+FAST = 1_000  # iterations for tests that do not care about the production cost
+
+
+def row(**overrides: str) -> dict[str, str]:
+    base = {"line": "TX", "key": "secret", "ice_office_ori": "", "control_ori": ""}
+    base.update(overrides)
+    return base
+
+
+def test_line_codes_are_the_54_lines_sorted() -> None:
+    assert len(LINE_CODES) == 54
+    assert list(LINE_CODES) == sorted(set(LINE_CODES))
+    assert {"DC", "PR", "GU", "CN", "CA", "TX", "VT", "WY"} <= set(LINE_CODES)
+    assert all(len(code) == 2 and code.isalpha() and code.isupper() for code in LINE_CODES)
+
+
+def test_from_rows_fills_default_notice_oris() -> None:
+    registry = LineRegistry.from_rows(
+        [row(), row(line="CA", ice_office_ori="AZICE0000", control_ori="CA0000001")]
+    )
+    assert registry.get("TX") == Line("TX", "secret", "TXICE0000", "TX0000000")
+    assert registry.get("CA") == Line("CA", "secret", "AZICE0000", "CA0000001")
+    assert registry.get("NY") is None
+    assert registry.codes == ("TX", "CA")
+    assert "TX" in registry and "NY" not in registry
+    assert len(registry) == 2
+    assert [line.code for line in registry] == ["TX", "CA"]
+
+
+def test_from_rows_strips_cells() -> None:
+    registry = LineRegistry.from_rows([row(line=" TX ", key=" secret ")])
+    assert registry.get("TX") == Line("TX", "secret", "TXICE0000", "TX0000000")
+
+
+@pytest.mark.parametrize(
+    ("bad", "column"),
+    [
+        ({"line": "T"}, "line"),
+        ({"line": "tx"}, "line"),
+        ({"line": "T1"}, "line"),
+        ({"line": ""}, "line"),
+        ({"key": ""}, "key"),
+        ({"key": "pbkdf2_sha256$abc$00$00"}, "key"),
+        ({"key": "pbkdf2_sha256$1000$zz$00"}, "key"),
+        ({"key": "pbkdf2_sha256$1000$00"}, "key"),
+        ({"ice_office_ori": "TXICE"}, "ice_office_ori"),
+        ({"ice_office_ori": "VTINS07S0"}, "ice_office_ori"),
+        ({"control_ori": "tx0000000"}, "control_ori"),
+        ({"control_ori": "CA0000000"}, "control_ori"),
+        ({"line": "NL", "control_ori": ""}, "control_ori"),
+    ],
+)
+def test_from_rows_rejects_bad_cells(bad: dict[str, str], column: str) -> None:
+    with pytest.raises(ValueError, match=f"row 3, column {column}:"):
+        LineRegistry.from_rows([row(line="CA"), row(**bad)])
+
+
+def test_from_rows_rejects_missing_column_and_repeated_line() -> None:
+    short = {"line": "TX", "key": "secret", "ice_office_ori": ""}
+    with pytest.raises(ValueError, match="row 2, column control_ori: missing"):
+        LineRegistry.from_rows([short])
+    with pytest.raises(ValueError, match="row 3, column line: line TX listed twice"):
+        LineRegistry.from_rows([row(), row()])
+
+
+def test_registry_rejects_repeated_line() -> None:
+    line = Line("TX", "k", "TXICE0000", "TX0000000")
+    with pytest.raises(ValueError, match="TX"):
+        LineRegistry([line, line])
+
+
+def test_hash_key_format_and_verify() -> None:
+    stored = hash_key("DEV-TX", b"\x01\x02", FAST)
+    scheme, iterations, salt, digest = stored.split("$")
+    assert (scheme, iterations, salt) == ("pbkdf2_sha256", "1000", "0102")
+    assert len(digest) == 64
+    assert stored == hash_key("DEV-TX", b"\x01\x02", FAST)
+    assert stored != hash_key("DEV-TX", b"\x01\x03", FAST)
+    assert not is_plain_key(stored)
+    assert verify_key("DEV-TX", stored)
+    assert not verify_key("DEV-TY", stored)
+    assert not verify_key("", stored)
+
+
+def test_hash_key_default_iterations() -> None:
+    stored = hash_key("k", b"salt")
+    assert stored.startswith("pbkdf2_sha256$100000$73616c74$")
+    assert verify_key("k", stored)
+
+
+def test_hash_key_rejects_empty_salt_and_zero_iterations() -> None:
+    with pytest.raises(ValueError, match="salt"):
+        hash_key("k", b"")
+    with pytest.raises(ValueError, match="iterations"):
+        hash_key("k", b"s", 0)
+
+
+def test_plain_key_compares_plainly() -> None:
+    assert is_plain_key("DEV-TX")
+    assert verify_key("DEV-TX", "DEV-TX")
+    assert not verify_key("DEV-TX ", "DEV-TX")
+    assert not verify_key("dev-tx", "DEV-TX")
+    assert verify_key("KÉY", "KÉY")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "pbkdf2_sha256$",
+        "pbkdf2_sha256$0$00$00",
+        "pbkdf2_sha256$\u00b2$00$00",
+        "pbkdf2_sha256$10$$00",
+        "pbkdf2_sha256$10$00$",
+        "pbkdf2_sha256$10$0$00",
+        "pbkdf2_sha256$10$00$00$00",
+    ],
+)
+def test_malformed_hash_never_verifies(stored: str) -> None:
+    assert not is_plain_key(stored)
+    assert not verify_key(stored, stored)
+    assert not verify_key("", stored)
+
+
+def test_dev_key() -> None:
+    assert dev_key("CA") == "DEV-CA"
+
+
+def test_default_line_rows_build_the_development_registry() -> None:
+    rows = default_line_rows(lambda code: code.encode() * 8)
+    assert [r["line"] for r in rows] == list(LINE_CODES)
+    registry = LineRegistry.from_rows(rows)
+    assert registry.codes == LINE_CODES
+    ca = registry.get("CA")
+    assert ca is not None
+    assert (ca.ice_office_ori, ca.control_ori) == ("CAICE0000", "CA0000000")
+    assert ca.key_hash.startswith("pbkdf2_sha256$100000$" + b"CA".hex() * 8 + "$")
+    assert verify_key("DEV-CA", ca.key_hash)
+    assert not verify_key("DEV-TX", ca.key_hash)
+    assert all(not is_plain_key(line.key_hash) for line in registry)

@@ -1,0 +1,128 @@
+"""ORI registry: CSV rows and the deterministic synthetic registry."""
+
+from collections import Counter
+
+import pytest
+
+from routing.lines import LINE_CODES
+from routing.oris import ORI_RE, Ori, OriRegistry, synthetic_oris
+from routing.services import SERVICE_ORIS
+
+
+def row(ori: str = "TX2270100", line: str = "TX", agency: str = "AUSTIN PD") -> dict[str, str]:
+    return {"ori": ori, "line": line, "agency": agency}
+
+
+def test_ori_shape() -> None:
+    for good in ("CA0194200", "TXICE0000", "VTINS07S0", "NY030015J"):
+        assert ORI_RE.match(good)
+    for bad in ("CA019420", "CA01942000", "1A0194200", "ca0194200", "CA01942-0", ""):
+        assert not ORI_RE.match(bad)
+
+
+def test_from_rows_and_lookups() -> None:
+    registry = OriRegistry.from_rows(
+        [row(), row(" TX0000000 ", " TX ", " STATE CONTROL "), row("CA0194200", "CA", "LASD")]
+    )
+    assert len(registry) == 3
+    assert registry.get("TX2270100") == Ori("TX2270100", "TX", "AUSTIN PD")
+    assert registry.get("TX0000000") == Ori("TX0000000", "TX", "STATE CONTROL")
+    assert registry.get("TX9999999") is None
+    assert "CA0194200" in registry and "CA0194201" not in registry
+    assert [entry.ori for entry in registry.by_line("TX")] == ["TX2270100", "TX0000000"]
+    assert registry.by_line("NY") == ()
+    assert [entry.ori for entry in registry] == ["TX2270100", "TX0000000", "CA0194200"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "column", "reason"),
+    [
+        (row(ori="TX227010"), "ori", "not a 9-character ORI"),
+        (row(ori="tx2270100"), "ori", "not a 9-character ORI"),
+        (row(ori=""), "ori", "empty"),
+        (row(ori="VTINS07S0", line="VT"), "ori", "service ORI"),
+        (row(ori="NL0000000", line="NL"), "ori", "service ORI"),
+        (row(ori="DCFBIWA00", line="DC"), "ori", "service ORI"),
+        (row(ori="CA0194200"), "ori", "listed twice"),
+        (row(line="CA"), "line", "not the line of"),
+        (row(line="tx"), "line", "not the line of"),
+        (row(agency=" "), "agency", "empty"),
+        ({"ori": "TX2270100", "line": "TX"}, "agency", "missing"),
+    ],
+)
+def test_from_rows_rejects_bad_rows(bad: dict[str, str], column: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=f"row 3, column {column}: .*{reason}"):
+        OriRegistry.from_rows([row(ori="CA0194200", line="CA"), bad])
+
+
+def test_registry_rejects_repeated_ori() -> None:
+    entry = Ori("TX2270100", "TX", "AUSTIN PD")
+    with pytest.raises(ValueError, match="TX2270100"):
+        OriRegistry([entry, entry])
+
+
+def test_synthetic_is_deterministic() -> None:
+    assert synthetic_oris(LINE_CODES) == synthetic_oris(LINE_CODES, 12_000, 0)
+    assert synthetic_oris(LINE_CODES, seed=1) != synthetic_oris(LINE_CODES, seed=2)
+
+
+def test_synthetic_default_registry() -> None:
+    oris = synthetic_oris(LINE_CODES)
+    assert len(oris) == 12_000
+    assert [entry.ori for entry in oris] == sorted({entry.ori for entry in oris})
+    assert all(ORI_RE.fullmatch(entry.ori) and entry.line == entry.ori[:2] for entry in oris)
+    assert all(entry.agency for entry in oris)
+    assert not {entry.ori for entry in oris} & SERVICE_ORIS
+    per_line = Counter(entry.line for entry in oris)
+    assert set(per_line) == set(LINE_CODES)
+    assert min(per_line.values()) >= 20
+    # Weighted by population: the biggest states carry the most agencies.
+    assert per_line["CA"] > per_line["TX"] > per_line["OH"] > per_line["WY"]
+    registry = OriRegistry(oris)
+    for code in LINE_CODES:
+        assert registry.get(f"{code}0000000") == Ori(
+            f"{code}0000000", code, "STATE CONTROL TERMINAL"
+        )
+        assert registry.get(f"{code}ICE0000") == Ori(f"{code}ICE0000", code, "ICE FIELD OFFICE")
+    sheriffs = [entry for entry in oris if entry.agency.endswith("SHERIFF OFFICE")]
+    assert sheriffs and all(entry.ori[5:7] == "01" for entry in sheriffs)
+
+
+def test_synthetic_registry_survives_a_csv_round_trip() -> None:
+    oris = synthetic_oris(LINE_CODES, total=2_000, seed=7)
+    rows = [{"ori": e.ori, "line": e.line, "agency": e.agency} for e in oris]
+    assert list(OriRegistry.from_rows(rows)) == oris
+
+
+def test_synthetic_small_total_still_gives_every_line_twenty() -> None:
+    oris = synthetic_oris(["CA", "WY", "ZZ"], total=10)
+    assert Counter(entry.line for entry in oris) == {"CA": 20, "WY": 20, "ZZ": 20}
+
+
+def test_synthetic_spreads_the_total_exactly() -> None:
+    oris = synthetic_oris(["CA", "WY", "ZZ"], total=1_001, seed=3)
+    per_line = Counter(entry.line for entry in oris)
+    assert sum(per_line.values()) == 1_001
+    assert per_line["CA"] > per_line["WY"] >= per_line["ZZ"] >= 20
+
+
+def test_synthetic_leaves_out_a_control_ori_that_is_a_service_ori() -> None:
+    oris = synthetic_oris(["NL"], total=20)
+    assert len(oris) == 20
+    assert "NL0000000" not in {entry.ori for entry in oris}
+    assert "NLICE0000" in {entry.ori for entry in oris}
+
+
+def test_synthetic_without_lines_is_empty() -> None:
+    assert synthetic_oris([]) == []
+
+
+@pytest.mark.parametrize("codes", [["CA", "CA"], ["C"], ["ca"], ["C1"], ["CA\n"]])
+def test_synthetic_rejects_bad_line_codes(codes: list[str]) -> None:
+    with pytest.raises(ValueError, match="line code"):
+        synthetic_oris(codes)
+
+
+def test_synthetic_rejects_a_total_that_cannot_fit() -> None:
+    with pytest.raises(ValueError, match="do not fit line WY"):
+        synthetic_oris(["WY"], total=200_000)

@@ -1,0 +1,192 @@
+"""Destination resolution and sender checks, every error path."""
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from formats.errors import ErrorCode, MessageError
+from routing.lines import Line, LineRegistry
+from routing.oris import Ori, OriRegistry
+from routing.resolve import Destination, Router
+from routing.services import LESC, LESC_HELP, NCIC, SERVICE_ORIS
+
+
+def make_router() -> Router:
+    lines = LineRegistry(
+        Line(code, "key", f"{code}ICE0000", f"{code}0000000") for code in ("TX", "CA", "VT", "DC")
+    )
+    oris = OriRegistry(
+        [
+            Ori("TX2270100", "TX", "AUSTIN PD"),
+            Ori("TX0000000", "TX", "STATE CONTROL TERMINAL"),
+            Ori("CA0194200", "CA", "LASD"),
+            Ori("VT0040100", "VT", "BURLINGTON PD"),
+            # A registered ORI whose line is not connected.
+            Ori("WY0110100", "WY", "CHEYENNE PD"),
+        ]
+    )
+    return Router(lines, oris)
+
+
+ROUTER = make_router()
+
+
+def error_of(call: Callable[..., object], *args: object) -> MessageError:
+    with pytest.raises(MessageError) as caught:
+        call(*args)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("dest", "name"),
+    [("AX", LESC), ("VTINS07S0", LESC), ("AXADMHELP", LESC_HELP), ("NCIC", NCIC)],
+)
+def test_services(dest: str, name: str) -> None:
+    assert ROUTER.resolve(dest) == Destination("service", name, dest)
+
+
+def test_line_code_and_registered_ori() -> None:
+    assert ROUTER.resolve("TX") == Destination("line", "TX", "TX")
+    assert ROUTER.resolve("DC") == Destination("line", "DC", "DC")
+    assert ROUTER.resolve("TX2270100") == Destination("line", "TX", "TX2270100")
+    assert ROUTER.resolve("TX0000000") == Destination("line", "TX", "TX0000000")
+
+
+@pytest.mark.parametrize(
+    "dest",
+    [
+        "NY",  # a line code not in the registry
+        "TX9999999",  # an ORI on a connected line but not registered
+        "WY0110100",  # registered, but its line is not connected
+        "NL0000000",  # the switch itself
+        "DCFBIWA00",  # NCIC answers as this ORI but is addressed as NCIC
+        "ax",
+        "",
+        "TX ",
+        "AX.TX",
+    ],
+)
+def test_unknown_destination(dest: str) -> None:
+    error = error_of(ROUTER.resolve, dest)
+    assert error.code is ErrorCode.DESTINATION
+    assert error.detail == f"DESTINATION {dest} UNKNOWN"
+    assert error.field == "DEST"
+
+
+def test_resolve_all_in_order() -> None:
+    assert ROUTER.resolve_all(["AX", "TX", "TX2270100", "CA0194200", "NCIC"]) == (
+        Destination("service", LESC, "AX"),
+        Destination("line", "TX", "TX"),
+        Destination("line", "TX", "TX2270100"),
+        Destination("line", "CA", "CA0194200"),
+        Destination("service", NCIC, "NCIC"),
+    )
+
+
+def test_resolve_all_limit() -> None:
+    dests = ["TX", "CA", "VT", "DC", "AX", "NCIC"]
+    error = error_of(ROUTER.resolve_all, dests)
+    assert (error.code, error.field) == (ErrorCode.DESTINATION, "DEST")
+    assert error.detail == "TOO MANY DESTINATIONS: 6, AT MOST 5"
+    assert len(ROUTER.resolve_all(dests[:3], limit=3)) == 3
+    error = error_of(ROUTER.resolve_all, dests[:4], 3)
+    assert error.detail == "TOO MANY DESTINATIONS: 4, AT MOST 3"
+
+
+@pytest.mark.parametrize(
+    ("dests", "detail"),
+    [
+        ([], "NO DESTINATION"),
+        (["TX", "CA", "TX"], "DESTINATION TX REPEATED"),
+        (["AX", "VTINS07S0"], "DESTINATION VTINS07S0 REPEATED"),
+        (["TX", "ZZ"], "DESTINATION ZZ UNKNOWN"),
+    ],
+)
+def test_resolve_all_errors(dests: list[str], detail: str) -> None:
+    error = error_of(ROUTER.resolve_all, dests)
+    assert (error.code, error.detail, error.field) == (ErrorCode.DESTINATION, detail, "DEST")
+
+
+def test_check_sender_accepts_a_registered_ori_on_the_line() -> None:
+    ROUTER.check_sender("TX", "TX2270100")
+    ROUTER.check_sender("VT", "VT0040100")
+
+
+@pytest.mark.parametrize(
+    ("line", "ori", "detail"),
+    [
+        ("VT", "VTINS07S0", "SENDER ORI VTINS07S0 IS RESERVED FOR THE GATEWAY"),
+        ("DC", "DCFBIWA00", "SENDER ORI DCFBIWA00 IS RESERVED FOR THE GATEWAY"),
+        ("TX", "NL0000000", "SENDER ORI NL0000000 IS RESERVED FOR THE GATEWAY"),
+        ("TX", "CA0194200", "SENDER ORI CA0194200 NOT ON LINE TX"),
+        ("TX", "CAXXXXXXX", "SENDER ORI CAXXXXXXX NOT ON LINE TX"),
+        ("", "", "SENDER ORI  NOT ON LINE "),
+        ("T", "TX2270100", "SENDER ORI TX2270100 NOT ON LINE T"),
+        ("TX", "TX9999999", "SENDER ORI TX9999999 NOT REGISTERED"),
+        ("TX", "TX", "SENDER ORI TX NOT REGISTERED"),
+    ],
+)
+def test_check_sender_errors(line: str, ori: str, detail: str) -> None:
+    error = error_of(ROUTER.check_sender, line, ori)
+    assert (error.code, error.detail, error.field) == (ErrorCode.HEADER, detail, "ORI")
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("TX", "TX"),
+        ("TX2270100", "TX"),
+        ("TX9999999", "TX"),  # owned by its line even though not registered
+        ("CAICE0000", "CA"),
+        ("NY", None),
+        ("NY0000000", None),
+        ("WY0110100", None),
+        ("VTINS07S0", None),
+        ("DCFBIWA00", None),
+        ("TX227010", None),
+        ("tx2270100", None),
+        ("", None),
+    ],
+)
+def test_line_of(value: str, line: str | None) -> None:
+    assert ROUTER.line_of(value) == line
+
+
+# Text that is mostly near the real shapes, plus anything at all.
+CODES = st.sampled_from(["TX", "CA", "VT", "DC", "NL", "WY", "", "T"])
+NEAR_ORIS = st.sampled_from(
+    ["TX2270100", "CA0194200", "WY0110100", "TX9999999", *sorted(SERVICE_ORIS), "AX", "NCIC"]
+)
+TEXT = st.text(max_size=12)
+
+
+@given(dest=st.one_of(NEAR_ORIS, CODES, TEXT))
+def test_resolve_raises_only_message_error(dest: str) -> None:
+    try:
+        destination = ROUTER.resolve(dest)
+    except MessageError as error:
+        assert error.code is ErrorCode.DESTINATION
+    else:
+        assert destination.address == dest
+
+
+@given(line=st.one_of(CODES, TEXT), ori=st.one_of(NEAR_ORIS, TEXT))
+def test_check_sender_raises_only_message_error(line: str, ori: str) -> None:
+    try:
+        ROUTER.check_sender(line, ori)
+    except MessageError as error:
+        assert error.code is ErrorCode.HEADER
+    else:
+        assert ori in {"TX2270100", "CA0194200", "WY0110100"} and ori[:2] == line
+
+
+@given(dests=st.lists(st.one_of(NEAR_ORIS, CODES, TEXT), max_size=7))
+def test_resolve_all_raises_only_message_error(dests: list[str]) -> None:
+    try:
+        resolved = ROUTER.resolve_all(dests)
+    except MessageError as error:
+        assert error.code is ErrorCode.DESTINATION
+    else:
+        assert [destination.address for destination in resolved] == dests

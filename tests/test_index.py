@@ -1,0 +1,300 @@
+"""The immigration index on real SQLite files: CSV and synthetic builds, every lookup."""
+
+import csv
+import sqlite3
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from formats.soundex import soundex
+from gateway.index import (
+    CSV_COLUMNS,
+    MAX_MATCHES,
+    ImmigrationIndex,
+    Record,
+    build_from_csv,
+    build_synthetic,
+    normalize_arn,
+)
+
+HEADER = ",".join(CSV_COLUMNS)
+ROWS = [
+    "A012345678,GARCIA,MARIA,ELENA,19850314,F,MX,LPR,IR1,20100501,,",
+    "98765432,SMITH,JOHN,,19800202,M,UK,NIV,H1B,20150101,,",
+    "011111111,SMYTH,JAMES,PAUL,19800202,M,UK,OOS,B2,20190315,,",
+    "011111112,SMYTHE,JANE,,19800202,F,UK,LPR,CR1,20120202,,",
+    "011111113,SCHMIDT,JOSEF,,19800202,U,PL,USC,IR1,20050505,,",
+    "033333333,lopez,carlos,,19750505,m,mx,rem,ewi,20120202,DEPORTED FELON,i123456789",
+    "033333334,LOPES,CESAR,,19750505,M,BR,OOS,B2,20200303,ABSCONDER,I987654321",
+    "033333335,LOPEZ,CARLA,,19750505,F,MX,USC,IR2,19900101,,",
+    '044444444,"DE LA CRUZ",ROSA,,19920909,F,ES,OOS,EWI,20200303,,',
+    "055555555,O'BRIEN,SEAN,,19881111,M,UK,NIV,F1,20210808,,",
+]
+
+
+def write_csv(path: Path, lines: list[str], header: str = HEADER) -> Path:
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[ImmigrationIndex]:
+    db = tmp_path / "index.sqlite3"
+    assert build_from_csv(db, write_csv(tmp_path / "records.csv", ROWS)) == len(ROWS)
+    opened = ImmigrationIndex.open(db)
+    yield opened
+    opened.close()
+
+
+def table(db: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT * FROM record ORDER BY arn").fetchall()
+
+
+def test_len_and_files(index: ImmigrationIndex, tmp_path: Path) -> None:
+    assert len(index) == len(ROWS)
+    # The temporary build file was renamed into place, and the index is left in WAL mode.
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    with sqlite3.connect(tmp_path / "index.sqlite3") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_by_arn(index: ImmigrationIndex) -> None:
+    garcia = Record(
+        "012345678", "GARCIA", "MARIA", "ELENA", date(1985, 3, 14), "F", "MX", "LPR", "IR1",
+        date(2010, 5, 1), None, None,
+    )  # fmt: skip
+    for arn in ("A012345678", "012345678", "12345678", "a12345678", " A012345678 "):
+        assert index.by_arn(arn) == garcia
+    smith = index.by_arn("A98765432")
+    assert smith is not None and smith.arn == "098765432"
+    for arn in ("A0123456789", "A1234567", "AA12345678", "", "X12345678", "999999999"):
+        assert index.by_arn(arn) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "normal"),
+    [("A012345678", "012345678"), ("12345678", "012345678"), ("a 123", None), ("", None)],
+)
+def test_normalize_arn(value: str, normal: str | None) -> None:
+    assert normalize_arn(value) == normal
+
+
+def test_by_nic(index: ImmigrationIndex) -> None:
+    lopez = index.by_nic("I123456789")
+    assert lopez is not None
+    assert (lopez.last, lopez.first, lopez.sex, lopez.status, lopez.coa) == (
+        "LOPEZ", "CARLOS", "M", "REM", "EWI",
+    )  # fmt: skip
+    assert (lopez.ivf, lopez.nic) == ("DEPORTED FELON", "I123456789")
+    assert index.by_nic("i987654321") == index.by_arn("033333334")
+    assert index.by_nic("I000000000") is None
+    assert index.by_nic("") is None
+
+
+def test_soundex_name_match(index: ImmigrationIndex) -> None:
+    assert soundex("SMITH") == soundex("SMYTH") == soundex("SMYTHE")
+    found = index.by_name("SMITH", "JOHN", date(1980, 2, 2), None)
+    # Exact surname and first name first, then the other spellings by A-number; SCHMIDT
+    # (S530 too) matches, JOSEF shares the initial.
+    assert [r.arn for r in found] == ["098765432", "011111111", "011111112", "011111113"]
+    # Lower case is fine; with only an initial, the exact surname leads, then A-number order.
+    assert [r.last for r in index.by_name("smyth", "j", date(1980, 2, 2), None)] == [
+        "SMYTH", "SMYTHE", "SCHMIDT", "SMITH",
+    ]  # fmt: skip
+
+
+def test_sex_filter(index: ImmigrationIndex) -> None:
+    dob = date(1980, 2, 2)
+    # A record of unknown sex stays in whichever sex is asked for.
+    assert [r.arn for r in index.by_name("SMITH", "J", dob, "M")] == [
+        "098765432", "011111111", "011111113",
+    ]  # fmt: skip
+    assert [r.arn for r in index.by_name("SMITH", "J", dob, "F")] == ["011111112", "011111113"]
+    assert len(index.by_name("SMITH", "J", dob, "U")) == 4
+    assert len(index.by_name("SMITH", "J", dob, None)) == 4
+
+
+def test_no_match(index: ImmigrationIndex) -> None:
+    assert index.by_name("SMITH", "JOHN", date(1980, 2, 3), None) == []
+    assert index.by_name("SMITH", "PETER", date(1980, 2, 2), None) == []
+    assert index.by_name("JONES", "JOHN", date(1980, 2, 2), None) == []
+    assert index.by_name("", "JOHN", date(1980, 2, 2), None) == []
+    assert index.by_name("SMITH", " ", date(1980, 2, 2), None) == []
+    assert index.by_name("123", "JOHN", date(1980, 2, 2), None) == []
+
+
+def test_compound_and_punctuated_surnames(index: ImmigrationIndex) -> None:
+    found = index.by_name("DELACRUZ", "ROSA", date(1992, 9, 9), "F")
+    assert [r.last for r in found] == ["DE LA CRUZ"]
+    assert [r.last for r in index.by_name("OBRIEN", "S", date(1988, 11, 11), "M")] == ["O'BRIEN"]
+
+
+def test_ivf_by_name(index: ImmigrationIndex) -> None:
+    dob = date(1975, 5, 5)
+    assert [r.last for r in index.by_name("LOPEZ", "C", dob, None)] == ["LOPEZ", "LOPEZ", "LOPES"]
+    found = index.ivf_by_name("LOPEZ", "CARLOS", dob, None)
+    assert [(r.last, r.ivf) for r in found] == [("LOPEZ", "DEPORTED FELON"), ("LOPES", "ABSCONDER")]
+    assert index.ivf_by_name("LOPEZ", "C", dob, "F") == []
+    assert index.ivf_by_name("GARCIA", "MARIA", date(1985, 3, 14), "F") == []
+
+
+def test_at_most_twenty_matches(tmp_path: Path) -> None:
+    rows = [f"{100000000 + n},NGUYEN,THANH,,19900707,M,VM,LPR,IR5,20150606,," for n in range(25)]
+    db = tmp_path / "many.sqlite3"
+    build_from_csv(db, write_csv(tmp_path / "many.csv", rows))
+    index = ImmigrationIndex.open(db)
+    try:
+        found = index.by_name("NGUYEN", "T", date(1990, 7, 7), "M")
+        assert len(found) == MAX_MATCHES
+        assert [r.arn for r in found] == sorted(r.arn for r in found)
+    finally:
+        index.close()
+
+
+GOOD = "012345678,GARCIA,MARIA,ELENA,19850314,F,MX,LPR,IR1,20100501,,"
+
+
+@pytest.mark.parametrize(
+    ("bad", "column"),
+    [
+        ("A1234567,GARCIA,MARIA,,19850314,F,MX,LPR,IR1,20100501,,", "arn"),
+        ("0123456789,GARCIA,MARIA,,19850314,F,MX,LPR,IR1,20100501,,", "arn"),
+        ("A012345678,GARCIA,MARIA,,19850314,F,MX,LPR,IR1,20100501,,", "arn"),  # repeated
+        ("099999999,,MARIA,,19850314,F,MX,LPR,IR1,20100501,,", "last"),
+        ("099999999,GARC1A,MARIA,,19850314,F,MX,LPR,IR1,20100501,,", "last"),
+        ("099999999,GARCIA,-,,19850314,F,MX,LPR,IR1,20100501,,", "first"),
+        ("099999999,GARCIA,MARIA,E.,19850314,F,MX,LPR,IR1,20100501,,", "middle"),
+        ("099999999,GARCIA,MARIA,,1985031,F,MX,LPR,IR1,20100501,,", "dob"),
+        ("099999999,GARCIA,MARIA,,19850230,F,MX,LPR,IR1,20100501,,", "dob"),
+        ("099999999,GARCIA,MARIA,,19850314,X,MX,LPR,IR1,20100501,,", "sex"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MEX,LPR,IR1,20100501,,", "pob"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,LEGAL,IR1,20100501,,", "status"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,,20100501,,", "coa"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,IR1,2010-05-01,,", "status_date"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,IR1,19800101,,", "status_date"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,REM,EWI,20100501,FELON,I000000001", "ivf"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,REM,EWI,20100501,ABSCONDER,", "nic"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,REM,EWI,20100501,,I000000001", "nic"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,REM,EWI,20100501,ABSCONDER,I00000001", "nic"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,IR1", "status_date"),  # short row
+    ],
+)
+def test_bad_rows_name_line_and_column(tmp_path: Path, bad: str, column: str) -> None:
+    db = tmp_path / "index.sqlite3"
+    csv_path = write_csv(tmp_path / "records.csv", [GOOD, bad])
+    with pytest.raises(ValueError, match=rf"^line 3, column {column}: "):
+        build_from_csv(db, csv_path)
+    # A failed build leaves neither the index nor its temporary file.
+    assert [p.name for p in tmp_path.iterdir()] == ["records.csv"]
+
+
+def test_repeated_nic_is_rejected(tmp_path: Path) -> None:
+    rows = [
+        "011111111,LOPEZ,ANA,,19850314,F,MX,OOS,B2,20100501,ABSCONDER,I000000001",
+        "011111112,LOPEZ,ANA,,19850314,F,MX,OOS,B2,20100501,ABSCONDER,I000000001",
+    ]
+    with pytest.raises(ValueError, match=r"^line 3, column nic: I000000001 listed twice"):
+        build_from_csv(tmp_path / "x.sqlite3", write_csv(tmp_path / "r.csv", rows))
+
+
+def test_bad_header(tmp_path: Path) -> None:
+    csv_path = write_csv(tmp_path / "records.csv", [GOOD], header=HEADER.replace("coa", "class"))
+    with pytest.raises(ValueError, match=r"^line 1: header must be arn,last,"):
+        build_from_csv(tmp_path / "index.sqlite3", csv_path)
+
+
+def test_header_order_is_free_and_empty_file_builds(tmp_path: Path) -> None:
+    columns = list(reversed(CSV_COLUMNS))
+    reordered = ",".join(reversed(GOOD.split(",")))
+    db = tmp_path / "index.sqlite3"
+    assert build_from_csv(db, write_csv(tmp_path / "r.csv", [reordered], ",".join(columns))) == 1
+    assert build_from_csv(db, write_csv(tmp_path / "r.csv", [])) == 0
+    index = ImmigrationIndex.open(db)
+    assert len(index) == 0
+    index.close()
+
+
+def test_rebuild_replaces_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "index.sqlite3"
+    build_from_csv(db, write_csv(tmp_path / "a.csv", ROWS))
+    old = ImmigrationIndex.open(db)
+    build_from_csv(db, write_csv(tmp_path / "b.csv", [GOOD]))
+    new = ImmigrationIndex.open(db)
+    try:
+        # The open index keeps reading the file it opened; a new open sees the new one.
+        assert (len(old), len(new)) == (len(ROWS), 1)
+        assert old.by_arn("098765432") is not None and new.by_arn("098765432") is None
+    finally:
+        old.close()
+        new.close()
+
+
+def test_open_rejects_missing_and_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        ImmigrationIndex.open(tmp_path / "missing.sqlite3")
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"not a database" * 100)
+    with pytest.raises(ValueError, match="as an immigration index"):
+        ImmigrationIndex.open(junk)
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    with pytest.raises(ValueError, match="as an immigration index"):
+        ImmigrationIndex.open(other)
+
+
+def test_synthetic_is_deterministic(tmp_path: Path) -> None:
+    a, b, c = (tmp_path / f"{name}.sqlite3" for name in "abc")
+    assert build_synthetic(a, 5_000) == build_synthetic(b, 5_000, seed=0) == 5_000
+    build_synthetic(c, 5_000, seed=1)
+    assert table(a) == table(b)
+    assert table(a) != table(c)
+
+
+def test_synthetic_rows_are_valid_csv_records(tmp_path: Path) -> None:
+    synthetic = tmp_path / "synthetic.sqlite3"
+    build_synthetic(synthetic, 5_000, seed=3)
+    rows = table(synthetic)
+    csv_path = tmp_path / "synthetic.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(row[: len(CSV_COLUMNS)] for row in rows)
+    rebuilt = tmp_path / "rebuilt.sqlite3"
+    assert build_from_csv(rebuilt, csv_path) == 5_000
+    assert table(rebuilt) == rows
+
+
+def test_synthetic_shape_and_multiple_matches(tmp_path: Path) -> None:
+    db = tmp_path / "synthetic.sqlite3"
+    count = 100_000
+    assert build_synthetic(db, count, seed=5) == count
+    with sqlite3.connect(db) as connection:
+        statuses = dict(connection.execute("SELECT status, count(*) FROM record GROUP BY status"))
+        in_ivf = connection.execute("SELECT count(*) FROM record WHERE ivf IS NOT NULL")
+        bad = connection.execute(
+            "SELECT count(*) FROM record WHERE status_date <= dob OR dob < '19400101'"
+            " OR dob > '20081231' OR length(arn) != 9 OR (ivf IS NULL) != (nic IS NULL)"
+        )
+        keys = connection.execute(
+            "SELECT last, first, dob FROM record GROUP BY soundex, finit, dob"
+            " HAVING count(*) > 1 ORDER BY soundex, finit, dob LIMIT 50"
+        ).fetchall()
+        ivf_count, bad_count = in_ivf.fetchone()[0], bad.fetchone()[0]
+    assert bad_count == 0
+    for status, share in {"USC": 0.30, "LPR": 0.35, "NIV": 0.15, "OOS": 0.12, "REM": 0.08}.items():
+        assert abs(statuses[status] / count - share) < 0.01
+    assert 0.015 < ivf_count / count < 0.025
+    assert len(keys) == 50
+    index = ImmigrationIndex.open(db)
+    try:
+        assert len(index) == count
+        for last, first, dob in keys:
+            found = index.by_name(last, first, date.fromisoformat(dob), None)
+            assert len(found) > 1
+            assert found[0].last == last
+    finally:
+        index.close()
