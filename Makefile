@@ -34,6 +34,7 @@ lint: $(STAMP)
 	$(BIN)/mypy formats routing
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m simulator.bench
 
 soak: $(STAMP) mosquitto
