@@ -59,10 +59,21 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = False
+        self._flush_pending = False
 
     def loop_time(self) -> float:
         """Monotonic time for session timers."""
         return asyncio.get_running_loop().time()
+
+    def schedule_flush(self) -> None:
+        """Make acknowledgements durable at the end of this loop iteration, once."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        self.journal.flush()
 
     @property
     def port(self) -> int:

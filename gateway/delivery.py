@@ -11,8 +11,8 @@ from gateway.journal import Journal, StoredOutput
 class LineLink(Protocol):
     """A signed-on line that can take outputs."""
 
-    def send_output(self, output: StoredOutput) -> None:
-        """Write one output frame."""
+    def send_outputs(self, outputs: list[StoredOutput]) -> None:
+        """Write output frames, in order."""
         ...
 
     def close(self, reason: str) -> None:
@@ -55,28 +55,33 @@ class Delivery:
         self._send(outputs)
 
     def _send(self, outputs: Iterable[StoredOutput]) -> None:
-        now: datetime | None = None
+        by_line: dict[str, list[StoredOutput]] = {}
         for output in outputs:
-            link = self._links.get(output.line)
+            by_line.setdefault(output.line, []).append(output)
+        now: datetime | None = None
+        for line, batch in by_line.items():
+            link = self._links.get(line)
             if link is None:
+                for output in batch:
+                    self._log.info(
+                        "message.stored",
+                        line=line,
+                        dest=output.dest,
+                        mke=output.mke,
+                        out_seq=output.seq,
+                    )
+                continue
+            link.send_outputs(batch)
+            for output in batch:
+                latency = None
+                if output.in_time is not None:
+                    now = now or self._clock.now()
+                    latency = round((now - output.in_time).total_seconds() * 1000, 3)
                 self._log.info(
-                    "message.stored",
-                    line=output.line,
+                    "message.delivered",
+                    line=line,
                     dest=output.dest,
                     mke=output.mke,
                     out_seq=output.seq,
+                    latency_ms=latency,
                 )
-                continue
-            link.send_output(output)
-            latency = None
-            if output.in_time is not None:
-                now = now or self._clock.now()
-                latency = round((now - output.in_time).total_seconds() * 1000, 3)
-            self._log.info(
-                "message.delivered",
-                line=output.line,
-                dest=output.dest,
-                mke=output.mke,
-                out_seq=output.seq,
-                latency_ms=latency,
-            )

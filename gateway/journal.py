@@ -111,7 +111,8 @@ class Journal:
         self._dirty: set[str] = set()
 
     def close(self) -> None:
-        """Close the database."""
+        """Write pending acknowledgements and close the database."""
+        self.flush()
         self._db.close()
 
     @contextmanager
@@ -158,19 +159,13 @@ class Journal:
         }
 
     def record_inputs(
-        self,
-        line: str,
-        received_at: datetime,
-        texts: Iterable[tuple[str, str | None]],
-        ack: int | None = None,
+        self, line: str, received_at: datetime, texts: Iterable[tuple[str, str | None]]
     ) -> list[JournaledInput]:
-        """Journal inputs from one line (text, framing fault) and apply an acknowledgement."""
+        """Journal inputs from one line: (text, framing fault) pairs."""
         stamp = received_at.isoformat()
         journaled: list[JournaledInput] = []
         with self._transaction():
             counters = self._counters(line)
-            if ack is not None:
-                counters.last_ack = min(max(counters.last_ack, ack), counters.last_out)
             rows = []
             for text, bad in texts:
                 counters.last_in += 1
@@ -190,11 +185,21 @@ class Journal:
         return journaled
 
     def acknowledge(self, line: str, seq: int) -> int:
-        """Record a cumulative acknowledgement; returns the line's last acknowledged number."""
-        with self._transaction():
-            counters = self._counters(line)
-            counters.last_ack = min(max(counters.last_ack, seq), counters.last_out)
-            return counters.last_ack
+        """Apply a cumulative acknowledgement; returns the line's last acknowledged number.
+
+        It is written with the next transaction or :meth:`flush`, not on its own, so that the
+        acknowledgements of many lines share one commit; one lost in a crash only means the
+        output is sent again, which at-least-once delivery allows.
+        """
+        counters = self._counters(line)
+        counters.last_ack = min(max(counters.last_ack, seq), counters.last_out)
+        return counters.last_ack
+
+    def flush(self) -> None:
+        """Write acknowledgements that no transaction has carried yet."""
+        if self._dirty:
+            with self._transaction():
+                pass
 
     def store_outputs(
         self, input_ids: Iterable[int], outputs: Iterable[PendingOutput]

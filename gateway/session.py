@@ -118,9 +118,11 @@ class LineSession(asyncio.Protocol):
                 batch.append((frame.text, "ALREADY SIGNED ON"))
             else:
                 batch.append((frame.text, None))
-        if (batch or ack is not None) and self.line is not None:
-            stored = self._gw.switch.handle(self.line, batch, ack)
-            self._gw.delivery.deliver(stored)
+        if ack is not None:
+            self._gw.journal.acknowledge(self.line, ack)
+            self._gw.schedule_flush()
+        if batch:
+            self._gw.delivery.deliver(self._gw.switch.handle(self.line, batch))
 
     # sign-on
 
@@ -174,13 +176,13 @@ class LineSession(asyncio.Protocol):
         if self._transport is not None and not self.closed:
             self._transport.write(encode_frame(text))
 
-    def send_output(self, output: StoredOutput) -> None:
-        """Write an output; a line that stops reading is cut off, its outputs stay stored."""
-        self._write(output.text)
+    def send_outputs(self, outputs: list[StoredOutput]) -> None:
+        """Write outputs in one go; a line that stops reading is cut off, its outputs stay stored."""
         transport = self._transport
-        if transport is not None and (
-            transport.get_write_buffer_size() > self._gw.settings.write_buffer_limit
-        ):
+        if transport is None or self.closed:
+            return
+        transport.write(b"".join(encode_frame(output.text) for output in outputs))
+        if transport.get_write_buffer_size() > self._gw.settings.write_buffer_limit:
             self._gw.log.warning("session.slow_reader", line=self.line, peer=self.peer)
             self.close("output buffer full", abort=True)
 

@@ -5,6 +5,7 @@ frames in and gets the stored outputs back for delivery.
 """
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from formats.errors import ErrorCode, MessageError
@@ -44,18 +45,18 @@ class Switch:
         self._is_signed_on = is_signed_on
         self._log = log
 
-    def handle(
-        self, line: str, frames: Iterable[tuple[str, str | None]], ack: int | None = None
-    ) -> list[StoredOutput]:
+    def handle(self, line: str, frames: Iterable[tuple[str, str | None]]) -> list[StoredOutput]:
         """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
-        inputs = self._journal.record_inputs(line, self._clock.now(), frames, ack)
+        inputs = self._journal.record_inputs(line, self._clock.now(), frames)
         return self.process(inputs) if inputs else []
 
     def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
         """Answer journaled inputs and store their outputs in one transaction."""
         pending: list[PendingOutput] = []
+        # One clock reading per batch: the outputs of a batch leave together.
+        now = self._clock.now()
         for item in inputs:
-            pending.extend(self._answer(item))
+            pending.extend(self._answer(item, now))
         return self._journal.store_outputs([item.id for item in inputs], pending)
 
     def recover(self) -> int:
@@ -66,13 +67,13 @@ class Switch:
             self._log.warning("journal.recovered", inputs=len(inputs))
         return len(inputs)
 
-    def _answer(self, item: JournaledInput) -> list[PendingOutput]:
+    def _answer(self, item: JournaledInput, now: datetime) -> list[PendingOutput]:
         if item.bad is not None:
-            return [self._error(item, None, MessageError(ErrorCode.FORMAT, item.bad))]
+            return [self._error(item, now, None, MessageError(ErrorCode.FORMAT, item.bad))]
         try:
             msg = parse_input(item.text)
         except MessageError as exc:
-            return [self._error(item, None, exc)]
+            return [self._error(item, now, None, exc)]
         try:
             self._router.check_sender(item.line, msg.sender)
         except MessageError as exc:
@@ -85,12 +86,12 @@ class Switch:
                 error_code=str(exc.code),
                 detail=exc.detail,
             )
-            return [self._error(item, msg, exc, to_sender=False)]
+            return [self._error(item, now, msg, exc, to_sender=False)]
         try:
             limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
             destinations = self._router.resolve_all(msg.dests, limit)
         except MessageError as exc:
-            return [self._error(item, msg, exc)]
+            return [self._error(item, now, msg, exc)]
         self._log.info(
             "message.accepted",
             line=item.line,
@@ -109,12 +110,12 @@ class Switch:
                 # One ER per distinct fault, however many destinations share it.
                 if (exc.code, exc.detail) not in errors:
                     errors.add((exc.code, exc.detail))
-                    outputs.append(self._error(item, msg, exc))
+                    outputs.append(self._error(item, now, msg, exc))
                 continue
-            outputs.extend(self._pending(item, msg, reply) for reply in replies)
+            outputs.extend(self._pending(item, now, msg, reply) for reply in replies)
             if destination.kind == "line" and not self._is_signed_on(destination.name):
                 outputs.append(
-                    self._notice(item, msg, "SM", format_sm_body(destination.address))
+                    self._notice(item, now, msg, "SM", format_sm_body(destination.address))
                 )
         return outputs
 
@@ -137,7 +138,9 @@ class Switch:
         )
         return pipeline.run(exchange)
 
-    def _pending(self, item: JournaledInput, msg: InputMessage, reply: Reply) -> PendingOutput:
+    def _pending(
+        self, item: JournaledInput, now: datetime, msg: InputMessage, reply: Reply
+    ) -> PendingOutput:
         line = self._router.line_of(reply.dest)
         if line is None:
             raise RuntimeError(f"pipeline addressed {reply.dest}, which is on no line")
@@ -151,11 +154,16 @@ class Switch:
             body=reply.body,
             in_time=item.received_at,
             in_seq=item.in_seq,
-            out_time=self._clock.now(),
+            out_time=now,
         )
 
     def _notice(
-        self, item: JournaledInput, msg: InputMessage | None, mke: str, body: str,
+        self,
+        item: JournaledInput,
+        now: datetime,
+        msg: InputMessage | None,
+        mke: str,
+        body: str,
         to_sender: bool = True,
     ) -> PendingOutput:
         dest = msg.sender if msg is not None and to_sender else item.line
@@ -169,12 +177,13 @@ class Switch:
             body=body,
             in_time=item.received_at,
             in_seq=item.in_seq,
-            out_time=self._clock.now(),
+            out_time=now,
         )
 
     def _error(
         self,
         item: JournaledInput,
+        now: datetime,
         msg: InputMessage | None,
         exc: MessageError,
         to_sender: bool = True,
@@ -190,5 +199,5 @@ class Switch:
             text=item.text[:100],
         )
         body = format_er_body(exc.code, exc.detail, item.text)
-        return self._notice(item, msg, "ER", body, to_sender)
+        return self._notice(item, now, msg, "ER", body, to_sender)
 
