@@ -11,6 +11,7 @@ from gateway.datafiles import load_lines, load_oris, open_index
 from gateway.delivery import Delivery
 from gateway.journal import Journal
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.session import LineSession
 from gateway.switch import Switch
 from responders.base import Services
@@ -60,6 +61,11 @@ class Gateway:
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = False
         self._flush_pending = False
+        self.metrics: GatewayMetrics | None = None
+        self.metrics_port: int | None = None
+        if settings.metrics_port is not None:
+            self.metrics = GatewayMetrics(self)
+            self.switch.hooks = self.delivery.hooks = self.metrics
 
     def loop_time(self) -> float:
         """Monotonic time for session timers."""
@@ -95,6 +101,8 @@ class Gateway:
             ssl=server_tls_context(self.settings),
         )
         self._sweeper = asyncio.create_task(self._sweep())
+        if self.metrics is not None and self.settings.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
         self.log.info(
             "gateway.started",
             host=self.settings.host,
@@ -102,6 +110,7 @@ class Gateway:
             records=len(self.index),
             lines=len(self.lines),
             oris=len(self.oris),
+            metrics_port=self.metrics_port,
         )
 
     async def _sweep(self) -> None:
@@ -134,6 +143,8 @@ class Gateway:
             session.close("shutdown")
         if self._server is not None:
             await self._server.wait_closed()
+        if self.metrics is not None:
+            self.metrics.close()
         self.journal.close()
         self.index.close()
         self.log.info("gateway.stopped")

@@ -12,6 +12,7 @@ import typer
 import uvloop
 from pydantic import ValidationError
 
+from gateway.cli_tools import register_tools
 from gateway.config import Settings
 from gateway.logs import configure_logging
 from routing.lines import hash_key
@@ -70,13 +71,16 @@ def serve(
     idle_timeout: Annotated[
         float | None, typer.Option(help="Close a silent session after seconds [default: 120]")
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free one)")
+    ] = None,
 ) -> None:
     """Run the gateway."""
     settings = make_settings(
         host=host, port=port, data_dir=data_dir, records=records,
         synthetic_records=synthetic_records, lines=lines, oris=oris, bus=bus,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
-        log_level=log_level, idle_timeout=idle_timeout,
+        log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
     )
     if settings.bus is not None:
         usage_error("--bus: the MQTT bus is not available in this build")
@@ -138,6 +142,9 @@ def keys_hash(
     if not key:
         usage_error("no key given")
     typer.echo(hash_key(key, os.urandom(16)))
+
+
+register_tools(app)
 
 
 def main() -> None:

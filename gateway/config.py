@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(120.0, gt=0)
     heartbeat_interval: float = Field(60.0, gt=0)
     write_buffer_limit: int = Field(4 * 1024 * 1024, ge=65536)
+    # Prometheus /metrics on this port (same host as the line listener); None: no metrics.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
 
     @property
     def journal_path(self) -> Path:

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from gateway.clock import Clock
 from gateway.journal import Journal, StoredOutput
+from gateway.metrics import NO_HOOKS, Hooks
 
 
 class LineLink(Protocol):
@@ -28,6 +29,7 @@ class Delivery:
         self._clock = clock
         self._log = log
         self._links: dict[str, LineLink] = {}
+        self.hooks: Hooks = NO_HOOKS
 
     def is_signed_on(self, line: str) -> bool:
         """Whether a session holds the line now."""
@@ -85,3 +87,4 @@ class Delivery:
                     out_seq=output.seq,
                     latency_ms=latency,
                 )
+                self.hooks.delivered(line, output.mke, latency)

@@ -186,6 +186,10 @@ class LineSession(asyncio.Protocol):
             self._gw.log.warning("session.slow_reader", line=self.line, peer=self.peer)
             self.close("output buffer full", abort=True)
 
+    def write_buffer_size(self) -> int:
+        """Bytes written to the line that the network has not taken yet."""
+        return self._transport.get_write_buffer_size() if self._transport is not None else 0
+
     def send_heartbeat(self) -> None:
         """Probe a quiet line; its HB answer is not answered again."""
         self.hb_outstanding = True

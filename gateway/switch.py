@@ -13,6 +13,7 @@ from formats.message import InputMessage, parse_input
 from formats.notices import format_er_body, format_sm_body
 from gateway.clock import Clock
 from gateway.journal import Journal, JournaledInput, PendingOutput, StoredOutput
+from gateway.metrics import NO_HOOKS, Hooks
 from responders.base import Exchange, Pipeline, Reply, Services
 from responders.forward import FORWARD
 from responders.registry import find_pipeline
@@ -44,6 +45,7 @@ class Switch:
         self._clock = clock
         self._is_signed_on = is_signed_on
         self._log = log
+        self.hooks: Hooks = NO_HOOKS
 
     def handle(self, line: str, frames: Iterable[tuple[str, str | None]]) -> list[StoredOutput]:
         """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
@@ -101,6 +103,7 @@ class Switch:
             in_seq=item.in_seq,
             control=msg.control,
         )
+        self.hooks.accepted(item.line, msg.mke)
         outputs: list[PendingOutput] = []
         errors: set[tuple[str, str]] = set()
         for destination in destinations:
@@ -198,6 +201,7 @@ class Switch:
             detail=exc.detail,
             text=item.text[:100],
         )
+        self.hooks.rejected(item.line, str(exc.code))
         body = format_er_body(exc.code, exc.detail, item.text)
         return self._notice(item, now, msg, "ER", body, to_sender)
 

@@ -1,0 +1,296 @@
+"""``iaqgw simulate``: open-loop traffic from simulated state switches, checked as it comes back.
+
+Inputs go out at ``rate`` per second on a fixed schedule whatever the answers do (open loop),
+and latency runs from the scheduled moment, so a slow gateway cannot hide its queueing.
+Each input carries a control field unique in the run; outputs are matched to inputs by it.
+"""
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from formats.errors import MessageError
+from formats.notices import parse_er_body
+from routing.services import LESC_ORI
+from simulator.record import Recorder
+from simulator.report import ENHANCED, Report
+from simulator.switches import Delivered, SwitchLink, Target, connect_all
+from simulator.traffic import (
+    ANSWER_MKE,
+    HitConfirmation,
+    Planned,
+    TrafficData,
+    TrafficGenerator,
+)
+
+LESC_ACK: Final = "LESC ACKNOWLEDGES RECEIPT OF IAQ"
+FINAL_STATUS: Final = frozenset({"CONFIRMED", "NOT CONFIRMED"})
+# SPEC.md §4: a YR must go out within 10 minutes for PRI/U and within an hour for PRI/R.
+YR_DEADLINE: Final = {"U": 600.0, "R": 3600.0}
+_NIC: Final = re.compile(r"NIC/([A-Z][0-9]{9})")
+_STA: Final = re.compile(r"STA/([A-Z ]+?)\.")
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationOptions:
+    """What ``iaqgw simulate`` was asked to do."""
+
+    target: Target
+    keys: dict[str, str]  # line code -> key
+    rate: float
+    count: int
+    mix: dict[str, float]
+    seed: int
+    record: Path | None = None
+    yq_timeout: float = 30.0
+    drain: float = 10.0
+
+
+@dataclass(slots=True)
+class HitRequest:
+    """A hit confirmation the simulated switch is waiting on."""
+
+    hit: HitConfirmation
+    qw_control: str
+    first_at: float
+    last_at: float
+    rno: int = 1
+    answered_at: float | None = None
+    final: bool = False
+
+
+@dataclass(slots=True)
+class Sent:
+    """An input on its way: when it was due, what answers it, what came back so far."""
+
+    planned: Planned
+    due: float
+    answered: bool = False
+    acknowledged: bool = False
+    enhanced_expected: bool = False
+    request: HitRequest | None = None
+
+
+@dataclass(slots=True)
+class Simulation:
+    """One run: sign on every line, send the mix, match outputs, summarise."""
+
+    options: SimulationOptions
+    data: TrafficData
+    report: Report = field(default_factory=Report)
+    links: dict[str, SwitchLink] = field(default_factory=dict)
+    scheduled: int = 0  # inputs of the mix sent so far (follow-up YQs not counted)
+    _pending: dict[str, Sent] = field(default_factory=dict)
+    _requests: list[HitRequest] = field(default_factory=list)
+    _outstanding: int = 0
+    _enhanced_due: int = 0
+    _t0: float = 0.0
+    _recorder: Recorder | None = None
+    _generator: TrafficGenerator | None = None
+
+    @property
+    def unsettled(self) -> int:
+        """Answers, enhanced responses and final YRs still awaited."""
+        open_requests = sum(1 for request in self._requests if not request.final)
+        return self._outstanding + self._enhanced_due + open_requests
+
+    async def run(self) -> Report:
+        """Run to the end (count sent, then answers drained) and return the summary."""
+        options = self.options
+        lines = list(options.keys)
+        self._generator = TrafficGenerator(self.data, options.mix, lines, options.seed)
+        self.links = await connect_all(options.target, options.keys, self._on_output)
+        # perf_counter throughout: uvloop's loop clock ticks in whole milliseconds.
+        self._t0 = time.perf_counter()
+        self.report.lines = len(self.links)
+        if options.record is not None:
+            self._recorder = Recorder(options.record, {
+                "target": str(options.target), "lines": lines, "seed": options.seed,
+                "rate": options.rate, "count": options.count, "mix": options.mix,
+            })
+        escalation = asyncio.create_task(self._escalate())
+        try:
+            await self._schedule()
+            await self._drain()
+        finally:
+            escalation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await escalation
+            self.report.elapsed = time.perf_counter() - self._t0
+            await asyncio.gather(*(link.close() for link in self.links.values()),
+                                 return_exceptions=True)
+            if self._recorder is not None:
+                self._recorder.close(self.report.elapsed, sent=self.report.sent,
+                                     received=sum(self.report.outputs_by_mke.values()))
+        self._tally()
+        return self.report
+
+    async def _schedule(self) -> None:
+        generator = self._generator
+        assert generator is not None
+        rate, total = self.options.rate, self.options.count
+        number = 0
+        while number < total:
+            due_now = min(total, math.floor((time.perf_counter() - self._t0) * rate) + 1)
+            while number < due_now:
+                self._send(generator.next(), self._t0 + number / rate)
+                number += 1
+                self.scheduled = number
+            if number < total:
+                await asyncio.sleep(max(0.0, self._t0 + number / rate - time.perf_counter()))
+
+    async def _drain(self) -> None:
+        deadline = time.perf_counter() + self.options.drain
+        while self.unsettled and time.perf_counter() < deadline:
+            await asyncio.sleep(0.02)
+
+    def _send(self, planned: Planned, due: float, request: HitRequest | None = None) -> Sent:
+        link = self.links[planned.line]
+        link.send(planned.text)
+        sent = Sent(planned, due, request=request)
+        self._pending[planned.control] = sent
+        self._outstanding += 1
+        self.report.kind(planned.kind).sent += 1
+        if self._recorder is not None:
+            self._recorder.send(time.perf_counter() - self._t0, planned.line, planned.kind, planned.text)
+        return sent
+
+    def _answer(self, sent: Sent, at: float) -> None:
+        if sent.answered:
+            return
+        sent.answered = True
+        self._outstanding -= 1
+        stats = self.report.kind(sent.planned.kind)
+        stats.answered += 1
+        stats.record(at - sent.due)
+
+    def _on_output(self, delivered: Delivered) -> None:
+        message = delivered.message
+        self.report.outputs_by_mke[message.mke] += 1
+        if self._recorder is not None:
+            self._recorder.recv(delivered.at - self._t0, delivered.line, delivered.seq,
+                                delivered.text)
+        sent = self._pending.get(message.control) if message.control else None
+        if sent is None:
+            return
+        if message.mke == "ER":
+            try:
+                code = str(parse_er_body(message.body)[0])
+            except MessageError:
+                code = "?"
+            self.report.errors_by_code[code] += 1
+            self.report.kind(sent.planned.kind).errors += 1
+            self._answer(sent, delivered.at)
+            return
+        kind = sent.planned.kind
+        if kind.startswith("iaq"):
+            self._iaq_output(sent, delivered)
+        elif kind == "qw" and message.mke == "QR":
+            self._answer(sent, delivered.at)
+            nics = _NIC.findall(message.body)
+            if nics:
+                self._confirm_hit(sent, nics[0], delivered.at)
+        elif kind == "yq" and message.mke == "YR":
+            self._yr(sent, delivered)
+        elif message.mke == ANSWER_MKE[kind] and delivered.line == sent.planned.answer_line:
+            self._answer(sent, delivered.at)
+
+    def _iaq_output(self, sent: Sent, delivered: Delivered) -> None:
+        message = delivered.message
+        if message.mke == "AM" and message.sender == LESC_ORI and LESC_ACK in message.body:
+            sent.acknowledged = True
+        elif message.mke == "IAR" and "ENH/Y" in message.body:
+            enhanced = self.report.kind(ENHANCED)
+            if sent.enhanced_expected:
+                sent.enhanced_expected = False
+                self._enhanced_due -= 1
+            else:
+                enhanced.sent += 1
+            enhanced.answered += 1
+            enhanced.record(delivered.at - sent.due)
+        elif message.mke == "IAR":
+            if not sent.acknowledged:
+                self.report.violation(
+                    "IAR without the LESC acknowledgement before it",
+                    f"{delivered.line} *{message.control}",
+                )
+            if "STS/MLT" in message.body and not sent.enhanced_expected:
+                sent.enhanced_expected = True
+                self._enhanced_due += 1
+                self.report.kind(ENHANCED).sent += 1
+            self._answer(sent, delivered.at)
+
+    def _confirm_hit(self, qw: Sent, nic: str, at: float) -> None:
+        assert self._generator is not None
+        hit = self._generator.hit_confirmation(qw.planned, nic)
+        request = HitRequest(hit, qw.planned.control, first_at=at, last_at=at)
+        self._requests.append(request)
+        self._send_yq(request, 1, at)
+
+    def _send_yq(self, request: HitRequest, rno: int, at: float) -> None:
+        assert self._generator is not None
+        hit = request.hit
+        # Derived from the QW's control, so the seed alone fixes every control field.
+        control = f"Y{rno}{request.qw_control[2:]}"
+        text = self._generator.yq(hit, rno, control)
+        planned = Planned("yq", hit.line, hit.sender, control, text, hit.line, hit.subject)
+        request.rno = rno
+        request.last_at = at
+        self._send(planned, at, request)
+
+    def _yr(self, sent: Sent, delivered: Delivered) -> None:
+        self._answer(sent, delivered.at)
+        request = sent.request
+        if request is None:
+            return
+        found = _STA.search(delivered.message.body)
+        status = found.group(1) if found else "?"
+        self.report.yr_status[status] += 1
+        if request.answered_at is None:
+            request.answered_at = delivered.at
+            late = delivered.at - request.first_at - YR_DEADLINE[request.hit.priority]
+            if late > 0:
+                self.report.violation(
+                    "late YR", f"NIC/{request.hit.nic} PRI/{request.hit.priority} {late:.1f} s late"
+                )
+        if status in FINAL_STATUS:
+            request.final = True
+
+    async def _escalate(self) -> None:
+        """Ask again (RNO/2, then RNO/3) when no final YR came within ``yq_timeout``."""
+        timeout = self.options.yq_timeout
+        while True:
+            await asyncio.sleep(min(0.25, timeout / 4))
+            now = time.perf_counter()
+            for request in self._requests:
+                if not request.final and request.rno < 3 and now - request.last_at >= timeout:
+                    self._send_yq(request, request.rno + 1, now)
+
+    def _tally(self) -> None:
+        report = self.report
+        for line, link in self.links.items():
+            counters = link.counters
+            for expected, got in counters.gaps:
+                report.violation("sequence gap", f"{line}: expected {expected}, got {got}")
+            if counters.duplicates:
+                report.violation("duplicate output", f"{line}: {counters.duplicates}")
+            if counters.unreadable:
+                report.violation("unreadable output", f"{line}: {counters.unreadable}")
+            if counters.closed_by_gateway:
+                report.violation("session closed by the gateway", line)
+        for control, sent in self._pending.items():
+            if not sent.answered:
+                report.violation("no answer", f"{sent.planned.kind} *{control}")
+        now = self.report.elapsed + self._t0
+        for request in self._requests:
+            if not request.final:
+                report.yr_status["(no final YR)"] += 1
+            overdue = now - request.first_at - YR_DEADLINE[request.hit.priority]
+            if request.answered_at is None and overdue > 0:
+                report.violation("late YR", f"NIC/{request.hit.nic}: none after the deadline")
+
