@@ -136,6 +136,7 @@ def simulate(
     options = SimulationOptions(
         target=parsed_target, keys=_keys(codes, keys), rate=rate, count=total, mix=weights,
         seed=seed, record=record, yq_timeout=yq_timeout, drain=drain,
+        records=records.name if records is not None else f"synthetic-{synthetic_records}",
     )
     simulation = Simulation(options, data)
     console = Console(stderr=True)

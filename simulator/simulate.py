@@ -49,6 +49,7 @@ class SimulationOptions:
     record: Path | None = None
     yq_timeout: float = 30.0
     drain: float = 10.0
+    records: str = ""  # what the subjects were drawn from, for the record's run line
 
 
 @dataclass(slots=True)
@@ -110,7 +111,8 @@ class Simulation:
         self.report.lines = len(self.links)
         if options.record is not None:
             self._recorder = Recorder(options.record, {
-                "target": str(options.target), "lines": lines, "seed": options.seed,
+                "target": str(options.target), "records": options.records, "lines": lines,
+                "seed": options.seed,
                 "rate": options.rate, "count": options.count, "mix": options.mix,
             })
         escalation = asyncio.create_task(self._escalate())
@@ -157,7 +159,8 @@ class Simulation:
         self._outstanding += 1
         self.report.kind(planned.kind).sent += 1
         if self._recorder is not None:
-            self._recorder.send(time.perf_counter() - self._t0, planned.line, planned.kind, planned.text)
+            at = time.perf_counter() - self._t0
+            self._recorder.send(at, planned.line, planned.kind, planned.text)
         return sent
 
     def _answer(self, sent: Sent, at: float) -> None:
@@ -186,6 +189,8 @@ class Simulation:
             self.report.errors_by_code[code] += 1
             self.report.kind(sent.planned.kind).errors += 1
             self._answer(sent, delivered.at)
+            if sent.request is not None:
+                sent.request.final = True  # a rejected YQ is not asked again
             return
         kind = sent.planned.kind
         if kind.startswith("iaq"):

@@ -1,0 +1,267 @@
+"""`iaqgw simulate` against a real gateway on loopback, and its checks against a faulty peer."""
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import RECORDS
+
+from formats.control import SignOn, format_signon_ok, parse_control
+from formats.framing import FrameDecoder, encode_frame
+from formats.message import parse_fields, parse_input
+from formats.output import OutputMessage, format_output
+from gateway.app import Gateway
+from gateway.datafiles import load_oris
+from responders.registry import load_pipelines
+from routing.lines import dev_key
+from simulator.record import read_record
+from simulator.simulate import Simulation, SimulationOptions
+from simulator.switches import parse_target
+from simulator.traffic import (
+    TrafficData,
+    TrafficGenerator,
+    parse_mix,
+    subjects_from_csv,
+    traffic_data,
+)
+
+LINES = ["CA", "TX", "NY", "FL"]
+
+
+def data_for(lines: list[str]) -> TrafficData:
+    """Traffic drawn from the test records and the default ORI registry."""
+    return traffic_data(subjects_from_csv(RECORDS), load_oris(None), lines)
+
+
+def options(port: int, lines: list[str] = LINES, **overrides: object) -> SimulationOptions:
+    """Simulation options for a loopback target; every line signs on with its dev key."""
+    values: dict[str, object] = {
+        "target": parse_target(f"127.0.0.1:{port}"),
+        "keys": {line: dev_key(line) for line in lines},
+        "rate": 400.0,
+        "count": 300,
+        "mix": parse_mix("iaq=60,qw=20,am=12,bad=8"),
+        "seed": 7,
+        "drain": 3.0,
+    }
+    values.update(overrides)
+    return SimulationOptions(**values)
+
+
+def status_counts(path: Path) -> Counter[str]:
+    """STS/ values of the IAR answers in a record."""
+    found: Counter[str] = Counter()
+    for event in read_record(path).received:
+        for line in event.text.splitlines():
+            if line.startswith("STS/") and "\nENH/Y" not in event.text:
+                found[line[4:-1]] += 1
+    return found
+
+
+async def test_mix_is_answered_with_hits_misses_and_multiple_matches(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    record = tmp_path / "run.jsonl"
+    simulation = Simulation(options(gateway.port, record=record), data_for(LINES))
+    report = await simulation.run()
+    assert report.violations == {}, report.examples
+    assert simulation.scheduled == 300
+    assert report.answered == report.sent
+    for kind in ("iaq-c", "iaq-f", "qw", "am", "bad"):
+        assert report.kinds[kind].sent > 0, kind
+        assert report.kinds[kind].percentile_ms(99) is not None
+    # Every fault the mix sends has its own ER number.
+    assert {".05.", ".14.", ".19.", ".22."} <= set(report.errors_by_code)
+    statuses = status_counts(record)
+    assert statuses["NRF"] > 0 and statuses["MLT"] > 0
+    assert sum(statuses[s] for s in ("USC", "LPR", "NIV", "OOS", "REM")) > 0
+    if ("ncic", "QW") in load_pipelines():
+        assert report.kinds["yq"].sent > 0
+        assert report.yr_status
+    else:
+        assert report.errors_by_code[".02."] == report.kinds["qw"].sent
+
+
+async def test_same_seed_same_traffic() -> None:
+    data = data_for(LINES)
+    mix = parse_mix("iaq=50,qw=20,am=20,bad=10")
+    first, again, other = (TrafficGenerator(data, mix, LINES, seed) for seed in (11, 11, 12))
+    first = [first.next() for _ in range(200)]
+    again = [again.next() for _ in range(200)]
+    other = [other.next() for _ in range(200)]
+    assert [p.text for p in first] == [p.text for p in again]
+    assert [p.text for p in first] != [p.text for p in other]
+    assert len({p.control for p in first}) == 200
+
+
+@pytest.mark.parametrize(
+    ("mix", "reason"),
+    [("iaq=1,zz=2", "KIND=WEIGHT"), ("iaq=x", "number"), ("iaq=0", "above 0"),
+     ("iaq=-1", "negative")],
+)
+def test_bad_mix_is_refused(mix: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_mix(mix)
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``python -m gateway ARGS`` and return (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_runs_and_prints_json_summary(gateway: Gateway, tmp_path: Path) -> None:
+    record = tmp_path / "cli.jsonl"
+    code, out, err = await run_cli(
+        "simulate", "--target", f"127.0.0.1:{gateway.port}", "--records", str(RECORDS),
+        "--lines", "CA,TX", "--rate", "200", "--count", "60", "--seed", "5", "--json",
+        "--record", str(record), "--drain", "2",
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["seed"] == 5
+    assert summary["sent"] >= 60 and summary["answered"] == summary["sent"]
+    recorded = read_record(record)
+    assert recorded.complete and recorded.run["lines"] == ["CA", "TX"]
+    assert len([e for e in recorded.sent if e.kind != "yq"]) == 60
+
+
+async def test_cli_table_output(gateway: Gateway) -> None:
+    code, out, _ = await run_cli(
+        "simulate", "--target", f"127.0.0.1:{gateway.port}", "--records", str(RECORDS),
+        "--lines", "2", "--rate", "100", "--duration", "0.3", "--seed", "1", "--drain", "2",
+    )
+    assert code == 0
+    assert "Latency from send to answer" in out and "p99" in out
+    assert "no protocol violation seen" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--target", "mqtt://127.0.0.1:1883"], "mqtt:// is not available"),
+        (["--target", "nonsense"], "HOST:PORT"),
+        (["--rate", "0"], "--rate"),
+        (["--count", "5", "--duration", "1"], "not both"),
+        (["--lines", "ZZ"], "ZZ is not a line code"),
+        (["--mix", "iaq"], "--mix"),
+    ],
+)
+async def test_cli_bad_usage_exits_2(args: list[str], reason: str) -> None:
+    code, _, err = await run_cli("simulate", "--records", str(RECORDS), *args)
+    assert code == 2
+    assert reason in err
+    assert len(err.strip().splitlines()) == 1
+
+
+async def test_cli_unreachable_gateway_exits_1(unused_tcp_port: int) -> None:
+    code, _, err = await run_cli(
+        "simulate", "--target", f"127.0.0.1:{unused_tcp_port}", "--records", str(RECORDS),
+        "--lines", "CA", "--count", "1",
+    )
+    assert code == 1
+    assert "cannot run against" in err
+
+
+# A faulty peer: it signs lines on and answers in ways a gateway must not.
+
+Reply = Callable[[str, str, int], list[tuple[int, OutputMessage]]]
+StartPeer = Callable[[Reply], Awaitable[tuple[int, list[str]]]]
+
+
+def output(mke: str, sender: str, dest: str, control: str | None, body: str) -> OutputMessage:
+    """An output with a fixed clock; the caller sets the sequence number."""
+    moment = datetime(2026, 1, 2, 3, 4)
+    return OutputMessage(mke, sender, moment, 1, moment, 0, dest, control, body)
+
+
+@pytest.fixture
+async def faulty_peer() -> AsyncIterator[StartPeer]:
+    """Start a stub switch whose answers ``reply(line, text, next_seq)`` chooses."""
+    servers: list[asyncio.Server] = []
+    seen: list[str] = []
+
+    async def start(reply: Reply) -> tuple[int, list[str]]:
+        async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            decoder = FrameDecoder()
+            line = ""
+            seq = 0
+            while data := await reader.read(65536):
+                for frame in decoder.feed(data):
+                    text = getattr(frame, "text", "")
+                    control = parse_control(text)
+                    if isinstance(control, SignOn):
+                        line = control.line
+                        writer.write(encode_frame(format_signon_ok(line, 0)))
+                        continue
+                    if control is not None:
+                        continue
+                    seen.append(text)
+                    for step, message in reply(line, text, seq + 1):
+                        seq += step
+                        numbered = OutputMessage(
+                            message.mke, message.sender, message.in_time, message.in_seq,
+                            message.out_time, seq, message.dest, message.control, message.body,
+                        )
+                        writer.write(encode_frame(format_output(numbered)))
+            writer.close()
+
+        server = await asyncio.start_server(session, "127.0.0.1", 0)
+        servers.append(server)
+        return server.sockets[0].getsockname()[1], seen
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_unanswered_yq_is_asked_again_with_rno_2_and_3(faulty_peer: StartPeer) -> None:
+    def reply(line: str, text: str, seq: int) -> list[tuple[int, OutputMessage]]:
+        msg = parse_input(text)
+        if msg.mke == "QW":
+            body = "MKE/IMMIGRATION VIOLATOR - ABSCONDER.\nNIC/I987654321."
+            return [(1, output("QR", "DCFBIWA00", msg.sender, msg.control, body))]
+        if msg.mke == "YQ" and parse_fields(msg.body)["RNO"] == "3":
+            body = "STA/CONFIRMED.\nNAO/TECH ONE."
+            return [(1, output("YR", "VTINS07S0", msg.sender, msg.control, body))]
+        return []
+
+    port, seen = await faulty_peer(reply)
+    simulation = Simulation(
+        options(port, ["CA"], count=1, mix=parse_mix("qw=1"), yq_timeout=0.2, drain=1.0),
+        data_for(["CA"]),
+    )
+    report = await simulation.run()
+    numbers = [parse_fields(parse_input(t).body)["RNO"] for t in seen if t.startswith("YQ")]
+    assert numbers == ["1", "2", "3"]
+    assert report.yr_status == {"CONFIRMED": 1}
+    # RNO/1 and RNO/2 were never answered: that is the gateway's fault, and it is reported.
+    assert report.violations["no answer"] == 2
+
+
+async def test_gap_and_missing_acknowledgement_are_reported(faulty_peer: StartPeer) -> None:
+    def reply(line: str, text: str, seq: int) -> list[tuple[int, OutputMessage]]:
+        msg = parse_input(text)
+        # No LESC acknowledgement, and the output skips one sequence number.
+        return [(2, output("IAR", "VTINS07S0", msg.sender, msg.control, "STS/NRF."))]
+
+    port, _ = await faulty_peer(reply)
+    simulation = Simulation(
+        options(port, ["CA"], count=3, mix=parse_mix("iaq=1"), drain=2.0), data_for(["CA"])
+    )
+    report = await simulation.run()
+    assert report.answered == 3
+    assert report.violations["IAR without the LESC acknowledgement before it"] == 3
+    assert report.violations["sequence gap"] == 3
+    assert report.examples["sequence gap"] == "CA: expected 1, got 2"
