@@ -3,21 +3,30 @@
 import asyncio
 import contextlib
 import ssl
+import time
 from typing import Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.datafiles import load_lines, load_oris, open_index
 from gateway.delivery import Delivery
-from gateway.journal import Journal
+from gateway.journal import Journal, PendingOutput
 from gateway.logs import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.session import LineSession
 from gateway.switch import Switch
+from gateway.throttle import SignonThrottle
 from responders.base import Services
 from responders.registry import load_pipelines
 from routing.lines import is_plain_key
 from routing.resolve import Router
+from routing.services import SWITCH_ORI
+
+# The SM a line gets when the switch is stopped in order (SIGTERM); docs/reliability.md.
+SM_SHUTDOWN = (
+    "SWITCH GOING OUT OF SERVICE - ORDERLY SHUTDOWN\n"
+    "TRAFFIC FOR THIS LINE IS HELD AND SENT AFTER THE NEXT SIGNON"
+)
 
 
 def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -45,7 +54,7 @@ class Gateway:
         self.router = Router(self.lines, self.oris)
         self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
         self.journal = Journal(settings.journal_path)
-        self.delivery = Delivery(self.journal, self.clock, self.log)
+        self.delivery = Delivery(self.journal, self.clock, self.log, self.schedule_flush)
         self.switch = Switch(
             router=self.router,
             pipelines=load_pipelines(),
@@ -57,6 +66,9 @@ class Gateway:
         )
         self.sessions: set[LineSession] = set()
         self.verified_keys: set[bytes] = set()
+        self.throttle = SignonThrottle(
+            settings.signon_max_failures, settings.signon_lockout, time.monotonic
+        )
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = False
@@ -139,8 +151,10 @@ class Gateway:
                 await self._sweeper
         if self._server is not None:
             self._server.close()
+        self._announce_shutdown()
         for session in list(self.sessions):
             session.close("shutdown")
+        await self._drain_sessions()
         if self._server is not None:
             await self._server.wait_closed()
         if self.metrics is not None:
@@ -148,6 +162,27 @@ class Gateway:
         self.journal.close()
         self.index.close()
         self.log.info("gateway.stopped")
+
+    def _announce_shutdown(self) -> None:
+        """Tell every signed-on line, with a stored and numbered SM, that the switch goes down."""
+        now = self.clock.now()
+        pending = []
+        for session in self.sessions:
+            line = self.lines.get(session.line) if session.line and not session.closed else None
+            if line is not None:
+                pending.append(
+                    PendingOutput(line.code, None, "SM", SWITCH_ORI, line.control_ori, None,
+                                  SM_SHUTDOWN, now, 0, now)
+                )
+        self.log.info("gateway.stopping", lines=len(pending))
+        if pending:
+            self.delivery.deliver(self.journal.store_outputs([], pending))
+
+    async def _drain_sessions(self) -> None:
+        """Give closing sessions up to ``shutdown_grace`` seconds to take their last frames."""
+        deadline = self.loop_time() + self.settings.shutdown_grace
+        while self.sessions and self.loop_time() < deadline:
+            await asyncio.sleep(0.02)
 
     async def serve_forever(self) -> None:
         """Run until cancelled or a signal stops the loop."""

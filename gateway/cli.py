@@ -12,6 +12,7 @@ import typer
 import uvloop
 from pydantic import ValidationError
 
+from gateway.cli_audit import register_audit
 from gateway.cli_tools import register_tools
 from gateway.config import Settings
 from gateway.logs import configure_logging
@@ -145,6 +146,7 @@ def keys_hash(
 
 
 register_tools(app)
+register_audit(app)
 
 
 def main() -> None:

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     write_buffer_limit: int = Field(4 * 1024 * 1024, ge=65536)
     # Prometheus /metrics on this port (same host as the line listener); None: no metrics.
     metrics_port: int | None = Field(None, ge=0, le=65535)
+    # CJIS 5.5.3: at most 5 consecutive invalid sign-ons, then a 10-minute lock.
+    signon_max_failures: int = Field(5, ge=1)
+    signon_lockout: float = Field(600.0, gt=0)
+    # How long a SIGTERM waits for sessions to take their last frames before exiting.
+    shutdown_grace: float = Field(5.0, gt=0)
 
     @property
     def journal_path(self) -> Path:

@@ -1,11 +1,11 @@
 """Delivery: live sessions by line; outputs for a line that is not signed on wait in the journal."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.clock import Clock
-from gateway.journal import Journal, StoredOutput
+from gateway.journal import AuditRecord, Journal, StoredOutput
 from gateway.metrics import NO_HOOKS, Hooks
 
 
@@ -24,10 +24,18 @@ class LineLink(Protocol):
 class Delivery:
     """Hands stored outputs to the session that holds their line."""
 
-    def __init__(self, journal: Journal, clock: Clock, log: Any) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        clock: Clock,
+        log: Any,
+        flush_soon: Callable[[], None] | None = None,
+    ) -> None:
         self._journal = journal
         self._clock = clock
         self._log = log
+        # Called after delivery audit records were noted, to have them committed soon.
+        self._flush_soon = flush_soon
         self._links: dict[str, LineLink] = {}
         self.hooks: Hooks = NO_HOOKS
 
@@ -45,7 +53,7 @@ class Delivery:
         if old is not None and old is not link:
             old.close("replaced")
         self._links[line] = link
-        self._send(self._journal.unacknowledged(line))
+        self._send(self._journal.unacknowledged(line), "resent")
 
     def detach(self, line: str, link: LineLink) -> None:
         """Forget the session if it still holds the line."""
@@ -54,13 +62,14 @@ class Delivery:
 
     def deliver(self, outputs: Iterable[StoredOutput]) -> None:
         """Send each output to its line's session, or leave it stored for the next sign-on."""
-        self._send(outputs)
+        self._send(outputs, "sent")
 
-    def _send(self, outputs: Iterable[StoredOutput]) -> None:
+    def _send(self, outputs: Iterable[StoredOutput], outcome: str) -> None:
         by_line: dict[str, list[StoredOutput]] = {}
         for output in outputs:
             by_line.setdefault(output.line, []).append(output)
         now: datetime | None = None
+        audit: list[AuditRecord] = []
         for line, batch in by_line.items():
             link = self._links.get(line)
             if link is None:
@@ -74,10 +83,15 @@ class Delivery:
                     )
                 continue
             link.send_outputs(batch)
+            now = now or self._clock.now()
+            audit.extend(
+                AuditRecord(now, "delivered", line, output.dest, output.mke,
+                            out_seq=output.seq, outcome=outcome)
+                for output in batch
+            )
             for output in batch:
                 latency = None
                 if output.in_time is not None:
-                    now = now or self._clock.now()
                     latency = round((now - output.in_time).total_seconds() * 1000, 3)
                 self._log.info(
                     "message.delivered",
@@ -88,3 +102,7 @@ class Delivery:
                     latency_ms=latency,
                 )
                 self.hooks.delivered(line, output.mke, latency)
+        if audit:
+            self._journal.note_delivered(audit)
+            if self._flush_soon is not None:
+                self._flush_soon()

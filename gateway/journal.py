@@ -37,6 +37,17 @@ CREATE TABLE IF NOT EXISTS outputs (
     text TEXT NOT NULL,
     PRIMARY KEY (line, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    line TEXT NOT NULL,
+    ori TEXT,
+    mke TEXT,
+    in_seq INTEGER,
+    out_seq INTEGER,
+    outcome TEXT
+);
 CREATE TABLE IF NOT EXISTS line_state (
     line TEXT PRIMARY KEY,
     last_in INTEGER NOT NULL DEFAULT 0,
@@ -86,6 +97,32 @@ class StoredOutput:
     in_time: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One CJIS audit row: an input accepted or rejected, or an output delivered.
+
+    Inputs carry their line, sender ORI, MKE and input sequence number; deliveries the
+    destination line, destination, MKE and output sequence number. ``outcome`` holds the ER
+    number and detail of a rejection and ``sent`` or ``resent`` for a delivery.
+    """
+
+    at: datetime
+    event: str
+    line: str
+    ori: str | None
+    mke: str | None
+    in_seq: int | None = None
+    out_seq: int | None = None
+    outcome: str | None = None
+
+    def row(self) -> tuple[object, ...]:
+        """The values of an ``audit`` row, in column order."""
+        return (
+            self.at.isoformat(), self.event, self.line, self.ori, self.mke,
+            self.in_seq, self.out_seq, self.outcome,
+        )
+
+
 @dataclass(slots=True)
 class _LineCounters:
     last_in: int = 0
@@ -109,6 +146,8 @@ class Journal:
             )
         }
         self._dirty: set[str] = set()
+        # Delivery records wait for the next commit, like acknowledgements (see note_delivered).
+        self._audit_pending: list[AuditRecord] = []
 
     def close(self) -> None:
         """Write pending acknowledgements and close the database."""
@@ -121,11 +160,20 @@ class Journal:
         try:
             yield
             self._flush_counters()
+            self._write_audit(self._audit_pending)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             self._reload_counters()
             raise
+        self._audit_pending.clear()
+
+    def _write_audit(self, records: Iterable[AuditRecord]) -> None:
+        self._db.executemany(
+            "INSERT INTO audit (at, event, line, ori, mke, in_seq, out_seq, outcome)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [record.row() for record in records],
+        )
 
     def _counters(self, line: str) -> _LineCounters:
         counters = self._lines.get(line)
@@ -195,18 +243,30 @@ class Journal:
         counters.last_ack = min(max(counters.last_ack, seq), counters.last_out)
         return counters.last_ack
 
+    def note_delivered(self, records: Iterable[AuditRecord]) -> None:
+        """Keep delivery audit records for the next commit (:meth:`flush` or a transaction).
+
+        A crash can lose them only together with any acknowledgement that came after them,
+        so such an output is unacknowledged, sent again after restart and recorded then.
+        """
+        self._audit_pending.extend(records)
+
     def flush(self) -> None:
-        """Write acknowledgements that no transaction has carried yet."""
-        if self._dirty:
+        """Write acknowledgements and delivery records that no transaction has carried yet."""
+        if self._dirty or self._audit_pending:
             with self._transaction():
                 pass
 
     def store_outputs(
-        self, input_ids: Iterable[int], outputs: Iterable[PendingOutput]
+        self,
+        input_ids: Iterable[int],
+        outputs: Iterable[PendingOutput],
+        audit: Iterable[AuditRecord] = (),
     ) -> list[StoredOutput]:
-        """Number, render and store outputs and mark their inputs processed, in one transaction."""
+        """Number, render and store outputs, mark inputs processed, write audit: one transaction."""
         stored: list[StoredOutput] = []
         with self._transaction():
+            self._write_audit(audit)
             rows = []
             for out in outputs:
                 counters = self._counters(out.line)

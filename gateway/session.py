@@ -2,7 +2,8 @@
 
 import asyncio
 import hashlib
-from typing import TYPE_CHECKING, cast
+import re
+from typing import TYPE_CHECKING, Any, cast
 
 from formats.control import (
     HEARTBEAT,
@@ -27,6 +28,24 @@ BAD_FRAME_DETAIL = {
 }
 
 
+_LINE_CODE = re.compile("[A-Z]{2}")
+
+
+def certificate_line(cert: dict[str, Any] | None) -> str | None:
+    """The line code a client certificate names: subject OU, else CN, when a line code."""
+    if not cert:
+        return None
+    names: dict[str, str] = {}
+    for rdn in cert.get("subject", ()):
+        for name, value in rdn:
+            names.setdefault(name, value)
+    for attribute in ("organizationalUnitName", "commonName"):
+        value = names.get(attribute, "")
+        if _LINE_CODE.fullmatch(value):
+            return value
+    return None
+
+
 def printable(raw: bytes) -> str:
     """Bytes as 7-bit printable text, anything else as '?', for ER echoes and logs."""
     return "".join(chr(b) if 0x20 <= b < 0x7F or b in (0x0A, 0x0D) else "?" for b in raw)
@@ -47,6 +66,8 @@ class LineSession(asyncio.Protocol):
         self.hb_outstanding = False
         self.closed = False
         self.peer = ""
+        self.peer_host = ""
+        self.cert_line: str | None = None
 
     # asyncio callbacks
 
@@ -57,6 +78,8 @@ class LineSession(asyncio.Protocol):
         self.opened_at = self.last_rx = self._gw.loop_time()
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer_host = peer[0] if isinstance(peer, tuple) else str(peer)
+        self.cert_line = certificate_line(transport.get_extra_info("peercert"))
         self._gw.sessions.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -128,13 +151,22 @@ class LineSession(asyncio.Protocol):
 
     def _begin_signon(self, signon: SignOn, rest: list[Frame | BadFrame]) -> None:
         line = self._gw.lines.get(signon.line)
-        if line is None:
+        # Unknown line codes are counted by address only, so they cannot fill the table.
+        keys = [f"peer:{self.peer_host}"] + ([f"line:{line.code}"] if line is not None else [])
+        locked = self._gw.throttle.locked(keys)
+        if locked is not None:
             self._gw.log.warning("security.signon_rejected", line=signon.line, peer=self.peer,
-                                 reason="unknown line")
-            return self._reject("UNKNOWN LINE")
+                                 reason="locked out", locked=locked)
+            return self._reject("TOO MANY ATTEMPTS")
+        self._gw.throttle.begin(keys)
+        if line is None:
+            return self._refuse(keys, signon.line, "unknown line", "UNKNOWN LINE")
+        if self.cert_line is not None and self.cert_line != line.code:
+            return self._refuse(keys, signon.line, f"certificate for line {self.cert_line}",
+                                "CERTIFICATE NOT FOR THIS LINE")
         cache_key = hashlib.sha256(f"{line.code}\0{signon.key}\0{line.key_hash}".encode()).digest()
         if cache_key in self._gw.verified_keys:
-            return self._finish_signon(signon.line, True, rest)
+            return self._finish_signon(signon.line, True, rest, keys)
         self._verifying = True
         self._held = list(rest)
         future = asyncio.get_running_loop().run_in_executor(
@@ -147,17 +179,19 @@ class LineSession(asyncio.Protocol):
                 self._gw.verified_keys.add(cache_key)
             self._verifying = False
             held, self._held = self._held, []
-            self._finish_signon(signon.line, bool(ok), held)
+            self._finish_signon(signon.line, bool(ok), held, keys)
 
         future.add_done_callback(done)
 
-    def _finish_signon(self, code: str, ok: bool, rest: list[Frame | BadFrame]) -> None:
+    def _finish_signon(
+        self, code: str, ok: bool, rest: list[Frame | BadFrame], keys: list[str]
+    ) -> None:
+        # The attempt is settled even when the peer has gone, or the lockout would miss it.
+        if not ok:
+            return self._refuse(keys, code, "invalid key", "INVALID KEY")
+        self._gw.throttle.succeeded(keys)
         if self.closed:
             return
-        if not ok:
-            self._gw.log.warning("security.signon_rejected", line=code, peer=self.peer,
-                                 reason="invalid key")
-            return self._reject("INVALID KEY")
         self.line = code
         self._write(format_signon_ok(code, self._gw.journal.last_ack(code)))
         self._gw.log.info("session.signon", line=code, peer=self.peer,
@@ -165,6 +199,14 @@ class LineSession(asyncio.Protocol):
         self._gw.delivery.attach(code, self)
         if rest:
             self._guarded(rest)
+
+    def _refuse(self, keys: list[str], code: str, reason: str, answer: str) -> None:
+        """Log and count a failed sign-on (locking its keys at the limit), then reject it."""
+        self._gw.log.warning("security.signon_rejected", line=code, peer=self.peer, reason=reason)
+        for key in self._gw.throttle.failed(keys):
+            self._gw.log.warning("security.signon_locked", line=code, peer=self.peer, locked=key,
+                                 lockout_s=self._gw.settings.signon_lockout)
+        self._reject(answer)
 
     def _reject(self, reason: str) -> None:
         self._write(format_signon_rejected(reason))

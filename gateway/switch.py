@@ -12,7 +12,7 @@ from formats.errors import ErrorCode, MessageError
 from formats.message import InputMessage, parse_input
 from formats.notices import format_er_body, format_sm_body
 from gateway.clock import Clock
-from gateway.journal import Journal, JournaledInput, PendingOutput, StoredOutput
+from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput, StoredOutput
 from gateway.metrics import NO_HOOKS, Hooks
 from responders.base import Exchange, Pipeline, Reply, Services
 from responders.forward import FORWARD
@@ -46,6 +46,8 @@ class Switch:
         self._is_signed_on = is_signed_on
         self._log = log
         self.hooks: Hooks = NO_HOOKS
+        # Audit records of the batch being answered; stored with its outputs.
+        self._audit: list[AuditRecord] = []
 
     def handle(self, line: str, frames: Iterable[tuple[str, str | None]]) -> list[StoredOutput]:
         """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
@@ -55,11 +57,13 @@ class Switch:
     def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
         """Answer journaled inputs and store their outputs in one transaction."""
         pending: list[PendingOutput] = []
+        self._audit = []
         # One clock reading per batch: the outputs of a batch leave together.
         now = self._clock.now()
         for item in inputs:
             pending.extend(self._answer(item, now))
-        return self._journal.store_outputs([item.id for item in inputs], pending)
+        audit, self._audit = self._audit, []
+        return self._journal.store_outputs([item.id for item in inputs], pending, audit)
 
     def recover(self) -> int:
         """Answer inputs journaled before a crash whose outputs were never stored."""
@@ -102,6 +106,9 @@ class Switch:
             dest=".".join(msg.dests),
             in_seq=item.in_seq,
             control=msg.control,
+        )
+        self._audit.append(
+            AuditRecord(item.received_at, "accepted", item.line, msg.sender, msg.mke, item.in_seq)
         )
         self.hooks.accepted(item.line, msg.mke)
         outputs: list[PendingOutput] = []
@@ -200,6 +207,17 @@ class Switch:
             error_code=str(exc.code),
             detail=exc.detail,
             text=item.text[:100],
+        )
+        self._audit.append(
+            AuditRecord(
+                item.received_at,
+                "rejected",
+                item.line,
+                msg.sender if msg is not None else None,
+                msg.mke if msg is not None else None,
+                item.in_seq,
+                outcome=f"{exc.code} {exc.detail}",
+            )
         )
         self.hooks.rejected(item.line, str(exc.code))
         body = format_er_body(exc.code, exc.detail, item.text)
