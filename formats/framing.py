@@ -1,10 +1,19 @@
 """STX/ETX framing (SPEC.md §2) as a sans-IO decoder in the manner of h11."""
 
+import re
 from dataclasses import dataclass
+
+from formats.errors import ErrorCode, MessageError
 
 STX = 0x02
 ETX = 0x03
 DEFAULT_MAX_TEXT = 16_384
+
+_STX_BYTE = b"\x02"
+_DELIMITER = re.compile(b"[\x02\x03]")
+_OUTSIDE_CHARSET_BYTES = re.compile(b"[^\x20-\x7e\r\n]")
+_OUTSIDE_CHARSET_TEXT = re.compile("[^\x20-\x7e\r\n]")
+_RAW_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,19 +34,72 @@ class BadFrame:
 class FrameDecoder:
     """Turns a byte stream into frames; never buffers more than one maximum frame."""
 
+    __slots__ = ("_buf", "_max_text", "_open")
+
     def __init__(self, max_text: int = DEFAULT_MAX_TEXT) -> None:
-        raise NotImplementedError
+        if max_text < 1:
+            raise ValueError("max_text must be at least 1")
+        self._max_text = max_text
+        self._buf = bytearray()
+        # True between an STX and its ETX; outside a frame every byte up to the next STX
+        # is dropped, which is also how the rest of an oversized frame is skipped.
+        self._open = False
 
     def feed(self, data: bytes) -> list[Frame | BadFrame]:
         """Consume bytes and return the frames they complete, in order."""
-        raise NotImplementedError
+        out: list[Frame | BadFrame] = []
+        buf = self._buf
+        pos = 0
+        size = len(data)
+        while pos < size:
+            if not self._open:
+                start = data.find(_STX_BYTE, pos)
+                if start < 0:
+                    break
+                self._open = True
+                pos = start + 1
+                continue
+            match = _DELIMITER.search(data, pos)
+            end = size if match is None else match.start()
+            if len(buf) + end - pos > self._max_text:
+                # The text up to the first byte over the limit, so that the report does not
+                # depend on how the stream was cut into reads.
+                keep = min(_RAW_LIMIT, self._max_text + 1)
+                raw = bytes(buf[:keep]) + data[pos : pos + keep]
+                out.append(BadFrame("oversize", raw[:keep]))
+                buf.clear()
+                self._open = False
+                pos = end
+                continue
+            buf += data[pos:end]
+            if match is None:
+                break
+            pos = end + 1
+            if data[end] == STX:
+                # Nlets resynchronises on a new STX: the unfinished frame is dropped.
+                buf.clear()
+                continue
+            out.append(_complete(bytes(buf)))
+            buf.clear()
+            self._open = False
+        return out
 
     @property
     def buffered(self) -> int:
         """Bytes held for an incomplete frame."""
-        raise NotImplementedError
+        return len(self._buf)
+
+
+def _complete(raw: bytes) -> Frame | BadFrame:
+    """Check the charset of a whole frame's text."""
+    if _OUTSIDE_CHARSET_BYTES.search(raw) is not None:
+        return BadFrame("charset", raw[:_RAW_LIMIT])
+    return Frame(raw.decode("ascii"))
 
 
 def encode_frame(text: str) -> bytes:
     """Wrap a text in STX/ETX as ASCII bytes."""
-    raise NotImplementedError
+    # A byte outside the charset (STX/ETX above all) would break the peer's framing.
+    if _OUTSIDE_CHARSET_TEXT.search(text) is not None:
+        raise MessageError(ErrorCode.FORMAT, "TEXT OUTSIDE THE CHARACTER SET")
+    return _STX_BYTE + text.encode("ascii") + b"\x03"

@@ -1,20 +1,36 @@
 """Bodies of the switch's own messages: ER and SM (SPEC.md §4)."""
 
-from formats.errors import ErrorCode
+from formats.errors import ERROR_TEXT, ErrorCode, MessageError
 
 SM_FORWARD = ".02. USER OUT OF SERVICE FOR MSG TYPE, NLETS WILL FORWARD"
+ORIGINAL_MESSAGE = "ORIGINAL MESSAGE"
+ORIGINAL_LIMIT = 100
 
 
 def format_er_body(code: ErrorCode, detail: str, original: str) -> str:
     """``.NN. TEXT``, a detail line, ``ORIGINAL MESSAGE`` and the first 100 characters."""
-    raise NotImplementedError
+    # The detail must stay one line or the body could not be split again.
+    line = detail.replace("\r", " ").replace("\n", " ")
+    return (
+        f"{code} {ERROR_TEXT[code]}\n{line}\n{ORIGINAL_MESSAGE}\n{original[:ORIGINAL_LIMIT]}"
+    )
 
 
 def parse_er_body(body: str) -> tuple[ErrorCode, str, str]:
     """Split an ER body into (code, detail, original text)."""
-    raise NotImplementedError
+    parts = body.split("\n", 3)
+    if len(parts) < 4 or parts[2] != ORIGINAL_MESSAGE:
+        raise MessageError(ErrorCode.FORMAT, "ER BODY MUST HOLD ERROR, DETAIL, ORIGINAL MESSAGE")
+    number, _, text = parts[0].partition(" ")
+    try:
+        code = ErrorCode(number)
+    except ValueError:
+        raise MessageError(ErrorCode.FORMAT, "ER BODY HOLDS NO KNOWN ERROR NUMBER") from None
+    if text != ERROR_TEXT[code]:
+        raise MessageError(ErrorCode.FORMAT, "ER TEXT DOES NOT MATCH ITS NUMBER")
+    return code, parts[1], parts[3]
 
 
 def format_sm_body(dest: str) -> str:
     """The store-and-forward notice for a destination that is not signed on."""
-    raise NotImplementedError
+    return f"{SM_FORWARD}\nDESTINATION {dest}"

@@ -1,9 +1,17 @@
 """The Nlets output header (SPEC.md §4)."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from formats.errors import ErrorCode, MessageError
+
 SEQ_WRAP = 100_000
+
+_LINE1 = re.compile(r"([A-Z]{2,3})\.([A-Z]{2}[A-Z0-9]{7})")
+_STAMP = "([0-9]{2}):([0-9]{2}) ([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{5})"
+_LINE2 = re.compile(_STAMP)
+_LINE3 = re.compile(rf"{_STAMP} ([A-Z0-9]{{2,9}})(?: \*([A-Z0-9-]{{1,10}}))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +29,63 @@ class OutputMessage:
     body: str
 
 
+def _stamp(moment: datetime, seq: int) -> str:
+    """``HH:MM MM/DD/CCYY NNNNN``."""
+    return (
+        f"{moment.hour:02d}:{moment.minute:02d} "
+        f"{moment.month:02d}/{moment.day:02d}/{moment.year:04d} {seq % SEQ_WRAP:05d}"
+    )
+
+
 def format_output(msg: OutputMessage) -> str:
     """Render header and body; sequence numbers are printed modulo 100000, five digits."""
-    raise NotImplementedError
+    line3 = f"{_stamp(msg.out_time, msg.out_seq)} {msg.dest}"
+    if msg.control:
+        line3 = f"{line3} *{msg.control}"
+    return "\n".join(
+        [f"{msg.mke}.{msg.sender}", _stamp(msg.in_time, msg.in_seq), line3, "TXT", msg.body]
+    )
+
+
+def _moment(match: re.Match[str], line: int) -> datetime:
+    """The clock of a header line, to the minute."""
+    hour, minute, month, day, year = (int(part) for part in match.group(1, 2, 3, 4, 5))
+    try:
+        return datetime(year, month, day, hour, minute)
+    except ValueError:
+        raise MessageError(
+            ErrorCode.FORMAT, f"OUTPUT LINE {line} HOLDS NO REAL DATE AND TIME"
+        ) from None
 
 
 def parse_output(text: str) -> OutputMessage:
-    """Parse a delivered output (for line clients); sequence numbers come back as 0–99999."""
-    raise NotImplementedError
+    """Parse a delivered output (for line clients); sequence numbers come back as 0-99999."""
+    lines = text.split("\n", 4)
+    if len(lines) < 4:
+        raise MessageError(ErrorCode.FORMAT, "OUTPUT HEADER SHORTER THAN 4 LINES")
+    # A line client may see the header with CR LF line ends; the body is kept as sent.
+    line1, line2, line3, line4 = (line.removesuffix("\r") for line in lines[:4])
+    first = _LINE1.fullmatch(line1)
+    if first is None:
+        raise MessageError(ErrorCode.FORMAT, "OUTPUT LINE 1 MUST BE MKE.SENDERORI")
+    entered = _LINE2.fullmatch(line2)
+    if entered is None:
+        raise MessageError(ErrorCode.FORMAT, "OUTPUT LINE 2 MUST BE HH:MM MM/DD/CCYY NNNNN")
+    sent = _LINE3.fullmatch(line3)
+    if sent is None:
+        raise MessageError(
+            ErrorCode.FORMAT, "OUTPUT LINE 3 MUST BE HH:MM MM/DD/CCYY NNNNN DEST[ *CONTROL]"
+        )
+    if line4 != "TXT":
+        raise MessageError(ErrorCode.TXT_NOT_FOUND, "OUTPUT LINE 4 MUST BE TXT", "TXT")
+    return OutputMessage(
+        mke=first.group(1),
+        sender=first.group(2),
+        in_time=_moment(entered, 2),
+        in_seq=int(entered.group(6)),
+        out_time=_moment(sent, 3),
+        out_seq=int(sent.group(6)),
+        dest=sent.group(7),
+        control=sent.group(8),
+        body=lines[4] if len(lines) == 5 else "",
+    )

@@ -1,0 +1,224 @@
+"""IAQ field rules."""
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from formats.errors import ErrorCode, MessageError
+from formats.iaq import IAQ, validate_iaq
+from formats.message import parse_fields, parse_input
+
+TODAY = date(2026, 5, 9)
+VALID = {
+    "PUR": "C",
+    "ATN": "DET SMITH",
+    "PHN": "916-555-1212",
+    "NAM": "GARCIA, JUAN CARLOS",
+    "DOB": "010180",
+    "SEX": "M",
+    "POB": "MX",
+    "CUS": "N",
+    "OFF": "0399",
+}
+REQUIRED = list(VALID)
+EXPECTED = IAQ(
+    pur="C", atn="DET SMITH", phn="916-555-1212", nam="GARCIA, JUAN CARLOS", last="GARCIA",
+    first="JUAN", middle="CARLOS", dob=date(1980, 1, 1), sex="M", pob="MX", cus="N", off="0399",
+    arn=None, fbi=None, sid=None, oln=None, ols=None, soc=None, mnu=None, ctz=None, oca=None,
+    rem=None,
+)
+
+
+def with_fields(**changes: str | None) -> dict[str, str]:
+    """The valid IAQ fields with some set (or removed when None)."""
+    fields = dict(VALID)
+    for tag, value in changes.items():
+        if value is None:
+            del fields[tag]
+        else:
+            fields[tag] = value
+    return fields
+
+
+def fault(fields: dict[str, str]) -> MessageError:
+    """The MessageError validate_iaq raises."""
+    with pytest.raises(MessageError) as info:
+        validate_iaq(fields, TODAY)
+    return info.value
+
+
+def test_valid_iaq() -> None:
+    result = validate_iaq(VALID, TODAY)
+    assert result == EXPECTED
+    assert type(result) is IAQ
+
+
+def test_iaq_from_message_text() -> None:
+    text = (
+        "IAQ.CA0340000.AX.TXT\n"
+        "PUR/F.\nATN/RECORDS DESK.\nPHN/555-0100.\nNAM/O'BRIEN-SMITH, MARY.\nDOB/19900215.\n"
+        "SEX/F.\nPOB/IE.\nCUS/Y.\nOFF/5299.\nARN/A12345678.\nFBI/123456AB1.\nSID/CA12345678.\n"
+        "OLN/D1234567.\nOLS/CA.\nSOC/123456789.\nMNU/AR-12345678.\nCTZ/IE.\nOCA/2026-000123.\n"
+        "REM/PLEASE SEND ENHANCED RESPONSE. THANK YOU."
+    )
+    result = validate_iaq(parse_fields(parse_input(text).body), TODAY)
+    assert result == IAQ(
+        pur="F", atn="RECORDS DESK", phn="555-0100", nam="O'BRIEN-SMITH, MARY",
+        last="O'BRIEN-SMITH", first="MARY", middle="", dob=date(1990, 2, 15), sex="F", pob="IE",
+        cus="Y", off="5299", arn="012345678", fbi="123456AB1", sid="CA12345678", oln="D1234567",
+        ols="CA", soc="123456789", mnu="AR-12345678", ctz="IE", oca="2026-000123",
+        rem="PLEASE SEND ENHANCED RESPONSE. THANK YOU",
+    )
+
+
+@pytest.mark.parametrize("tag", REQUIRED)
+def test_each_required_field(tag: str) -> None:
+    exc = fault(with_fields(**{tag: None}))
+    code = ErrorCode.DOB if tag == "DOB" else ErrorCode.MISSING
+    assert (exc.code, exc.detail, exc.field) == (code, f"FIELD {tag}/ MISSING", tag)
+
+
+def test_missing_fields_are_reported_in_spec_order() -> None:
+    assert fault(with_fields(OFF=None, ATN=None, PHN=None)).field == "ATN"
+    assert fault({}).detail == "FIELD PUR/ MISSING"
+    assert fault(with_fields(DOB=None, SEX=None)).code == ErrorCode.DOB
+
+
+def test_missing_field_is_reported_before_a_bad_one() -> None:
+    assert fault(with_fields(PUR="X", OFF=None)).detail == "FIELD OFF/ MISSING"
+
+
+@pytest.mark.parametrize("tag", ["XYZ", "RTY", "NIC", "ENH"])
+def test_unknown_tag(tag: str) -> None:
+    exc = fault({**VALID, tag: "1"})
+    assert (exc.code, exc.detail, exc.field) == (
+        ErrorCode.FIELD, f"FIELD {tag}/ NOT ALLOWED IN IAQ", tag
+    )
+
+
+def test_unknown_tag_is_reported_before_a_missing_one() -> None:
+    assert fault({"XYZ": "1"}).detail == "FIELD XYZ/ NOT ALLOWED IN IAQ"
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "code", "detail"),
+    [
+        ("PUR", "X", ErrorCode.FIELD, "PUR/ MUST BE C OR F"),
+        ("PUR", "c", ErrorCode.FIELD, "PUR/ MUST BE C OR F"),
+        ("PUR", "CF", ErrorCode.FIELD, "PUR/ MUST BE C OR F"),
+        ("ATN", "A" * 31, ErrorCode.ATN, "ATN/ LONGER THAN 30"),
+        ("ATN", "", ErrorCode.ATN, "ATN/ EMPTY"),
+        ("ATN", "   ", ErrorCode.ATN, "ATN/ EMPTY"),
+        ("PHN", "1" * 21, ErrorCode.FIELD, "PHN/ MUST BE UP TO 20 DIGITS AND DASHES"),
+        ("PHN", "---", ErrorCode.FIELD, "PHN/ MUST BE UP TO 20 DIGITS AND DASHES"),
+        ("PHN", "(916) 555", ErrorCode.FIELD, "PHN/ MUST BE UP TO 20 DIGITS AND DASHES"),
+        ("PHN", "", ErrorCode.FIELD, "PHN/ MUST BE UP TO 20 DIGITS AND DASHES"),
+        ("NAM", "GARCIA JUAN", ErrorCode.FIELD, "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", "GARCIA,", ErrorCode.FIELD, "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", ", JUAN", ErrorCode.FIELD, "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", "Garcia, Juan", ErrorCode.FIELD, "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", "GARCIA, JUAN2", ErrorCode.FIELD, "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", "GARCIA, JUAN, X", ErrorCode.FIELD, "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", "GARCIA-, JUAN", ErrorCode.FIELD, "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", "G\u00c1RCIA, JUAN", ErrorCode.FIELD,
+         "NAM/ MUST BE LAST, FIRST MIDDLE IN LETTERS"),
+        ("NAM", "A" * 25 + ", BCDE", ErrorCode.FIELD, "NAM/ LONGER THAN 30"),
+        ("DOB", "1980-01-01", ErrorCode.DOB, "DOB/ MUST BE MMDDYY OR CCYYMMDD"),
+        ("DOB", "20270101", ErrorCode.DOB, "DOB/ AFTER TODAY"),
+        ("DOB", "023080", ErrorCode.DOB, "DOB/ NOT A REAL DATE"),
+        ("SEX", "X", ErrorCode.FIELD, "SEX/ MUST BE M, F OR U"),
+        ("SEX", "MALE", ErrorCode.FIELD, "SEX/ MUST BE M, F OR U"),
+        ("POB", "MEX", ErrorCode.FIELD, "POB/ MUST BE 2 LETTERS"),
+        ("POB", "M1", ErrorCode.FIELD, "POB/ MUST BE 2 LETTERS"),
+        ("POB", "mx", ErrorCode.FIELD, "POB/ MUST BE 2 LETTERS"),
+        ("CUS", "YES", ErrorCode.FIELD, "CUS/ MUST BE Y OR N"),
+        ("OFF", "399", ErrorCode.FIELD, "OFF/ MUST BE 4 DIGITS"),
+        ("OFF", "03990", ErrorCode.FIELD, "OFF/ MUST BE 4 DIGITS"),
+        ("OFF", "03A9", ErrorCode.FIELD, "OFF/ MUST BE 4 DIGITS"),
+        ("OFF", "\u0660\u0663\u0669\u0669", ErrorCode.FIELD, "OFF/ MUST BE 4 DIGITS"),
+        ("ARN", "1234567", ErrorCode.FIELD, "ARN/ MUST BE 8 OR 9 DIGITS, OPTIONAL LEADING A"),
+        ("ARN", "1234567890", ErrorCode.FIELD,
+         "ARN/ MUST BE 8 OR 9 DIGITS, OPTIONAL LEADING A"),
+        ("ARN", "AA12345678", ErrorCode.FIELD, "ARN/ MUST BE 8 OR 9 DIGITS, OPTIONAL LEADING A"),
+        ("ARN", "a12345678", ErrorCode.FIELD, "ARN/ MUST BE 8 OR 9 DIGITS, OPTIONAL LEADING A"),
+        ("FBI", "1234567890", ErrorCode.FIELD, "FBI/ MUST BE UP TO 9 LETTERS OR DIGITS"),
+        ("FBI", "12-34", ErrorCode.FIELD, "FBI/ MUST BE UP TO 9 LETTERS OR DIGITS"),
+        ("SID", "A" * 11, ErrorCode.FIELD, "SID/ MUST BE UP TO 10 LETTERS OR DIGITS"),
+        ("OLN", "A" * 21, ErrorCode.FIELD, "OLN/ MUST BE UP TO 20 LETTERS OR DIGITS"),
+        ("OLN", "D 123", ErrorCode.FIELD, "OLN/ MUST BE UP TO 20 LETTERS OR DIGITS"),
+        ("OLS", "CAL", ErrorCode.FIELD, "OLS/ MUST BE 2 LETTERS"),
+        ("SOC", "12345678", ErrorCode.FIELD, "SOC/ MUST BE 9 DIGITS"),
+        ("SOC", "123-45-6789", ErrorCode.FIELD, "SOC/ MUST BE 9 DIGITS"),
+        ("MNU", "A" * 16, ErrorCode.FIELD, "MNU/ LONGER THAN 15"),
+        ("MNU", "", ErrorCode.FIELD, "MNU/ EMPTY"),
+        ("CTZ", "USA", ErrorCode.FIELD, "CTZ/ MUST BE 2 LETTERS"),
+        ("OCA", "A" * 21, ErrorCode.FIELD, "OCA/ LONGER THAN 20"),
+        ("REM", "A" * 301, ErrorCode.FIELD, "REM/ LONGER THAN 300"),
+    ],
+)
+def test_field_rules(tag: str, value: str, code: ErrorCode, detail: str) -> None:
+    exc = fault(with_fields(**{tag: value}))
+    assert (exc.code, exc.detail, exc.field) == (code, detail, tag)
+
+
+@pytest.mark.parametrize(
+    ("changes", "attribute", "expected"),
+    [
+        ({"PUR": "F"}, "pur", "F"),
+        ({"ATN": "A" * 30}, "atn", "A" * 30),
+        ({"PHN": "1" * 20}, "phn", "1" * 20),
+        ({"PHN": "-5"}, "phn", "-5"),
+        ({"DOB": "19800101"}, "dob", date(1980, 1, 1)),
+        ({"SEX": "U"}, "sex", "U"),
+        ({"CUS": "Y"}, "cus", "Y"),
+        ({"ARN": "12345678"}, "arn", "012345678"),
+        ({"ARN": "123456789"}, "arn", "123456789"),
+        ({"ARN": "A123456789"}, "arn", "123456789"),
+        ({"FBI": "123456789"}, "fbi", "123456789"),
+        ({"SID": "A" * 10}, "sid", "A" * 10),
+        ({"OLN": "A1" * 10}, "oln", "A1" * 10),
+        ({"OLS": "TX"}, "ols", "TX"),
+        ({"SOC": "123456789"}, "soc", "123456789"),
+        ({"MNU": "X" * 15}, "mnu", "X" * 15),
+        ({"CTZ": "MX"}, "ctz", "MX"),
+        ({"OCA": "O" * 20}, "oca", "O" * 20),
+        ({"REM": "R" * 300}, "rem", "R" * 300),
+    ],
+)
+def test_accepted_values(changes: dict[str, str], attribute: str, expected: object) -> None:
+    assert getattr(validate_iaq({**VALID, **changes}, TODAY), attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [
+        ("SMITH, JOHN", ("SMITH", "JOHN", "")),
+        ("SMITH,JOHN", ("SMITH", "JOHN", "")),
+        ("SMITH , JOHN  PAUL", ("SMITH", "JOHN", "PAUL")),
+        ("DE LA CRUZ, MARIA JOSE ANA", ("DE LA CRUZ", "MARIA", "JOSE ANA")),
+        ("O'NEIL-DIAZ, D'ARCY", ("O'NEIL-DIAZ", "D'ARCY", "")),
+        ("A" * 20 + ", " + "B" * 8, ("A" * 20, "B" * 8, "")),
+    ],
+)
+def test_name_parts(name: str, parts: tuple[str, str, str]) -> None:
+    result = validate_iaq({**VALID, "NAM": name}, TODAY)
+    assert (result.nam, result.last, result.first, result.middle) == (name, *parts)
+
+
+tags = st.sampled_from([*VALID, "ARN", "FBI", "SID", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA",
+                        "REM", "XYZ"])
+values = st.text(max_size=12) | st.from_regex(r"[A-Z0-9, '-]{0,12}", fullmatch=True)
+
+
+@given(st.dictionaries(tags, values, max_size=6), st.booleans())
+def test_validate_iaq_only_raises_message_error(changes: dict[str, str], start_valid: bool) -> None:
+    fields = {**VALID, **changes} if start_valid else changes
+    try:
+        result = validate_iaq(fields, TODAY)
+    except MessageError as exc:
+        assert exc.code in {ErrorCode.MISSING, ErrorCode.DOB, ErrorCode.ATN, ErrorCode.FIELD}
+        assert exc.field is not None
+    else:
+        assert result.dob <= TODAY
