@@ -1,0 +1,268 @@
+"""A state switch line on MQTT (SPEC.md §7), with the surface of :class:`LineClient`.
+
+The line logs in to the broker with its code and key, keeps a persistent session subscribed
+to ``nlets/v1/out/<LINE>`` and publishes inputs to ``nlets/v1/in/<LINE>`` (QoS 1). It rides
+out a broker restart: it reconnects with backoff, and a publish cut off by the outage is sent
+again on the next connection (at-least-once, so the gateway may see an input twice). Outputs
+carry their full sequence number in the ``seq`` user property; one seen before is counted in
+``duplicates`` and not handed on.
+
+``connect_mqtt`` is a connector for the simulated switches of ``simulator/switches.py``
+(register it as ``TRANSPORTS["mqtt"]``).
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from formats.control import format_ack
+from formats.errors import MessageError
+from formats.output import parse_output
+from gateway.bus.topics import SEQ_PROPERTY, input_topic, output_topic
+from routing.lines import dev_key
+from simulator.client import Received, SignOnRejected, full_seq
+from simulator.switches import Delivered, Handler, LinkCounters, SwitchLink, Target
+
+QOS = 1
+# A day: long enough for any outage a test or a simulation rides out.
+SESSION_EXPIRY_S = 86_400
+BACKOFF_MIN_S = 0.1
+BACKOFF_MAX_S = 2.0
+# CONNACK reason codes that mean the broker refused the account (v5 0x86, 0x87; v3 4, 5).
+REFUSED = frozenset({0x86, 0x87, 4, 5})
+
+
+@dataclass(slots=True)
+class _Connection:
+    """One broker connection; ``lost`` is set when it ends."""
+
+    client: aiomqtt.Client
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _output_seq(message: aiomqtt.Message) -> int | None:
+    properties = message.properties
+    for name, value in getattr(properties, "UserProperty", None) or []:
+        if name == SEQ_PROPERTY and value.isdigit():
+            return int(value)
+    return None
+
+
+class MqttLineClient:
+    """One line's MQTT session with the broker the gateway uses."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        line: str,
+        key: str,
+        auto_ack: bool = True,
+        identifier: str | None = None,
+        on_output: Callable[[Received], None] | None = None,
+    ) -> None:
+        self.line = line
+        self.auto_ack = auto_ack
+        self.last_ack = 0
+        self.last_seq = 0
+        self.duplicates = 0
+        self.reconnects = 0
+        self._host = host
+        self._port = port
+        self._key = key
+        self._identifier = identifier or f"line-{line}"
+        self._on_output = on_output
+        self._outputs: asyncio.Queue[Received] = asyncio.Queue()
+        self._seen: set[int] = set()
+        self._connection: _Connection | None = None
+        self._connected = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        line: str,
+        key: str | None = None,
+        *,
+        auto_ack: bool = True,
+        timeout: float = 10.0,
+        identifier: str | None = None,
+        on_output: Callable[[Received], None] | None = None,
+    ) -> "MqttLineClient":
+        """Log in and subscribe; raises SignOnRejected when the broker refuses the account."""
+        client = cls(host, port, line, key or dev_key(line), auto_ack, identifier, on_output)
+        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        client._runner = asyncio.create_task(client._run(first))
+        try:
+            await asyncio.wait_for(asyncio.shield(first), timeout)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    async def _run(self, first: "asyncio.Future[None]") -> None:
+        delay = BACKOFF_MIN_S
+        while True:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            client = aiomqtt.Client(
+                self._host, self._port, username=self.line, password=self._key,
+                identifier=self._identifier, protocol=aiomqtt.ProtocolVersion.V5,
+                clean_start=False, properties=properties, keepalive=10,
+                max_inflight_messages=1000,
+            )
+            connection = _Connection(client)
+            try:
+                async with client:
+                    codes = await client.subscribe(output_topic(self.line), qos=QOS)
+                    if any(getattr(code, "is_failure", False) for code in codes):
+                        raise SignOnRejected(f"{self.line}: output topic refused ({codes[0]})")
+                    self._connection = connection
+                    self._connected.set()
+                    if first.done():
+                        self.reconnects += 1
+                    else:
+                        first.set_result(None)
+                    delay = BACKOFF_MIN_S
+                    async for message in client.messages:
+                        await self._take(message)
+            except aiomqtt.MqttCodeError as exc:
+                if not first.done() and getattr(exc.rc, "value", exc.rc) in REFUSED:
+                    first.set_exception(SignOnRejected(f"{self.line}: {exc}"))
+                    return
+            except aiomqtt.MqttError:
+                pass
+            except SignOnRejected as exc:
+                if not first.done():
+                    first.set_exception(exc)
+                return
+            finally:
+                self._connection = None
+                self._connected.clear()
+                connection.lost.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _take(self, message: aiomqtt.Message) -> None:
+        raw = message.payload
+        text = bytes(raw).decode("ascii", "replace") if isinstance(raw, bytes | bytearray) else ""
+        try:
+            parsed = parse_output(text)
+        except MessageError:
+            return
+        seq = _output_seq(message)
+        if seq is None:
+            seq = full_seq(self.last_seq, parsed.out_seq)
+        if seq in self._seen:
+            self.duplicates += 1
+            return
+        self._seen.add(seq)
+        self.last_seq = max(self.last_seq, seq)
+        received = Received(seq, parsed, text)
+        if self._on_output is not None:
+            self._on_output(received)
+        else:
+            self._outputs.put_nowait(received)
+
+    async def send(self, text: str) -> None:
+        """Publish one input text; waits for the broker's PUBACK, across reconnects."""
+        while True:
+            await self._connected.wait()
+            connection = self._connection
+            if connection is None:
+                continue
+            publish = asyncio.ensure_future(
+                connection.client.publish(input_topic(self.line), text.encode("ascii"), qos=QOS,
+                                          timeout=60)
+            )
+            lost = asyncio.ensure_future(connection.lost.wait())
+            done, _ = await asyncio.wait({publish, lost}, return_when=asyncio.FIRST_COMPLETED)
+            lost.cancel()
+            if publish in done and publish.exception() is None:
+                return
+            publish.cancel()
+            with contextlib.suppress(BaseException):
+                await publish
+            # The connection went with the publish in flight: send it again on the next.
+            while self._connection is connection:
+                await asyncio.sleep(0.01)
+
+    async def recv(self, timeout: float = 10.0) -> Received:
+        """The next output not seen before; acknowledged at once when ``auto_ack``."""
+        received = await asyncio.wait_for(self._outputs.get(), timeout)
+        if self.auto_ack:
+            await self.ack(received.seq)
+        return received
+
+    async def recv_many(self, count: int, timeout: float = 10.0) -> list[Received]:
+        """The next ``count`` outputs."""
+        return [await self.recv(timeout) for _ in range(count)]
+
+    async def ack(self, seq: int) -> None:
+        """Acknowledge every output up to ``seq`` (``ACK.<SEQ>`` on the input topic)."""
+        self.last_ack = max(self.last_ack, seq)
+        await self.send(format_ack(seq))
+
+    async def close(self) -> None:
+        """Disconnect; the broker keeps the session and queues outputs until the next login."""
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+
+
+class MqttSwitch:
+    """A simulated state switch on MQTT (a :class:`SwitchLink` for ``simulator/switches.py``)."""
+
+    def __init__(self, line: str, handler: Handler) -> None:
+        self.line = line
+        self.counters = LinkCounters()
+        self._handler = handler
+        self._client: MqttLineClient | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+        self._last: int | None = None
+
+    def _output(self, received: Received) -> None:
+        # uvloop's loop clock ticks in milliseconds: too coarse for latencies.
+        read_at = time.perf_counter()
+        if self._client is not None:
+            self.counters.duplicates = self._client.duplicates
+        if self._last is not None and received.seq > self._last + 1:
+            self.counters.gaps.append((self._last + 1, received.seq))
+        self._last = max(self._last or 0, received.seq)
+        self.counters.outputs += 1
+        self._handler(Delivered(self.line, received.seq, received.message, received.text, read_at))
+        self.send(format_ack(received.seq))
+
+    def send(self, text: str) -> None:
+        """Publish one input text (in the background, in order of calls)."""
+        if self._client is None:
+            return
+        task = asyncio.create_task(self._client.send(text))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def close(self) -> None:
+        """Let pending publishes finish, then disconnect."""
+        if self._sends:
+            await asyncio.wait(list(self._sends), timeout=5)
+        if self._client is not None:
+            await self._client.close()
+
+
+async def connect_mqtt(target: Target, line: str, key: str, handler: Handler) -> SwitchLink:
+    """Log ``line`` in to the broker at ``target`` (``mqtt://HOST:PORT``) and subscribe."""
+    switch = MqttSwitch(line, handler)
+    switch._client = await MqttLineClient.connect(
+        target.host, target.port, line, key, auto_ack=False, on_output=switch._output
+    )
+    return switch
