@@ -53,7 +53,7 @@ class Delivery:
         if old is not None and old is not link:
             old.close("replaced")
         self._links[line] = link
-        self._send(self._journal.unacknowledged(line), "resent")
+        self._send(self._journal.unacknowledged(line), "signon")
 
     def detach(self, line: str, link: LineLink) -> None:
         """Forget the session if it still holds the line."""
@@ -62,7 +62,7 @@ class Delivery:
 
     def deliver(self, outputs: Iterable[StoredOutput]) -> None:
         """Send each output to its line's session, or leave it stored for the next sign-on."""
-        self._send(outputs, "sent")
+        self._send(outputs, "live")
 
     def _send(self, outputs: Iterable[StoredOutput], outcome: str) -> None:
         by_line: dict[str, list[StoredOutput]] = {}

@@ -103,7 +103,8 @@ class AuditRecord:
 
     Inputs carry their line, sender ORI, MKE and input sequence number; deliveries the
     destination line, destination, MKE and output sequence number. ``outcome`` holds the ER
-    number and detail of a rejection and ``sent`` or ``resent`` for a delivery.
+    number and detail of a rejection; for a delivery ``live`` (sent as it was stored) or
+    ``signon`` (sent from the store at sign-on: held while the line was down, or unacknowledged).
     """
 
     at: datetime

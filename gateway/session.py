@@ -46,6 +46,14 @@ def certificate_line(cert: dict[str, Any] | None) -> str | None:
     return None
 
 
+def withhold_key(text: str) -> str:
+    """A text to journal and echo: a sign-on frame's key is replaced, never stored or logged."""
+    stripped = text.lstrip(" \t\r\n")
+    if not stripped.startswith("SIGNON"):
+        return text
+    return ".".join(stripped.split(".", 2)[:2]) + ".KEY WITHHELD"
+
+
 def printable(raw: bytes) -> str:
     """Bytes as 7-bit printable text, anything else as '?', for ER echoes and logs."""
     return "".join(chr(b) if 0x20 <= b < 0x7F or b in (0x0A, 0x0D) else "?" for b in raw)
@@ -117,14 +125,14 @@ class LineSession(asyncio.Protocol):
             if isinstance(frame, BadFrame):
                 if self.line is None:
                     return self._reject("SIGNON REQUIRED")
-                batch.append((printable(frame.raw), BAD_FRAME_DETAIL[frame.reason]))
+                batch.append((withhold_key(printable(frame.raw)), BAD_FRAME_DETAIL[frame.reason]))
                 continue
             try:
                 control = parse_control(frame.text)
             except MessageError as exc:
                 if self.line is None:
                     return self._reject("SIGNON REQUIRED")
-                batch.append((frame.text, exc.detail))
+                batch.append((withhold_key(frame.text), exc.detail))
                 continue
             if self.line is None:
                 if not isinstance(control, SignOn):
@@ -138,7 +146,7 @@ class LineSession(asyncio.Protocol):
                 else:
                     self._write(HEARTBEAT)
             elif isinstance(control, SignOn):
-                batch.append((frame.text, "ALREADY SIGNED ON"))
+                batch.append((withhold_key(frame.text), "ALREADY SIGNED ON"))
             else:
                 batch.append((frame.text, None))
         if ack is not None:

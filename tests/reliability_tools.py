@@ -3,19 +3,61 @@ process figures from /proc, and a figure recorder for docs/reliability.md."""
 
 import asyncio
 import json
+import logging
 import os
 import ssl
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import structlog
+from conftest import gateway_settings
 from hdrh.histogram import HdrHistogram
+from structlog.testing import CapturingLogger
 
 from formats.control import HEARTBEAT, format_ack, format_signon, parse_signon_reply
 from formats.framing import BadFrame, FrameDecoder, encode_frame
 from formats.output import OutputMessage, parse_output
+from gateway.app import Gateway
 from routing.lines import dev_key
 from simulator.client import SignOnRejected, full_seq
+
+
+class EventLog:
+    """A real structlog logger, at every level, that keeps each event dict for the test."""
+
+    def __init__(self) -> None:
+        self._sink = CapturingLogger()
+        self.log = structlog.wrap_logger(
+            self._sink,
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+            processors=[structlog.processors.add_log_level, structlog.processors.format_exc_info],
+        )
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Logged events in order, only those called ``name`` when given."""
+        return [
+            dict(call.kwargs)
+            for call in self._sink.calls
+            if name is None or call.kwargs.get("event") == name
+        ]
+
+
+@asynccontextmanager
+async def logged_gateway(
+    tmp_path: Path, **overrides: Any
+) -> AsyncIterator[tuple[Gateway, EventLog]]:
+    """A gateway in this event loop whose log events the test can read."""
+    events = EventLog()
+    gateway = Gateway(gateway_settings(tmp_path, **overrides), log=events.log)
+    await gateway.start()
+    try:
+        yield gateway, events
+    finally:
+        await gateway.stop()
 
 
 @dataclass(slots=True)
@@ -117,6 +159,11 @@ class LoadLine:
         """Queue framed texts without waiting for the socket."""
         self.writer.write(b"".join(encode_frame(text) for text in texts))
 
+    async def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are (bad frames, trickles)."""
+        self.writer.write(data)
+        await self.writer.drain()
+
     async def send(self, *texts: str) -> None:
         """Send framed texts and wait until the socket took them."""
         self.send_nowait(list(texts))
@@ -154,10 +201,8 @@ class LoadLine:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self.writer.close()
-        try:
+        with suppress(ConnectionError, OSError, ssl.SSLError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError, ssl.SSLError):
-            pass
 
 
 def rss_kib(pid: int) -> int:

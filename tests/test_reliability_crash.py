@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from formats.message import parse_input
 from gateway_process import GatewayProcess
 from messages import am, iaq
 from reliability_tools import LoadLine, record_figure
+
+from formats.message import parse_input
 
 LINES = ("CA", "TX", "NY", "FL")
 RATE = 5000  # messages per second, all lines together

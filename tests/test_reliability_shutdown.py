@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gateway_process import GatewayProcess
+from messages import am, iaq
+from reliability_tools import LoadLine
 
 from formats.framing import encode_frame
 from formats.message import parse_input
 from gateway.app import SM_SHUTDOWN
-from gateway_process import GatewayProcess
-from messages import am, iaq
-from reliability_tools import LoadLine
 
 CA = "CA0000000"
 
