@@ -4,17 +4,23 @@ import asyncio
 import contextlib
 import ssl
 import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
+from gateway.casebook import Casebook
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.datafiles import load_lines, load_oris, open_index
+from gateway.deadlines import Deadlines, Emission
 from gateway.delivery import Delivery
-from gateway.journal import Journal, PendingOutput
+from gateway.journal import Journal, PendingOutput, StoredOutput
 from gateway.logs import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.session import LineSession
 from gateway.switch import Switch
+from gateway.technician import SimulatedTechnician, TechnicianDelay
 from gateway.throttle import SignonThrottle
 from responders.base import Services
 from responders.registry import load_pipelines
@@ -55,15 +61,46 @@ class Gateway:
         self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
         self.journal = Journal(settings.journal_path)
         self.delivery = Delivery(self.journal, self.clock, self.log, self.schedule_flush)
+        # The LESC's cases and detainers live in the journal file (docs/lesc.md).
+        self.casebook = Casebook(
+            settings.journal_path,
+            clock=self.clock,
+            margins={
+                "U": timedelta(seconds=settings.hit_margin_urgent),
+                "R": timedelta(seconds=settings.hit_margin_routine),
+            },
+            technician_delay=TechnicianDelay(
+                settings.technician_delay,
+                settings.technician_delay_mean,
+                settings.technician_delay_max,
+            ).draw,
+            nics_ori=settings.nics_ori,
+            log=self.log,
+        )
+        services = Services(index=self.index, lines=self.lines, desk=self.casebook)
         self.switch = Switch(
             router=self.router,
             pipelines=load_pipelines(),
-            services=Services(index=self.index, lines=self.lines),
+            services=services,
             journal=self.journal,
             clock=self.clock,
             is_signed_on=self.delivery.is_signed_on,
             log=self.log,
+            record_effects=self.casebook.write,
         )
+        self.deadlines = Deadlines(
+            casebook=self.casebook,
+            services=services,
+            technician=SimulatedTechnician(services),
+            clock=self.clock,
+            emit=self.emit,
+            poll=settings.queue_poll,
+            log=self.log,
+        )
+        self.casebook.on_write = self.deadlines.nudge
+        for ori in (settings.nics_ori, *(line.ice_office_ori for line in self.lines)):
+            if self.router.line_of(ori) is None:
+                raise ValueError(f"NICS or ICE field office ORI {ori} is on no line")
         self.sessions: set[LineSession] = set()
         self.verified_keys: set[bytes] = set()
         self.throttle = SignonThrottle(
@@ -71,6 +108,7 @@ class Gateway:
         )
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._deadline_task: asyncio.Task[None] | None = None
         self._stopped = False
         self._flush_pending = False
         self.metrics: GatewayMetrics | None = None
@@ -78,6 +116,24 @@ class Gateway:
         if settings.metrics_port is not None:
             self.metrics = GatewayMetrics(self)
             self.switch.hooks = self.delivery.hooks = self.metrics
+
+    def emit(self, emissions: Sequence[Emission]) -> list[StoredOutput]:
+        """Journal, then deliver, outputs no arriving input caused, with the state they change.
+
+        The one path out for the LESC's timed actions: PENDING YRs at a deadline, the
+        simulated technician's and the operator's answers.
+        """
+        pending = [
+            output
+            for origin, replies, _ in emissions
+            for output in self.switch.emit(origin, replies)
+        ]
+        effects = [effect for _, _, changes in emissions for effect in changes]
+        stored = self.journal.store_outputs(
+            (), pending, also=partial(self.casebook.write, effects)
+        )
+        self.delivery.deliver(stored)
+        return stored
 
     def loop_time(self) -> float:
         """Monotonic time for session timers."""
@@ -113,6 +169,7 @@ class Gateway:
             ssl=server_tls_context(self.settings),
         )
         self._sweeper = asyncio.create_task(self._sweep())
+        self._deadline_task = asyncio.create_task(self.deadlines.run())
         if self.metrics is not None and self.settings.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
         self.log.info(
@@ -145,10 +202,11 @@ class Gateway:
         if self._stopped:
             return
         self._stopped = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._deadline_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             self._server.close()
         self._announce_shutdown()
@@ -160,6 +218,7 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.close()
         self.journal.close()
+        self.casebook.close()
         self.index.close()
         self.log.info("gateway.stopped")
 

@@ -13,6 +13,7 @@ import uvloop
 from pydantic import ValidationError
 
 from gateway.cli_audit import register_audit
+from gateway.cli_lesc import register_lesc
 from gateway.cli_tools import register_tools
 from gateway.config import Settings
 from gateway.logs import configure_logging
@@ -146,6 +147,7 @@ def keys_hash(
 
 
 register_tools(app)
+register_lesc(app)
 register_audit(app)
 
 

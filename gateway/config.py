@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     signon_lockout: float = Field(600.0, gt=0)
     # How long a SIGTERM waits for sessions to take their last frames before exiting.
     shutdown_grace: float = Field(5.0, gt=0)
+    # LESC (docs/lesc.md): the simulated technician's delay per case, in seconds ("off":
+    # only the operator answers, with `iaqgw queue answer`), capped at the maximum.
+    technician_delay: Literal["off", "fixed", "uniform", "exponential"] = "exponential"
+    technician_delay_mean: float = Field(3.0, ge=0)
+    technician_delay_max: float = Field(30.0, ge=0)
+    # A PENDING YR goes out this many seconds before a hit confirmation's deadline at latest.
+    hit_margin_urgent: float = Field(120.0, gt=0, lt=600)
+    hit_margin_routine: float = Field(600.0, gt=0, lt=3600)
+    # How often the gateway looks for answers an operator gave through the CLI.
+    queue_poll: float = Field(1.0, gt=0)
+    # Every PUR/F (Brady) response is copied to this ORI (the FBI NICS Section).
+    nics_ori: str = Field("WVFBINICS", pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")
 
     @property
     def journal_path(self) -> Path:

@@ -263,11 +263,17 @@ class Journal:
         input_ids: Iterable[int],
         outputs: Iterable[PendingOutput],
         audit: Iterable[AuditRecord] = (),
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> list[StoredOutput]:
-        """Number, render and store outputs, mark inputs processed, write audit: one transaction."""
+        """Number, render and store outputs, mark inputs processed, write audit: one transaction.
+
+        ``also`` writes more in the same transaction (the LESC casebook's cases and detainers).
+        """
         stored: list[StoredOutput] = []
         with self._transaction():
             self._write_audit(audit)
+            if also is not None:
+                also(self._db)
             rows = []
             for out in outputs:
                 counters = self._counters(out.line)

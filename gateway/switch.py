@@ -4,8 +4,11 @@ Everything here runs synchronously on the event loop thread; the session hands a
 frames in and gets the stored outputs back for delivery.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from formats.errors import ErrorCode, MessageError
@@ -16,12 +19,25 @@ from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput,
 from gateway.metrics import NO_HOOKS, Hooks
 from responders.base import Exchange, Pipeline, Reply, Services
 from responders.forward import FORWARD
+from responders.lesc_desk import Effect
 from responders.registry import find_pipeline
 from routing.resolve import Destination, Router
 from routing.services import SWITCH_ORI
 
 YQ_MAX_DESTINATIONS = 3
 MAX_DESTINATIONS = 5
+
+RecordEffects = Callable[[Sequence[Effect], sqlite3.Connection], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The input an emitted output answers: its header line 2 and control field come from it."""
+
+    input_id: int
+    in_time: datetime
+    in_seq: int
+    control: str | None
 
 
 class Switch:
@@ -37,6 +53,7 @@ class Switch:
         clock: Clock,
         is_signed_on: Callable[[str], bool],
         log: Any,
+        record_effects: RecordEffects | None = None,
     ) -> None:
         self._router = router
         self._pipelines = dict(pipelines)
@@ -48,6 +65,10 @@ class Switch:
         self.hooks: Hooks = NO_HOOKS
         # Audit records of the batch being answered; stored with its outputs.
         self._audit: list[AuditRecord] = []
+        # LESC state changes (responders/lesc_desk.py) of the input being answered.
+        self._record_effects = record_effects
+        self._effects: list[Effect] = []
+        self._settle = False
 
     def handle(self, line: str, frames: Iterable[tuple[str, str | None]]) -> list[StoredOutput]:
         """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
@@ -55,15 +76,69 @@ class Switch:
         return self.process(inputs) if inputs else []
 
     def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
-        """Answer journaled inputs and store their outputs in one transaction."""
+        """Answer journaled inputs and store their outputs in one transaction.
+
+        An input that changes LESC state (opens a case, lodges a detainer) ends the
+        transaction with its state change, so the next input finds it when it looks it up.
+        """
         pending: list[PendingOutput] = []
         self._audit = []
+        self._effects = []
+        self._settle = False
         # One clock reading per batch: the outputs of a batch leave together.
         now = self._clock.now()
-        for item in inputs:
+        stored: list[StoredOutput] = []
+        first = 0
+        for index, item in enumerate(inputs):
             pending.extend(self._answer(item, now))
+            if self._settle:
+                stored += self._store(inputs[first : index + 1], pending)
+                pending, first = [], index + 1
+        if first < len(inputs):
+            stored += self._store(inputs[first:], pending)
+        return stored
+
+    def _store(
+        self, inputs: list[JournaledInput], pending: list[PendingOutput]
+    ) -> list[StoredOutput]:
         audit, self._audit = self._audit, []
-        return self._journal.store_outputs([item.id for item in inputs], pending, audit)
+        effects, self._effects = self._effects, []
+        self._settle = False
+        also = None
+        if effects:
+            if self._record_effects is None:
+                raise RuntimeError("a pipeline changed LESC state and no casebook takes it")
+            also = partial(self._record_effects, effects)
+        return self._journal.store_outputs(
+            [item.id for item in inputs], pending, audit, also=also
+        )
+
+    def emit(self, origin: Origin, replies: Iterable[Reply]) -> list[PendingOutput]:
+        """Outputs no arriving input caused (a deadline, a technician's answer), to store.
+
+        Header line 2 and the control field are those of ``origin``, the input they answer.
+        """
+        now = self._clock.now()
+        outputs: list[PendingOutput] = []
+        for reply in replies:
+            line = self._router.line_of(reply.dest)
+            if line is None:
+                raise RuntimeError(f"emitted output addressed {reply.dest}, which is on no line")
+            outputs.append(
+                PendingOutput(
+                    line=line,
+                    input_id=origin.input_id,
+                    mke=reply.mke,
+                    sender=reply.sender,
+                    dest=reply.dest,
+                    control=origin.control,
+                    body=reply.body,
+                    in_time=origin.in_time,
+                    in_seq=origin.in_seq,
+                    out_time=now,
+                )
+            )
+        return outputs
 
     def recover(self) -> int:
         """Answer inputs journaled before a crash whose outputs were never stored."""
@@ -146,7 +221,11 @@ class Switch:
             control_number=f"{item.id:010d}",
             services=self._services,
         )
-        return pipeline.run(exchange)
+        replies = pipeline.run(exchange)
+        if exchange.effects:
+            self._effects.extend(exchange.effects)
+            self._settle = self._settle or any(effect.settles for effect in exchange.effects)
+        return replies
 
     def _pending(
         self, item: JournaledInput, now: datetime, msg: InputMessage, reply: Reply

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from formats.message import InputMessage
+from responders.lesc_desk import NO_DESK, Effect, LescDesk
 from routing.lines import LineRegistry
 from routing.resolve import Destination
 
@@ -41,6 +42,7 @@ class Services:
 
     index: RecordLookup
     lines: LineRegistry
+    desk: LescDesk = NO_DESK
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class Exchange:
     fields: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     outputs: list[Reply] = field(default_factory=list)
+    # Changes to LESC state, written in the same transaction as the outputs.
+    effects: list[Effect] = field(default_factory=list)
     done: bool = False
 
     @property

@@ -2,8 +2,23 @@
 
 from formats.message import parse_fields
 from responders.base import Exchange
+from responders.lesc_desk import QueryServed
 
 
 def parse_body_fields(exchange: Exchange) -> None:
     """Split the body into ``TAG/value.`` fields."""
     exchange.fields = parse_fields(exchange.message.body)
+
+
+def count_query(exchange: Exchange, kind: str, purpose: str | None = None) -> None:
+    """Record a valid query to the LESC or NCIC for the yearly figures."""
+    exchange.effects.append(
+        QueryServed(
+            int(exchange.control_number),
+            kind,
+            purpose,
+            exchange.line,
+            exchange.message.sender,
+            exchange.received_at,
+        )
+    )

@@ -1,89 +1,49 @@
-"""The LESC answer to an Immigration Alien Query: acknowledgement, index search, IAR."""
+"""The LESC answer to an Immigration Alien Query: acknowledgement, index search, IAR.
 
-from typing import Any
+PUR/C queries take the criminal-justice run below; PUR/F queries the Brady run
+(responders/brady.py). Both may lodge a detainer (CUS/Y and a REM or IVF record) and may put
+the query in the technician queue for an enhanced response.
+"""
 
-from formats.iaq import IAQ, validate_iaq
-from formats.message import format_fields
+from formats.iaq import IAQ
+from responders import brady
 from responders.base import Exchange, Pipeline
-from responders.common import parse_body_fields
-from routing.services import LESC, LESC_ORI
+from responders.common import count_query, parse_body_fields
+from responders.detainers import check_detainer, send_detainer_notices
+from responders.enhanced import open_enhanced_case, want_enhanced
+from responders.iaq_steps import acknowledge, answer, search, validate
+from routing.services import LESC
 
-STATUS_SUMMARY = {
-    "NRF": "NO RECORD LOCATED IN THE DHS INDICES SEARCHED. THIS DOES NOT ESTABLISH STATUS.",
-    "USC": "SUBJECT IS A UNITED STATES CITIZEN (NATURALIZED OR DERIVED).",
-    "LPR": "SUBJECT IS A LAWFUL PERMANENT RESIDENT OF THE UNITED STATES.",
-    "NIV": "SUBJECT IS A NONIMMIGRANT IN STATUS.",
-    "OOS": "SUBJECT IS OUT OF STATUS AND MAY BE REMOVABLE.",
-    "REM": "SUBJECT WAS PREVIOUSLY REMOVED FROM THE UNITED STATES.",
-    "MLT": "SEVERAL POSSIBLE RECORDS. AN ENHANCED RESPONSE FOLLOWS.",
-}
-
-
-def validate(exchange: Exchange) -> None:
-    """Apply the IAQ field rules."""
-    exchange.data["iaq"] = validate_iaq(exchange.fields, exchange.today)
-
-
-def acknowledge(exchange: Exchange) -> None:
-    """Tell the sender at once that the LESC has the query, with its control number."""
-    exchange.reply(
-        "AM",
-        LESC_ORI,
-        "LESC ACKNOWLEDGES RECEIPT OF IAQ. "
-        f"LESC CONTROL NUMBER {exchange.control_number}",
-    )
+criminal_justice = Pipeline(
+    service=LESC,
+    accepts=frozenset({"IAQ"}),
+    steps=(
+        acknowledge,
+        search,
+        check_detainer,
+        want_enhanced,
+        answer,
+        send_detainer_notices,
+        open_enhanced_case,
+    ),
+)
+"""The PUR/C run over a validated IAQ (``exchange.data["iaq"]``)."""
 
 
-def search(exchange: Exchange) -> None:
-    """Exact A-number first; otherwise Soundex surname, first initial and DOB (sex filters)."""
+def count(exchange: Exchange) -> None:
+    """Count the query, by purpose, for the yearly figures."""
     iaq: IAQ = exchange.data["iaq"]
-    index = exchange.services.index
-    if iaq.arn is not None:
-        record = index.by_arn(iaq.arn)
-        if record is not None:
-            exchange.data["records"] = [record]
-            return
-    exchange.data["records"] = index.by_name(iaq.last, iaq.first, iaq.dob, iaq.sex)
+    count_query(exchange, "IAQ", iaq.pur)
 
 
-def iar_status(records: list[Any]) -> str:
-    """The STS/ value for what the search found."""
-    if not records:
-        return "NRF"
-    if len(records) > 1:
-        return "MLT"
-    return str(records[0].status)
-
-
-def answer(exchange: Exchange) -> None:
-    """Send the Immigration Alien Response."""
+def by_purpose(exchange: Exchange) -> None:
+    """Hand the validated query to the run for its purpose."""
     iaq: IAQ = exchange.data["iaq"]
-    records: list[Any] = exchange.data["records"]
-    status = iar_status(records)
-    exchange.data["status"] = status
-    fields = [
-        ("NAM", iaq.nam),
-        ("DOB", exchange.fields["DOB"]),
-        ("SEX", iaq.sex),
-        ("LCN", exchange.control_number),
-        ("STS", status),
-    ]
-    if len(records) == 1:
-        record = records[0]
-        fields += [
-            ("ARN", f"A{record.arn}"),
-            ("POB", record.pob),
-            ("COA", record.coa),
-            ("SDT", record.status_date.strftime("%Y%m%d")),
-        ]
-        if record.ivf:
-            fields += [("IVF", record.ivf), ("NIC", record.nic)]
-    body = format_fields(fields) + "\n" + STATUS_SUMMARY[status]
-    exchange.reply("IAR", LESC_ORI, body)
+    (brady.pipeline if iaq.pur == "F" else criminal_justice).run(exchange)
 
 
 pipeline = Pipeline(
     service=LESC,
     accepts=frozenset({"IAQ"}),
-    steps=(parse_body_fields, validate, acknowledge, search, answer),
+    steps=(parse_body_fields, validate, count, by_purpose),
 )

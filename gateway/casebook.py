@@ -1,0 +1,483 @@
+"""The LESC casebook: hit confirmations, the technician queue and detainers, in the journal file.
+
+The tables live in the journal database so that one transaction holds an input, its outputs
+and the case it opens or closes: the switch and the deadline scheduler hand effects to
+:meth:`Casebook.write`, which the journal runs inside its transaction. Reads (pipelines'
+look-ups, the scheduler's due queries) use a connection of their own and see what is committed.
+
+The operator's CLI (``iaqgw queue``) opens the same file from another process: it lists the
+queue and marks a case ``answered``; the gateway sends the answer on its next sweep.
+"""
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from gateway.clock import Clock
+from gateway.index import normalize_arn
+from responders.lesc_desk import (
+    ANSWERED,
+    CLOSED,
+    CONFIRMED,
+    ENHANCED,
+    HIT,
+    NOT_CONFIRMED,
+    NRF,
+    OPEN,
+    Case,
+    CaseClosed,
+    CaseOpened,
+    CasePending,
+    DetainerLodged,
+    Effect,
+    QueryServed,
+)
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS lesc_cases (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    line TEXT NOT NULL,
+    ori TEXT NOT NULL,
+    in_seq INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    control TEXT,
+    request TEXT NOT NULL,
+    candidates TEXT NOT NULL,
+    nic TEXT,
+    oca TEXT,
+    pri TEXT,
+    rno INTEGER NOT NULL,
+    deadline REAL,
+    due REAL,
+    rtm TEXT,
+    pendings INTEGER NOT NULL DEFAULT 0,
+    tech_at REAL,
+    answer TEXT,
+    answered_by TEXT,
+    remark TEXT,
+    answered_at REAL,
+    outcome TEXT,
+    detainer INTEGER NOT NULL DEFAULT 0,
+    closed_at REAL
+);
+CREATE INDEX IF NOT EXISTS lesc_cases_state ON lesc_cases (state, id);
+CREATE INDEX IF NOT EXISTS lesc_cases_due ON lesc_cases (due) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS lesc_cases_tech ON lesc_cases (tech_at) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS lesc_cases_key ON lesc_cases (ori, nic, oca) WHERE nic IS NOT NULL;
+CREATE TABLE IF NOT EXISTS lesc_detainers (
+    id INTEGER PRIMARY KEY,
+    input_id INTEGER NOT NULL,
+    line TEXT NOT NULL,
+    ori TEXT NOT NULL,
+    arn TEXT NOT NULL,
+    nic TEXT,
+    ice_office TEXT NOT NULL,
+    lodged_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lesc_detainers_subject ON lesc_detainers (ori, arn);
+CREATE TABLE IF NOT EXISTS lesc_queries (
+    input_id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    purpose TEXT,
+    line TEXT NOT NULL,
+    ori TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    answered_at REAL NOT NULL
+);
+"""
+
+_COLUMNS: Final = (
+    "id, kind, state, line, ori, in_seq, received_at, control, request, candidates, nic, oca,"
+    " pri, rno, deadline, rtm, pendings, answer, answered_by, remark, outcome, detainer,"
+    " closed_at"
+)
+_SELECT: Final = f"SELECT {_COLUMNS} FROM lesc_cases"
+_INSERT: Final = (
+    "INSERT INTO lesc_cases (id, kind, state, line, ori, in_seq, received_at, control, request,"
+    " candidates, nic, oca, pri, rno, deadline, due, tech_at, answered_by, outcome, detainer,"
+    " closed_at)"
+    " SELECT ?, ?, ?, ?, ?, in_seq, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM inputs"
+    " WHERE id = ?"
+)
+_INSERT_QUERY: Final = (
+    "INSERT INTO lesc_queries (input_id, kind, purpose, line, ori, received_at, answered_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# Answers an operator may give to a hit confirmation (either spelling of NOT CONFIRMED).
+HIT_ANSWERS: Final = {
+    "CONFIRMED": CONFIRMED,
+    "NOT CONFIRMED": NOT_CONFIRMED,
+    "NOT-CONFIRMED": NOT_CONFIRMED,
+}
+NAME_MAX: Final = 30
+REMARK_MAX: Final = 200
+
+
+# A log event to write once the effects are written: level, event, values.
+_Event = tuple[str, str, dict[str, Any]]
+
+
+class StaleCase(Exception):
+    """A case moved on (an operator answered it) between reading it and acting on it."""
+
+    def __init__(self, case_id: int) -> None:
+        super().__init__(f"case {case_id} changed state")
+        self.case_id = case_id
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the journal file for the casebook's tables (created when missing)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(SCHEMA)
+    return db
+
+
+def stamp(moment: datetime) -> float:
+    """A datetime as stored: seconds since the epoch."""
+    return moment.timestamp()
+
+
+def moment(value: float) -> datetime:
+    """A stored time as a UTC datetime."""
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _case(row: Sequence[Any]) -> Case:
+    (case_id, kind, state, line, ori, in_seq, received_at, control, request, candidates, nic,
+     oca, pri, rno, deadline, rtm, pendings, answer, answered_by, remark, outcome, detainer,
+     closed_at) = row  # fmt: skip
+    return Case(
+        id=case_id,
+        kind=kind,
+        state=state,
+        line=line,
+        ori=ori,
+        in_seq=in_seq,
+        received_at=moment(received_at),
+        control=control,
+        request=orjson.loads(request),
+        candidates=tuple(candidates.split()),
+        nic=nic,
+        oca=oca,
+        pri=pri,
+        rno=rno,
+        deadline=moment(deadline) if deadline is not None else None,
+        rtm=rtm,
+        pendings=pendings,
+        answer=answer,
+        answered_by=answered_by,
+        remark=remark,
+        outcome=outcome,
+        detainer=bool(detainer),
+        closed_at=moment(closed_at) if closed_at is not None else None,
+    )
+
+
+def read_case(db: sqlite3.Connection, case_id: int) -> Case | None:
+    """One case by its LESC control number."""
+    row = db.execute(f"{_SELECT} WHERE id = ?", (case_id,)).fetchone()
+    return _case(row) if row else None
+
+
+def queue(db: sqlite3.Connection) -> list[Case]:
+    """The technician queue: open cases and answers not sent yet, hit confirmations first."""
+    rows = db.execute(
+        f"{_SELECT} WHERE state IN (?, ?) ORDER BY kind = ?, rno DESC, deadline, id",
+        (OPEN, ANSWERED, ENHANCED),
+    )
+    return [_case(row) for row in rows]
+
+
+def parse_answer(case: Case, text: str) -> str:
+    """An operator's answer, normalised; ValueError names what the case takes instead."""
+    value = " ".join(text.upper().split())
+    if case.kind == HIT:
+        answer = HIT_ANSWERS.get(value)
+        if answer is None:
+            raise ValueError(
+                f"case {case.id} is a hit confirmation: answer CONFIRMED or NOT-CONFIRMED"
+            )
+        return answer
+    if value == NRF:
+        return NRF
+    arn = normalize_arn(value)
+    if arn is None or arn not in case.candidates:
+        choices = " ".join(f"A{c}" for c in case.candidates) or "none"
+        raise ValueError(f"case {case.id}: answer NRF or one of its records ({choices})")
+    return arn
+
+
+def answer_case(
+    db: sqlite3.Connection,
+    case_id: int,
+    text: str,
+    answered_by: str,
+    remark: str | None,
+    at: datetime,
+) -> Case:
+    """Record an operator's answer; the gateway sends it on its next sweep.
+
+    Raises LookupError when there is no open case ``case_id`` and ValueError when the answer
+    does not fit the case, or the name or remark is not one line of printable text.
+    """
+    case = read_case(db, case_id)
+    if case is None:
+        raise LookupError(f"no case {case_id}")
+    if case.state != OPEN:
+        raise LookupError(f"case {case_id} is {case.state}, not open")
+    answer = parse_answer(case, text)
+    for label, value, limit in (("name", answered_by, NAME_MAX), ("remark", remark, REMARK_MAX)):
+        if value is not None and not (
+            value.strip() and len(value) <= limit and value.isascii() and value.isprintable()
+        ):
+            raise ValueError(f"{label}: 1 to {limit} printable ASCII characters on one line")
+    cursor = db.execute(
+        "UPDATE lesc_cases SET state = ?, answer = ?, answered_by = ?, remark = ?,"
+        " answered_at = ? WHERE id = ? AND state = ?",
+        (ANSWERED, answer, answered_by.upper(), remark.upper() if remark else None,
+         stamp(at), case_id, OPEN),
+    )
+    if cursor.rowcount != 1:
+        raise LookupError(f"case {case_id} was answered meanwhile")
+    answered = read_case(db, case_id)
+    assert answered is not None
+    return answered
+
+
+class Casebook:
+    """The gateway's LESC state: the desk pipelines read, the effects it writes, due actions."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock,
+        margins: Mapping[str, timedelta],
+        technician_delay: Callable[[], float | None],
+        nics_ori: str | None,
+        log: Any,
+    ) -> None:
+        self._db = connect(path)
+        self._clock = clock
+        self._margins = dict(margins)
+        self._technician_delay = technician_delay
+        self._nics_ori = nics_ori
+        self._log = log
+        self.on_write: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        """Close the read connection."""
+        self._db.close()
+
+    # the desk pipelines read
+
+    @property
+    def nics_ori(self) -> str | None:
+        """The ORI that gets a copy of every PUR/F response."""
+        return self._nics_ori
+
+    def find_case(self, ori: str, nic: str, oca: str) -> Case | None:
+        """The latest hit confirmation case of this requester for this NIC and OCA."""
+        row = self._db.execute(
+            f"{_SELECT} WHERE ori = ? AND nic = ? AND oca = ? ORDER BY id DESC LIMIT 1",
+            (ori, nic, oca),
+        ).fetchone()
+        return _case(row) if row else None
+
+    def detainer_in_place(self, ori: str, arn: str) -> bool:
+        """Whether a detainer for this A-number was already lodged for this agency."""
+        row = self._db.execute(
+            "SELECT 1 FROM lesc_detainers WHERE ori = ? AND arn = ? LIMIT 1", (ori, arn)
+        ).fetchone()
+        return row is not None
+
+    # what is due
+
+    def answered(self, limit: int) -> list[tuple[Case, datetime | None]]:
+        """Cases an operator answered whose answer has not gone out."""
+        rows = self._db.execute(
+            f"{_SELECT} WHERE state = ? ORDER BY id LIMIT ?", (ANSWERED, limit)
+        )
+        return [(_case(row), None) for row in rows]
+
+    def technician_due(self, now: datetime, limit: int) -> list[tuple[Case, datetime | None]]:
+        """Open cases the simulated technician has finished with by ``now``."""
+        return self._due("tech_at", now, limit)
+
+    def pending_due(self, now: datetime, limit: int) -> list[tuple[Case, datetime | None]]:
+        """Open hit confirmations whose PENDING YR is due by ``now``."""
+        return self._due("due", now, limit)
+
+    def _due(self, column: str, now: datetime, limit: int) -> list[tuple[Case, datetime | None]]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS}, {column} FROM lesc_cases"
+            f" WHERE state = ? AND {column} <= ? ORDER BY {column} LIMIT ?",
+            (OPEN, stamp(now), limit),
+        )
+        return [(_case(row[:-1]), moment(row[-1])) for row in rows]
+
+    def next_due(self) -> datetime | None:
+        """The earliest time a timed action falls due (None when nothing is open)."""
+        row = self._db.execute(
+            "SELECT (SELECT MIN(due) FROM lesc_cases WHERE state = ?),"
+            " (SELECT MIN(tech_at) FROM lesc_cases WHERE state = ?)",
+            (OPEN, OPEN),
+        ).fetchone()
+        times = [value for value in row if value is not None]
+        return moment(min(times)) if times else None
+
+    def open_count(self) -> int:
+        """How many cases are open or answered but not sent."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM lesc_cases WHERE state IN (?, ?)", (OPEN, ANSWERED)
+        ).fetchone()
+        return int(row[0])
+
+    # writing effects (inside the journal's transaction)
+
+    def write(self, effects: Sequence[Effect], db: sqlite3.Connection) -> None:
+        """Apply effects on the journal's connection, inside its open transaction.
+
+        Raises StaleCase, before logging anything, when a timed action finds its case no
+        longer in the state it was read in; the caller's transaction then rolls back.
+        """
+        served: list[tuple[Any, ...]] = []
+        changes: list[Effect] = []
+        for effect in effects:
+            if type(effect) is QueryServed:
+                served.append(effect)
+            else:
+                changes.append(effect)
+        if served:
+            # Nearly every LESC input brings one of these: one statement for the batch.
+            answered = stamp(self._clock.now())
+            db.executemany(
+                _INSERT_QUERY,
+                [(*query[:5], stamp(query[5]), answered) for query in served],
+            )
+        if not changes:
+            return
+        self._check(changes, db)
+        events: list[_Event] = []
+        for effect in changes:
+            if isinstance(effect, QueryServed):
+                continue
+            if isinstance(effect, CaseOpened):
+                self._open(effect, db)
+            elif isinstance(effect, CasePending):
+                events.append(self._pending(effect, db))
+            elif isinstance(effect, CaseClosed):
+                events.append(self._closed(effect, db))
+            else:
+                events.append(self._detainer(effect, db))
+        for level, event, values in events:
+            getattr(self._log, level)(event, **values)
+        if self.on_write is not None:
+            self.on_write()
+
+    def _check(self, effects: Iterable[Effect], db: sqlite3.Connection) -> None:
+        for effect in effects:
+            if isinstance(effect, CaseClosed):
+                expected: tuple[str, ...] = (effect.case.state,)
+            elif isinstance(effect, CasePending):
+                # A follow-up answers whatever is not closed; a timed PENDING only an open case.
+                expected = (OPEN,) if effect.due is not None else (OPEN, ANSWERED)
+            else:
+                continue
+            row = db.execute(
+                "SELECT state FROM lesc_cases WHERE id = ?", (effect.case.id,)
+            ).fetchone()
+            if row is None or row[0] not in expected:
+                raise StaleCase(effect.case.id)
+
+    def _due_of(self, pri: str | None, deadline: datetime | None) -> float | None:
+        if pri is None or deadline is None:
+            return None
+        return stamp(deadline - self._margins[pri])
+
+    def _open(self, effect: CaseOpened, db: sqlite3.Connection) -> None:
+        case = effect.case
+        is_open = case.state == OPEN
+        delay = self._technician_delay() if is_open else None
+        cursor = db.execute(
+            _INSERT,
+            (
+                case.id, case.kind, case.state, case.line, case.ori, stamp(case.received_at),
+                case.control, orjson.dumps(dict(case.request)).decode(),
+                " ".join(case.candidates), case.nic, case.oca, case.pri, case.rno,
+                stamp(case.deadline) if case.deadline is not None else None,
+                self._due_of(case.pri, case.deadline) if is_open else None,
+                stamp(effect.at) + delay if delay is not None else None,
+                case.answered_by, case.outcome, int(case.detainer),
+                None if is_open else stamp(effect.at),
+                case.id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise RuntimeError(f"case {case.id} opened by an input the journal does not hold")
+
+    def _pending(self, effect: CasePending, db: sqlite3.Connection) -> _Event:
+        case = effect.case
+        db.execute(
+            "UPDATE lesc_cases SET deadline = ?, due = ?, rtm = ?, pri = ?, rno = ?,"
+            " pendings = pendings + 1 WHERE id = ?",
+            (stamp(effect.deadline), self._due_of(effect.pri, effect.deadline), effect.rtm,
+             effect.pri, effect.rno, case.id),
+        )
+        return self._deadline_event(case, effect.at, effect.due, "PENDING", rtm=effect.rtm)
+
+    def _closed(self, effect: CaseClosed, db: sqlite3.Connection) -> _Event:
+        case = effect.case
+        db.execute(
+            "UPDATE lesc_cases SET state = ?, outcome = ?, answered_by = ?, detainer = ?,"
+            " closed_at = ? WHERE id = ?",
+            (CLOSED, effect.outcome, effect.answered_by, int(effect.detainer), stamp(effect.at),
+             case.id),
+        )
+        if case.kind == HIT:
+            return self._deadline_event(case, effect.at, effect.due, effect.outcome)
+        values = {
+            "line": case.line, "ori": case.ori, "case": case.control_number, "kind": case.kind,
+            "outcome": effect.outcome, "by": effect.answered_by,
+            "latency_ms": _ms(effect.at - case.received_at),
+        }
+        return "info", "queue.answered", values
+
+    def _deadline_event(
+        self, case: Case, at: datetime, due: datetime | None, sta: str, rtm: str | None = None
+    ) -> _Event:
+        deadline = case.deadline or at
+        margin = _ms(deadline - at)
+        values: dict[str, Any] = {
+            "line": case.line, "ori": case.ori, "case": case.control_number, "pri": case.pri,
+            "rno": case.rno, "sta": sta, "rtm": rtm, "margin_ms": margin,
+        }
+        if due is not None:
+            values["late_ms"] = _ms(at - due)
+        return ("warning" if margin < 0 else "info"), "hit.deadline", values
+
+    def _detainer(
+        self, effect: DetainerLodged, db: sqlite3.Connection
+    ) -> _Event:
+        db.execute(
+            "INSERT INTO lesc_detainers (input_id, line, ori, arn, nic, ice_office, lodged_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (effect.input_id, effect.line, effect.ori, effect.arn, effect.nic,
+             effect.ice_office, stamp(effect.lodged_at)),
+        )
+        values = {
+            "line": effect.line, "ori": effect.ori, "dest": effect.ice_office,
+            "case": f"{effect.input_id:010d}", "nic": effect.nic,
+        }
+        return "info", "detainer.lodged", values
+
+
+def _ms(delta: timedelta) -> float:
+    return round(delta.total_seconds() * 1000, 3)

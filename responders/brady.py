@@ -1,0 +1,62 @@
+"""PUR/F: the firearms (Brady / NICS) check, its own run of the LESC IAQ answer.
+
+The registry keys pipelines by (service, MKE), and ``(lesc, IAQ)`` belongs to the pipeline in
+responders/lesc_iaq.py, which validates the query and hands PUR/F to :data:`pipeline` here.
+Differences from a criminal-justice IAQ: the IAR says what the status means under
+18 U.S.C. 922(g)(5); statuses that may prohibit (NIV, OOS, REM) and several possible records
+(MLT) go to the technician for a manual check, whose answer is an enhanced IAR; every
+response is also copied to the NICS ORI (``IAQGW_NICS_ORI``).
+"""
+
+from responders.base import Exchange, Pipeline
+from responders.detainers import check_detainer, send_detainer_notices
+from responders.enhanced import open_enhanced_case, want_enhanced
+from responders.iaq_steps import (
+    ENHANCED_FOLLOWS,
+    FIREARMS,
+    FIREARMS_IN_PROGRESS,
+    FIREARMS_MANUAL,
+    acknowledge,
+    add_note,
+    answer,
+    nics_copies,
+    search,
+)
+from routing.services import LESC
+
+
+def firearms_check(exchange: Exchange) -> None:
+    """Say what the status means for a firearms transfer, or send it for a manual check."""
+    status: str = exchange.data["status"]
+    if status not in FIREARMS_MANUAL:
+        add_note(exchange, FIREARMS[status])
+        return
+    add_note(exchange, FIREARMS_IN_PROGRESS)
+    if not exchange.data.get("enhanced"):
+        exchange.data["enhanced"] = True
+        if status != "MLT":  # the MLT summary already says an enhanced response follows
+            add_note(exchange, ENHANCED_FOLLOWS)
+
+
+def copy_to_nics(exchange: Exchange) -> None:
+    """Copy the IAR to the NICS ORI."""
+    iars = [reply for reply in exchange.outputs if reply.mke == "IAR"]
+    exchange.outputs.extend(nics_copies(exchange.services, exchange.message.sender, iars))
+
+
+pipeline = Pipeline(
+    service=LESC,
+    accepts=frozenset({"IAQ"}),
+    steps=(
+        acknowledge,
+        search,
+        check_detainer,
+        want_enhanced,
+        firearms_check,
+        answer,
+        copy_to_nics,
+        send_detainer_notices,
+        open_enhanced_case,
+    ),
+)
+"""The Brady run over a validated IAQ (``exchange.data["iaq"]``)."""

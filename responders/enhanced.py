@@ -1,0 +1,140 @@
+"""Enhanced IAQ responses: a technician researches the query; a second IAR with ``ENH/Y`` follows.
+
+A query goes to the technician queue when the search found several possible records
+(``STS/MLT``), when its ``REM/`` asks for an enhanced response (the word ``ENHANCED`` or
+``ENH``), or when a firearms (PUR/F) check needs a manual look (see responders/brady.py).
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from formats.iaq import IAQ
+from responders.base import Exchange, Reply, Services
+from responders.detainers import lodge, warrants_detainer
+from responders.iaq_steps import ENHANCED_FOLLOWS, FIREARMS, add_note, iar_body, nics_copies
+from responders.lesc_desk import (
+    ENHANCED,
+    NRF,
+    OPEN,
+    Case,
+    CaseAction,
+    CaseClosed,
+    CaseOpened,
+    request_fields,
+)
+from routing.services import LESC_ORI
+
+_ASKS_ENHANCED: Final = re.compile(r"\bENH(?:ANCED)?\b")
+
+
+def asks_enhanced(remark: str | None) -> bool:
+    """Whether a ``REM/`` text asks for an enhanced response."""
+    return remark is not None and _ASKS_ENHANCED.search(remark) is not None
+
+
+def want_enhanced(exchange: Exchange) -> None:
+    """Several possible records, or a remark asking for it: the technician queue answers too."""
+    iaq: IAQ = exchange.data["iaq"]
+    if exchange.data["status"] == "MLT":
+        exchange.data["enhanced"] = True
+    elif asks_enhanced(iaq.rem):
+        exchange.data["enhanced"] = True
+        add_note(exchange, ENHANCED_FOLLOWS)
+
+
+def open_enhanced_case(exchange: Exchange) -> None:
+    """Put the query in the technician queue with the records it may be answered from."""
+    if not exchange.data.get("enhanced"):
+        return
+    iaq: IAQ = exchange.data["iaq"]
+    records: list[Any] = exchange.data["records"]
+    case = Case(
+        id=int(exchange.control_number),
+        kind=ENHANCED,
+        state=OPEN,
+        line=exchange.line,
+        ori=exchange.message.sender,
+        received_at=exchange.received_at,
+        control=exchange.message.control,
+        request=request_fields(
+            [
+                ("NAM", iaq.nam),
+                ("DOB", exchange.fields["DOB"]),
+                ("SEX", iaq.sex),
+                ("PUR", iaq.pur),
+                ("CUS", iaq.cus),
+                ("LAST", iaq.last),
+                ("FIRST", iaq.first),
+                ("REM", iaq.rem),
+            ]
+        ),
+        candidates=tuple(record.arn for record in records),
+    )
+    exchange.effects.append(CaseOpened(case, exchange.received_at))
+
+
+def technician_pick(case: Case, records: Sequence[Any]) -> str:
+    """What a simulated technician answers: the one record the names single out, else NRF.
+
+    One candidate is taken as it is; among several, the only one with the queried surname
+    and first name, else the only one with the queried first name.
+    """
+    if len(records) == 1:
+        return str(records[0].arn)
+    last, first = case.request.get("LAST"), case.request.get("FIRST")
+    exact = [r for r in records if r.last == last and r.first == first]
+    if len(exact) == 1:
+        return str(exact[0].arn)
+    same_first = [r for r in records if r.first == first]
+    if len(same_first) == 1:
+        return str(same_first[0].arn)
+    return NRF
+
+
+def enhanced_action(
+    case: Case,
+    answer: str,
+    answered_by: str,
+    remark: str | None,
+    services: Services,
+    at: datetime,
+    due: datetime | None = None,
+) -> CaseAction:
+    """The second IAR (``ENH/Y``) from the technician's answer: an A-number or NRF."""
+    record = services.index.by_arn(answer) if answer != NRF else None
+    status = str(record.status) if record is not None else NRF
+    notes = [f"ENHANCED RESPONSE BY {answered_by}."]
+    if remark:
+        notes.append(f"REMARKS: {remark}")
+    firearms = case.request.get("PUR") == "F"
+    if firearms:
+        notes.append(FIREARMS[status])
+    lodged: CaseAction | None = None
+    dtn = False
+    if record is not None and case.request.get("CUS") == "Y" and warrants_detainer(record):
+        dtn = True
+        if not services.desk.detainer_in_place(case.ori, record.arn):
+            lodged = lodge(
+                services, input_id=case.id, line=case.line, ori=case.ori, record=record, at=at
+            )
+    body = iar_body(
+        nam=case.request["NAM"],
+        dob=case.request["DOB"],
+        sex=case.request["SEX"],
+        lcn=case.control_number,
+        status=status,
+        record=record,
+        dtn=dtn,
+        notes=notes,
+        enhanced=True,
+    )
+    replies = [Reply("IAR", LESC_ORI, case.ori, body)]
+    if firearms:
+        replies += nics_copies(services, case.ori, replies)
+    action = CaseAction(replies, [CaseClosed(case, at, status, answered_by, dtn, due)])
+    if lodged is not None:
+        action.replies += lodged.replies
+        action.effects += lodged.effects
+    return action

@@ -1,0 +1,217 @@
+"""The LESC desk: open cases, detainers in place, and the changes pipelines ask for.
+
+Pipelines do no IO. They read LESC state through :class:`LescDesk` and describe every change
+(a case opened, a PENDING sent, a case closed, a detainer lodged) as an effect value; the
+gateway writes the effects in the same journal transaction as the outputs that go with them.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar, Final, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    # responders.base lends a desk to every pipeline, so it imports this module.
+    from responders.base import Reply
+
+# Kinds of case: a hit confirmation (YQ) and an enhanced IAQ response.
+HIT: Final = "HIT"
+ENHANCED: Final = "ENH"
+# States: open (waiting for a technician), answered (an operator answered through the CLI;
+# the gateway has not sent the answer yet), closed (the final answer went out).
+OPEN: Final = "open"
+ANSWERED: Final = "answered"
+CLOSED: Final = "closed"
+
+CONFIRMED: Final = "CONFIRMED"
+NOT_CONFIRMED: Final = "NOT CONFIRMED"
+PENDING: Final = "PENDING"
+NRF: Final = "NRF"
+HIT_UNIT: Final = "LESC HIT CONFIRMATION UNIT"
+
+# SPEC.md §4: a YR before 10 minutes for PRI/U and 1 hour for PRI/R.
+WINDOWS: Final[Mapping[str, timedelta]] = {
+    "U": timedelta(minutes=10),
+    "R": timedelta(hours=1),
+}
+_MINUTE: Final = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A request the LESC is working on or has answered: a hit confirmation or an enhanced IAQ.
+
+    ``id`` is the journal number of the input that opened the case (its LESC control number).
+    ``request`` holds the fields of that input the answers echo. A case a pipeline opens has
+    ``in_seq`` 0: the gateway copies the input sequence number from the journal.
+    """
+
+    id: int
+    kind: str
+    state: str
+    line: str
+    ori: str
+    received_at: datetime
+    control: str | None
+    request: Mapping[str, str]
+    in_seq: int = 0
+    candidates: tuple[str, ...] = ()
+    nic: str | None = None
+    oca: str | None = None
+    pri: str | None = None
+    rno: int = 1
+    deadline: datetime | None = None
+    rtm: str | None = None
+    pendings: int = 0
+    answer: str | None = None
+    answered_by: str | None = None
+    remark: str | None = None
+    outcome: str | None = None
+    detainer: bool = False
+    closed_at: datetime | None = None
+
+    @property
+    def control_number(self) -> str:
+        """The ten-digit LESC control number."""
+        return f"{self.id:010d}"
+
+
+class QueryServed(NamedTuple):
+    """A query the LESC or NCIC answered (``kind`` IAQ, YQ or QW), for ``iaqgw stats``."""
+
+    input_id: int
+    kind: str
+    purpose: str | None
+    line: str
+    ori: str
+    received_at: datetime
+
+    @property
+    def settles(self) -> bool:
+        """A fact for the figures, never looked up by a later input: it need not end a batch."""
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOpened:
+    """Record a new case (``case.state`` open, or closed when answered at once)."""
+
+    # Later inputs look cases and detainers up, so these effects are committed first.
+    settles: ClassVar[bool] = True
+    case: Case
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CasePending:
+    """A PENDING YR went out for an open hit confirmation; ``deadline`` is the new promise.
+
+    ``due`` is when a deadline action was due (None for a PENDING that answers a follow-up).
+    """
+
+    settles: ClassVar[bool] = True
+    case: Case
+    at: datetime
+    deadline: datetime
+    rtm: str
+    pri: str
+    rno: int
+    due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseClosed:
+    """The final answer of a case went out; ``case.state`` is the state it must still be in."""
+
+    settles: ClassVar[bool] = True
+    case: Case
+    at: datetime
+    outcome: str
+    answered_by: str
+    detainer: bool
+    due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DetainerLodged:
+    """An immigration detainer was lodged for the requesting agency."""
+
+    settles: ClassVar[bool] = True
+    input_id: int
+    line: str
+    ori: str
+    arn: str
+    nic: str | None
+    ice_office: str
+    lodged_at: datetime
+
+
+Effect = QueryServed | CaseOpened | CasePending | CaseClosed | DetainerLodged
+
+
+@dataclass(slots=True)
+class CaseAction:
+    """What answering a case outside an input's arrival produces: outputs and effects."""
+
+    replies: list["Reply"] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+
+class LescDesk(Protocol):
+    """What pipelines may ask of the gateway's LESC state."""
+
+    @property
+    def nics_ori(self) -> str | None:
+        """The ORI that gets a copy of every PUR/F response, or None."""
+        ...
+
+    def find_case(self, ori: str, nic: str, oca: str) -> Case | None:
+        """The latest hit confirmation case of this requester for this NIC and OCA."""
+        ...
+
+    def detainer_in_place(self, ori: str, arn: str) -> bool:
+        """Whether a detainer for this A-number was already lodged for this agency."""
+        ...
+
+
+class NoDesk:
+    """A desk with no cases and no detainers (pipelines used outside a gateway)."""
+
+    @property
+    def nics_ori(self) -> str | None:
+        """No NICS copies."""
+        return None
+
+    def find_case(self, ori: str, nic: str, oca: str) -> Case | None:
+        """No case is known."""
+        return None
+
+    def detainer_in_place(self, ori: str, arn: str) -> bool:
+        """No detainer is known."""
+        return False
+
+
+NO_DESK: Final = NoDesk()
+
+
+def promise(now: datetime, pri: str) -> datetime:
+    """The time a PENDING YR promises the next answer by: the priority window, whole minutes."""
+    moment = now + WINDOWS[pri]
+    rounded = moment.replace(second=0, microsecond=0)
+    # RTM is HHMM, so the promise is the first whole minute not before now + window.
+    return rounded if rounded == moment else rounded + _MINUTE
+
+
+def hhmm(moment: datetime) -> str:
+    """``HHMM`` (UTC, as in the output headers)."""
+    return f"{moment.hour:02d}{moment.minute:02d}"
+
+
+def name_of(last: str, first: str, middle: str) -> str:
+    """``LAST, FIRST MIDDLE`` as NCIC writes a name."""
+    return f"{last}, {first} {middle}".rstrip()
+
+
+def request_fields(pairs: Sequence[tuple[str, str | None]]) -> dict[str, str]:
+    """The fields of a request a case keeps (absent ones left out)."""
+    return {tag: value for tag, value in pairs if value is not None}

@@ -1,0 +1,64 @@
+"""NCIC IVF inquiry: a ``QW`` to ``NCIC`` answered by a ``QR`` from ``DCFBIWA00`` (SPEC.md §6)."""
+
+from typing import Any, Final
+
+from formats.dates import format_ccyymmdd
+from formats.hitconf import QW, validate_qw
+from formats.message import format_fields
+from responders.base import Exchange, Pipeline
+from responders.common import count_query, parse_body_fields
+from responders.lesc_desk import name_of
+from routing.services import NCIC, NCIC_ORI
+
+NO_RECORD: Final = "NO NCIC IMMIGRATION VIOLATOR RECORD"
+CAVEAT: Final = "CONFIRM HIT WITH LESC BY YQ TO VTINS07S0 BEFORE TAKING ACTION"
+
+
+def validate(exchange: Exchange) -> None:
+    """Apply the QW rules (NAM and DOB required, SEX optional)."""
+    exchange.data["qw"] = validate_qw(exchange.fields, exchange.today)
+
+
+def count(exchange: Exchange) -> None:
+    """Count the inquiry for the yearly figures."""
+    count_query(exchange, "QW")
+
+
+def search(exchange: Exchange) -> None:
+    """The name search, restricted to the Immigration Violator File."""
+    qw: QW = exchange.data["qw"]
+    exchange.data["hits"] = exchange.services.index.ivf_by_name(qw.last, qw.first, qw.dob, qw.sex)
+
+
+def hit_text(record: Any) -> str:
+    """One IVF record as NCIC shows it, with the caveat to confirm it."""
+    fields = [
+        ("MKE", f"IMMIGRATION VIOLATOR - {record.ivf}"),
+        ("NIC", record.nic),
+        ("NAM", name_of(record.last, record.first, record.middle)),
+        ("DOB", format_ccyymmdd(record.dob)),
+        ("SEX", record.sex),
+        ("POB", record.pob),
+        ("ARN", f"A{record.arn}"),
+    ]
+    return format_fields(fields) + "\n" + CAVEAT
+
+
+def answer(exchange: Exchange) -> None:
+    """Send the QR: each hit, blank-line separated, or the no-record line with the query."""
+    hits: list[Any] = exchange.data["hits"]
+    if hits:
+        body = "\n\n".join(hit_text(record) for record in hits)
+    else:
+        query = [("NAM", exchange.fields["NAM"]), ("DOB", exchange.fields["DOB"])]
+        if "SEX" in exchange.fields:
+            query.append(("SEX", exchange.fields["SEX"]))
+        body = NO_RECORD + "\n" + format_fields(query)
+    exchange.reply("QR", NCIC_ORI, body)
+
+
+pipeline = Pipeline(
+    service=NCIC,
+    accepts=frozenset({"QW"}),
+    steps=(parse_body_fields, validate, count, search, answer),
+)
