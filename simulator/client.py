@@ -1,6 +1,7 @@
 """An asyncio state switch line: signs on, sends inputs, reads outputs, acknowledges them."""
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass
 
@@ -168,7 +169,5 @@ class LineClient:
         if self._pump_task is not None:
             self._pump_task.cancel()
         self._writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self._writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass

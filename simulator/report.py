@@ -58,6 +58,7 @@ class Report:
     violations: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
+    sending: float = 0.0  # seconds from the first input due to the last one sent
     lines: int = 0
 
     def kind(self, name: str) -> KindStats:
@@ -94,6 +95,7 @@ class Report:
 
         return {
             "elapsed_s": round(self.elapsed, 3),
+            "sending_s": round(self.sending, 3),
             "lines": self.lines,
             "sent": self.sent,
             "answered": self.answered,
@@ -116,10 +118,10 @@ class Report:
 
     def render(self, console: Console) -> None:
         """Print the latency and outcome tables."""
-        rate = self.sent / self.elapsed if self.elapsed > 0 else 0.0
+        rate = self.sent / self.sending if self.sending > 0 else 0.0
         console.print(
-            f"{self.sent} sent, {self.answered} answered on {self.lines} lines in "
-            f"{self.elapsed:.1f} s ({rate:,.0f} inputs/s)"
+            f"{self.sent} sent in {self.sending:.1f} s ({rate:,.0f} inputs/s), "
+            f"{self.answered} answered, on {self.lines} lines; {self.elapsed:.1f} s in all"
         )
         table = Table(title="Latency from send to answer (ms)")
         for column in ("kind", "sent", "answered", "ER", "p50", "p95", "p99", "max"):

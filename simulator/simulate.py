@@ -118,6 +118,7 @@ class Simulation:
         escalation = asyncio.create_task(self._escalate())
         try:
             await self._schedule()
+            self.report.sending = time.perf_counter() - self._t0
             await self._drain()
         finally:
             escalation.cancel()
