@@ -5,12 +5,15 @@ no-ops. Queue depths, stored messages and open hit confirmations are read from t
 gateway when Prometheus scrapes, so nothing on the message path keeps them up to date.
 """
 
-from collections.abc import Callable, Iterator
+import sqlite3
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from responders.lesc_desk import ANSWERED, ENHANCED, HIT, OPEN
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -41,9 +44,8 @@ NO_HOOKS = Hooks()
 class _State(Collector):
     """Gauges read from the gateway at scrape time."""
 
-    def __init__(self, gateway: "Gateway", extra: list[tuple[str, str, Callable[[], float]]]):
+    def __init__(self, gateway: "Gateway") -> None:
         self._gw = gateway
-        self._extra = extra
 
     def collect(self) -> Iterator[Metric]:
         gateway = self._gw
@@ -67,15 +69,35 @@ class _State(Collector):
                 queued.add_metric([session.line], session.write_buffer_size())
         yield queued
         yield GaugeMetricFamily("iaqgw_signed_on_lines", "Lines signed on now", value=signed_on)
-        for name, text, read in self._extra:
-            yield GaugeMetricFamily(name, text, value=read())
+        counts = self._open_cases()
+        yield GaugeMetricFamily(
+            "iaqgw_open_hit_confirmations",
+            "Hit confirmations waiting for the technician's final YR", value=counts.get(HIT, 0),
+        )
+        yield GaugeMetricFamily(
+            "iaqgw_technician_queue",
+            "Cases in the technician queue (hit confirmations and enhanced responses)",
+            value=counts.get(HIT, 0) + counts.get(ENHANCED, 0),
+        )
+
+    def _open_cases(self) -> dict[str, int]:
+        """Open LESC cases by kind, read on a connection of this scrape's own (this thread)."""
+        path = self._gw.settings.journal_path.resolve()
+        db = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=1.0)
+        try:
+            rows = db.execute(
+                "SELECT kind, COUNT(*) FROM lesc_cases WHERE state IN (?, ?) GROUP BY kind",
+                (OPEN, ANSWERED),
+            ).fetchall()
+        finally:
+            db.close()
+        return {str(kind): int(count) for kind, count in rows}
 
 
 class GatewayMetrics(Hooks):
     """The gateway's Prometheus registry and the hooks that feed it."""
 
-    __slots__ = ("_children", "_errors", "_extra", "_in", "_latency", "_out", "_server",
-                 "registry")
+    __slots__ = ("_children", "_errors", "_in", "_latency", "_out", "_server", "registry")
 
     def __init__(self, gateway: "Gateway") -> None:
         self.registry = CollectorRegistry()
@@ -91,13 +113,8 @@ class GatewayMetrics(Hooks):
         )
         # Label lookups take a lock each; the children are kept for the message path.
         self._children: dict[tuple[str, ...], Any] = {}
-        self._extra: list[tuple[str, str, Callable[[], float]]] = []
-        self.registry.register(_State(gateway, self._extra))
+        self.registry.register(_State(gateway))
         self._server: Any = None
-
-    def gauge(self, name: str, text: str, read: Callable[[], float]) -> None:
-        """Add a gauge read at scrape time (services register their queue sizes here)."""
-        self._extra.append((name, text, read))
 
     def _child(self, metric: Any, kind: str, *labels: str) -> Any:
         key = (kind, *labels)

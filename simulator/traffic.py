@@ -347,13 +347,19 @@ class TrafficGenerator:
 
     def hit_confirmation(self, planned: Planned, nic: str) -> HitConfirmation:
         """The YQ a switch sends on a QR hit (its draws seeded by the QW, not by timing)."""
-        assert planned.subject is not None
+        subject = planned.subject
+        assert subject is not None
         rng = random.Random(f"{planned.control}:{nic}")
+        if rng.random() < 0.15 and len(subject.first) > 2:
+            # The name as the officer took it down, one letter short: a partial match that
+            # the LESC refers to a technician.
+            subject = Subject(subject.last, subject.first[:-1], subject.middle, subject.dob,
+                              subject.sex, subject.pob, subject.arn, subject.nic)
         return HitConfirmation(
             line=planned.line,
             sender=planned.sender,
             oca=f"{planned.line}{rng.randint(10**7, 10**8 - 1)}",
             nic=nic,
             priority="U" if rng.random() < 0.7 else "R",
-            subject=planned.subject,
+            subject=subject,
         )

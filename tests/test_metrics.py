@@ -9,6 +9,7 @@ from gateway_process import GatewayProcess
 from messages import am, iaq
 from prometheus_client.parser import text_string_to_metric_families
 
+from formats.message import format_input
 from gateway.app import Gateway
 from simulator.client import LineClient
 
@@ -64,6 +65,30 @@ async def test_metrics_follow_the_traffic(
     samples = await scrape(gateway.metrics_port)
     assert value(samples, "iaqgw_stored_messages", line="CA") == 0
     assert value(samples, "iaqgw_signed_on_lines") == 0
+
+
+async def test_open_hit_confirmations_and_technician_queue(
+    start_gateway: Callable[..., Awaitable[Gateway]],
+) -> None:
+    gateway = await start_gateway(metrics_port=0, technician_delay="off")
+    assert gateway.metrics_port
+    client = await LineClient.connect("127.0.0.1", gateway.port, "TX")
+    # Two records share the name key: STS/MLT, an enhanced response for the technician.
+    await client.send(iaq("TX0000000", NAM="NGUYEN, THANH", DOB="19900707", SEX="M"))
+    # One letter short of the IVF record's first name: a partial match, PENDING.
+    fields = ("RTY/WP.RNO/1.PRI/U.OCA/TX123.NIC/I123456789.NAM/LOPEZ, CARLO.DOB/19750505.")
+    await client.send(format_input("YQ", "TX0000000", ["VTINS07S0"], fields, "Y1"))
+    # A partial match is answered by the technician (or PENDING near the deadline), not now.
+    outputs = await client.recv_many(2)
+    assert [o.message.mke for o in outputs] == ["AM", "IAR"]
+    assert "STS/MLT." in outputs[1].message.body
+    await client.heartbeat()
+    while client.heartbeat_answers == 0:  # the YQ came before the HB, so it is processed
+        await asyncio.sleep(0.01)
+    samples = await scrape(gateway.metrics_port)
+    assert value(samples, "iaqgw_open_hit_confirmations") == 1
+    assert value(samples, "iaqgw_technician_queue") == 2
+    await client.close()
 
 
 async def test_no_metrics_port_no_endpoint(gateway: Gateway) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
@@ -35,6 +36,12 @@ def test_sample_is_a_few_hundred_messages_of_every_kind() -> None:
     kinds = {event.kind for event in record.sent}
     assert {"iaq-c", "iaq-f", "qw", "am", "bad"} <= kinds
     assert record.run["records"] == RECORDS.name
+
+
+@pytest.fixture
+async def gateway(start_gateway: Callable[..., Awaitable[Gateway]]) -> Gateway:
+    """A fresh gateway whose simulated technician answers in 50 ms."""
+    return await start_gateway(technician_delay="fixed", technician_delay_mean=0.05)
 
 
 async def test_sample_replays_with_verify_against_a_fresh_gateway(gateway: Gateway) -> None:
