@@ -194,6 +194,8 @@ class Simulation:
                 sent.request.final = True  # a rejected YQ is not asked again
             return
         kind = sent.planned.kind
+        if kind != "am" and message.dest != sent.planned.sender:
+            return  # a copy for another agency: the NICS, the ICE field office
         if kind.startswith("iaq"):
             self._iaq_output(sent, delivered)
         elif kind == "qw" and message.mke == "QR":

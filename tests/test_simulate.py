@@ -273,3 +273,24 @@ async def test_gap_and_missing_acknowledgement_are_reported(faulty_peer: StartPe
     assert report.violations["IAR without the LESC acknowledgement before it"] == 3
     assert report.violations["sequence gap"] == 3
     assert report.examples["sequence gap"] == "CA: expected 1, got 2"
+
+
+async def test_copies_for_other_agencies_are_not_answers(faulty_peer: StartPeer) -> None:
+    def reply(line: str, text: str, seq: int) -> list[tuple[int, OutputMessage]]:
+        msg = parse_input(text)
+        # A copy for the state's ICE field office comes first, on the same line.
+        return [
+            (1, output("IAR", "VTINS07S0", f"{line}ICE0000", msg.control, "STS/REM.")),
+            (1, output("AM", "VTINS07S0", msg.sender, msg.control,
+                       "LESC ACKNOWLEDGES RECEIPT OF IAQ. LESC CONTROL NUMBER 0000000001")),
+            (1, output("IAR", "VTINS07S0", msg.sender, msg.control, "STS/REM.")),
+        ]
+
+    port, _ = await faulty_peer(reply)
+    simulation = Simulation(
+        options(port, ["CA"], count=3, mix=parse_mix("iaq=1"), drain=2.0), data_for(["CA"])
+    )
+    report = await simulation.run()
+    assert report.answered == 3
+    assert report.outputs_by_mke["IAR"] == 6
+    assert report.violations == {}, report.examples
