@@ -303,7 +303,7 @@ def bench_latency(rate: float = 5000, seconds: float = 5,
         options = SimulationOptions(
             target=parse_target(f"127.0.0.1:{gateway.port}"),
             keys={code: dev_key(code) for code in codes}, rate=rate,
-            count=int(rate * seconds), mix={"iaq": 1.0}, seed=1, drain=5.0,
+            count=int(rate * seconds), mix={"iaq": 1.0}, seed=1, drain=2.0,
         )
         cpu = time.process_time()
         report = uvloop.run(Simulation(options, data).run())
