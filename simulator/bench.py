@@ -117,8 +117,13 @@ def _memory_kib(pid: int, field: str) -> int:
 
 
 @contextmanager
-def gateway_process(cpu: int = 0, profile: Path | None = None) -> Iterator[Started]:
-    """Start ``iaqgw serve`` pinned to one core on a fresh journal and the 1M-record index."""
+def gateway_process(cpu: int = 0, profile: Path | None = None,
+                    technician: str = "off") -> Iterator[Started]:
+    """Start ``iaqgw serve`` pinned to one core on a fresh journal and the 1M-record index.
+
+    ``technician`` is the simulated technician's delay kind: ``off`` leaves enhanced
+    responses to an operator, so each IAQ has exactly two outputs (acknowledgement, IAR).
+    """
     work = Path(tempfile.mkdtemp(prefix="iaqgw-bench-"))
     index = f"index-synthetic-{BENCH_RECORDS}.sqlite3"
     (work / index).symlink_to((BENCH_DATA / index).resolve())
@@ -132,9 +137,8 @@ def gateway_process(cpu: int = 0, profile: Path | None = None) -> Iterator[Start
              "--synthetic-records", str(BENCH_RECORDS)],
             stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
-            # Enhanced responses wait for an operator: the figures are the switch's, and the
-            # lean client counts exactly two outputs (acknowledgement, IAR) per IAQ.
-            env={**os.environ, "IAQGW_TECHNICIAN_DELAY": "off"},
+            env={**os.environ, "IAQGW_TECHNICIAN_DELAY": technician,
+                 "IAQGW_TECHNICIAN_DELAY_MEAN": "0"},
         )
     try:
         started = None
@@ -303,7 +307,8 @@ def bench_latency(rate: float = 5000, seconds: float = 5,
         options = SimulationOptions(
             target=parse_target(f"127.0.0.1:{gateway.port}"),
             keys={code: dev_key(code) for code in codes}, rate=rate,
-            count=int(rate * seconds), mix={"iaq": 1.0}, seed=1, drain=2.0,
+            count=int(rate * seconds), mix={"iaq": 1.0}, seed=1, drain=60.0,
+            wait_enhanced=False,
         )
         cpu = time.process_time()
         report = uvloop.run(Simulation(options, data).run())

@@ -50,6 +50,7 @@ class SimulationOptions:
     yq_timeout: float = 30.0
     drain: float = 10.0
     records: str = ""  # what the subjects were drawn from, for the record's run line
+    wait_enhanced: bool = True  # whether the drain waits for announced enhanced responses
 
 
 @dataclass(slots=True)
@@ -227,7 +228,8 @@ class Simulation:
                     "IAR without the LESC acknowledgement before it",
                     f"{delivered.line} *{message.control}",
                 )
-            if "STS/MLT" in message.body and not sent.enhanced_expected:
+            if (self.options.wait_enhanced and "STS/MLT" in message.body
+                    and not sent.enhanced_expected):
                 sent.enhanced_expected = True
                 self._enhanced_due += 1
                 self.report.kind(ENHANCED).sent += 1
