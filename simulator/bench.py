@@ -33,6 +33,7 @@ from simulator.switches import SIGNONS_AT_ONCE
 BENCH_DATA = Path("data/bench")
 BENCH_RECORDS = 1_000_000
 PROFILE_LINES = 90
+LOW_RATE = 1000
 LINES = ("AL", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "MI", "NJ", "NY", "OH", "PA",
          "TX", "VA", "WA")
 
@@ -398,6 +399,14 @@ def main() -> None:
              p99 <= 5),
         _row("answered / sent in that run", f"{report.answered}/{report.sent} "
              f"(sent at {offered:,.0f}/s)", "all", report.answered == report.sent),
+    ]
+    # The same load at a rate within one core's reach shows the latency without queueing.
+    _, low_p50, low_p99, _ = bench_latency(rate=LOW_RATE)
+    print(f"latency at {LOW_RATE:,} IAQ/s over 50 lines: p50 {low_p50:.2f} ms, "
+          f"p99 {low_p99:.2f} ms")
+    rows += [
+        _row(f"p50 / p99 latency, {LOW_RATE:,} IAQ/s open loop, 50 lines",
+             f"{low_p50:.2f} / {low_p99:.2f} ms", "-", None),
     ]
     by_name, by_arn = bench_lookup()
     print(f"start-up {started.start_s:.2f} s, peak RSS {peak_kib / 1024:.0f} MB, "
