@@ -95,6 +95,29 @@ async def test_mix_is_answered_with_hits_misses_and_multiple_matches(
     assert simulation.unsettled == 0
 
 
+async def test_slow_hit_confirmation_is_asked_again_and_answered_pending(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path
+) -> None:
+    # The technician takes a second over a partial match; the switch asks again at 0.25 s.
+    gateway = await start_gateway(technician_delay="fixed", technician_delay_mean=1.0)
+    record = tmp_path / "yq.jsonl"
+    simulation = Simulation(
+        options(gateway.port, ["CA", "TX"], count=40, rate=100.0, mix=parse_mix("qw=1"),
+                seed=3, yq_timeout=0.25, drain=5.0, record=record),
+        data_for(["CA", "TX"]),
+    )
+    report = await simulation.run()
+    assert report.violations == {}, report.examples
+    sent = [e.text for e in read_record(record).sent if e.kind == "yq"]
+    numbers = Counter(parse_fields(parse_input(text).body)["RNO"] for text in sent)
+    assert numbers["2"] > 0 and numbers["3"] == numbers["2"]
+    # RNO/2 and RNO/3 for the open request are answered at once with PENDING ...
+    assert report.yr_status["PENDING"] == numbers["2"] + numbers["3"]
+    # ... and every request still gets its final YR from the technician.
+    assert "(no final YR)" not in report.yr_status
+    assert simulation.unsettled == 0
+
+
 async def test_same_seed_same_traffic() -> None:
     data = data_for(LINES)
     mix = parse_mix("iaq=50,qw=20,am=20,bad=10")
