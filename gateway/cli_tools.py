@@ -82,7 +82,7 @@ def simulate(
     lines: Annotated[str, typer.Option(help="Line codes (CA,TX,NY) or how many lines")] = "8",
     rate: Annotated[float, typer.Option(help="Inputs per second, open loop")] = 20.0,
     duration: Annotated[
-        float | None, typer.Option(help="Seconds of traffic [default: 10 unless --count]")
+        float | None, typer.Option(help="Seconds of traffic (10 without --count)")
     ] = None,
     count: Annotated[int | None, typer.Option(help="Number of inputs (instead of --duration)")] = (
         None
