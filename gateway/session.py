@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import re
+from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from formats.control import (
@@ -76,6 +77,11 @@ class LineSession(asyncio.Protocol):
         self.peer = ""
         self.peer_host = ""
         self.cert_line: str | None = None
+        # Output frames not written yet (frame, live), and the bytes of the live ones: what
+        # waits beyond the transport's buffer while the line reads slowly or not at all.
+        self._queue: deque[tuple[bytes, bool]] = deque()
+        self._live_waiting = 0
+        self._resending = False
 
     # asyncio callbacks
 
@@ -83,6 +89,8 @@ class LineSession(asyncio.Protocol):
         """Start the sign-on clock."""
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        # pause_writing/resume_writing at the buffer limit: resume_writing writes what waits.
+        self._transport.set_write_buffer_limits(high=self._gw.settings.write_buffer_limit)
         self.opened_at = self.last_rx = self._gw.loop_time()
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -204,7 +212,13 @@ class LineSession(asyncio.Protocol):
         self._write(format_signon_ok(code, self._gw.journal.last_ack(code)))
         self._gw.log.info("session.signon", line=code, peer=self.peer,
                           last_ack=self._gw.journal.last_ack(code))
-        self._gw.delivery.attach(code, self)
+        # What attach sends now is the stored backlog: it is written as the line takes it and
+        # does not count as falling behind, however large it is.
+        self._resending = True
+        try:
+            self._gw.delivery.attach(code, self)
+        finally:
+            self._resending = False
         if rest:
             self._guarded(rest)
 
@@ -227,14 +241,42 @@ class LineSession(asyncio.Protocol):
             self._transport.write(encode_frame(text))
 
     def send_outputs(self, outputs: list[StoredOutput]) -> None:
-        """Write outputs in one go; a line that stops reading is cut off, its outputs stay stored."""
-        transport = self._transport
-        if transport is None or self.closed:
+        """Queue outputs and write what the line takes; cut off a line that stops reading."""
+        if self._transport is None or self.closed:
             return
-        transport.write(b"".join(encode_frame(output.text) for output in outputs))
-        if transport.get_write_buffer_size() > self._gw.settings.write_buffer_limit:
+        # Cut off: new outputs waiting past the limit on top of a full buffer. They stay
+        # stored and are sent again after the next sign-on.
+        live = not self._resending
+        for output in outputs:
+            frame = encode_frame(output.text)
+            self._queue.append((frame, live))
+            if live:
+                self._live_waiting += len(frame)
+        self._pump()
+        if self._live_waiting > self._gw.settings.write_buffer_limit:
             self._gw.log.warning("session.slow_reader", line=self.line, peer=self.peer)
             self.close("output buffer full", abort=True)
+
+    def _pump(self) -> None:
+        """Write waiting frames until the transport's buffer passes the limit."""
+        # Past the limit the transport pauses this protocol; resume_writing comes back here.
+        transport = self._transport
+        limit = self._gw.settings.write_buffer_limit
+        while transport is not None and self._queue and transport.get_write_buffer_size() <= limit:
+            room = limit + 1 - transport.get_write_buffer_size()
+            chunk = []
+            while self._queue and room > 0:
+                frame, live = self._queue.popleft()
+                chunk.append(frame)
+                room -= len(frame)
+                if live:
+                    self._live_waiting -= len(frame)
+            transport.write(b"".join(chunk))
+
+    def resume_writing(self) -> None:
+        """The line took what was written: write what waits."""
+        if not self.closed:
+            self._pump()
 
     def write_buffer_size(self) -> int:
         """Bytes written to the line that the network has not taken yet."""

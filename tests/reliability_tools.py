@@ -185,6 +185,15 @@ class LoadLine:
                 continue
         return self.outputs
 
+    async def wait_control(self, control: str, timeout: float = 10.0) -> Output:
+        """Wait for the first output carrying ``control``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for output in self.outputs:
+                if output.message.control == control:
+                    return output
+            await self.wait_outputs(len(self.outputs) + 1, deadline - time.monotonic())
+
     async def quiet(self, seconds: float = 1.0) -> list[Output]:
         """Wait until nothing has arrived for ``seconds``; returns every output."""
         while not self.closed.is_set():
