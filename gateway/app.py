@@ -98,6 +98,7 @@ class Gateway:
             log=self.log,
         )
         self.casebook.on_write = self.deadlines.nudge
+        self.casebook.uncommitted = self.switch.uncommitted
         for ori in (settings.nics_ori, *(line.ice_office_ori for line in self.lines)):
             if self.router.line_of(ori) is None:
                 raise ValueError(f"NICS or ICE field office ORI {ori} is on no line")

@@ -3,12 +3,14 @@
 The tables live in the journal database so that one transaction holds an input, its outputs
 and the case it opens or closes: the switch and the deadline scheduler hand effects to
 :meth:`Casebook.write`, which the journal runs inside its transaction. Reads (pipelines'
-look-ups, the scheduler's due queries) use a connection of their own and see what is committed.
+look-ups, the scheduler's due queries) use a connection of their own and see what is
+committed, plus the effects of the batch the switch is answering (``uncommitted``).
 
 The operator's CLI (``iaqgw queue``) opens the same file from another process: it lists the
 queue and marks a case ``answered``; the gateway sends the answer on its next sweep.
 """
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -271,6 +273,7 @@ class Casebook:
         self._nics_ori = nics_ori
         self._log = log
         self.on_write: Callable[[], None] | None = None
+        self.uncommitted: Callable[[], Sequence[Effect]] = tuple
 
     def close(self) -> None:
         """Close the read connection."""
@@ -289,10 +292,28 @@ class Casebook:
             f"{_SELECT} WHERE ori = ? AND nic = ? AND oca = ? ORDER BY id DESC LIMIT 1",
             (ori, nic, oca),
         ).fetchone()
-        return _case(row) if row else None
+        case = _case(row) if row else None
+        for effect in self.uncommitted():
+            if isinstance(effect, CaseOpened):
+                opened = effect.case
+                if (opened.ori, opened.nic, opened.oca) == (ori, nic, oca):
+                    case = opened
+            elif isinstance(effect, CasePending) and case is not None and (
+                effect.case.id == case.id
+            ):
+                case = dataclasses.replace(
+                    case, deadline=effect.deadline, rtm=effect.rtm, pri=effect.pri,
+                    rno=effect.rno, pendings=case.pendings + 1,
+                )
+        return case
 
     def detainer_in_place(self, ori: str, arn: str) -> bool:
         """Whether a detainer for this A-number was already lodged for this agency."""
+        if any(
+            isinstance(effect, DetainerLodged) and (effect.ori, effect.arn) == (ori, arn)
+            for effect in self.uncommitted()
+        ):
+            return True
         row = self._db.execute(
             "SELECT 1 FROM lesc_detainers WHERE ori = ? AND arn = ? LIMIT 1", (ori, arn)
         ).fetchone()
@@ -386,10 +407,11 @@ class Casebook:
         for effect in effects:
             if isinstance(effect, CaseClosed):
                 expected: tuple[str, ...] = (effect.case.state,)
-            elif isinstance(effect, CasePending):
-                # A follow-up answers whatever is not closed; a timed PENDING only an open case.
-                expected = (OPEN,) if effect.due is not None else (OPEN, ANSWERED)
+            elif isinstance(effect, CasePending) and effect.due is not None:
+                expected = (OPEN,)
             else:
+                # What an input brings (a follow-up's PENDING among them) is answered from
+                # state read in the same batch, perhaps opened by it: nothing to check.
                 continue
             row = db.execute(
                 "SELECT state FROM lesc_cases WHERE id = ?", (effect.case.id,)

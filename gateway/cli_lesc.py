@@ -27,7 +27,7 @@ queue_app = typer.Typer(
 )
 
 DataDir = Annotated[
-    Path | None, typer.Option(help="Journal directory [default: data, or IAQGW_DATA_DIR]")
+    Path | None, typer.Option(help="Journal directory (default: data, or IAQGW_DATA_DIR)")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 
@@ -186,8 +186,7 @@ def stats(
         int | None, typer.Option(help="Only this fiscal year (FY2026: Oct 2025 - Sep 2026)")
     ] = None,
 ) -> None:
-    """The LESC's yearly figures per fiscal year and state: queries, detainers, hit
-    confirmations, distinct ORIs, median and p99 response time."""
+    """The LESC's yearly figures by fiscal year and state: queries, detainers, hits, ORIs, times."""
     try:
         db = open_read_only(_journal_path(data_dir))
     except (FileNotFoundError, sqlite3.Error) as exc:

@@ -65,10 +65,10 @@ class Switch:
         self.hooks: Hooks = NO_HOOKS
         # Audit records of the batch being answered; stored with its outputs.
         self._audit: list[AuditRecord] = []
-        # LESC state changes (responders/lesc_desk.py) of the input being answered.
+        # LESC state changes (responders/lesc_desk.py) of the batch being answered; stored
+        # with its outputs, and looked up by later inputs of the batch (see uncommitted).
         self._record_effects = record_effects
         self._effects: list[Effect] = []
-        self._settle = False
 
     def handle(self, line: str, frames: Iterable[tuple[str, str | None]]) -> list[StoredOutput]:
         """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
@@ -76,34 +76,18 @@ class Switch:
         return self.process(inputs) if inputs else []
 
     def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
-        """Answer journaled inputs and store their outputs in one transaction.
-
-        An input that changes LESC state (opens a case, lodges a detainer) ends the
-        transaction with its state change, so the next input finds it when it looks it up.
-        """
+        """Answer journaled inputs and store their outputs and state changes in one transaction."""
         pending: list[PendingOutput] = []
         self._audit = []
-        self._effects = []
-        self._settle = False
         # One clock reading per batch: the outputs of a batch leave together.
         now = self._clock.now()
-        stored: list[StoredOutput] = []
-        first = 0
-        for index, item in enumerate(inputs):
-            pending.extend(self._answer(item, now))
-            if self._settle:
-                stored += self._store(inputs[first : index + 1], pending)
-                pending, first = [], index + 1
-        if first < len(inputs):
-            stored += self._store(inputs[first:], pending)
-        return stored
-
-    def _store(
-        self, inputs: list[JournaledInput], pending: list[PendingOutput]
-    ) -> list[StoredOutput]:
+        try:
+            for item in inputs:
+                pending.extend(self._answer(item, now))
+            effects = self._effects
+        finally:
+            self._effects = []
         audit, self._audit = self._audit, []
-        effects, self._effects = self._effects, []
-        self._settle = False
         also = None
         if effects:
             if self._record_effects is None:
@@ -112,6 +96,14 @@ class Switch:
         return self._journal.store_outputs(
             [item.id for item in inputs], pending, audit, also=also
         )
+
+    def uncommitted(self) -> Sequence[Effect]:
+        """LESC state changes of the batch being answered, not yet in the journal.
+
+        The casebook adds them to what it reads, so an input finds a case or detainer an
+        earlier input of the same batch brought.
+        """
+        return self._effects
 
     def emit(self, origin: Origin, replies: Iterable[Reply]) -> list[PendingOutput]:
         """Outputs no arriving input caused (a deadline, a technician's answer), to store.
@@ -224,7 +216,6 @@ class Switch:
         replies = pipeline.run(exchange)
         if exchange.effects:
             self._effects.extend(exchange.effects)
-            self._settle = self._settle or any(effect.settles for effect in exchange.effects)
         return replies
 
     def _pending(

@@ -8,7 +8,7 @@ gateway writes the effects in the same journal transaction as the outputs that g
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     # responders.base lends a desk to every pipeline, so it imports this module.
@@ -86,18 +86,11 @@ class QueryServed(NamedTuple):
     ori: str
     received_at: datetime
 
-    @property
-    def settles(self) -> bool:
-        """A fact for the figures, never looked up by a later input: it need not end a batch."""
-        return False
-
 
 @dataclass(frozen=True, slots=True)
 class CaseOpened:
     """Record a new case (``case.state`` open, or closed when answered at once)."""
 
-    # Later inputs look cases and detainers up, so these effects are committed first.
-    settles: ClassVar[bool] = True
     case: Case
     at: datetime
 
@@ -109,7 +102,6 @@ class CasePending:
     ``due`` is when a deadline action was due (None for a PENDING that answers a follow-up).
     """
 
-    settles: ClassVar[bool] = True
     case: Case
     at: datetime
     deadline: datetime
@@ -123,7 +115,6 @@ class CasePending:
 class CaseClosed:
     """The final answer of a case went out; ``case.state`` is the state it must still be in."""
 
-    settles: ClassVar[bool] = True
     case: Case
     at: datetime
     outcome: str
@@ -136,7 +127,6 @@ class CaseClosed:
 class DetainerLodged:
     """An immigration detainer was lodged for the requesting agency."""
 
-    settles: ClassVar[bool] = True
     input_id: int
     line: str
     ori: str

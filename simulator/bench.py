@@ -27,6 +27,7 @@ from formats.framing import encode_frame
 from formats.iaq import validate_iaq
 from formats.message import format_fields, format_input, parse_fields, parse_input
 from routing.lines import LINE_CODES, dev_key
+from simulator.bench_hits import HitFigures, open_hits
 from simulator.report import Report
 from simulator.switches import SIGNONS_AT_ONCE
 
@@ -345,6 +346,12 @@ def bench_lookup(count: int = 20_000) -> tuple[float, float]:
     return by_name, by_arn
 
 
+def bench_open_hits() -> HitFigures:
+    """100,000 open hit confirmations tracked: peak RSS, lateness of their PENDING YRs."""
+    index = BENCH_DATA / f"index-synthetic-{BENCH_RECORDS}.sqlite3"
+    return open_hits(gateway_process, _memory_kib, index)
+
+
 def _row(what: str, figure: str, target: str, met: bool | None) -> str:
     mark = "" if met is None else (" met" if met else " MISSED")
     return f"| {what} | {figure} | {target}{mark} |"
@@ -420,6 +427,10 @@ def main() -> None:
              by_name <= 50),
         _row("index lookup by A-number", f"{by_arn:.1f} us", "50 us", by_arn <= 50),
     ]
+    hits = bench_open_hits()
+    print(f"{hits.cases:,} open hit confirmations: peak RSS {hits.peak_rss_mb:.0f} MB (idle "
+          f"{hits.idle_rss_mb:.0f} MB), {hits.actions:,} PENDING YRs late by p99 "
+          f"{hits.late_p99_ms:.0f} ms, max {hits.late_max_ms:.0f} ms (targets 100 MB, 1 s)")
     print()
     print("\n".join(rows))
     if profile is not None:

@@ -16,7 +16,9 @@ from lesc_support import (
     qw,
     yq,
 )
+from messages import iaq
 
+from formats.framing import encode_frame
 from formats.message import format_input
 from formats.notices import parse_er_body
 from simulator.client import LineClient
@@ -209,3 +211,21 @@ async def test_yq_more_than_three_destinations(lesc: Lesc) -> None:
     out = await client.recv()
     assert parse_er_body(out.message.body)[0] == ".19."
 
+
+
+async def test_requests_in_one_read_find_each_other(lesc: Lesc) -> None:
+    gateway = await lesc.start()
+    client = await lesc.connect(gateway, "TX")
+    first = yq("TX0000000", oca="S-1", nam="LOPES, CARLOS")
+    second = yq("TX0000000", oca="S-1", nam="LOPES, CARLOS", rno="2")
+    custody = iaq("TX0000000", arn="033333333", cus="Y")
+    # One write: the gateway answers the four in one batch, before any of them is committed.
+    await client.send_raw(b"".join(encode_frame(t) for t in (first, second, custody, custody)))
+    pending = await client.recv()
+    assert fields_of(pending)["STA"] == "PENDING" and fields_of(pending)["RNO"] == "2"
+    outputs = await client.recv_many(6)
+    assert [o.message.mke for o in outputs] == ["AM", "IAR", "AM", "AM", "AM", "IAR"]
+    assert fields_of(outputs[5])["DTN"] == "Y"
+    assert await nothing_more(client)
+    assert len(lesc.events("detainer.lodged")) == 1
+    assert gateway.casebook.open_count() == 1
