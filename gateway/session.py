@@ -23,6 +23,9 @@ from routing.lines import verify_key
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
+# A read this large means the line is sending faster than it is answered: see data_received.
+FAIR_READ = 64 * 1024
+
 BAD_FRAME_DETAIL = {
     "oversize": "FRAME LONGER THAN THE MAXIMUM TEXT LENGTH",
     "charset": "BYTES OUTSIDE THE CHARACTER SET",
@@ -106,6 +109,16 @@ class LineSession(asyncio.Protocol):
             self._held.extend(frames)
         elif frames:
             self._guarded(frames)
+        if len(data) >= FAIR_READ and self._transport is not None and not self.closed:
+            # The event loop reads a busy socket up to 32 times in a row; a line sending
+            # flat out would hold every other line up for as long. One big read per line
+            # and loop iteration keeps the others' latency (docs/reliability.md, "Abuse").
+            self._transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.resume_reading()
 
     def _guarded(self, frames: list[Frame | BadFrame]) -> None:
         try:

@@ -4,29 +4,26 @@ keeps its memory and descriptors bounded, and a probe line keeps being answered;
 latency is measured and recorded (docs/reliability.md), never asserted."""
 
 import asyncio
+import json
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gateway_process import GatewayProcess
-from messages import am, iaq
-from reliability_tools import (
-    LoadLine,
-    latency_histogram,
-    open_fds,
-    p99_ms,
-    record_figure,
-    rss_kib,
-)
+from messages import am
+from reliability_tools import LoadLine, open_fds, record_figure, rss_kib
 
 from formats.framing import encode_frame
 from formats.notices import parse_er_body
 
 CA = "CA0000000"
+PROBE = Path(__file__).parent / "reliability_probe.py"
 PROBE_RATE = 200  # IAQs per second from the probe line
 # Growth of the gateway's resident memory that any one abuse case may cause.
 RSS_BOUND_KIB = 64 * 1024
@@ -57,36 +54,22 @@ def pid(gateway: GatewayProcess) -> int:
     return gateway.proc.pid
 
 
-@dataclass
-class ProbeResult:
-    """What the probe line saw during one case."""
-
-    sent: int
-    answered: int
-    p99_ms: float
-
-
-async def probe(gateway: GatewayProcess, stop: asyncio.Event) -> ProbeResult:
-    """IAQs from NY at PROBE_RATE until ``stop``; latency from send to the IAR."""
-    line = await LoadLine.connect(gateway.port, "NY")
-    sent_at: dict[str, float] = {}
-    n = 0
-    start = time.monotonic()
-    while not stop.is_set():
-        due = int((time.monotonic() - start) * PROBE_RATE)
-        while n < due:
-            control = f"P{n}"
-            sent_at[control] = time.monotonic()
-            line.send_nowait([iaq("NY0000000", arn="012345678", control=control)])
-            n += 1
-        await asyncio.sleep(0.005)
-    answers = {o.message.control: o.at for o in await line.wait_outputs(2 * n, timeout=30)
-               if o.message.mke == "IAR"}
-    await line.close()
-    histogram = latency_histogram()
-    for control, at in answers.items():
-        histogram.record_value(max(1, int((at - sent_at[control]) * 1e6)))
-    return ProbeResult(n, len(answers), p99_ms(histogram))
+@asynccontextmanager
+async def probe(gateway: GatewayProcess) -> AsyncIterator[dict[str, Any]]:
+    """The probe line NY in a process of its own while the body runs; its figures after."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(PROBE), str(gateway.port), "NY", str(PROBE_RATE),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    figures: dict[str, Any] = {}
+    try:
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"ready\n"
+        yield figures
+    finally:
+        proc.stdin.close()
+        out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    figures.update(json.loads(out))
 
 
 async def under_probe(
@@ -94,19 +77,14 @@ async def under_probe(
 ) -> dict[str, object]:
     """Run ``abuse`` while the probe runs; check the probe, memory; record the figures."""
     rss_before = rss_kib(pid(gateway))
-    stop = asyncio.Event()
-    probing = asyncio.create_task(probe(gateway, stop))
-    await asyncio.sleep(0.2)
-    try:
+    async with probe(gateway) as result:
+        await asyncio.sleep(0.3)
         figures = await abuse()
-    finally:
-        stop.set()
-        result = await probing
     rss_after = rss_kib(pid(gateway))
     # The probe line lost nothing while the abuse went on.
-    assert result.answered == result.sent > 0
+    assert result["answered"] == result["sent"] > 0
     assert rss_after - rss_before < RSS_BOUND_KIB, (rss_before, rss_after)
-    record_figure(f"abuse_{name}", probe_p99_ms=result.p99_ms, probe_sent=result.sent,
+    record_figure(f"abuse_{name}", probe_p99_ms=result["p99_ms"], probe_sent=result["sent"],
                   rss_before_kib=rss_before, rss_after_kib=rss_after, **figures)
     return figures
 
