@@ -14,10 +14,12 @@ from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from gateway.casebook import answer_case, connect, queue
+from gateway.config import Settings
 from gateway.stats import Figures, FiscalYear, compute, open_read_only
 from responders.lesc_desk import HIT, Case
 
@@ -43,10 +45,12 @@ def _fail(reason: str, code: int = 1) -> NoReturn:
 
 
 def _journal_path(data_dir: Path | None) -> Path:
-    from gateway.config import Settings
-
     values: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
-    settings = Settings(**values)
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"IAQGW_{str(first['loc'][0]).upper()}: {first['msg']}", 2)
     path = settings.journal_path
     if not path.is_file():
         _fail(f"no journal at {path} (has the gateway run with this --data-dir?)")
