@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from gateway_process import GatewayProcess
+from messages import am, field_lines, iaq
 
 from formats.output import parse_output
 from gateway.journal import Journal
-from gateway_process import GatewayProcess
-from messages import am, field_lines, iaq
 from simulator.client import LineClient, Received
 
 CA = "CA0000000"

@@ -4,12 +4,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from messages import am, field_lines, iaq
 
 from formats.framing import encode_frame
 from formats.message import format_input
 from formats.notices import parse_er_body
 from gateway.app import Gateway
-from messages import am, field_lines, iaq
 from simulator.client import LineClient, SignOnRejected
 
 Connect = Callable[..., Awaitable[LineClient]]
