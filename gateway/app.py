@@ -9,6 +9,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from gateway.bus import make_bus
 from gateway.casebook import Casebook
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
@@ -84,7 +85,7 @@ class Gateway:
             services=services,
             journal=self.journal,
             clock=self.clock,
-            is_signed_on=self.delivery.is_signed_on,
+            is_signed_on=self.in_service,
             log=self.log,
             record_effects=self.casebook.write,
         )
@@ -102,6 +103,8 @@ class Gateway:
         for ori in (settings.nics_ori, *(line.ice_office_ori for line in self.lines)):
             if self.router.line_of(ori) is None:
                 raise ValueError(f"NICS or ICE field office ORI {ori} is on no line")
+        # After journal, delivery and switch: the MQTT bus hooks into all three.
+        self.bus = make_bus(self)
         self.sessions: set[LineSession] = set()
         self.verified_keys: set[bytes] = set()
         self.throttle = SignonThrottle(
@@ -117,6 +120,10 @@ class Gateway:
         if settings.metrics_port is not None:
             self.metrics = GatewayMetrics(self)
             self.switch.hooks = self.delivery.hooks = self.metrics
+
+    def in_service(self, line: str) -> bool:
+        """Whether the line takes outputs now: a session here, over MQTT or on another home."""
+        return self.delivery.is_signed_on(line) or self.bus.in_service(line)
 
     def emit(self, emissions: Sequence[Emission]) -> list[StoredOutput]:
         """Journal, then deliver, outputs no arriving input caused, with the state they change.
@@ -163,6 +170,7 @@ class Gateway:
         if self.settings.lines is None:
             self.log.warning("config.dev_keys", detail="development line keys DEV-<LINE> in use")
         self.switch.recover()
+        await self.bus.start()
         self._server = await asyncio.get_running_loop().create_server(
             lambda: LineSession(self),
             self.settings.host,
@@ -218,6 +226,7 @@ class Gateway:
             await self._server.wait_closed()
         if self.metrics is not None:
             self.metrics.close()
+        await self.bus.stop()
         self.journal.close()
         self.casebook.close()
         self.index.close()

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gateway.cli_audit import register_audit
 from gateway.cli_lesc import register_lesc
+from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_tools import register_tools
 from gateway.config import Settings
 from gateway.logs import configure_logging
@@ -65,6 +66,12 @@ def serve(
     lines: Annotated[Path | None, typer.Option(help="Line registry CSV")] = None,
     oris: Annotated[Path | None, typer.Option(help="ORI registry CSV")] = None,
     bus: Annotated[str | None, typer.Option(help="Message bus URL (mqtt://HOST:PORT)")] = None,
+    instance: Annotated[
+        str | None, typer.Option(help="This instance's name on the bus [default: gw1]")
+    ] = None,
+    instances: Annotated[
+        str | None, typer.Option(help="All instances on the bus, comma-separated (scale-out)")
+    ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM)")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM)")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="CA for client certificates")] = None,
@@ -81,11 +88,13 @@ def serve(
     settings = make_settings(
         host=host, port=port, data_dir=data_dir, records=records,
         synthetic_records=synthetic_records, lines=lines, oris=oris, bus=bus,
+        instance=instance, instances=instances,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
         log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
     )
-    if settings.bus is not None:
-        usage_error("--bus: the MQTT bus is not available in this build")
+    problem = bus_problem(settings)
+    if problem is not None:
+        usage_error(problem)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         usage_error("--tls-cert and --tls-key go together")
     for flag, path in (("records", settings.records), ("lines", settings.lines),
@@ -148,6 +157,7 @@ def keys_hash(
 
 register_tools(app)
 register_lesc(app)
+register_mqtt(app)
 register_audit(app)
 
 

@@ -37,7 +37,7 @@ def mqtt_config(
     out: Annotated[Path, typer.Option(help="Directory to write mosquitto.conf, passwords, acl")],
     port: Annotated[int, typer.Option(help="Broker port (loopback listener)")] = DEFAULT_PORT,
     lines: Annotated[
-        Path | None, typer.Option(help="Line registry CSV [default: the development registry]")
+        Path | None, typer.Option(help="Line registry CSV", show_default="the development registry")
     ] = None,
     keys: Annotated[
         Path | None, typer.Option(help="CSV line,key of plain keys when the registry holds hashes")

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     lines: Path | None = None
     oris: Path | None = None
     bus: str | None = None
+    # Scale-out over the bus (docs/scale-out.md): this instance's name, every instance's
+    # names (comma-separated, the same list on all), and the instances' broker account.
+    instance: str = "gw1"
+    instances: str | None = None
+    bus_user: str = "iaqgw"
+    bus_password: str = "DEV-IAQGW"
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = None

@@ -21,6 +21,14 @@ class LineLink(Protocol):
         ...
 
 
+def _no_link(line: str) -> LineLink | None:
+    return None
+
+
+def _ignore(line: str, signed_on: bool) -> None:
+    return None
+
+
 class Delivery:
     """Hands stored outputs to the session that holds their line."""
 
@@ -38,6 +46,10 @@ class Delivery:
         self._flush_soon = flush_soon
         self._links: dict[str, LineLink] = {}
         self.hooks: Hooks = NO_HOOKS
+        # Set by the MQTT bus: a link for a line no session here holds (an MQTT line whose
+        # home is here), and news of sign-ons and sign-offs for the other instances.
+        self.remote_link: Callable[[str], LineLink | None] = _no_link
+        self.on_signon: Callable[[str, bool], None] = _ignore
 
     def is_signed_on(self, line: str) -> bool:
         """Whether a session holds the line now."""
@@ -53,12 +65,14 @@ class Delivery:
         if old is not None and old is not link:
             old.close("replaced")
         self._links[line] = link
+        self.on_signon(line, True)
         self._send(self._journal.unacknowledged(line), "signon")
 
     def detach(self, line: str, link: LineLink) -> None:
         """Forget the session if it still holds the line."""
         if self._links.get(line) is link:
             del self._links[line]
+            self.on_signon(line, False)
 
     def deliver(self, outputs: Iterable[StoredOutput]) -> None:
         """Send each output to its line's session, or leave it stored for the next sign-on."""
@@ -71,7 +85,7 @@ class Delivery:
         now: datetime | None = None
         audit: list[AuditRecord] = []
         for line, batch in by_line.items():
-            link = self._links.get(line)
+            link = self._links.get(line) or self.remote_link(line)
             if link is None:
                 for output in batch:
                     self._log.info(

@@ -221,6 +221,11 @@ class LineSession(asyncio.Protocol):
         self._gw.throttle.succeeded(keys)
         if self.closed:
             return
+        home = self._gw.bus.home_of(code)
+        if home != self._gw.bus.instance:
+            # The line's numbers live in its home's journal (docs/scale-out.md).
+            self._gw.log.warning("session.wrong_instance", line=code, peer=self.peer, home=home)
+            return self._reject(f"LINE HOMED ON {home}")
         self.line = code
         self._write(format_signon_ok(code, self._gw.journal.last_ack(code)))
         self._gw.log.info("session.signon", line=code, peer=self.peer,

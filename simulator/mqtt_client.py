@@ -3,7 +3,10 @@
 The line logs in to the broker with its code and key, keeps a persistent session subscribed
 to ``nlets/v1/out/<LINE>`` and publishes inputs to ``nlets/v1/in/<LINE>`` (QoS 1). It rides
 out a broker restart: it reconnects with backoff, and a publish cut off by the outage is sent
-again on the next connection (at-least-once, so the gateway may see an input twice). Outputs
+again on the next connection (at-least-once, so the gateway may see an input twice). A PUBACK
+"No matching subscribers" means no gateway instance took the input (mosquitto forgets the
+gateways' shared subscription over a restart until they subscribe again): it is sent again
+after a pause. Outputs
 carry their full sequence number in the ``seq`` user property; one seen before is counted in
 ``duplicates`` and not handed on.
 
@@ -24,6 +27,7 @@ from paho.mqtt.properties import Properties
 from formats.control import format_ack
 from formats.errors import MessageError
 from formats.output import parse_output
+from gateway.bus.client import NO_MATCHING_SUBSCRIBERS, BusClient, delivered
 from gateway.bus.topics import SEQ_PROPERTY, input_topic, output_topic
 from routing.lines import dev_key
 from simulator.client import Received, SignOnRejected, full_seq
@@ -36,13 +40,19 @@ BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 2.0
 # CONNACK reason codes that mean the broker refused the account (v5 0x86, 0x87; v3 4, 5).
 REFUSED = frozenset({0x86, 0x87, 4, 5})
+# How long to wait before offering an input again that no gateway instance took.
+NO_GATEWAY_RETRY_S = 0.2
+
+
+class PublishRefused(Exception):
+    """The broker refused an input (its PUBACK reason code is the message)."""
 
 
 @dataclass(slots=True)
 class _Connection:
     """One broker connection; ``lost`` is set when it ends."""
 
-    client: aiomqtt.Client
+    client: BusClient
     lost: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -113,7 +123,7 @@ class MqttLineClient:
         while True:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
-            client = aiomqtt.Client(
+            client = BusClient(
                 self._host, self._port, username=self.line, password=self._key,
                 identifier=self._identifier, protocol=aiomqtt.ProtocolVersion.V5,
                 clean_start=False, properties=properties, keepalive=10,
@@ -133,7 +143,8 @@ class MqttLineClient:
                         first.set_result(None)
                     delay = BACKOFF_MIN_S
                     async for message in client.messages:
-                        await self._take(message)
+                        self._take(message)
+                        client.ack(message)
             except aiomqtt.MqttCodeError as exc:
                 if not first.done() and getattr(exc.rc, "value", exc.rc) in REFUSED:
                     first.set_exception(SignOnRejected(f"{self.line}: {exc}"))
@@ -151,7 +162,7 @@ class MqttLineClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    async def _take(self, message: aiomqtt.Message) -> None:
+    def _take(self, message: aiomqtt.Message) -> None:
         raw = message.payload
         text = bytes(raw).decode("ascii", "replace") if isinstance(raw, bytes | bytearray) else ""
         try:
@@ -180,14 +191,19 @@ class MqttLineClient:
             if connection is None:
                 continue
             publish = asyncio.ensure_future(
-                connection.client.publish(input_topic(self.line), text.encode("ascii"), qos=QOS,
-                                          timeout=60)
+                connection.client.publish_acked(input_topic(self.line), text.encode("ascii"))
             )
             lost = asyncio.ensure_future(connection.lost.wait())
             done, _ = await asyncio.wait({publish, lost}, return_when=asyncio.FIRST_COMPLETED)
             lost.cancel()
             if publish in done and publish.exception() is None:
-                return
+                reason = publish.result()
+                if delivered(reason):
+                    return
+                if reason != NO_MATCHING_SUBSCRIBERS:
+                    raise PublishRefused(f"{self.line}: PUBACK reason 0x{reason:02x}")
+                await asyncio.sleep(NO_GATEWAY_RETRY_S)
+                continue
             publish.cancel()
             with contextlib.suppress(BaseException):
                 await publish

@@ -7,8 +7,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from gateway_process import GatewayProcess
+
+from gateway.bus import home_of
 from gateway.datafiles import load_lines
 from gateway.mqtt_config import BrokerAccount, line_accounts, write_config
+from routing.lines import LINE_CODES
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 GATEWAY_ACCOUNT = BrokerAccount("iaqgw", "DEV-IAQGW")
@@ -66,3 +70,39 @@ class Broker:
     def log(self) -> str:
         """What mosquitto logged so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+INSTANCES = ("a", "b")
+
+
+def homed(instance: str, count: int, skip: tuple[str, ...] = ()) -> list[str]:
+    """``count`` line codes whose home is ``instance`` among :data:`INSTANCES`."""
+    found = [c for c in LINE_CODES if home_of(c, INSTANCES) == instance and c not in skip]
+    return found[:count]
+
+
+def wait_for_event(process: GatewayProcess, event: str, timeout: float = 20.0) -> None:
+    """Wait until the process has logged ``event``."""
+    deadline = time.monotonic() + timeout
+    while not any(e.get("event") == event for e in process.events()):
+        assert time.monotonic() < deadline, f"no {event} from {process.data_dir}"
+        time.sleep(0.05)
+
+
+def start_instances(tmp_path: Path, broker: Broker) -> dict[str, GatewayProcess]:
+    """Gateway processes ``a`` and ``b`` on the broker, each connected to it."""
+    started: dict[str, GatewayProcess] = {}
+    try:
+        for name in INSTANCES:
+            (tmp_path / name).mkdir()
+            started[name] = GatewayProcess(
+                tmp_path / name / "data", "--bus", broker.url, "--instance", name,
+                "--instances", ",".join(INSTANCES),
+            ).start()
+        for process in started.values():
+            wait_for_event(process, "bus.connected")
+    except BaseException:
+        for process in started.values():
+            process.stop()
+        raise
+    return started

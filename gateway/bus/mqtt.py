@@ -12,17 +12,21 @@ in the broker. It carries:
 - outputs for MQTT lines whose home is here: ``nlets/v1/out/<LINE>`` with user property
   ``seq``, re-published after a reconnect from the last one the broker took;
 - presence (retained ``iaqgw/v1/presence/<LINE>``: a TCP session on an instance, or an MQTT
-  line) and live instances (retained ``iaqgw/v1/instances/<NAME>``, cleared by the will),
+  line) and live instances (retained ``iaqgw/v1/instances/<NAME>``, marked gone by the will),
   so every instance knows whether a line is in service (SM) and where.
+
+A PUBACK "No matching subscribers" (0x10) means the broker dropped the message: an envelope
+stays in the outbox and an output stays unpublished, and both go again later.
 
 docs/scale-out.md explains the design and its limits.
 """
 
 import asyncio
 import contextlib
-import math
+import functools
 import random
 import sys
+import uuid
 from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,10 +41,10 @@ from formats.control import Ack, Heartbeat, SignOn, parse_control
 from formats.errors import MessageError
 from formats.framing import BadFrame, FrameDecoder
 from gateway.bus import home_of
+from gateway.bus.client import BusClient, SeqProperties, delivered
 from gateway.bus.topics import (
     INSTANCES_FILTER,
     PRESENCE_FILTER,
-    SEQ_PROPERTY,
     SHARED_INPUT,
     instance_topic,
     last_level,
@@ -48,7 +52,7 @@ from gateway.bus.topics import (
     presence_topic,
     route_topic,
 )
-from gateway.journal import PendingOutput, StoredOutput
+from gateway.journal import OutboxEntry, PendingOutput, StoredOutput
 from gateway.session import BAD_FRAME_DETAIL, printable
 
 if TYPE_CHECKING:
@@ -57,9 +61,16 @@ if TYPE_CHECKING:
 QOS = 1
 # MQTT v5: a session that never expires, so inputs and envelopes wait for an instance.
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
-KEEPALIVE_S = 30
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 30.0
+# Short, so that a connection that stopped moving is noticed (and replaced) within seconds.
+KEEPALIVE_S = 10
+BACKOFF_MIN_S = 0.25
+# Kept short: after a broker restart, mosquitto 2.0 has forgotten the shared subscription
+# until an instance subscribes again, and inputs published meanwhile find no subscriber.
+BACKOFF_MAX_S = 5.0
+# Longest wait for the broker to answer a call made while connecting.
+CALL_TIMEOUT_S = 10.0
+# How soon envelopes the broker could not place are offered again.
+OUTBOX_RETRY_S = 1.0
 # QoS 1 messages in flight per direction; more than paho's 20 so that publishing is not
 # bound by the round trip.
 INFLIGHT = 1000
@@ -132,14 +143,16 @@ class MqttBus:
         self._instances = tuple(instances)
         self._homes = {line.code: home_of(line.code, self._instances) for line in gateway.lines}
         self._origin = gateway.journal.origin()
-        self._client: aiomqtt.Client | None = None
+        self._client: BusClient | None = None
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outbox_wake = asyncio.Event()
         self._connected = asyncio.Event()
         # Retained state other instances publish, as last seen.
         self._presence: dict[str, str] = {}
-        self._live: dict[str, tuple[str, ...]] = {}
+        # Live instance -> the token of its connection (a will names the token it ends).
+        self._live: dict[str, str] = {}
+        self._token = ""
         # Per MQTT line: the last output the broker took (durable), and the last handed to
         # the broker on this connection.
         self._published = gateway.journal.published()
@@ -197,10 +210,12 @@ class MqttBus:
         client = self._client
         if client is not None:
             with contextlib.suppress(Exception):
-                if self._tasks:
-                    await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_S)
-                await client.publish(instance_topic(self.instance), b"", qos=QOS, retain=True,
-                                     timeout=STOP_GRACE_S)
+                # Published after everything before it, so its PUBACK says all went out.
+                await asyncio.wait_for(
+                    client.publish_acked(instance_topic(self.instance), self._left(),
+                                         retain=True),
+                    STOP_GRACE_S,
+                )
         self._runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._runner
@@ -209,11 +224,15 @@ class MqttBus:
 
     # connection
 
-    def _new_client(self) -> aiomqtt.Client:
+    def _left(self) -> bytes:
+        return orjson.dumps({"left": self._token})
+
+    def _new_client(self) -> BusClient:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
         settings = self._gw.settings
-        client = aiomqtt.Client(
+        self._token = uuid.uuid4().hex
+        return BusClient(
             self._host,
             self._port,
             username=settings.bus_user,
@@ -224,14 +243,9 @@ class MqttBus:
             properties=properties,
             keepalive=KEEPALIVE_S,
             max_inflight_messages=INFLIGHT,
-            # The broker clears this instance from the live set when it vanishes.
-            will=aiomqtt.Will(instance_topic(self.instance), b"", qos=QOS, retain=True),
+            # The broker marks this connection gone when it vanishes.
+            will=aiomqtt.Will(instance_topic(self.instance), self._left(), qos=QOS, retain=True),
         )
-        # PUBACK only once an input is journaled, also for what the broker sends the moment
-        # the session resumes: aiomqtt has no switch for it yet
-        # (github.com/empicano/aiomqtt/issues/345), paho does.
-        client._client.manual_ack_set(True)
-        return client
 
     async def _run(self) -> None:
         delay = BACKOFF_MIN_S
@@ -241,9 +255,12 @@ class MqttBus:
                 async with client:
                     delay = BACKOFF_MIN_S
                     await self._serve(client)
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
                 self._log.warning("bus.disconnected", host=self._host, port=self._port,
-                                  error=str(exc), retry_s=round(delay, 2))
+                                  error=str(exc) or type(exc).__name__, retry_s=round(delay, 2))
+            except Exception:
+                # Whatever went wrong, the gateway keeps its TCP lines and tries the broker again.
+                self._log.exception("bus.error", retry_s=round(delay, 2))
             finally:
                 self._client = None
                 self._connected.clear()
@@ -253,7 +270,7 @@ class MqttBus:
             await asyncio.sleep(delay * random.uniform(0.75, 1.25))
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
+    async def _serve(self, client: BusClient) -> None:
         # Thousands of publishes wait for their PUBACK under load; that is no warning.
         client.pending_calls_threshold = sys.maxsize
         options = SubscribeOptions(qos=QOS)
@@ -267,9 +284,15 @@ class MqttBus:
             # The session keeps subscriptions; after a change of the instance list, routes of
             # lines that moved away must stop coming here.
             await client.unsubscribe(foreign)
-        await client.publish(instance_topic(self.instance),
-                             orjson.dumps({"instances": list(self._instances)}),
-                             qos=QOS, retain=True)
+        # Bounded: a publish cut off with its connection is never acknowledged.
+        await asyncio.wait_for(
+            client.publish_acked(
+                instance_topic(self.instance),
+                orjson.dumps({"instances": list(self._instances), "token": self._token}),
+                retain=True,
+            ),
+            CALL_TIMEOUT_S,
+        )
         self._client = client
         self._sent = {}
         self._connected.set()
@@ -301,7 +324,7 @@ class MqttBus:
 
     # incoming
 
-    def _take(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+    def _take(self, client: BusClient, batch: list[aiomqtt.Message]) -> None:
         inputs: dict[str, list[tuple[str, str | None]]] = {}
         envelopes: dict[str, list[tuple[int, PendingOutput]]] = {}
         for message in batch:
@@ -329,8 +352,7 @@ class MqttBus:
             # and the other lines go on.
             self._log.exception("bus.error")
         for message in batch:
-            if message.qos > 0:
-                client._client.ack(message.mid, message.qos)
+            client.ack(message)
 
     def _input(
         self, line: str, payload: bytes, inputs: dict[str, list[tuple[str, str | None]]]
@@ -341,6 +363,9 @@ class MqttBus:
             return
         if self._presence.get(line) is None:
             self._publish_presence(line, MQTT_PRESENCE)
+        elif self._presence[line] == MQTT_PRESENCE and not self.is_remote(line):
+            # What the broker could not place with the line before goes now that it is back.
+            self._resend(line)
         frames = inputs.setdefault(line, [])
         if b"\x02" in payload or b"\x03" in payload:
             frames.append((printable(payload[:100]), BAD_FRAME_DETAIL["charset"]))
@@ -411,11 +436,18 @@ class MqttBus:
 
     def _on_instance(self, name: str, payload: bytes) -> None:
         if not payload:
-            self._live.pop(name, None)
-            self._log.info("bus.instance_left", instance=name)
             return
-        listed = tuple(orjson.loads(payload)["instances"])
-        self._live[name] = listed
+        news = orjson.loads(payload)
+        if "left" in news:
+            # A will can arrive after the announcement of the connection that followed it
+            # (both wait in this session across a broker restart): only its own counts.
+            if self._live.get(name) == news["left"]:
+                del self._live[name]
+                self._log.info("bus.instance_left", instance=name)
+            return
+        self._live[name] = str(news["token"])
+        self._outbox_wake.set()
+        listed = tuple(news["instances"])
         if listed != self._instances:
             # Two lists give two homes to some lines: their numbers would fork.
             self._log.error("bus.instances_mismatch", instance=name, theirs=",".join(listed),
@@ -423,16 +455,10 @@ class MqttBus:
 
     # outgoing
 
-    def _publish(
-        self, topic: str, payload: bytes, retain: bool = False,
-        properties: Properties | None = None,
-    ) -> bool:
+    def _publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         client = self._client
-        if client is None:
-            return False
-        self._spawn(client.publish(topic, payload, qos=QOS, retain=retain,
-                                   properties=properties, timeout=math.inf))
-        return True
+        if client is not None:
+            client.publish_soon(topic, payload, retain=retain)
 
     def _publish_presence(self, line: str, value: str) -> None:
         if value:
@@ -463,18 +489,21 @@ class MqttBus:
             if output.seq <= self._sent.get(line, self._published.get(line, 0)):
                 continue
             self._sent[line] = output.seq
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.UserProperty = [(SEQ_PROPERTY, str(output.seq))]
-            self._spawn(self._publish_output(client, output, properties))
+            client.publish_soon(
+                output_topic(line), output.text.encode("ascii"),
+                functools.partial(self._output_published, line, output.seq),
+                properties=SeqProperties(output.seq),
+            )
 
-    async def _publish_output(
-        self, client: aiomqtt.Client, output: StoredOutput, properties: Properties
-    ) -> None:
-        await client.publish(output_topic(output.line), output.text.encode("ascii"), qos=QOS,
-                             properties=properties, timeout=math.inf)
-        if output.seq > self._published.get(output.line, 0):
-            self._published[output.line] = output.seq
-            self._published_dirty[output.line] = output.seq
+    def _output_published(self, line: str, seq: int, reason: int) -> None:
+        if not delivered(reason):
+            # No session of the line subscribed: it goes again with the line's next input.
+            self._log.warning("bus.output_refused", line=line, out_seq=seq, reason=reason)
+            self._sent[line] = min(self._sent.get(line, 0), seq - 1)
+            return
+        if seq > self._published.get(line, 0):
+            self._published[line] = seq
+            self._published_dirty[line] = seq
             if not self._save_scheduled:
                 self._save_scheduled = True
                 asyncio.get_running_loop().call_soon(self._save_published)
@@ -488,23 +517,45 @@ class MqttBus:
     def _resend(self, line: str) -> None:
         """Publish what the broker has not taken of an MQTT line's outputs."""
         after = max(self._sent.get(line, 0), self._published.get(line, 0))
+        if after >= self._gw.journal.last_out(line):
+            return
         outputs = self._gw.journal.outputs_after(line, after)
         if outputs:
             self._log.info("bus.resend", line=line, first=outputs[0].seq, count=len(outputs))
             self.publish_outputs(outputs)
 
-    async def _drain_outbox(self, client: aiomqtt.Client) -> None:
+    async def _drain_outbox(self, client: BusClient) -> None:
         journal = self._gw.journal
         while True:
             await self._outbox_wake.wait()
             self._outbox_wake.clear()
-            while entries := journal.outbox(OUTBOX_BATCH):
-                # Started in order, so paho sends them in order: a line's outputs reach its
-                # home in the order they were stored here.
-                await asyncio.gather(*(
-                    client.publish(route_topic(entry.output.line),
-                                   encode_envelope(self._origin, entry.id, entry.output),
-                                   qos=QOS, timeout=math.inf)
-                    for entry in entries
-                ))
-                journal.outbox_sent(entry.id for entry in entries)
+            # Envelopes wait here for a home that is away rather than in the broker, which
+            # would drop them if the home had never subscribed.
+            lines = [line for line, home in self._homes.items()
+                     if home != self.instance and home in self._live]
+            while entries := journal.outbox(OUTBOX_BATCH, lines):
+                reasons = await self._publish_all(client, entries)
+                taken = [entry.id for entry in entries if delivered(reasons[entry.id])]
+                journal.outbox_sent(taken)
+                if len(taken) < len(entries):
+                    self._log.warning("bus.outbox_refused", count=len(entries) - len(taken))
+                    asyncio.get_running_loop().call_later(OUTBOX_RETRY_S, self._outbox_wake.set)
+                    break
+
+    async def _publish_all(self, client: BusClient, entries: list[OutboxEntry]) -> dict[int, int]:
+        """Publish outbox entries in order (paho sends them so: a line's outputs reach its
+        home in the order they were stored here); their PUBACK reason codes by entry id."""
+        reasons: dict[int, int] = {}
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(ident: int, reason: int) -> None:
+            reasons[ident] = reason
+            if len(reasons) == len(entries) and not finished.done():
+                finished.set_result(None)
+
+        for entry in entries:
+            client.publish_soon(route_topic(entry.output.line),
+                                encode_envelope(self._origin, entry.id, entry.output),
+                                functools.partial(done, entry.id))
+        await finished
+        return reasons
