@@ -28,6 +28,7 @@ from formats.iaq import validate_iaq
 from formats.message import format_fields, format_input, parse_fields, parse_input
 from routing.lines import LINE_CODES, dev_key
 from simulator.bench_hits import HitFigures, open_hits
+from simulator.bench_mqtt import bench_mqtt
 from simulator.report import Report
 from simulator.switches import SIGNONS_AT_ONCE
 
@@ -393,6 +394,7 @@ def main() -> None:
         _row("framed echo server (ceiling)", f"{echo:,.0f}/s", "-", None),
         _row("gateway / echo ceiling", f"{e2e / echo:.1%}", "-", None),
     ]
+    rows += bench_mqtt(BENCH_DATA, BENCH_RECORDS, LINES, sample_iaq)
     report, p50, p99, busy = bench_latency()
     offered = report.sent / report.sending if report.sending else 0.0
     print(f"latency at 5,000 IAQ/s over 50 lines: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
