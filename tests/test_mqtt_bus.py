@@ -128,8 +128,9 @@ async def test_bad_input_over_mqtt_gets_er_and_line_goes_on(broker: Broker, line
     assert er.message.mke == "ER" and parse_er_body(er.message.body)[0] == "0"
     await az.send("SIGNON.AZ.DEV-AZ")
     er = await az.recv()
-    code, detail, _ = parse_er_body(er.message.body)
+    code, detail, original = parse_er_body(er.message.body)
     assert code == "0" and "ALREADY SIGNED ON" in detail
+    assert "DEV-AZ" not in er.text and original == "SIGNON.AZ.KEY WITHHELD"
     await az.send(am("TX0000000", "CA"))  # a sender not on this line
     er = await az.recv()
     assert parse_er_body(er.message.body)[0] == ".01."

@@ -53,7 +53,7 @@ from gateway.bus.topics import (
     route_topic,
 )
 from gateway.journal import OutboxEntry, PendingOutput, StoredOutput
-from gateway.session import BAD_FRAME_DETAIL, printable
+from gateway.session import BAD_FRAME_DETAIL, printable, withhold_key
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -368,22 +368,22 @@ class MqttBus:
             self._resend(line)
         frames = inputs.setdefault(line, [])
         if b"\x02" in payload or b"\x03" in payload:
-            frames.append((printable(payload[:100]), BAD_FRAME_DETAIL["charset"]))
+            frames.append((withhold_key(printable(payload[:100])), BAD_FRAME_DETAIL["charset"]))
             return
         (frame,) = FrameDecoder(self._decoder_max).feed(b"\x02" + payload + b"\x03")
         if isinstance(frame, BadFrame):
-            frames.append((printable(frame.raw), BAD_FRAME_DETAIL[frame.reason]))
+            frames.append((withhold_key(printable(frame.raw)), BAD_FRAME_DETAIL[frame.reason]))
             return
         try:
             control = parse_control(frame.text)
         except MessageError as exc:
-            frames.append((frame.text, exc.detail))
+            frames.append((withhold_key(frame.text), exc.detail))
             return
         if isinstance(control, Ack):
             self._ack(line, control.seq)
         elif isinstance(control, SignOn):
             # The broker signed the line on; a SIGNON frame on MQTT is one too many.
-            frames.append((frame.text, "ALREADY SIGNED ON"))
+            frames.append((withhold_key(frame.text), "ALREADY SIGNED ON"))
         elif not isinstance(control, Heartbeat):
             # HB needs no answer on MQTT: the broker's keepalive watches the line.
             frames.append((frame.text, None))
