@@ -18,7 +18,8 @@ from gateway.app import Gateway
 from gateway.bus.client import SeqProperties
 from gateway.bus.mqtt import MqttBus
 from simulator.client import LineClient
-from simulator.mqtt_client import MqttLineClient
+from simulator.mqtt_client import MqttLineClient, connect_mqtt
+from simulator.switches import Delivered, Target
 
 AZ = "AZ0000000"
 CA = "CA0000000"
@@ -184,3 +185,18 @@ def test_seq_properties_pack_as_paho_would(seq: int) -> None:
     reference = Properties(PacketTypes.PUBLISH)
     reference.UserProperty = [("seq", str(seq))]
     assert SeqProperties(seq).pack() == reference.pack()
+
+
+async def test_simulated_switch_connector_drives_an_mqtt_line(
+    gateway: Gateway, broker: Broker
+) -> None:
+    delivered: list[Delivered] = []
+    link = await connect_mqtt(Target("mqtt", "127.0.0.1", broker.port), "AZ", "DEV-AZ",
+                              delivered.append)
+    link.send(iaq(AZ, arn="012345678", control="SIM-1"))
+    await until(lambda: len(delivered) == 2)
+    assert [d.message.mke for d in delivered] == ["AM", "IAR"]
+    assert [d.seq for d in delivered] == [1, 2] and link.counters.gaps == []
+    # The switch acknowledges what it reads, as a simulated TCP switch does.
+    await until(lambda: gateway.journal.last_ack("AZ") == 2)
+    await link.close()
