@@ -214,6 +214,27 @@ class LoadLine:
             await self.writer.wait_closed()
 
 
+async def connect_storm(port: int, total: int, workers: int = 40) -> float:
+    """Open and close ``total`` connections (every third sends half a sign-on); rate/s."""
+    count = 0
+
+    async def worker() -> None:
+        nonlocal count
+        while count < total:
+            count += 1
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                continue
+            if count % 3 == 0:
+                writer.write(b"\x02SIGNON.CA.DE")
+            writer.close()
+
+    start = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return total / (time.monotonic() - start)
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process in KiB, from /proc."""
     for row in Path(f"/proc/{pid}/status").read_text().splitlines():

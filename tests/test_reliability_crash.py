@@ -200,6 +200,7 @@ async def test_sigkill_under_load_at_several_points(process: GatewayProcess) -> 
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(900)
 async def test_sigkill_under_load_soak(process: GatewayProcess) -> None:
     run = Run(process)
     await crash_run(run, kills=20, seconds=(1.0, 6.0), seed=66)

@@ -217,6 +217,7 @@ def test_mutated_frames_through_a_live_session(tmp_path: Path) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1200)
 def test_million_mutated_frames_soak(tmp_path: Path) -> None:
     proc = GatewayProcess(tmp_path / "data")
     try:
