@@ -22,7 +22,7 @@ class AuditEvent(StrEnum):
 
 def audit(
     data_dir: Annotated[
-        Path | None, typer.Option(help="Directory holding journal.sqlite3 [default: data]")
+        Path | None, typer.Option(help="Directory holding journal.sqlite3", show_default="data")
     ] = None,
     line: Annotated[str | None, typer.Option(help="Only this line (sending or receiving)")] = None,
     event: Annotated[AuditEvent | None, typer.Option(help="Only this kind of record")] = None,
@@ -33,7 +33,8 @@ def audit(
     json: Annotated[bool, typer.Option("--json", help="One JSON object per record")] = False,
 ) -> None:
     """Print audit records: every message accepted or rejected and every delivery."""
-    journal = Settings(**({"data_dir": data_dir} if data_dir else {})).journal_path
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    journal = settings.journal_path
     if not journal.is_file():
         typer.echo(f"iaqgw: no journal at {journal}", err=True)
         raise typer.Exit(1)
