@@ -246,6 +246,7 @@ class MqttSwitch:
         self._client: MqttLineClient | None = None
         self._sends: set[asyncio.Task[None]] = set()
         self._last: int | None = None
+        self._ack_due: int | None = None
 
     def _output(self, received: Received) -> None:
         # uvloop's loop clock ticks in milliseconds: too coarse for latencies.
@@ -257,7 +258,15 @@ class MqttSwitch:
         self._last = max(self._last or 0, received.seq)
         self.counters.outputs += 1
         self._handler(Delivered(self.line, received.seq, received.message, received.text, read_at))
-        self.send(format_ack(received.seq))
+        # One ACK for what arrived in this loop iteration, as a TCP switch sends one per read.
+        if self._ack_due is None:
+            asyncio.get_running_loop().call_soon(self._send_ack)
+        self._ack_due = max(self._ack_due or 0, received.seq)
+
+    def _send_ack(self) -> None:
+        due, self._ack_due = self._ack_due, None
+        if due is not None:
+            self.send(format_ack(due))
 
     def send(self, text: str) -> None:
         """Publish one input text (in the background, in order of calls)."""
@@ -272,6 +281,7 @@ class MqttSwitch:
         if self._sends:
             await asyncio.wait(list(self._sends), timeout=5)
         if self._client is not None:
+            self.counters.duplicates = self._client.duplicates
             await self._client.close()
 
 
