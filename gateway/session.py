@@ -181,13 +181,14 @@ class LineSession(asyncio.Protocol):
     def _begin_signon(self, signon: SignOn, rest: list[Frame | BadFrame]) -> None:
         line = self._gw.lines.get(signon.line)
         # Unknown line codes are counted by address only, so they cannot fill the table.
-        keys = [f"peer:{self.peer_host}"] + ([f"line:{line.code}"] if line is not None else [])
+        line_keys = [f"line:{line.code}"] if line is not None else []
+        keys = [f"peer:{self.peer_host}", *line_keys]
         locked = self._gw.throttle.locked(keys)
         if locked is not None:
             self._gw.log.warning("security.signon_rejected", line=signon.line, peer=self.peer,
                                  reason="locked out", locked=locked)
             return self._reject("TOO MANY ATTEMPTS")
-        self._gw.throttle.begin(keys)
+        self._gw.throttle.begin(line_keys)
         if line is None:
             return self._refuse(keys, signon.line, "unknown line", "UNKNOWN LINE")
         if self.cert_line is not None and self.cert_line != line.code:
@@ -243,7 +244,8 @@ class LineSession(asyncio.Protocol):
     def _refuse(self, keys: list[str], code: str, reason: str, answer: str) -> None:
         """Log and count a failed sign-on (locking its keys at the limit), then reject it."""
         self._gw.log.warning("security.signon_rejected", line=code, peer=self.peer, reason=reason)
-        for key in self._gw.throttle.failed(keys):
+        # keys[1:] is the line key whose attempt under way this settles.
+        for key in self._gw.throttle.failed(keys, pending=keys[1:]):
             self._gw.log.warning("security.signon_locked", line=code, peer=self.peer, locked=key,
                                  lockout_s=self._gw.settings.signon_lockout)
         self._reject(answer)

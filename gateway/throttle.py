@@ -15,7 +15,8 @@ PRUNE_ABOVE = 4096
 
 @dataclass(slots=True)
 class _Attempts:
-    count: int = 0
+    failures: int = 0
+    pending: int = 0
     last: float = 0.0
     locked_until: float = 0.0
 
@@ -32,38 +33,54 @@ class SignonThrottle:
     def locked(self, keys: Iterable[str]) -> str | None:
         """The first of ``keys`` that is locked now, or None.
 
-        A key with as many attempts under way as failures allowed counts as locked too, so
-        a burst of parallel attempts cannot run more key checks than the limit.
+        Attempts under way count with the failures, so a burst of parallel guesses at one line
+        cannot run more key checks than the limit allows.
         """
         now = self._now()
         for key in keys:
             entry = self._keys.get(key)
-            if entry is not None and (entry.locked_until > now or entry.count >= self._max):
+            if entry is not None and (
+                entry.locked_until > now or entry.failures + entry.pending >= self._max
+            ):
                 return key
         return None
 
+    def _entry(self, key: str, now: float) -> _Attempts:
+        entry = self._keys.get(key)
+        if entry is None:
+            entry = self._keys[key] = _Attempts()
+        elif now - entry.last > self._lockout:
+            # Failures long ago are not "consecutive" with this attempt any more.
+            entry.failures = 0
+        entry.last = now
+        return entry
+
     def begin(self, keys: Iterable[str]) -> None:
-        """Count an attempt before its key is checked, so parallel attempts count too."""
+        """Mark an attempt under way for ``keys`` (the line's, not the address's).
+
+        Only a line's parallel attempts are held against it: several lines signing on at
+        once from one host (a hub, a test harness) are not guessing.
+        """
         now = self._now()
         for key in keys:
-            entry = self._keys.get(key)
-            if entry is None or now - entry.last > self._lockout:
-                # Failures long ago are not "consecutive" with this one any more.
-                entry = self._keys[key] = _Attempts()
-            entry.count += 1
-            entry.last = now
+            self._entry(key, now).pending += 1
         if len(self._keys) > PRUNE_ABOVE:
             self._prune(now)
 
-    def failed(self, keys: Iterable[str]) -> list[str]:
-        """Settle a failed attempt; returns the keys this failure locked."""
+    def failed(self, keys: Iterable[str], pending: Iterable[str] = ()) -> list[str]:
+        """Count a failed attempt (ending those under way for ``pending``); returns keys locked."""
         now = self._now()
+        for key in pending:
+            entry = self._keys.get(key)
+            if entry is not None:
+                entry.pending = max(0, entry.pending - 1)
         newly: list[str] = []
         for key in keys:
-            entry = self._keys.get(key)
-            if entry is not None and entry.count >= self._max and entry.locked_until <= now:
+            entry = self._entry(key, now)
+            entry.failures += 1
+            if entry.failures >= self._max and entry.locked_until <= now:
                 entry.locked_until = now + self._lockout
-                entry.count = 0
+                entry.failures = 0
                 newly.append(key)
         return newly
 
@@ -76,5 +93,5 @@ class SignonThrottle:
         self._keys = {
             key: entry
             for key, entry in self._keys.items()
-            if entry.locked_until > now or now - entry.last <= self._lockout
+            if entry.locked_until > now or entry.pending or now - entry.last <= self._lockout
         }

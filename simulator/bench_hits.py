@@ -116,7 +116,7 @@ async def _line(
 
 
 async def _run(port: int, per_line: list[list[bytes]]) -> tuple[int, float]:
-    # Sign-ons one at a time, as the lockout counts attempts under way per address.
+    # Lines sign on one after another, each waiting for its SIGNON OK.
     events = [asyncio.Event() for _ in LINES]
     tasks = []
     # Sending starts when every line is signed on (about a second from now).

@@ -157,6 +157,18 @@ async def test_parallel_guesses_run_no_more_key_checks_than_allowed(tmp_path: Pa
         assert reasons.count("locked out") == 25
 
 
+async def test_many_lines_sign_on_at_once_from_one_address(tmp_path: Path) -> None:
+    # A hub or a test harness carries several lines from one host: that is not guessing.
+    async with logged_gateway(tmp_path, signon_max_failures=3) as (gateway, events):
+        codes = ["CA", "TX", "NY", "FL", "WA", "OR", "NV", "AZ"]
+        lines = await asyncio.gather(
+            *(LoadLine.connect(gateway.port, code, local_host="127.0.0.7") for code in codes)
+        )
+        assert len(lines) == len(codes)
+        assert not events.events("security.signon_rejected")
+        await asyncio.gather(*(line.close() for line in lines))
+
+
 async def test_signon_keys_are_never_stored_or_echoed(tmp_path: Path) -> None:
     secret = "S3CRET-KEY-42"
     lines = write_lines(tmp_path / "lines.csv", {"CA": keys_hash(secret)})
