@@ -47,19 +47,23 @@ def make_settings(**values: Any) -> Settings:
         usage_error(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
 
 
-DataDir = Annotated[Path | None, typer.Option(help="Journal and index directory [default: data]")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="Journal and index directory", show_default="data")
+]
 Records = Annotated[
     Path | None, typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data")
 ]
 SyntheticRecords = Annotated[
-    int | None, typer.Option(help="Size of the generated index [default: 1000000]")
+    int | None, typer.Option(help="Size of the generated index", show_default="1000000")
 ]
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port [default: 7300]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on", show_default="127.0.0.1")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port", show_default="7300")] = None,
     data_dir: DataDir = None,
     records: Records = None,
     synthetic_records: SyntheticRecords = None,
@@ -67,7 +71,7 @@ def serve(
     oris: Annotated[Path | None, typer.Option(help="ORI registry CSV")] = None,
     bus: Annotated[str | None, typer.Option(help="Message bus URL (mqtt://HOST:PORT)")] = None,
     instance: Annotated[
-        str | None, typer.Option(help="This instance's name on the bus [default: gw1]")
+        str | None, typer.Option(help="This instance's name on the bus", show_default="gw1")
     ] = None,
     instances: Annotated[
         str | None, typer.Option(help="All instances on the bus, comma-separated (scale-out)")
@@ -75,10 +79,12 @@ def serve(
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM)")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM)")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="CA for client certificates")] = None,
-    log_format: Annotated[str | None, typer.Option(help="json or console [default: json]")] = None,
-    log_level: Annotated[str | None, typer.Option(help="Log level [default: INFO]")] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="json or console", show_default="json")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="Log level", show_default="INFO")] = None,
     idle_timeout: Annotated[
-        float | None, typer.Option(help="Close a silent session after seconds [default: 120]")
+        float | None, typer.Option(help="Close a silent session after seconds", show_default="120")
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free one)")
@@ -145,7 +151,9 @@ def data_build(
 
 @keys_app.command("hash")
 def keys_hash(
-    key: Annotated[str | None, typer.Argument(help="The key; read from stdin when left out")] = None,
+    key: Annotated[
+        str | None, typer.Argument(help="The key; read from stdin when left out")
+    ] = None,
 ) -> None:
     """Print the hash of a line key for the `key` column of the line registry."""
     if key is None:

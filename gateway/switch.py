@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from formats.errors import ErrorCode, MessageError
-from formats.message import InputMessage, parse_input
+from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage, parse_input
 from formats.notices import format_er_body, format_sm_body
 from gateway.clock import Clock
 from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput, StoredOutput
@@ -23,9 +23,6 @@ from responders.lesc_desk import Effect
 from responders.registry import find_pipeline
 from routing.resolve import Destination, Router
 from routing.services import SWITCH_ORI
-
-YQ_MAX_DESTINATIONS = 3
-MAX_DESTINATIONS = 5
 
 RecordEffects = Callable[[Sequence[Effect], sqlite3.Connection], None]
 
