@@ -80,8 +80,11 @@ class Deadlines:
                 # More may be due: let sessions run, then sweep again.
                 await asyncio.sleep(0)
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+            # that arrives as the event is set, and then stop() would wait on this forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._wait())
+                async with asyncio.timeout(self._wait()):
+                    await self._wake.wait()
             self._wake.clear()
 
     def _wait(self) -> float:
