@@ -1,6 +1,7 @@
 """Soundex as NCIC uses it for name searches."""
 
 import re
+from functools import lru_cache
 
 _NOT_LETTER = re.compile("[^A-Z]+")
 # Vowels (and Y) become 0 so they separate equal codes; H and W are deleted so they do not.
@@ -13,6 +14,8 @@ _REPEATS = re.compile(r"([0-9])\1+")
 _NO_LETTERS = "Z000"
 
 
+# Surnames repeat heavily in traffic; the cache keeps the regex work off the hot path.
+@lru_cache(maxsize=8192)
 def soundex(name: str) -> str:
     """Four-character Soundex code of a surname (letter + three digits).
 
