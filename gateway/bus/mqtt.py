@@ -71,8 +71,8 @@ BACKOFF_MAX_S = 5.0
 CALL_TIMEOUT_S = 10.0
 # How soon envelopes the broker could not place are offered again.
 OUTBOX_RETRY_S = 1.0
-# QoS 1 messages in flight per direction; more than paho's 20 so that publishing is not
-# bound by the round trip.
+# QoS 1 messages this instance has in flight to the broker; more than paho's 20 so that
+# publishing is not bound by the round trip.
 INFLIGHT = 1000
 INPUT_BATCH = 256
 OUTBOX_BATCH = 500
@@ -185,11 +185,6 @@ class MqttBus:
             holder = presence[4:]
             return holder != self.instance and holder in self._live
         return False
-
-    @property
-    def connected(self) -> bool:
-        """Whether the broker connection is up."""
-        return self._client is not None
 
     async def wait_connected(self, timeout: float) -> None:
         """Wait until the broker connection is up (for tests and tools)."""
@@ -318,9 +313,9 @@ class MqttBus:
     def _task_done(self, task: "asyncio.Task[Any]") -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            # A failed publish means the connection is going; what it carried is still in
-            # the journal and goes again after the reconnect.
-            self._log.info("bus.publish_failed", error=str(task.exception()))
+            # The outbox stops with its connection; what it held is still in the journal and
+            # goes after the reconnect.
+            self._log.info("bus.outbox_stopped", error=str(task.exception()))
 
     # incoming
 
@@ -458,7 +453,10 @@ class MqttBus:
     def _publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         client = self._client
         if client is not None:
-            client.publish_soon(topic, payload, retain=retain)
+            # Presence and ACKs are sent again in full after a reconnect; a session's sign-on
+            # must not fail because the broker connection is going.
+            with contextlib.suppress(aiomqtt.MqttError):
+                client.publish_soon(topic, payload, retain=retain)
 
     def _publish_presence(self, line: str, value: str) -> None:
         if value:
@@ -489,11 +487,15 @@ class MqttBus:
             if output.seq <= self._sent.get(line, self._published.get(line, 0)):
                 continue
             self._sent[line] = output.seq
-            client.publish_soon(
-                output_topic(line), output.text.encode("ascii"),
-                functools.partial(self._output_published, line, output.seq),
-                properties=SeqProperties(output.seq),
-            )
+            try:
+                client.publish_soon(
+                    output_topic(line), output.text.encode("ascii"),
+                    functools.partial(self._output_published, line, output.seq),
+                    properties=SeqProperties(output.seq),
+                )
+            except aiomqtt.MqttError:
+                # The connection is going: the outputs wait in the journal for the next one.
+                return
 
     def _output_published(self, line: str, seq: int, reason: int) -> None:
         if not delivered(reason):
