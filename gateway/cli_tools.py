@@ -79,6 +79,9 @@ def simulate(
     target: Annotated[str, typer.Option(help="Gateway as HOST:PORT or tcp://HOST:PORT")] = (
         DEFAULT_TARGET
     ),
+    bus: Annotated[
+        str | None, typer.Option(help="Drive MQTT lines through this broker (mqtt://HOST:PORT)")
+    ] = None,
     lines: Annotated[str, typer.Option(help="Line codes (CA,TX,NY) or how many lines")] = "8",
     rate: Annotated[float, typer.Option(help="Inputs per second, open loop")] = 20.0,
     duration: Annotated[
@@ -114,7 +117,9 @@ def simulate(
     """Run simulated state switches against a gateway and summarise latency and outcomes."""
     from simulator.traffic import parse_mix
 
-    parsed_target = _target(target)
+    if bus is not None and not bus.startswith("mqtt://"):
+        _usage("--bus takes mqtt://HOST:PORT")
+    parsed_target = _target(bus or target)
     if rate <= 0:
         _usage("--rate must be above 0")
     if duration is not None and count is not None:

@@ -1,7 +1,8 @@
 """Simulated state switches: one session per line that signs on, ACKs outputs and answers HB.
 
-The transport is chosen by the target URL (``tcp://HOST:PORT`` or plain ``HOST:PORT``);
-another transport registers a connector under its URL scheme in ``TRANSPORTS``.
+The transport is chosen by the target URL (``tcp://HOST:PORT`` or plain ``HOST:PORT``, or
+``mqtt://HOST:PORT`` for lines on the MQTT bus); a transport is a connector under its URL
+scheme in ``TRANSPORTS``.
 """
 
 import asyncio
@@ -203,7 +204,15 @@ async def connect_tcp(target: Target, line: str, key: str, handler: Handler) -> 
     return protocol
 
 
-TRANSPORTS: dict[str, Connector] = {"tcp": connect_tcp}
+async def connect_mqtt(target: Target, line: str, key: str, handler: Handler) -> SwitchLink:
+    """An MQTT line through the broker at ``target`` (simulator/mqtt_client.py)."""
+    # Imported on use: the MQTT client builds on this module's SwitchLink and Handler.
+    from simulator.mqtt_client import connect_mqtt as connect
+
+    return await connect(target, line, key, handler)
+
+
+TRANSPORTS: dict[str, Connector] = {"tcp": connect_tcp, "mqtt": connect_mqtt}
 
 
 async def connect_all(

@@ -1,12 +1,15 @@
 """One gateway on a real mosquitto: MQTT lines and TCP lines reach each other (issue 5)."""
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+from conftest import RECORDS
 from messages import am, field_lines, iaq
 from mqtt_broker import Broker
 from paho.mqtt.packettypes import PacketTypes
@@ -200,3 +203,17 @@ async def test_simulated_switch_connector_drives_an_mqtt_line(
     # The switch acknowledges what it reads, as a simulated TCP switch does.
     await until(lambda: gateway.journal.last_ack("AZ") == 2)
     await link.close()
+
+
+async def test_simulate_cli_drives_mqtt_lines(gateway: Gateway, broker: Broker) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "simulate", "--bus", f"mqtt://127.0.0.1:{broker.port}",
+        "--records", str(RECORDS), "--lines", "AZ,NV", "--rate", "100", "--count", "30",
+        "--seed", "7", "--mix", "iaq=80,am=20", "--json", "--drain", "3",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["sent"] == 30 and summary["answered"] == summary["sent"]
+    assert gateway.journal.last_out("AZ") > 0 and gateway.journal.last_out("NV") > 0
