@@ -108,26 +108,7 @@ class Switch:
         Header line 2 and the control field are those of ``origin``, the input they answer.
         """
         now = self._clock.now()
-        outputs: list[PendingOutput] = []
-        for reply in replies:
-            line = self._router.line_of(reply.dest)
-            if line is None:
-                raise RuntimeError(f"emitted output addressed {reply.dest}, which is on no line")
-            outputs.append(
-                PendingOutput(
-                    line=line,
-                    input_id=origin.input_id,
-                    mke=reply.mke,
-                    sender=reply.sender,
-                    dest=reply.dest,
-                    control=origin.control,
-                    body=reply.body,
-                    in_time=origin.in_time,
-                    in_seq=origin.in_seq,
-                    out_time=now,
-                )
-            )
-        return outputs
+        return [self._pending(origin, now, reply) for reply in replies]
 
     def recover(self) -> int:
         """Answer inputs journaled before a crash whose outputs were never stored."""
@@ -175,6 +156,7 @@ class Switch:
             AuditRecord(item.received_at, "accepted", item.line, msg.sender, msg.mke, item.in_seq)
         )
         self.hooks.accepted(item.line, msg.mke)
+        origin = Origin(item.id, item.received_at, item.in_seq, msg.control)
         outputs: list[PendingOutput] = []
         errors: set[tuple[str, str]] = set()
         for destination in destinations:
@@ -186,7 +168,7 @@ class Switch:
                     errors.add((exc.code, exc.detail))
                     outputs.append(self._error(item, now, msg, exc))
                 continue
-            outputs.extend(self._pending(item, now, msg, reply) for reply in replies)
+            outputs.extend(self._pending(origin, now, reply) for reply in replies)
             if destination.kind == "line" and not self._is_signed_on(destination.name):
                 outputs.append(
                     self._notice(item, now, msg, "SM", format_sm_body(destination.address))
@@ -215,22 +197,20 @@ class Switch:
             self._effects.extend(exchange.effects)
         return replies
 
-    def _pending(
-        self, item: JournaledInput, now: datetime, msg: InputMessage, reply: Reply
-    ) -> PendingOutput:
+    def _pending(self, origin: Origin, now: datetime, reply: Reply) -> PendingOutput:
         line = self._router.line_of(reply.dest)
         if line is None:
-            raise RuntimeError(f"pipeline addressed {reply.dest}, which is on no line")
+            raise RuntimeError(f"output addressed {reply.dest}, which is on no line")
         return PendingOutput(
             line=line,
-            input_id=item.id,
+            input_id=origin.input_id,
             mke=reply.mke,
             sender=reply.sender,
             dest=reply.dest,
-            control=msg.control,
+            control=origin.control,
             body=reply.body,
-            in_time=item.received_at,
-            in_seq=item.in_seq,
+            in_time=origin.in_time,
+            in_seq=origin.in_seq,
             out_time=now,
         )
 
