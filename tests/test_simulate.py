@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import RECORDS
+from paths import RECORDS
 
 from formats.control import SignOn, format_signon_ok, parse_control
 from formats.framing import FrameDecoder, encode_frame
@@ -180,7 +180,8 @@ async def test_cli_table_output(gateway: Gateway) -> None:
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["--target", "mqtt://127.0.0.1:1883"], "mqtt:// is not available"),
+        (["--target", "amqp://127.0.0.1:5672"], "amqp:// is not available"),
+        (["--bus", "tcp://127.0.0.1:1883"], "--bus takes mqtt://"),
         (["--target", "nonsense"], "HOST:PORT"),
         (["--rate", "0"], "--rate"),
         (["--count", "5", "--duration", "1"], "not both"),
