@@ -1,20 +1,20 @@
 """Fixtures: a real gateway on a loopback port with real SQLite files, and line clients."""
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_process import GatewayProcess
 from hypothesis import settings as hypothesis_settings
+from mqtt_broker import Broker, start_instances
+from paths import RECORDS
 
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.logs import configure_logging
 from simulator.client import LineClient
-
-DATA = Path(__file__).parent / "data"
-RECORDS = DATA / "records.csv"
 
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=200)
 hypothesis_settings.load_profile("ci")
@@ -68,3 +68,28 @@ async def connect(gateway: Gateway) -> AsyncIterator[Callable[..., Awaitable[Lin
     yield open_line
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def process(tmp_path: Path) -> Iterator[GatewayProcess]:
+    """A gateway child process (not started) with its data under tmp_path."""
+    proc = GatewayProcess(tmp_path / "data")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real mosquitto on a free loopback port, configured for the line registry."""
+    running = Broker(tmp_path / "mosquitto").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def instances(tmp_path: Path, broker: Broker) -> Iterator[dict[str, GatewayProcess]]:
+    """Two gateway processes sharing the broker."""
+    started = start_instances(tmp_path, broker)
+    yield started
+    for process in started.values():
+        process.stop()

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import RECORDS
+from paths import RECORDS
 
 
 class GatewayProcess:

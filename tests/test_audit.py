@@ -6,10 +6,8 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from gateway_process import GatewayProcess
 from messages import am, iaq
 from reliability_tools import LoadLine
@@ -42,13 +40,6 @@ async def wait_for_rows(data_dir: Path, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise TimeoutError(f"{rows} of {count} audit records")
-
-
-@pytest.fixture
-def process(tmp_path: Path) -> Iterator[GatewayProcess]:
-    proc = GatewayProcess(tmp_path / "data")
-    yield proc
-    proc.stop()
 
 
 def brief(row: dict[str, object]) -> tuple[object, ...]:

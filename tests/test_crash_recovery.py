@@ -4,7 +4,6 @@ import asyncio
 import random
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,13 +16,6 @@ from gateway.journal import Journal
 from simulator.client import LineClient, Received
 
 CA = "CA0000000"
-
-
-@pytest.fixture
-def process(tmp_path: Path) -> Iterator[GatewayProcess]:
-    proc = GatewayProcess(tmp_path / "data")
-    yield proc
-    proc.stop()
 
 
 async def drain(client: LineClient, quiet: float = 1.0) -> list[Received]:

@@ -3,17 +3,16 @@
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiomqtt
 import pytest
-from conftest import RECORDS
 from messages import am, field_lines, iaq
 from mqtt_broker import Broker
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paths import RECORDS
 
 from formats.message import format_fields, format_input
 from formats.notices import parse_er_body
@@ -26,13 +25,6 @@ from simulator.switches import Delivered, Target
 
 AZ = "AZ0000000"
 CA = "CA0000000"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = Broker(tmp_path / "mosquitto").start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

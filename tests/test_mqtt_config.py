@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiomqtt
@@ -65,13 +65,6 @@ def publish_reason(port: int, user: str, password: str, topic: str, payload: byt
         client.disconnect()
         client.loop_stop()
     return codes[0]
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = Broker(tmp_path / "mosquitto").start()
-    yield running
-    running.stop()
 
 
 def test_mosquitto_hash_matches_mosquitto_passwd_format() -> None:

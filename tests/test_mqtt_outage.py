@@ -8,32 +8,14 @@ flows when the broker is back.
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from gateway_process import GatewayProcess
 from messages import am, iaq
-from mqtt_broker import Broker, homed, start_instances
+from mqtt_broker import Broker, homed
 
 from simulator.client import LineClient
 from simulator.mqtt_client import MqttLineClient
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = Broker(tmp_path / "mosquitto").start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def instances(tmp_path: Path, broker: Broker) -> Iterator[dict[str, GatewayProcess]]:
-    started = start_instances(tmp_path, broker)
-    yield started
-    for process in started.values():
-        process.stop()
 
 
 class Reader:

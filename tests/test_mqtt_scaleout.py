@@ -2,14 +2,12 @@
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from gateway_process import GatewayProcess
 from messages import am, iaq
-from mqtt_broker import Broker, homed, start_instances
+from mqtt_broker import Broker, homed
 
 from simulator.client import LineClient, SignOnRejected
 from simulator.mqtt_client import MqttLineClient
@@ -22,21 +20,6 @@ def accepted_lines(process: GatewayProcess) -> dict[str, int]:
         if event.get("event") == "message.accepted":
             counts[str(event["line"])] += 1
     return counts
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = Broker(tmp_path / "mosquitto").start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def instances(tmp_path: Path, broker: Broker) -> Iterator[dict[str, GatewayProcess]]:
-    started = start_instances(tmp_path, broker)
-    yield started
-    for process in started.values():
-        process.stop()
 
 
 async def drain_exactly(client: Any, count: int, timeout: float = 30.0) -> list[Any]:

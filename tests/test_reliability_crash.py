@@ -6,9 +6,7 @@ import random
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from gateway_process import GatewayProcess
@@ -55,13 +53,6 @@ class Run:
             return am(sender, rng.choice([x for x in LINES if x != line]),
                       text=f"LOAD {n}", control=control)
         return iaq(sender, arn="012345678", control=control)
-
-
-@pytest.fixture
-def process(tmp_path: Path) -> Iterator[GatewayProcess]:
-    proc = GatewayProcess(tmp_path / "data")
-    yield proc
-    proc.stop()
 
 
 async def connect_all(run: Run) -> dict[str, LoadLine]:

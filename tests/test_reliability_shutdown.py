@@ -4,10 +4,7 @@ flush the journal and exit 0 (issue 6)."""
 import asyncio
 import socket
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from gateway_process import GatewayProcess
 from messages import am, iaq
 from reliability_tools import LoadLine
@@ -17,13 +14,6 @@ from formats.message import parse_input
 from gateway.app import SM_SHUTDOWN
 
 CA = "CA0000000"
-
-
-@pytest.fixture
-def process(tmp_path: Path) -> Iterator[GatewayProcess]:
-    proc = GatewayProcess(tmp_path / "data")
-    yield proc
-    proc.stop()
 
 
 async def test_sigterm_tells_lines_and_loses_nothing(process: GatewayProcess) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import DATA, RECORDS
+from paths import DATA, RECORDS
 
 from gateway.app import Gateway
 from routing.lines import dev_key

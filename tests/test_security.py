@@ -7,7 +7,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -189,13 +188,6 @@ async def test_signon_keys_are_never_stored_or_echoed(tmp_path: Path) -> None:
     db.close()
     assert len(stored) == 3 and not any(secret in text for (text,) in stored)
     assert secret not in json.dumps(events.events(), default=str)
-
-
-@pytest.fixture
-def process(tmp_path: Path) -> Iterator[GatewayProcess]:
-    proc = GatewayProcess(tmp_path / "data")
-    yield proc
-    proc.stop()
 
 
 async def test_info_logs_hold_no_body_beyond_100_characters(process: GatewayProcess) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from paths import DATA
 from typer.testing import CliRunner
 
 from gateway.cli import app
