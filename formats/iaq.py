@@ -1,9 +1,10 @@
 """IAQ field rules (SPEC.md §3)."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from formats._rules import (
     SEX_CODES,
@@ -31,6 +32,18 @@ _FBI = re.compile("[A-Z0-9]{1,9}")
 _SID = re.compile("[A-Z0-9]{1,10}")
 _OLN = re.compile("[A-Z0-9]{1,20}")
 _SOC = re.compile("[0-9]{9}")
+# The optional fields but ARN (which is normalised), each with its rule.
+_OPTIONAL_CHECKS: tuple[tuple[str, Callable[[str, str], object]], ...] = (
+    ("FBI", partial(check_pattern, pattern=_FBI, rule="MUST BE UP TO 9 LETTERS OR DIGITS")),
+    ("SID", partial(check_pattern, pattern=_SID, rule="MUST BE UP TO 10 LETTERS OR DIGITS")),
+    ("OLN", partial(check_pattern, pattern=_OLN, rule="MUST BE UP TO 20 LETTERS OR DIGITS")),
+    ("OLS", partial(check_choice, choices=TWO_LETTERS, rule="MUST BE 2 LETTERS")),
+    ("SOC", partial(check_pattern, pattern=_SOC, rule="MUST BE 9 DIGITS")),
+    ("MNU", partial(check_text, maximum=15)),
+    ("CTZ", partial(check_choice, choices=TWO_LETTERS, rule="MUST BE 2 LETTERS")),
+    ("OCA", partial(check_text, maximum=20)),
+    ("REM", partial(check_text, maximum=300)),
+)
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which costs
@@ -97,41 +110,19 @@ def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
             pur, atn, phn, nam, last, first, middle, dob, sex, pob, cus, off,
             None, None, None, None, None, None, None, None, None, None,
         )
-    get = fields.get
-    arn = get("ARN")
+    arn = fields.get("ARN")
     if arn is not None:
         arn_match = _ARN.fullmatch(arn)
         if arn_match is None:
             raise field_error("ARN", "MUST BE 8 OR 9 DIGITS, OPTIONAL LEADING A")
         arn = arn_match.group(1).zfill(9)
-    fbi = get("FBI")
-    if fbi is not None:
-        check_pattern(fbi, "FBI", _FBI, "MUST BE UP TO 9 LETTERS OR DIGITS")
-    sid = get("SID")
-    if sid is not None:
-        check_pattern(sid, "SID", _SID, "MUST BE UP TO 10 LETTERS OR DIGITS")
-    oln = get("OLN")
-    if oln is not None:
-        check_pattern(oln, "OLN", _OLN, "MUST BE UP TO 20 LETTERS OR DIGITS")
-    ols = get("OLS")
-    if ols is not None:
-        check_choice(ols, "OLS", TWO_LETTERS, "MUST BE 2 LETTERS")
-    soc = get("SOC")
-    if soc is not None:
-        check_pattern(soc, "SOC", _SOC, "MUST BE 9 DIGITS")
-    mnu = get("MNU")
-    if mnu is not None:
-        check_text(mnu, "MNU", 15)
-    ctz = get("CTZ")
-    if ctz is not None:
-        check_choice(ctz, "CTZ", TWO_LETTERS, "MUST BE 2 LETTERS")
-    oca = get("OCA")
-    if oca is not None:
-        check_text(oca, "OCA", 20)
-    rem = get("REM")
-    if rem is not None:
-        check_text(rem, "REM", 300)
+    for tag, check in _OPTIONAL_CHECKS:
+        value = fields.get(tag)
+        if value is not None:
+            check(value, tag)
+    get = fields.get
     return IAQ(
         pur, atn, phn, nam, last, first, middle, dob, sex, pob, cus, off,
-        arn, fbi, sid, oln, ols, soc, mnu, ctz, oca, rem,
+        arn, get("FBI"), get("SID"), get("OLN"), get("OLS"), get("SOC"), get("MNU"),
+        get("CTZ"), get("OCA"), get("REM"),
     )
