@@ -61,7 +61,9 @@ class Gateway:
         self.router = Router(self.lines, self.oris)
         self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
         self.journal = Journal(settings.journal_path)
-        self.delivery = Delivery(self.journal, self.clock, self.log, self.schedule_flush)
+        self.delivery = Delivery(
+            self.journal, self.clock, self.log, self.schedule_flush, settings.backlog_page
+        )
         # The LESC's cases and detainers live in the journal file (docs/lesc.md).
         self.casebook = Casebook(
             settings.journal_path,

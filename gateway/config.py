@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(120.0, gt=0)
     heartbeat_interval: float = Field(60.0, gt=0)
     write_buffer_limit: int = Field(4 * 1024 * 1024, ge=65536)
+    # Stored outputs read from the journal at a time for a line catching up after sign-on.
+    backlog_page: int = Field(500, ge=1)
     # Prometheus /metrics on this port (same host as the line listener); None: no metrics.
     metrics_port: int | None = Field(None, ge=0, le=65535)
     # CJIS 5.5.3: at most 5 consecutive invalid sign-ons, then a 10-minute lock.

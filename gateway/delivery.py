@@ -12,8 +12,8 @@ from gateway.metrics import NO_HOOKS, Hooks
 class LineLink(Protocol):
     """A signed-on line that can take outputs."""
 
-    def send_outputs(self, outputs: list[StoredOutput]) -> None:
-        """Write output frames, in order."""
+    def send_outputs(self, outputs: list[StoredOutput], live: bool = True) -> None:
+        """Write output frames, in order; ``live`` is False for the stored backlog."""
         ...
 
     def close(self, reason: str) -> None:
@@ -38,8 +38,12 @@ class Delivery:
         clock: Clock,
         log: Any,
         flush_soon: Callable[[], None] | None = None,
+        backlog_page: int = 500,
     ) -> None:
         self._journal = journal
+        self._backlog_page = backlog_page
+        # Lines catching up after sign-on: the last sequence number handed over from the store.
+        self._backlog: dict[str, int] = {}
         self._clock = clock
         self._log = log
         # Called after delivery audit records were noted, to have them committed soon.
@@ -66,12 +70,30 @@ class Delivery:
             old.close("replaced")
         self._links[line] = link
         self.on_signon(line, True)
-        self._send(self._journal.unacknowledged(line), "signon")
+        self._backlog[line] = self._journal.last_ack(line)
+
+    def backlog_page(self, line: str) -> bool:
+        """Hand the line's session the next page of what is stored for it; False when done.
+
+        The session asks whenever it has written everything and the line has room, so a
+        long backlog is read from the journal as the line takes it, not all at once.
+        """
+        after = self._backlog.get(line)
+        if after is None:
+            return False
+        page = self._journal.unacknowledged(line, after, self._backlog_page)
+        if not page:
+            del self._backlog[line]
+            return False
+        self._backlog[line] = page[-1].seq
+        self._send(page, "signon")
+        return True
 
     def detach(self, line: str, link: LineLink) -> None:
         """Forget the session if it still holds the line."""
         if self._links.get(line) is link:
             del self._links[line]
+            self._backlog.pop(line, None)
             self.on_signon(line, False)
 
     def deliver(self, outputs: Iterable[StoredOutput]) -> None:
@@ -85,6 +107,9 @@ class Delivery:
         now: datetime | None = None
         audit: list[AuditRecord] = []
         for line, batch in by_line.items():
+            if outcome == "live" and line in self._backlog:
+                # Stored already; the backlog pages reach it in order.
+                continue
             link = self._links.get(line) or self.remote_link(line)
             if link is None:
                 for output in batch:
@@ -96,7 +121,7 @@ class Delivery:
                         out_seq=output.seq,
                     )
                 continue
-            link.send_outputs(batch)
+            link.send_outputs(batch, outcome == "live")
             now = now or self._clock.now()
             audit.extend(
                 AuditRecord(now, "delivered", line, output.dest, output.mke,

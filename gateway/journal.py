@@ -372,13 +372,19 @@ class Journal:
         counters = self._lines.get(line)
         return counters.last_out if counters else 0
 
-    def unacknowledged(self, line: str) -> list[StoredOutput]:
-        """Outputs to the line after its last acknowledgement, in sequence order."""
+    def unacknowledged(
+        self, line: str, after: int | None = None, limit: int = -1
+    ) -> list[StoredOutput]:
+        """Outputs to the line after ``after`` (its last acknowledgement), in sequence order.
+
+        ``limit`` pages through a long backlog (-1: all of it).
+        """
         return [
             StoredOutput(line, seq, text, mke, dest)
             for seq, text, mke, dest in self._db.execute(
-                "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ? ORDER BY seq",
-                (line, self.last_ack(line)),
+                "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (line, self.last_ack(line) if after is None else after, limit),
             )
         ]
 

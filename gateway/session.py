@@ -84,7 +84,7 @@ class LineSession(asyncio.Protocol):
         # waits beyond the transport's buffer while the line reads slowly or not at all.
         self._queue: deque[tuple[bytes, bool]] = deque()
         self._live_waiting = 0
-        self._resending = False
+        self._pumping = False
 
     # asyncio callbacks
 
@@ -231,13 +231,9 @@ class LineSession(asyncio.Protocol):
         self._write(format_signon_ok(code, self._gw.journal.last_ack(code)))
         self._gw.log.info("session.signon", line=code, peer=self.peer,
                           last_ack=self._gw.journal.last_ack(code))
-        # What attach sends now is the stored backlog: it is written as the line takes it and
-        # does not count as falling behind, however large it is.
-        self._resending = True
-        try:
-            self._gw.delivery.attach(code, self)
-        finally:
-            self._resending = False
+        self._gw.delivery.attach(code, self)
+        # The stored backlog is paged in by the pump as the line takes it.
+        self._pump()
         if rest:
             self._guarded(rest)
 
@@ -260,13 +256,16 @@ class LineSession(asyncio.Protocol):
         if self._transport is not None and not self.closed:
             self._transport.write(encode_frame(text))
 
-    def send_outputs(self, outputs: list[StoredOutput]) -> None:
-        """Queue outputs and write what the line takes; cut off a line that stops reading."""
+    def send_outputs(self, outputs: list[StoredOutput], live: bool = True) -> None:
+        """Queue outputs and write what the line takes; cut off a line that stops reading.
+
+        Only ``live`` outputs count towards the cut-off: the stored backlog is paged in as
+        the line reads, however large it is.
+        """
         if self._transport is None or self.closed:
             return
         # Cut off: new outputs waiting past the limit on top of a full buffer. They stay
         # stored and are sent again after the next sign-on.
-        live = not self._resending
         for output in outputs:
             frame = encode_frame(output.text)
             self._queue.append((frame, live))
@@ -278,20 +277,34 @@ class LineSession(asyncio.Protocol):
             self.close("output buffer full", abort=True)
 
     def _pump(self) -> None:
-        """Write waiting frames until the transport's buffer passes the limit."""
+        """Write waiting frames, then backlog pages, until the transport's buffer is full."""
         # Past the limit the transport pauses this protocol; resume_writing comes back here.
-        transport = self._transport
-        limit = self._gw.settings.write_buffer_limit
-        while transport is not None and self._queue and transport.get_write_buffer_size() <= limit:
-            room = limit + 1 - transport.get_write_buffer_size()
-            chunk = []
-            while self._queue and room > 0:
-                frame, live = self._queue.popleft()
-                chunk.append(frame)
-                room -= len(frame)
-                if live:
-                    self._live_waiting -= len(frame)
-            transport.write(b"".join(chunk))
+        # A backlog page arrives through send_outputs, which calls back in: the flag keeps
+        # that a loop here rather than a recursion.
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            transport = self._transport
+            limit = self._gw.settings.write_buffer_limit
+            while transport is not None and not self.closed:
+                if transport.get_write_buffer_size() > limit:
+                    break
+                if not self._queue:
+                    if self.line is None or not self._gw.delivery.backlog_page(self.line):
+                        break
+                    continue
+                room = limit + 1 - transport.get_write_buffer_size()
+                chunk = []
+                while self._queue and room > 0:
+                    frame, live = self._queue.popleft()
+                    chunk.append(frame)
+                    room -= len(frame)
+                    if live:
+                        self._live_waiting -= len(frame)
+                transport.write(b"".join(chunk))
+        finally:
+            self._pumping = False
 
     def resume_writing(self) -> None:
         """The line took what was written: write what waits."""

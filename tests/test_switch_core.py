@@ -1,6 +1,7 @@
 """The switch core end to end over real TCP on loopback (issue 2)."""
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -262,3 +263,37 @@ async def test_er_echoes_the_original_message(gateway: Gateway, connect: Connect
     assert code == ".16." and "ATN" in detail
     assert original == text[:100]
     assert out.message.dest == CA
+
+
+async def test_backlog_is_paged_in_order_while_live_traffic_arrives(
+    start_gateway: Callable[..., Awaitable[Gateway]],
+) -> None:
+    gateway = await start_gateway(backlog_page=50, write_buffer_limit=65536)
+    ca = await LineClient.connect("127.0.0.1", gateway.port, "CA")
+    filler = "X" * 2000
+    stored = 3000  # about 6 MB: more than the loopback socket takes at once
+    for n in range(stored):
+        await ca.send(am(CA, "WA", text=f"STORED {n} {filler}"))
+    assert len(await ca.recv_many(stored)) == stored  # the SMs
+    wa = await LineClient.connect("127.0.0.1", gateway.port, "WA")
+    # New traffic for WA while its backlog is still being paged in.
+    for n in range(10):
+        await ca.send(am(CA, "WA", text=f"LIVE {n}"))
+    got = await wa.recv_many(stored + 10, timeout=30)
+    assert [o.seq for o in got] == list(range(1, stored + 11))
+    bodies = [o.message.body.split(" ")[:2] for o in got]
+    assert bodies == [["STORED", str(n)] for n in range(stored)] + [
+        ["LIVE", str(n)] for n in range(10)
+    ]
+    await ca.close()
+    await wa.close()
+    gateway.journal.flush()
+    db = sqlite3.connect(gateway.settings.journal_path)
+    paged_live = db.execute(
+        "SELECT COUNT(*) FROM audit WHERE event = 'delivered' AND line = 'WA'"
+        " AND outcome = 'signon' AND out_seq > ?",
+        (stored,),
+    ).fetchone()[0]
+    db.close()
+    # The live messages came while WA was catching up, so the pager delivered them.
+    assert paged_live == 10

@@ -123,7 +123,7 @@ class _MqttLink:
     def __init__(self, bus: "MqttBus") -> None:
         self._bus = bus
 
-    def send_outputs(self, outputs: list[StoredOutput]) -> None:
+    def send_outputs(self, outputs: list[StoredOutput], live: bool = True) -> None:
         """Publish to the line's output topic."""
         self._bus.publish_outputs(outputs)
 
