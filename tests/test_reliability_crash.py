@@ -90,6 +90,9 @@ async def load_then_kill(run: Run, clients: dict[str, LoadLine], seconds: float,
     The burst makes sure the kill lands with inputs in flight and outputs unacknowledged,
     wherever in the pipeline the kill happens to fall.
     """
+    # One line acknowledges nothing in this life, so the kill always leaves outputs that
+    # must come again (and be counted as duplicates) after the restart.
+    clients[LINES[0]].ack = False
     start = time.monotonic()
     sent_here = 0
     while (elapsed := time.monotonic() - start) < seconds:
