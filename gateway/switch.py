@@ -223,19 +223,12 @@ class Switch:
         body: str,
         to_sender: bool = True,
     ) -> PendingOutput:
+        # The sender ORI passed the ownership check, or the line code stands in for it:
+        # either way the notice goes back on the sending line.
         dest = msg.sender if msg is not None and to_sender else item.line
-        return PendingOutput(
-            line=item.line,
-            input_id=item.id,
-            mke=mke,
-            sender=SWITCH_ORI,
-            dest=dest,
-            control=msg.control if msg is not None else None,
-            body=body,
-            in_time=item.received_at,
-            in_seq=item.in_seq,
-            out_time=now,
-        )
+        control = msg.control if msg is not None else None
+        origin = Origin(item.id, item.received_at, item.in_seq, control)
+        return self._pending(origin, now, Reply(mke, SWITCH_ORI, dest, body))
 
     def _error(
         self,
