@@ -1,6 +1,7 @@
 """One connected state switch: framing, sign-on, heartbeat, acknowledgements (SPEC.md §2)."""
 
 import asyncio
+import contextlib
 import hashlib
 import re
 from collections import deque
@@ -61,6 +62,24 @@ def withhold_key(text: str) -> str:
 def printable(raw: bytes) -> str:
     """Bytes as 7-bit printable text, anything else as '?', for ER echoes and logs."""
     return "".join(chr(b) if 0x20 <= b < 0x7F or b in (0x0A, 0x0D) else "?" for b in raw)
+
+
+def journal_entry(frame: Frame | BadFrame) -> tuple[str, str | None] | Ack | Heartbeat:
+    """A frame from a signed-on line: an ACK or HB to act on, else (text, fault) to journal.
+
+    The fault, when set, is the ER 0 detail; TCP sessions and MQTT lines share these rules.
+    """
+    if isinstance(frame, BadFrame):
+        return withhold_key(printable(frame.raw)), BAD_FRAME_DETAIL[frame.reason]
+    try:
+        control = parse_control(frame.text)
+    except MessageError as exc:
+        return withhold_key(frame.text), exc.detail
+    if isinstance(control, SignOn):
+        return withhold_key(frame.text), "ALREADY SIGNED ON"
+    if control is None:
+        return frame.text, None
+    return control
 
 
 class LineSession(asyncio.Protocol):
@@ -143,33 +162,18 @@ class LineSession(asyncio.Protocol):
         batch: list[tuple[str, str | None]] = []
         ack: int | None = None
         for index, frame in enumerate(frames):
-            if isinstance(frame, BadFrame):
-                if self.line is None:
-                    return self._reject("SIGNON REQUIRED")
-                batch.append((withhold_key(printable(frame.raw)), BAD_FRAME_DETAIL[frame.reason]))
-                continue
-            try:
-                control = parse_control(frame.text)
-            except MessageError as exc:
-                if self.line is None:
-                    return self._reject("SIGNON REQUIRED")
-                batch.append((withhold_key(frame.text), exc.detail))
-                continue
             if self.line is None:
-                if not isinstance(control, SignOn):
-                    return self._reject("SIGNON REQUIRED")
-                return self._begin_signon(control, frames[index + 1 :])
-            if isinstance(control, Ack):
-                ack = control.seq if ack is None else max(ack, control.seq)
-            elif isinstance(control, Heartbeat):
+                return self._first_frame(frame, frames[index + 1 :])
+            entry = journal_entry(frame)
+            if isinstance(entry, Ack):
+                ack = entry.seq if ack is None else max(ack, entry.seq)
+            elif isinstance(entry, Heartbeat):
                 if self.hb_outstanding:
                     self.hb_outstanding = False
                 else:
                     self._write(HEARTBEAT)
-            elif isinstance(control, SignOn):
-                batch.append((withhold_key(frame.text), "ALREADY SIGNED ON"))
             else:
-                batch.append((frame.text, None))
+                batch.append(entry)
         if ack is not None:
             self._gw.journal.acknowledge(self.line, ack)
             self._gw.schedule_flush()
@@ -177,6 +181,16 @@ class LineSession(asyncio.Protocol):
             self._gw.delivery.deliver(self._gw.switch.handle(self.line, batch))
 
     # sign-on
+
+    def _first_frame(self, frame: Frame | BadFrame, rest: list[Frame | BadFrame]) -> None:
+        """A session's first frame must be a valid SIGNON; anything else ends it."""
+        signon = None
+        if isinstance(frame, Frame):
+            with contextlib.suppress(MessageError):
+                signon = parse_control(frame.text)
+        if not isinstance(signon, SignOn):
+            return self._reject("SIGNON REQUIRED")
+        return self._begin_signon(signon, rest)
 
     def _begin_signon(self, signon: SignOn, rest: list[Frame | BadFrame]) -> None:
         line = self._gw.lines.get(signon.line)

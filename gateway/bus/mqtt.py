@@ -37,9 +37,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from formats.control import Ack, Heartbeat, SignOn, parse_control
-from formats.errors import MessageError
-from formats.framing import BadFrame, FrameDecoder
+from formats.control import Ack, Heartbeat
+from formats.framing import FrameDecoder
 from gateway.bus import home_of
 from gateway.bus.client import BusClient, SeqProperties, delivered
 from gateway.bus.topics import (
@@ -53,7 +52,7 @@ from gateway.bus.topics import (
     route_topic,
 )
 from gateway.journal import OutboxEntry, PendingOutput, StoredOutput
-from gateway.session import BAD_FRAME_DETAIL, printable, withhold_key
+from gateway.session import BAD_FRAME_DETAIL, journal_entry, printable, withhold_key
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -366,22 +365,13 @@ class MqttBus:
             frames.append((withhold_key(printable(payload[:100])), BAD_FRAME_DETAIL["charset"]))
             return
         (frame,) = FrameDecoder(self._decoder_max).feed(b"\x02" + payload + b"\x03")
-        if isinstance(frame, BadFrame):
-            frames.append((withhold_key(printable(frame.raw)), BAD_FRAME_DETAIL[frame.reason]))
-            return
-        try:
-            control = parse_control(frame.text)
-        except MessageError as exc:
-            frames.append((withhold_key(frame.text), exc.detail))
-            return
-        if isinstance(control, Ack):
-            self._ack(line, control.seq)
-        elif isinstance(control, SignOn):
-            # The broker signed the line on; a SIGNON frame on MQTT is one too many.
-            frames.append((withhold_key(frame.text), "ALREADY SIGNED ON"))
-        elif not isinstance(control, Heartbeat):
+        # The broker signed the line on, so a SIGNON here is one too many (ER 0).
+        entry = journal_entry(frame)
+        if isinstance(entry, Ack):
+            self._ack(line, entry.seq)
+        elif not isinstance(entry, Heartbeat):
             # HB needs no answer on MQTT: the broker's keepalive watches the line.
-            frames.append((frame.text, None))
+            frames.append(entry)
 
     def _ack(self, line: str, seq: int) -> None:
         if self.is_remote(line):
