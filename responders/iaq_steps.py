@@ -138,26 +138,30 @@ def iar_body(
     notes: Sequence[str] = (),
     enhanced: bool = False,
 ) -> str:
-    """The IAR text: fields one per line, the summary line, where the record differs from
-    the inquiry, then any further notes."""
+    """The IAR text: fields one per line, the summary line, then further lines.
+
+    The fields are those of SPEC.md §4 in its order; ``RNM/`` and ``RDB/`` (where the record
+    differs from the inquiry) come last, so a reader of the SPEC fields finds them in place.
+    """
     fields = [("NAM", nam), ("DOB", dob), ("SEX", sex), ("LCN", lcn)]
     if enhanced:
         fields.append(("ENH", "Y"))
     fields.append(("STS", status))
+    differing: list[tuple[str, str]] = []
     differences: list[str] = []
     if record is not None:
-        fields.append(("ARN", f"A{record.arn}"))
-        differing, differences = identity_differences(inquiry, record)
-        fields += differing
         fields += [
+            ("ARN", f"A{record.arn}"),
             ("POB", record.pob),
             ("COA", record.coa),
             ("SDT", format_ccyymmdd(record.status_date)),
         ]
         if record.ivf:
             fields += [("IVF", record.ivf), ("NIC", record.nic)]
+        differing, differences = identity_differences(inquiry, record)
     if dtn:
         fields.append(("DTN", "Y"))
+    fields += differing
     return "\n".join([format_fields(fields), STATUS_SUMMARY[status], *differences, *notes])
 
 
