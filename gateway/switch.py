@@ -140,9 +140,12 @@ class Switch:
             return [self._error(item, now, msg, exc, to_sender=False)]
         try:
             limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
-            destinations = self._router.resolve_all(msg.dests, limit)
+            resolution = self._router.resolve_all(msg.dests, limit)
         except MessageError as exc:
             return [self._error(item, now, msg, exc)]
+        destinations = resolution.destinations
+        if not destinations:
+            return [self._error(item, now, msg, exc) for exc in resolution.rejected]
         self._log.info(
             "message.accepted",
             line=item.line,
@@ -157,7 +160,8 @@ class Switch:
         )
         self.hooks.accepted(item.line, msg.mke)
         origin = Origin(item.id, item.received_at, item.in_seq, msg.control)
-        outputs: list[PendingOutput] = []
+        # The destinations that resolved get the message; each other one gets its own ER.
+        outputs = [self._error(item, now, msg, exc) for exc in resolution.rejected]
         errors: set[tuple[str, str]] = set()
         for destination in destinations:
             try:

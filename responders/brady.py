@@ -12,7 +12,6 @@ from responders.base import Exchange, Pipeline
 from responders.detainers import check_detainer, send_detainer_notices
 from responders.enhanced import open_enhanced_case, want_enhanced
 from responders.iaq_steps import (
-    ENHANCED_FOLLOWS,
     FIREARMS,
     FIREARMS_IN_PROGRESS,
     FIREARMS_MANUAL,
@@ -32,10 +31,8 @@ def firearms_check(exchange: Exchange) -> None:
         add_note(exchange, FIREARMS[status])
         return
     add_note(exchange, FIREARMS_IN_PROGRESS)
-    if not exchange.data.get("enhanced"):
-        exchange.data["enhanced"] = True
-        if status != "MLT":  # the MLT summary already says an enhanced response follows
-            add_note(exchange, ENHANCED_FOLLOWS)
+    # The answer step says, once, that the technician's enhanced response follows.
+    exchange.data["enhanced"] = True
 
 
 def copy_to_nics(exchange: Exchange) -> None:

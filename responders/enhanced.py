@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from formats.dates import parse_dob
 from formats.iaq import IAQ
 from responders.base import Exchange, Reply, Services
 from responders.detainers import lodge, warrants_detainer
-from responders.iaq_steps import ENHANCED_FOLLOWS, FIREARMS, add_note, iar_body, nics_copies
+from responders.iaq_steps import FIREARMS, Inquiry, iar_body, nics_copies
 from responders.lesc_desk import (
     ENHANCED,
     NRF,
@@ -37,11 +38,9 @@ def asks_enhanced(remark: str | None) -> bool:
 def want_enhanced(exchange: Exchange) -> None:
     """Several possible records, or a remark asking for it: the technician queue answers too."""
     iaq: IAQ = exchange.data["iaq"]
-    if exchange.data["status"] == "MLT":
+    # The answer step announces it; several steps may ask, the IAR says it once.
+    if exchange.data["status"] == "MLT" or asks_enhanced(iaq.rem):
         exchange.data["enhanced"] = True
-    elif asks_enhanced(iaq.rem):
-        exchange.data["enhanced"] = True
-        add_note(exchange, ENHANCED_FOLLOWS)
 
 
 def open_enhanced_case(exchange: Exchange) -> None:
@@ -67,6 +66,7 @@ def open_enhanced_case(exchange: Exchange) -> None:
                 ("CUS", iaq.cus),
                 ("LAST", iaq.last),
                 ("FIRST", iaq.first),
+                ("MIDDLE", iaq.middle),
                 ("REM", iaq.rem),
             ]
         ),
@@ -119,13 +119,22 @@ def enhanced_action(
             lodged = lodge(
                 services, input_id=case.id, line=case.line, ori=case.ori, record=record, at=at
             )
+    request = case.request
+    # The DOB as queried was valid on the day the case opened, so it reads the same again.
+    inquiry = Inquiry(
+        request["LAST"],
+        request["FIRST"],
+        request.get("MIDDLE", ""),  # not kept by cases opened before it was
+        parse_dob(request["DOB"], case.received_at.date()),
+    )
     body = iar_body(
-        nam=case.request["NAM"],
-        dob=case.request["DOB"],
-        sex=case.request["SEX"],
+        nam=request["NAM"],
+        dob=request["DOB"],
+        sex=request["SEX"],
         lcn=case.control_number,
         status=status,
         record=record,
+        inquiry=inquiry,
         dtn=dtn,
         notes=notes,
         enhanced=True,

@@ -1,12 +1,14 @@
 """Steps and texts of the LESC answer to an IAQ, shared by the criminal-justice and Brady runs."""
 
 from collections.abc import Sequence
-from typing import Any, Final
+from datetime import date
+from typing import Any, Final, NamedTuple
 
 from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ, validate_iaq
 from formats.message import format_fields
 from responders.base import Exchange, Reply, Services
+from responders.lesc_desk import name_of
 from routing.services import LESC_ORI
 
 STATUS_SUMMARY: Final = {
@@ -31,7 +33,57 @@ FIREARMS: Final = {
 }
 # The statuses a firearms check cannot settle without a technician.
 FIREARMS_MANUAL: Final = frozenset({"NIV", "OOS", "REM", "MLT"})
-FIREARMS_IN_PROGRESS: Final = "FIREARMS: MANUAL CHECK IN PROGRESS. AN ENHANCED RESPONSE FOLLOWS."
+FIREARMS_IN_PROGRESS: Final = "FIREARMS: MANUAL CHECK IN PROGRESS."
+
+
+class Inquiry(NamedTuple):
+    """The identity an IAQ asked about, held against the record that answers it."""
+
+    last: str
+    first: str
+    middle: str
+    dob: date
+
+
+def _letters(name: str) -> str:
+    # Case, spaces, hyphens and apostrophes are spelling, not a different name.
+    return "".join(char for char in name.upper() if "A" <= char <= "Z")
+
+
+def _same_first_name(asked: str, on_record: str) -> bool:
+    asked, on_record = _letters(asked), _letters(on_record)
+    if len(asked) == 1 or len(on_record) == 1:
+        return asked[:1] == on_record[:1]  # given as an initial
+    return asked == on_record
+
+
+def same_name(inquiry: Inquiry, record: Any) -> bool:
+    """Whether the record bears the name asked about, letter for letter (docs/lesc.md).
+
+    Surnames and first names compare by their letters alone, a first name given as an
+    initial by its initial; middle names by their initials, and only when both have one.
+    """
+    if _letters(inquiry.last) != _letters(record.last):
+        return False
+    if not _same_first_name(inquiry.first, record.first):
+        return False
+    asked, on_record = _letters(inquiry.middle), _letters(record.middle)
+    return not (asked and on_record) or asked[0] == on_record[0]
+
+
+def identity_differences(inquiry: Inquiry, record: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    """The IAR fields (``RNM/``, ``RDB/``) and lines that say where the record differs."""
+    fields: list[tuple[str, str]] = []
+    lines: list[str] = []
+    if not same_name(inquiry, record):
+        name = name_of(record.last, record.first, record.middle)
+        fields.append(("RNM", name))
+        lines.append(f"NAME ON RECORD DIFFERS FROM INQUIRY: {name}.")
+    if inquiry.dob != record.dob:
+        birth = format_ccyymmdd(record.dob)
+        fields.append(("RDB", birth))
+        lines.append(f"DOB ON RECORD {birth} DIFFERS FROM INQUIRY.")
+    return fields, lines
 
 
 def validate(exchange: Exchange) -> None:
@@ -81,15 +133,22 @@ def iar_body(
     lcn: str,
     status: str,
     record: Any,
+    inquiry: Inquiry,
     dtn: bool,
     notes: Sequence[str] = (),
     enhanced: bool = False,
 ) -> str:
-    """The IAR text: fields one per line, then the summary line and any further notes."""
+    """The IAR text: fields one per line, the summary line, then further lines.
+
+    The fields are those of SPEC.md §4 in its order; ``RNM/`` and ``RDB/`` (where the record
+    differs from the inquiry) come last, so a reader of the SPEC fields finds them in place.
+    """
     fields = [("NAM", nam), ("DOB", dob), ("SEX", sex), ("LCN", lcn)]
     if enhanced:
         fields.append(("ENH", "Y"))
     fields.append(("STS", status))
+    differing: list[tuple[str, str]] = []
+    differences: list[str] = []
     if record is not None:
         fields += [
             ("ARN", f"A{record.arn}"),
@@ -99,16 +158,22 @@ def iar_body(
         ]
         if record.ivf:
             fields += [("IVF", record.ivf), ("NIC", record.nic)]
+        differing, differences = identity_differences(inquiry, record)
     if dtn:
         fields.append(("DTN", "Y"))
-    return "\n".join([format_fields(fields), STATUS_SUMMARY[status], *notes])
+    fields += differing
+    return "\n".join([format_fields(fields), STATUS_SUMMARY[status], *differences, *notes])
 
 
 def answer(exchange: Exchange) -> None:
-    """Send the Immigration Alien Response."""
+    """Send the Immigration Alien Response; say once that an enhanced response follows."""
     iaq: IAQ = exchange.data["iaq"]
     records: list[Any] = exchange.data["records"]
     status: str = exchange.data["status"]
+    notes: list[str] = exchange.data.get("notes", [])
+    # The MLT summary already says so.
+    if exchange.data.get("enhanced") and ENHANCED_FOLLOWS not in STATUS_SUMMARY[status]:
+        notes = [*notes, ENHANCED_FOLLOWS]
     body = iar_body(
         nam=iaq.nam,
         dob=exchange.fields["DOB"],
@@ -116,8 +181,9 @@ def answer(exchange: Exchange) -> None:
         lcn=exchange.control_number,
         status=status,
         record=records[0] if len(records) == 1 else None,
+        inquiry=Inquiry(iaq.last, iaq.first, iaq.middle, iaq.dob),
         dtn=exchange.data.get("dtn", False),
-        notes=exchange.data.get("notes", ()),
+        notes=notes,
     )
     exchange.reply("IAR", LESC_ORI, body)
 

@@ -19,6 +19,14 @@ class Destination:
     address: str  # the DEST as written (ORI, line code or mnemonic)
 
 
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The destinations of one message: those it goes to, and the faults of the others."""
+
+    destinations: tuple[Destination, ...]
+    rejected: tuple[MessageError, ...]  # one .19. per DEST that gets nothing, in header order
+
+
 class Router:
     """Resolves destinations and checks senders against the line and ORI registries."""
 
@@ -39,11 +47,14 @@ class Router:
             return Destination("line", entry.line, dest)
         raise MessageError(ErrorCode.DESTINATION, f"DESTINATION {dest} UNKNOWN", "DEST")
 
-    def resolve_all(self, dests: Sequence[str], limit: int = 5) -> tuple[Destination, ...]:
-        """Resolve 1 to ``limit`` destinations; raises MessageError(.19.).
+    def resolve_all(self, dests: Sequence[str], limit: int = 5) -> Resolution:
+        """Resolve 1 to ``limit`` destinations, each on its own.
 
-        Besides an unknown DEST: none, more than ``limit``, the same DEST twice, or two
-        DESTs naming the same service (AX and VTINS07S0), which would answer twice.
+        A header with no destination or more than ``limit`` is one fault of the whole
+        message: raises MessageError(.19.) and nothing is delivered. Otherwise each DEST is
+        resolved or rejected by itself, in order: an unknown DEST, the same DEST again, or a
+        second DEST naming a service already named (AX and VTINS07S0, which would answer
+        twice) is rejected, and the others still get the message (docs/protocol-notes.md).
         """
         if not dests:
             raise MessageError(ErrorCode.DESTINATION, "NO DESTINATION", "DEST")
@@ -54,9 +65,14 @@ class Router:
                 "DEST",
             )
         resolved: list[Destination] = []
+        rejected: list[MessageError] = []
         seen: set[tuple[str, str]] = set()
         for dest in dests:
-            destination = self.resolve(dest)
+            try:
+                destination = self.resolve(dest)
+            except MessageError as exc:
+                rejected.append(exc)
+                continue
             # Services are keyed by name, lines by address: two ORIs on one line are two
             # deliveries, but AX and VTINS07S0 are one LESC.
             key = (
@@ -65,12 +81,13 @@ class Router:
                 else ("line", destination.address)
             )
             if key in seen:
-                raise MessageError(
-                    ErrorCode.DESTINATION, f"DESTINATION {dest} REPEATED", "DEST"
+                rejected.append(
+                    MessageError(ErrorCode.DESTINATION, f"DESTINATION {dest} REPEATED", "DEST")
                 )
+                continue
             seen.add(key)
             resolved.append(destination)
-        return tuple(resolved)
+        return Resolution(tuple(resolved), tuple(rejected))
 
     def check_sender(self, line: str, ori: str) -> None:
         """Check that a line may send as ``ori``; raises MessageError(.01.) when not."""

@@ -32,24 +32,27 @@ HANG = 20.0  # seconds without the sentinel's answer that count as a hang
 ROUTER = Router(load_lines(None), load_oris(None))
 
 
-def expected_error(frame: Frame | BadFrame) -> str | None:
-    """The ER number the switch must answer a journaled frame with, or None when the frame
-    passes framing, header, sender and destination checks (its pipeline decides)."""
+def expected_errors(frame: Frame | BadFrame) -> list[str]:
+    """The ER numbers the switch must answer a journaled frame with and nothing else, or []
+    when the frame passes framing, header, sender checks and has a destination that resolves
+    (its pipeline decides)."""
     if isinstance(frame, BadFrame):
-        return "0"
+        return ["0"]
     try:
         control = parse_control(frame.text)
     except MessageError:
-        return "0"
+        return ["0"]
     if isinstance(control, SignOn):
-        return "0"
+        return ["0"]
     try:
         msg = parse_input(frame.text)
         ROUTER.check_sender(LINE, msg.sender)
-        ROUTER.resolve_all(msg.dests, YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS)
+        limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
+        resolution = ROUTER.resolve_all(msg.dests, limit)
     except MessageError as exc:
-        return str(exc.code)
-    return None
+        return [str(exc.code)]
+    # No destination resolves: one ER for each of them.
+    return [] if resolution.destinations else [str(e.code) for e in resolution.rejected]
 
 
 @dataclass
@@ -93,7 +96,7 @@ class FuzzLine:
         stream = b"".join(b"\x02" + p + b"\x03" for p in payloads)
         stream += encode_frame(am(SENDER, LINE, text="SENTINEL", control=control))
         # What the gateway's decoder will make of the stream, frame by frame.
-        expected: dict[int, str] = {}
+        expected: dict[int, list[str]] = {}
         heartbeats = 0
         for frame in self.mirror.feed(stream):
             if isinstance(frame, Frame):
@@ -107,9 +110,9 @@ class FuzzLine:
                 if isinstance(kind, Ack):
                     continue
             self.in_seq += 1
-            code = expected_error(frame)
-            if code is not None:
-                expected[self.in_seq] = code
+            codes = expected_errors(frame)
+            if codes:
+                expected[self.in_seq] = codes
         self.sock.sendall(stream)
 
         outputs: list[OutputMessage] = []
@@ -132,11 +135,12 @@ class FuzzLine:
         by_seq: dict[int, list[OutputMessage]] = defaultdict(list)
         for out in outputs:
             by_seq[out.in_seq].append(out)
-        for seq, code in expected.items():
+        for seq, codes in expected.items():
             got = by_seq[seq % SEQ_WRAP]
-            assert [o.mke for o in got] == ["ER"], (seq, code, got)
-            assert parse_er_body(got[0].body)[0] == code, (seq, code, got[0].body)
-            self.tally.errors[code] += 1
+            assert [o.mke for o in got] == ["ER"] * len(codes), (seq, codes, got)
+            assert [parse_er_body(o.body)[0] for o in got] == codes, (seq, codes, got)
+            for code in codes:
+                self.tally.errors[code] += 1
         assert answered_hb == heartbeats
         self.tally.frames += len(payloads)
         self.tally.journaled = self.in_seq

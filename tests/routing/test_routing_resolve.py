@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from formats.errors import ErrorCode, MessageError
 from routing.lines import Line, LineRegistry
 from routing.oris import Ori, OriRegistry
-from routing.resolve import Destination, Router
+from routing.resolve import Destination, Resolution, Router
 from routing.services import LESC, LESC_HELP, NCIC, SERVICE_ORIS
 
 
@@ -76,12 +76,15 @@ def test_unknown_destination(dest: str) -> None:
 
 
 def test_resolve_all_in_order() -> None:
-    assert ROUTER.resolve_all(["AX", "TX", "TX2270100", "CA0194200", "NCIC"]) == (
-        Destination("service", LESC, "AX"),
-        Destination("line", "TX", "TX"),
-        Destination("line", "TX", "TX2270100"),
-        Destination("line", "CA", "CA0194200"),
-        Destination("service", NCIC, "NCIC"),
+    assert ROUTER.resolve_all(["AX", "TX", "TX2270100", "CA0194200", "NCIC"]) == Resolution(
+        (
+            Destination("service", LESC, "AX"),
+            Destination("line", "TX", "TX"),
+            Destination("line", "TX", "TX2270100"),
+            Destination("line", "CA", "CA0194200"),
+            Destination("service", NCIC, "NCIC"),
+        ),
+        (),
     )
 
 
@@ -90,23 +93,43 @@ def test_resolve_all_limit() -> None:
     error = error_of(ROUTER.resolve_all, dests)
     assert (error.code, error.field) == (ErrorCode.DESTINATION, "DEST")
     assert error.detail == "TOO MANY DESTINATIONS: 6, AT MOST 5"
-    assert len(ROUTER.resolve_all(dests[:3], limit=3)) == 3
+    assert len(ROUTER.resolve_all(dests[:3], limit=3).destinations) == 3
     error = error_of(ROUTER.resolve_all, dests[:4], 3)
+    assert error.detail == "TOO MANY DESTINATIONS: 4, AT MOST 3"
+    # Unknown destinations count towards the limit like any other.
+    error = error_of(ROUTER.resolve_all, ["ZZ", "YY", "XX", "WW"], 3)
     assert error.detail == "TOO MANY DESTINATIONS: 4, AT MOST 3"
 
 
+def test_resolve_all_without_destination() -> None:
+    error = error_of(ROUTER.resolve_all, [])
+    assert (error.code, error.detail, error.field) == (
+        ErrorCode.DESTINATION, "NO DESTINATION", "DEST"
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("dests", "detail"),
+    ("dests", "resolved", "details"),
     [
-        ([], "NO DESTINATION"),
-        (["TX", "CA", "TX"], "DESTINATION TX REPEATED"),
-        (["AX", "VTINS07S0"], "DESTINATION VTINS07S0 REPEATED"),
-        (["TX", "ZZ"], "DESTINATION ZZ UNKNOWN"),
+        # The others still get the message; the faulty DEST alone is rejected.
+        (["TX", "ZZ"], ["TX"], ["DESTINATION ZZ UNKNOWN"]),
+        (["NY0000000", "AX", "WY0110100"], ["AX"],
+         ["DESTINATION NY0000000 UNKNOWN", "DESTINATION WY0110100 UNKNOWN"]),
+        (["TX", "CA", "TX"], ["TX", "CA"], ["DESTINATION TX REPEATED"]),
+        (["AX", "VTINS07S0"], ["AX"], ["DESTINATION VTINS07S0 REPEATED"]),
+        (["ZZ", "ZZ"], [], ["DESTINATION ZZ UNKNOWN", "DESTINATION ZZ UNKNOWN"]),
+        (["ZZ"], [], ["DESTINATION ZZ UNKNOWN"]),
     ],
-)
-def test_resolve_all_errors(dests: list[str], detail: str) -> None:
-    error = error_of(ROUTER.resolve_all, dests)
-    assert (error.code, error.detail, error.field) == (ErrorCode.DESTINATION, detail, "DEST")
+)  # fmt: skip
+def test_resolve_all_rejects_each_faulty_destination(
+    dests: list[str], resolved: list[str], details: list[str]
+) -> None:
+    resolution = ROUTER.resolve_all(dests)
+    assert [d.address for d in resolution.destinations] == resolved
+    assert [e.detail for e in resolution.rejected] == details
+    assert all(
+        (e.code, e.field) == (ErrorCode.DESTINATION, "DEST") for e in resolution.rejected
+    )
 
 
 def test_check_sender_accepts_a_registered_ori_on_the_line() -> None:
@@ -183,10 +206,31 @@ def test_check_sender_raises_only_message_error(line: str, ori: str) -> None:
 
 
 @given(dests=st.lists(st.one_of(NEAR_ORIS, CODES, TEXT), max_size=7))
-def test_resolve_all_raises_only_message_error(dests: list[str]) -> None:
+def test_resolve_all_accounts_for_every_destination(dests: list[str]) -> None:
     try:
-        resolved = ROUTER.resolve_all(dests)
+        resolution = ROUTER.resolve_all(dests)
     except MessageError as error:
+        # Only the header as a whole fails: no destination, or too many.
         assert error.code is ErrorCode.DESTINATION
-    else:
-        assert [destination.address for destination in resolved] == dests
+        assert not 1 <= len(dests) <= 5
+        return
+    assert 1 <= len(dests) <= 5
+    # Each DEST is resolved or rejected, in order, and never both.
+    resolved = [destination.address for destination in resolution.destinations]
+    assert len(resolved) + len(resolution.rejected) == len(dests)
+    remaining = iter(dests)
+    assert all(address in remaining for address in resolved)
+    for error in resolution.rejected:
+        assert error.code is ErrorCode.DESTINATION and error.field == "DEST"
+    # Whatever resolves alone resolves here unless an equal destination came first.
+    keys = [(d.kind, d.name if d.kind == "service" else d.address)
+            for d in resolution.destinations]  # fmt: skip
+    assert len(keys) == len(set(keys))
+    for dest in dests:
+        try:
+            alone = ROUTER.resolve(dest)
+        except MessageError:
+            assert dest not in resolved
+            continue
+        key = (alone.kind, alone.name if alone.kind == "service" else alone.address)
+        assert key in keys
