@@ -97,9 +97,21 @@ def _complete(raw: bytes) -> Frame | BadFrame:
     return Frame(raw.decode("ascii"))
 
 
-def encode_frame(text: str) -> bytes:
-    """Wrap a text in STX/ETX as ASCII bytes."""
+def decode_text(raw: bytes, max_text: int = DEFAULT_MAX_TEXT) -> Frame | BadFrame:
+    """One frame's text that came without STX/ETX (an MQTT payload), under the same rules."""
+    if len(raw) > max_text:
+        return BadFrame("oversize", raw[: min(_RAW_LIMIT, max_text + 1)])
+    return _complete(raw)
+
+
+def encode_text(text: str) -> bytes:
+    """A frame's text as ASCII bytes, without STX/ETX (an MQTT payload)."""
     # A byte outside the charset (STX/ETX above all) would break the peer's framing.
     if _OUTSIDE_CHARSET_TEXT.search(text) is not None:
         raise MessageError(ErrorCode.FORMAT, "TEXT OUTSIDE THE CHARACTER SET")
-    return _STX_BYTE + text.encode("ascii") + b"\x03"
+    return text.encode("ascii")
+
+
+def encode_frame(text: str) -> bytes:
+    """Wrap a text in STX/ETX as ASCII bytes."""
+    return _STX_BYTE + encode_text(text) + b"\x03"

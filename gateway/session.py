@@ -1,23 +1,28 @@
-"""One connected state switch: framing, sign-on, heartbeat, acknowledgements (SPEC.md §2)."""
+"""One connected state switch over TCP/TLS: the IO around the line protocol (SPEC.md §2).
+
+formats/line_protocol.py decides what each frame means; a session moves the bytes, keeps the
+timers, the write queue and its cut-off, and verifies keys off the event loop.
+"""
 
 import asyncio
-import contextlib
 import hashlib
 import re
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
-from formats.control import (
-    HEARTBEAT,
+from formats.line_protocol import (
     Ack,
+    Event,
     Heartbeat,
-    SignOn,
-    format_signon_ok,
-    format_signon_rejected,
-    parse_control,
+    Input,
+    LineProtocol,
+    Output,
+    Role,
+    SignOnAccepted,
+    SignOnRefused,
+    SignOnRequest,
+    Violation,
 )
-from formats.errors import MessageError
-from formats.framing import BadFrame, Frame, FrameDecoder, encode_frame
 from gateway.journal import StoredOutput
 from routing.lines import verify_key
 
@@ -26,12 +31,6 @@ if TYPE_CHECKING:
 
 # A read this large means the line is sending faster than it is answered: see data_received.
 FAIR_READ = 64 * 1024
-
-BAD_FRAME_DETAIL = {
-    "oversize": "FRAME LONGER THAN THE MAXIMUM TEXT LENGTH",
-    "charset": "BYTES OUTSIDE THE CHARACTER SET",
-}
-
 
 _LINE_CODE = re.compile("[A-Z]{2}")
 
@@ -51,50 +50,15 @@ def certificate_line(cert: dict[str, Any] | None) -> str | None:
     return None
 
 
-def withhold_key(text: str) -> str:
-    """A text to journal and echo: a sign-on frame's key is replaced, never stored or logged."""
-    stripped = text.lstrip(" \t\r\n")
-    if not stripped.startswith("SIGNON"):
-        return text
-    return ".".join(stripped.split(".", 2)[:2]) + ".KEY WITHHELD"
-
-
-def printable(raw: bytes) -> str:
-    """Bytes as 7-bit printable text, anything else as '?', for ER echoes and logs."""
-    return "".join(chr(b) if 0x20 <= b < 0x7F or b in (0x0A, 0x0D) else "?" for b in raw)
-
-
-def journal_entry(frame: Frame | BadFrame) -> tuple[str, str | None] | Ack | Heartbeat:
-    """A frame from a signed-on line: an ACK or HB to act on, else (text, fault) to journal.
-
-    The fault, when set, is the ER 0 detail; TCP sessions and MQTT lines share these rules.
-    """
-    if isinstance(frame, BadFrame):
-        return withhold_key(printable(frame.raw)), BAD_FRAME_DETAIL[frame.reason]
-    try:
-        control = parse_control(frame.text)
-    except MessageError as exc:
-        return withhold_key(frame.text), exc.detail
-    if isinstance(control, SignOn):
-        return withhold_key(frame.text), "ALREADY SIGNED ON"
-    if control is None:
-        return frame.text, None
-    return control
-
-
 class LineSession(asyncio.Protocol):
     """The gateway's side of one TCP/TLS connection from a state switch."""
 
     def __init__(self, gateway: "Gateway") -> None:
         self._gw = gateway
-        self._decoder = FrameDecoder(gateway.settings.max_frame)
+        self._protocol = LineProtocol(Role.GATEWAY, max_text=gateway.settings.max_frame)
         self._transport: asyncio.Transport | None = None
-        self.line: str | None = None
-        self._verifying = False
-        self._held: list[Frame | BadFrame] = []
         self.opened_at = 0.0
         self.last_rx = 0.0
-        self.hb_outstanding = False
         self.closed = False
         self.peer = ""
         self.peer_host = ""
@@ -104,6 +68,16 @@ class LineSession(asyncio.Protocol):
         self._queue: deque[tuple[bytes, bool]] = deque()
         self._live_waiting = 0
         self._pumping = False
+
+    @property
+    def line(self) -> str | None:
+        """The line code once signed on."""
+        return self._protocol.line
+
+    @property
+    def hb_outstanding(self) -> bool:
+        """True while the HB probe sent to a quiet line waits for its answer."""
+        return self._protocol.probe_outstanding
 
     # asyncio callbacks
 
@@ -121,13 +95,11 @@ class LineSession(asyncio.Protocol):
         self._gw.sessions.add(self)
 
     def data_received(self, data: bytes) -> None:
-        """Feed bytes to the decoder and act on every frame they complete."""
+        """Feed bytes to the protocol and act on the events of the frames they complete."""
         self.last_rx = self._gw.loop_time()
-        frames = self._decoder.feed(data)
-        if self._verifying:
-            self._held.extend(frames)
-        elif frames:
-            self._guarded(frames)
+        events = self._protocol.receive_data(data)
+        if events:
+            self._guarded(events)
         if len(data) >= FAIR_READ and self._transport is not None and not self.closed:
             # The event loop reads a busy socket up to 32 times in a row; a line sending
             # flat out would hold every other line up for as long. One big read per line
@@ -139,9 +111,9 @@ class LineSession(asyncio.Protocol):
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()
 
-    def _guarded(self, frames: list[Frame | BadFrame]) -> None:
+    def _guarded(self, events: list[Event]) -> None:
         try:
-            self._frames(frames)
+            self._events(events)
         except Exception:
             # A fault in the switch must not take the process down with it; the input is
             # journaled and will be answered on recovery.
@@ -151,48 +123,41 @@ class LineSession(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Release the line."""
         self.closed = True
+        self._protocol.close()
         self._gw.sessions.discard(self)
         if self.line is not None:
             self._gw.delivery.detach(self.line, self)
         self._gw.log.info("session.closed", line=self.line, peer=self.peer)
 
-    # frames
+    # events
 
-    def _frames(self, frames: list[Frame | BadFrame]) -> None:
+    def _events(self, events: list[Event]) -> None:
         batch: list[tuple[str, str | None]] = []
         ack: int | None = None
-        for index, frame in enumerate(frames):
-            if self.line is None:
-                return self._first_frame(frame, frames[index + 1 :])
-            entry = journal_entry(frame)
-            if isinstance(entry, Ack):
-                ack = entry.seq if ack is None else max(ack, entry.seq)
-            elif isinstance(entry, Heartbeat):
-                if self.hb_outstanding:
-                    self.hb_outstanding = False
-                else:
-                    self._write(HEARTBEAT)
-            else:
-                batch.append(entry)
+        for event in events:
+            if isinstance(event, Input):
+                batch.append((event.text, event.fault))
+            elif isinstance(event, Ack):
+                ack = event.seq if ack is None else max(ack, event.seq)
+            elif isinstance(event, Heartbeat):
+                if event.probe:
+                    self._send(Heartbeat(probe=False))
+            elif isinstance(event, SignOnRequest):
+                self._begin_signon(event)
+            elif isinstance(event, Violation):
+                self._reject(event.reason)
+        line = self.line
+        if line is None:
+            return
         if ack is not None:
-            self._gw.journal.acknowledge(self.line, ack)
+            self._gw.journal.acknowledge(line, ack)
             self._gw.schedule_flush()
         if batch:
-            self._gw.delivery.deliver(self._gw.switch.handle(self.line, batch))
+            self._gw.delivery.deliver(self._gw.switch.handle(line, batch))
 
     # sign-on
 
-    def _first_frame(self, frame: Frame | BadFrame, rest: list[Frame | BadFrame]) -> None:
-        """A session's first frame must be a valid SIGNON; anything else ends it."""
-        signon = None
-        if isinstance(frame, Frame):
-            with contextlib.suppress(MessageError):
-                signon = parse_control(frame.text)
-        if not isinstance(signon, SignOn):
-            return self._reject("SIGNON REQUIRED")
-        return self._begin_signon(signon, rest)
-
-    def _begin_signon(self, signon: SignOn, rest: list[Frame | BadFrame]) -> None:
+    def _begin_signon(self, signon: SignOnRequest) -> None:
         line = self._gw.lines.get(signon.line)
         # Unknown line codes are counted by address only, so they cannot fill the table.
         line_keys = [f"line:{line.code}"] if line is not None else []
@@ -210,9 +175,8 @@ class LineSession(asyncio.Protocol):
                                 "CERTIFICATE NOT FOR THIS LINE")
         cache_key = hashlib.sha256(f"{line.code}\0{signon.key}\0{line.key_hash}".encode()).digest()
         if cache_key in self._gw.verified_keys:
-            return self._finish_signon(signon.line, True, rest, keys)
-        self._verifying = True
-        self._held = list(rest)
+            return self._finish_signon(signon.line, True, keys)
+        # Frames that arrive meanwhile wait in the protocol until the answer is sent.
         future = asyncio.get_running_loop().run_in_executor(
             None, verify_key, signon.key, line.key_hash
         )
@@ -221,15 +185,11 @@ class LineSession(asyncio.Protocol):
             ok = not fut.cancelled() and fut.exception() is None and fut.result()
             if ok:
                 self._gw.verified_keys.add(cache_key)
-            self._verifying = False
-            held, self._held = self._held, []
-            self._finish_signon(signon.line, bool(ok), held, keys)
+            self._finish_signon(signon.line, bool(ok), keys)
 
         future.add_done_callback(done)
 
-    def _finish_signon(
-        self, code: str, ok: bool, rest: list[Frame | BadFrame], keys: list[str]
-    ) -> None:
+    def _finish_signon(self, code: str, ok: bool, keys: list[str]) -> None:
         # The attempt is settled even when the peer has gone, or the lockout would miss it.
         if not ok:
             return self._refuse(keys, code, "invalid key", "INVALID KEY")
@@ -241,15 +201,15 @@ class LineSession(asyncio.Protocol):
             # The line's numbers live in its home's journal (docs/scale-out.md).
             self._gw.log.warning("session.wrong_instance", line=code, peer=self.peer, home=home)
             return self._reject(f"LINE HOMED ON {home}")
-        self.line = code
-        self._write(format_signon_ok(code, self._gw.journal.last_ack(code)))
-        self._gw.log.info("session.signon", line=code, peer=self.peer,
-                          last_ack=self._gw.journal.last_ack(code))
+        last_ack = self._gw.journal.last_ack(code)
+        self._send(SignOnAccepted(code, last_ack))
+        self._gw.log.info("session.signon", line=code, peer=self.peer, last_ack=last_ack)
         self._gw.delivery.attach(code, self)
         # The stored backlog is paged in by the pump as the line takes it.
         self._pump()
-        if rest:
-            self._guarded(rest)
+        held = self._protocol.held_events()
+        if held:
+            self._guarded(held)
 
     def _refuse(self, keys: list[str], code: str, reason: str, answer: str) -> None:
         """Log and count a failed sign-on (locking its keys at the limit), then reject it."""
@@ -261,14 +221,14 @@ class LineSession(asyncio.Protocol):
         self._reject(answer)
 
     def _reject(self, reason: str) -> None:
-        self._write(format_signon_rejected(reason))
+        self._send(SignOnRefused(reason))
         self.close(f"signon rejected: {reason.lower()}")
 
     # output
 
-    def _write(self, text: str) -> None:
+    def _send(self, event: Event) -> None:
         if self._transport is not None and not self.closed:
-            self._transport.write(encode_frame(text))
+            self._transport.write(self._protocol.send(event))
 
     def send_outputs(self, outputs: list[StoredOutput], live: bool = True) -> None:
         """Queue outputs and write what the line takes; cut off a line that stops reading.
@@ -281,7 +241,7 @@ class LineSession(asyncio.Protocol):
         # Cut off: new outputs waiting past the limit on top of a full buffer. They stay
         # stored and are sent again after the next sign-on.
         for output in outputs:
-            frame = encode_frame(output.text)
+            frame = self._protocol.send(Output(output.text))
             self._queue.append((frame, live))
             if live:
                 self._live_waiting += len(frame)
@@ -331,14 +291,14 @@ class LineSession(asyncio.Protocol):
 
     def send_heartbeat(self) -> None:
         """Probe a quiet line; its HB answer is not answered again."""
-        self.hb_outstanding = True
-        self._write(HEARTBEAT)
+        self._send(Heartbeat(probe=True))
 
     def close(self, reason: str, abort: bool = False) -> None:
         """End the session (after flushing what is written, unless aborting)."""
         if self.closed or self._transport is None:
             return
         self.closed = True
+        self._protocol.close()
         self._gw.log.info("session.closing", line=self.line, peer=self.peer, reason=reason)
         if self.line is not None:
             self._gw.delivery.detach(self.line, self)

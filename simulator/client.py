@@ -3,16 +3,21 @@
 import asyncio
 import contextlib
 import ssl
-from dataclasses import dataclass
 
-from formats.control import (
-    HEARTBEAT,
-    format_ack,
-    format_signon,
-    parse_signon_reply,
+from formats.line_protocol import (
+    Ack,
+    Event,
+    Heartbeat,
+    Input,
+    LineProtocol,
+    Received,
+    Role,
+    SignOnAccepted,
+    SignOnRefused,
+    SignOnRequest,
+    Unreadable,
+    Violation,
 )
-from formats.framing import BadFrame, FrameDecoder, encode_frame
-from formats.output import SEQ_WRAP, OutputMessage, parse_output
 from routing.lines import dev_key
 
 
@@ -20,22 +25,8 @@ class SignOnRejected(Exception):
     """The gateway refused the sign-on; the message is its reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """An output as the line received it, with its full sequence number."""
-
-    seq: int
-    message: OutputMessage
-    text: str
-
-
-def full_seq(last: int, wrapped: int) -> int:
-    """The full sequence number of a 5-digit header number that follows ``last``."""
-    return last + (wrapped - last) % SEQ_WRAP
-
-
 class LineClient:
-    """One line's connection to the gateway (TCP or TLS)."""
+    """One line's connection to the gateway (TCP or TLS); frames it cannot read are skipped."""
 
     def __init__(
         self,
@@ -47,15 +38,14 @@ class LineClient:
         self.line = line
         self.auto_ack = auto_ack
         self.last_ack = 0
-        self.last_seq = 0
         self._reader = reader
         self._writer = writer
-        self._decoder = FrameDecoder()
-        self._frames: asyncio.Queue[str] = asyncio.Queue()
+        self._protocol = LineProtocol(Role.LINE)
+        # Outputs in order of arrival; None once the gateway has closed the connection.
+        self._outputs: asyncio.Queue[Received | None] = asyncio.Queue()
         self._pump_task: asyncio.Task[None] | None = None
         self.heartbeats = 0
         self.heartbeat_answers = 0
-        self._hb_outstanding = False
 
     @classmethod
     async def connect(
@@ -74,49 +64,48 @@ class LineClient:
             asyncio.open_connection(host, port, ssl=tls), timeout
         )
         client = cls(reader, writer, line, auto_ack)
-        await client.send_raw(encode_frame(format_signon(line, key or dev_key(line))))
-        reply = await client._next_frame(timeout)
-        accepted, detail, last_ack = parse_signon_reply(reply)
-        if not accepted:
+        await client.send_raw(client._protocol.send(SignOnRequest(line, key or dev_key(line))))
+        answer = await client._signon_answer(timeout)
+        if isinstance(answer, SignOnRefused):
             writer.close()
-            raise SignOnRejected(detail)
-        client.last_ack = client.last_seq = last_ack
+            raise SignOnRejected(answer.reason)
+        client.last_ack = answer.last_ack
         client._pump_task = asyncio.create_task(client._pump())
         return client
 
-    async def _next_frame(self, timeout: float) -> str:
+    async def _signon_answer(self, timeout: float) -> SignOnAccepted | SignOnRefused:
         while True:
             data = await asyncio.wait_for(self._reader.read(65536), timeout)
             if not data:
                 raise ConnectionError("gateway closed the connection")
-            frames = self._decoder.feed(data)
-            for frame in frames:
-                if isinstance(frame, BadFrame):
-                    raise ConnectionError(f"bad frame from gateway: {frame.reason}")
-                self._frames.put_nowait(frame.text)
-            if not self._frames.empty():
-                return self._frames.get_nowait()
+            events = self._protocol.receive_data(data)
+            for index, event in enumerate(events):
+                if isinstance(event, SignOnAccepted | SignOnRefused):
+                    self._take(events[index + 1 :])
+                    return event
+                if isinstance(event, Unreadable | Violation):
+                    raise ConnectionError(f"bad sign-on answer from gateway: {event.reason}")
 
     async def _pump(self) -> None:
         try:
             while data := await self._reader.read(65536):
-                for frame in self._decoder.feed(data):
-                    if isinstance(frame, BadFrame):
-                        continue
-                    if frame.text == HEARTBEAT:
-                        # Answer the gateway's probes, never the answer to our own.
-                        if self._hb_outstanding:
-                            self._hb_outstanding = False
-                            self.heartbeat_answers += 1
-                        else:
-                            self.heartbeats += 1
-                            self._writer.write(encode_frame(HEARTBEAT))
-                        continue
-                    self._frames.put_nowait(frame.text)
+                self._take(self._protocol.receive_data(data))
         except (ConnectionError, OSError):
             pass
         finally:
-            self._frames.put_nowait("")
+            self._outputs.put_nowait(None)
+
+    def _take(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Received):
+                self._outputs.put_nowait(event)
+            elif isinstance(event, Heartbeat):
+                # Answer the gateway's probes, never the answer to our own.
+                if event.probe:
+                    self.heartbeats += 1
+                    self._writer.write(self._protocol.send(Heartbeat(probe=False)))
+                else:
+                    self.heartbeat_answers += 1
 
     async def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (for framing tests)."""
@@ -125,25 +114,21 @@ class LineClient:
 
     async def send(self, text: str) -> None:
         """Send one framed text."""
-        await self.send_raw(encode_frame(text))
+        await self.send_raw(self._protocol.send(Input(text)))
 
     async def heartbeat(self) -> None:
         """Probe the gateway with HB; its answer counts in ``heartbeat_answers``."""
-        self._hb_outstanding = True
-        await self.send(HEARTBEAT)
+        await self.send_raw(self._protocol.send(Heartbeat(probe=True)))
 
     async def recv(self, timeout: float = 10.0) -> Received:
         """The next output; acknowledged at once when ``auto_ack``."""
-        text = await asyncio.wait_for(self._frames.get(), timeout)
-        if not text:
-            self._frames.put_nowait("")
+        received = await asyncio.wait_for(self._outputs.get(), timeout)
+        if received is None:
+            self._outputs.put_nowait(None)
             raise ConnectionError("gateway closed the connection")
-        message = parse_output(text)
-        seq = full_seq(self.last_seq, message.out_seq)
-        self.last_seq = seq
         if self.auto_ack:
-            await self.ack(seq)
-        return Received(seq, message, text)
+            await self.ack(received.seq)
+        return received
 
     async def recv_many(self, count: int, timeout: float = 10.0) -> list[Received]:
         """The next ``count`` outputs."""
@@ -152,14 +137,13 @@ class LineClient:
     async def ack(self, seq: int) -> None:
         """Acknowledge every output up to ``seq``."""
         self.last_ack = max(self.last_ack, seq)
-        await self.send(format_ack(seq))
+        await self.send_raw(self._protocol.send(Ack(seq)))
 
     async def closed(self, timeout: float = 10.0) -> bool:
         """Wait until the gateway closes the connection; True when it did."""
         try:
             while True:
-                text = await asyncio.wait_for(self._frames.get(), timeout)
-                if not text:
+                if await asyncio.wait_for(self._outputs.get(), timeout) is None:
                     return True
         except TimeoutError:
             return False

@@ -17,20 +17,19 @@ carry their full sequence number in the ``seq`` user property; one seen before i
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from formats.control import format_ack
-from formats.errors import MessageError
-from formats.output import parse_output
+from formats.line_protocol import Ack, Input, LineProtocol, Received, Role
 from gateway.bus.client import NO_MATCHING_SUBSCRIBERS, BusClient, delivered
 from gateway.bus.topics import SEQ_PROPERTY, input_topic, output_topic
 from routing.lines import dev_key
-from simulator.client import Received, SignOnRejected, full_seq
+from simulator.client import SignOnRejected
 from simulator.switches import Delivered, Handler, LinkCounters, SwitchLink, Target
 
 QOS = 1
@@ -80,7 +79,6 @@ class MqttLineClient:
         self.line = line
         self.auto_ack = auto_ack
         self.last_ack = 0
-        self.last_seq = 0
         self.duplicates = 0
         self.reconnects = 0
         self._host = host
@@ -88,6 +86,8 @@ class MqttLineClient:
         self._key = key
         self._identifier = identifier or f"line-{line}"
         self._on_output = on_output
+        # The broker signs the line on: its login is the sign-on.
+        self._protocol = LineProtocol(Role.LINE, line=line)
         self._outputs: asyncio.Queue[Received] = asyncio.Queue()
         self._seen: set[int] = set()
         self._connection: _Connection | None = None
@@ -164,34 +164,32 @@ class MqttLineClient:
 
     def _take(self, message: aiomqtt.Message) -> None:
         raw = message.payload
-        text = bytes(raw).decode("ascii", "replace") if isinstance(raw, bytes | bytearray) else ""
-        try:
-            parsed = parse_output(text)
-        except MessageError:
-            return
-        seq = _output_seq(message)
-        if seq is None:
-            seq = full_seq(self.last_seq, parsed.out_seq)
-        if seq in self._seen:
-            self.duplicates += 1
-            return
-        self._seen.add(seq)
-        self.last_seq = max(self.last_seq, seq)
-        received = Received(seq, parsed, text)
-        if self._on_output is not None:
-            self._on_output(received)
-        else:
-            self._outputs.put_nowait(received)
+        payload = bytes(raw) if isinstance(raw, bytes | bytearray) else b""
+        # Frames the line cannot read, and HB (the gateway probes no MQTT line), are dropped.
+        for received in self._protocol.receive_payload(payload, _output_seq(message)):
+            if not isinstance(received, Received):
+                continue
+            if received.seq in self._seen:
+                self.duplicates += 1
+                continue
+            self._seen.add(received.seq)
+            if self._on_output is not None:
+                self._on_output(received)
+            else:
+                self._outputs.put_nowait(received)
 
     async def send(self, text: str) -> None:
         """Publish one input text; waits for the broker's PUBACK, across reconnects."""
+        await self._publish(self._protocol.payload(Input(text)))
+
+    async def _publish(self, payload: bytes) -> None:
         while True:
             await self._connected.wait()
             connection = self._connection
             if connection is None:
                 continue
             publish = asyncio.ensure_future(
-                connection.client.publish_acked(input_topic(self.line), text.encode("ascii"))
+                connection.client.publish_acked(input_topic(self.line), payload)
             )
             lost = asyncio.ensure_future(connection.lost.wait())
             done, _ = await asyncio.wait({publish, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -225,7 +223,7 @@ class MqttLineClient:
     async def ack(self, seq: int) -> None:
         """Acknowledge every output up to ``seq`` (``ACK.<SEQ>`` on the input topic)."""
         self.last_ack = max(self.last_ack, seq)
-        await self.send(format_ack(seq))
+        await self._publish(self._protocol.payload(Ack(seq)))
 
     async def close(self) -> None:
         """Disconnect; the broker keeps the session and queues outputs until the next login."""
@@ -265,14 +263,16 @@ class MqttSwitch:
 
     def _send_ack(self) -> None:
         due, self._ack_due = self._ack_due, None
-        if due is not None:
-            self.send(format_ack(due))
+        if due is not None and self._client is not None:
+            self._spawn(self._client.ack(due))
 
     def send(self, text: str) -> None:
         """Publish one input text (in the background, in order of calls)."""
-        if self._client is None:
-            return
-        task = asyncio.create_task(self._client.send(text))
+        if self._client is not None:
+            self._spawn(self._client.send(text))
+
+    def _spawn(self, publish: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(publish)
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
 

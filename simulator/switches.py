@@ -12,11 +12,22 @@ from dataclasses import dataclass, field
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
-from formats.control import HEARTBEAT, format_ack, format_signon, parse_signon_reply
-from formats.errors import MessageError
-from formats.framing import BadFrame, FrameDecoder, encode_frame
-from formats.output import OutputMessage, parse_output
-from simulator.client import SignOnRejected, full_seq
+from formats.line_protocol import (
+    Ack,
+    Event,
+    Heartbeat,
+    Input,
+    LineProtocol,
+    Received,
+    Role,
+    SignOnAccepted,
+    SignOnRefused,
+    SignOnRequest,
+    Unreadable,
+    Violation,
+)
+from formats.output import OutputMessage
+from simulator.client import SignOnRejected
 
 SIGNON_TIMEOUT = 10.0
 
@@ -100,7 +111,7 @@ class TcpSwitch(asyncio.Protocol):
         self.counters = LinkCounters()
         self._key = key
         self._handler = handler
-        self._decoder = FrameDecoder()
+        self._protocol = LineProtocol(Role.LINE)
         self._transport: asyncio.Transport | None = None
         self._signed_on: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._closed = asyncio.get_running_loop().create_future()
@@ -110,7 +121,7 @@ class TcpSwitch(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Sign on at once."""
         self._transport = cast(asyncio.Transport, transport)
-        self._transport.write(encode_frame(format_signon(self.line, self._key)))
+        self._transport.write(self._protocol.send(SignOnRequest(self.line, self._key)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Fail a sign-on still waiting and wake ``close``."""
@@ -125,42 +136,31 @@ class TcpSwitch(asyncio.Protocol):
         # uvloop's loop clock ticks in milliseconds: too coarse for latencies.
         read_at = time.perf_counter()
         acked = self.last_seq
-        for frame in self._decoder.feed(data):
-            if isinstance(frame, BadFrame):
-                self.counters.unreadable += 1
-                continue
-            text = frame.text
-            if not self._signed_on.done():
-                self._signon_reply(text)
-                continue
-            if text == HEARTBEAT:
+        for event in self._protocol.receive_data(data):
+            if isinstance(event, Received):
+                self._output(event, read_at)
+            elif isinstance(event, Heartbeat):
                 # The simulated switch never probes, so every HB is the gateway's probe.
                 self.counters.heartbeats_answered += 1
-                self.send(HEARTBEAT)
-                continue
-            self._output(text, read_at)
+                self._send(Heartbeat(probe=False))
+            elif isinstance(event, Unreadable):
+                self.counters.unreadable += 1
+            else:
+                self._signon_answer(event)
         if self.last_seq != acked:
-            self.send(format_ack(self.last_seq))
+            self._send(Ack(self.last_seq))
 
-    def _signon_reply(self, text: str) -> None:
-        try:
-            accepted, detail, last_ack = parse_signon_reply(text)
-        except MessageError as exc:
-            self._signed_on.set_exception(ConnectionError(f"{self.line}: {exc.detail}"))
-            return
-        if accepted:
-            self.last_seq = last_ack
-            self._signed_on.set_result(last_ack)
-        else:
-            self._signed_on.set_exception(SignOnRejected(f"{self.line}: {detail}"))
+    def _signon_answer(self, event: Event) -> None:
+        if isinstance(event, SignOnAccepted):
+            self.last_seq = event.last_ack
+            self._signed_on.set_result(event.last_ack)
+        elif isinstance(event, SignOnRefused):
+            self._signed_on.set_exception(SignOnRejected(f"{self.line}: {event.reason}"))
+        elif isinstance(event, Violation):
+            self._signed_on.set_exception(ConnectionError(f"{self.line}: {event.reason}"))
 
-    def _output(self, text: str, read_at: float) -> None:
-        try:
-            message = parse_output(text)
-        except MessageError:
-            self.counters.unreadable += 1
-            return
-        seq = full_seq(self.last_seq, message.out_seq)
+    def _output(self, received: Received, read_at: float) -> None:
+        seq = received.seq
         if seq <= self.last_seq:
             self.counters.duplicates += 1
             return
@@ -168,12 +168,15 @@ class TcpSwitch(asyncio.Protocol):
             self.counters.gaps.append((self.last_seq + 1, seq))
         self.last_seq = seq
         self.counters.outputs += 1
-        self._handler(Delivered(self.line, seq, message, text, read_at))
+        self._handler(Delivered(self.line, seq, received.message, received.text, read_at))
 
     def send(self, text: str) -> None:
         """Send one framed text."""
+        self._send(Input(text))
+
+    def _send(self, event: Event) -> None:
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(encode_frame(text))
+            self._transport.write(self._protocol.send(event))
 
     async def signed_on(self, timeout: float) -> int:
         """Wait for the sign-on answer; returns LASTACK or raises SignOnRejected."""

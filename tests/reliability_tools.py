@@ -20,10 +20,11 @@ from structlog.testing import CapturingLogger
 
 from formats.control import HEARTBEAT, format_ack, format_signon, parse_signon_reply
 from formats.framing import BadFrame, FrameDecoder, encode_frame
+from formats.line_protocol import full_seq
 from formats.output import OutputMessage, parse_output
 from gateway.app import Gateway
 from routing.lines import dev_key
-from simulator.client import SignOnRejected, full_seq
+from simulator.client import SignOnRejected
 
 
 class EventLog:

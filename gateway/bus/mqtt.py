@@ -37,8 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from formats.control import Ack, Heartbeat
-from formats.framing import FrameDecoder
+from formats.line_protocol import Ack, Input, LineProtocol, Role
 from gateway.bus import home_of
 from gateway.bus.client import BusClient, SeqProperties, delivered
 from gateway.bus.topics import (
@@ -52,7 +51,6 @@ from gateway.bus.topics import (
     route_topic,
 )
 from gateway.journal import OutboxEntry, PendingOutput, StoredOutput
-from gateway.session import BAD_FRAME_DETAIL, journal_entry, printable, withhold_key
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -159,7 +157,11 @@ class MqttBus:
         self._sent: dict[str, int] = {}
         self._save_scheduled = False
         self._link = _MqttLink(self)
-        self._decoder_max = gateway.settings.max_frame
+        # The broker signed each line on (its login), so a line's protocol starts signed on.
+        self._protocols = {
+            code: LineProtocol(Role.GATEWAY, max_text=gateway.settings.max_frame, line=code)
+            for code in self._homes
+        }
         gateway.journal.remote = self.is_remote
         gateway.journal.on_outbox = self._outbox_wake.set
         gateway.delivery.remote_link = self._link_for
@@ -351,7 +353,8 @@ class MqttBus:
     def _input(
         self, line: str, payload: bytes, inputs: dict[str, list[tuple[str, str | None]]]
     ) -> None:
-        if line not in self._homes:
+        protocol = self._protocols.get(line)
+        if protocol is None:
             # Only the gateway account may publish to a topic no line owns (the ACL).
             self._log.warning("security.violation", line=line, detail="input topic of no line")
             return
@@ -361,17 +364,13 @@ class MqttBus:
             # What the broker could not place with the line before goes now that it is back.
             self._resend(line)
         frames = inputs.setdefault(line, [])
-        if b"\x02" in payload or b"\x03" in payload:
-            frames.append((withhold_key(printable(payload[:100])), BAD_FRAME_DETAIL["charset"]))
-            return
-        (frame,) = FrameDecoder(self._decoder_max).feed(b"\x02" + payload + b"\x03")
-        # The broker signed the line on, so a SIGNON here is one too many (ER 0).
-        entry = journal_entry(frame)
-        if isinstance(entry, Ack):
-            self._ack(line, entry.seq)
-        elif not isinstance(entry, Heartbeat):
-            # HB needs no answer on MQTT: the broker's keepalive watches the line.
-            frames.append(entry)
+        # A SIGNON here is one too many (ER 0); HB needs no answer on MQTT: the broker's
+        # keepalive watches the line.
+        for event in protocol.receive_payload(payload):
+            if isinstance(event, Ack):
+                self._ack(line, event.seq)
+            elif isinstance(event, Input):
+                frames.append((event.text, event.fault))
 
     def _ack(self, line: str, seq: int) -> None:
         if self.is_remote(line):

@@ -12,7 +12,9 @@ from formats.framing import (
     BadFrame,
     Frame,
     FrameDecoder,
+    decode_text,
     encode_frame,
+    encode_text,
 )
 
 CHARSET = "".join(chr(c) for c in range(0x20, 0x7F)) + "\r\n"
@@ -177,3 +179,20 @@ def test_feeding_byte_by_byte_equals_feeding_at_once(stream: bytes) -> None:
     for index in range(len(stream)):
         pieces.extend(single.feed(stream[index : index + 1]))
     assert pieces == whole
+
+
+@given(st.binary(max_size=120), st.integers(1, 100))
+def test_a_payload_is_read_as_the_text_of_one_frame(raw: bytes, limit: int) -> None:
+    framed = FrameDecoder(max_text=limit).feed(b"\x02" + raw + b"\x03")
+    if b"\x02" not in raw and b"\x03" not in raw:
+        assert [decode_text(raw, limit)] == framed
+    else:
+        item = decode_text(raw, limit)
+        assert isinstance(item, BadFrame)
+        assert item.reason == ("oversize" if len(raw) > limit else "charset")
+
+
+@given(texts)
+def test_encode_text_is_the_frame_without_stx_etx(text: str) -> None:
+    assert b"\x02" + encode_text(text) + b"\x03" == encode_frame(text)
+    assert decode_text(encode_text(text)) == Frame(text)
