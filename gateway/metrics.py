@@ -1,6 +1,6 @@
 """Prometheus metrics (``serve --metrics-port``): counters fed by hooks, state read at scrape.
 
-The switch and delivery call the three ``Hooks`` methods; without ``--metrics-port`` they are
+The switch and delivery call the ``Hooks`` methods; without ``--metrics-port`` they are
 no-ops. Queue depths, stored messages and open hit confirmations are read from the running
 gateway when Prometheus scrapes, so nothing on the message path keeps them up to date.
 """
@@ -33,6 +33,9 @@ class Hooks:
 
     def rejected(self, line: str, code: str) -> None:
         """An ER went out for an input."""
+
+    def failed(self, line: str, mke: str | None) -> None:
+        """A pipeline step failed and aborted an exchange (or a whole input)."""
 
     def delivered(self, line: str, mke: str, latency_ms: float | None) -> None:
         """An output was written to its line."""
@@ -97,7 +100,9 @@ class _State(Collector):
 class GatewayMetrics(Hooks):
     """The gateway's Prometheus registry and the hooks that feed it."""
 
-    __slots__ = ("_children", "_errors", "_in", "_latency", "_out", "_server", "registry")
+    __slots__ = (
+        "_children", "_errors", "_failed", "_in", "_latency", "_out", "_server", "registry",
+    )
 
     def __init__(self, gateway: "Gateway") -> None:
         self.registry = CollectorRegistry()
@@ -107,6 +112,11 @@ class GatewayMetrics(Hooks):
                             ["line", "mke"], registry=self.registry)
         self._errors = Counter("iaqgw_errors", "ER messages sent, by error number",
                                ["code"], registry=self.registry)
+        self._failed = Counter(
+            "iaqgw_failed_exchanges",
+            "Exchanges aborted by a failing pipeline step (SM .04. sent), by line and key",
+            ["line", "mke"], registry=self.registry,
+        )
         self._latency = Histogram(
             "iaqgw_latency_seconds", "Input entering the switch to output delivered, by key",
             ["mke"], buckets=LATENCY_BUCKETS, registry=self.registry,
@@ -130,6 +140,10 @@ class GatewayMetrics(Hooks):
     def rejected(self, line: str, code: str) -> None:
         """Count an ER."""
         self._child(self._errors, "er", code).inc()
+
+    def failed(self, line: str, mke: str | None) -> None:
+        """Count an aborted exchange."""
+        self._child(self._failed, "failed", line, mke or "").inc()
 
     def delivered(self, line: str, mke: str, latency_ms: float | None) -> None:
         """Count a delivered output and its latency."""
