@@ -137,12 +137,13 @@ class StoredOutput:
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """One CJIS audit row: an input accepted or rejected, or an output delivered.
+    """One CJIS audit row: an input accepted, rejected or failed, or an output delivered.
 
     Inputs carry their line, sender ORI, MKE and input sequence number; deliveries the
     destination line, destination, MKE and output sequence number. ``outcome`` holds the ER
-    number and detail of a rejection; for a delivery ``live`` (sent as it was stored) or
-    ``signon`` (sent from the store at sign-on: held while the line was down, or unacknowledged).
+    number and detail of a rejection; for a failure the destination and the exception
+    (``AX KeyError: 'X'``); for a delivery ``live`` (sent as it was stored) or ``signon`` (sent
+    from the store at sign-on: held while the line was down, or unacknowledged).
     """
 
     at: datetime
