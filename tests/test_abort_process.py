@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from gateway_process import GatewayProcess
 from messages import iaq
+from test_metrics import scrape, value
 from typer.testing import CliRunner
 
 from formats.framing import encode_frame
@@ -45,7 +46,7 @@ def poisoned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gatewa
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
     )
-    proc = GatewayProcess(tmp_path / "data")
+    proc = GatewayProcess(tmp_path / "data", "--metrics-port", "0")
     yield proc
     proc.stop()
 
@@ -105,6 +106,9 @@ async def test_a_failing_plugin_aborts_its_exchange_and_the_gateway_restarts(
     assert event["level"] == "error" and event["error"] == "KeyError: 'ZQ TABLE'"
     assert (event["line"], event["mke"], event["in_seq"]) == ("CA", "ZQ", 2)
     assert event["control"] == "BAD" and event["dest"] == "AX"
+    [started] = [e for e in poisoned.events() if e.get("event") == "gateway.started"]
+    samples = await scrape(int(str(started["metrics_port"])))
+    assert value(samples, "iaqgw_failed_exchanges_total", line="CA", mke="ZQ") == 1
     [record] = failed_audit(poisoned.data_dir)
     assert (record["line"], record["ori"], record["mke"], record["in_seq"]) == ("CA", CA, "ZQ", 2)
     assert record["outcome"] == "AX KeyError: 'ZQ TABLE'"
