@@ -50,9 +50,10 @@ ActionKind = Literal["operator", "technician", "pending"]
 
 @dataclass(frozen=True, slots=True)
 class _Retry:
-    """When a failed action of a case may be tried again, and how often it failed."""
+    """When a failed action of a case may be tried again, after how long, how often it failed."""
 
     at: datetime
+    delay: timedelta
     failures: int
 
 
@@ -203,9 +204,11 @@ class Deadlines:
     def _failed(self, kind: ActionKind, case: Case, now: datetime, exc: Exception) -> None:
         """Log a case's failed action and put its next try off (doubling, up to RETRY_MAX)."""
         previous = self._retry.get((kind, case.id))
-        failures = previous.failures + 1 if previous is not None else 1
-        delay = min(RETRY_FIRST * 2 ** (failures - 1), RETRY_MAX)
-        self._retry[(kind, case.id)] = _Retry(now + delay, failures)
+        if previous is None:
+            delay, failures = RETRY_FIRST, 1
+        else:
+            delay, failures = min(previous.delay * 2, RETRY_MAX), previous.failures + 1
+        self._retry[(kind, case.id)] = _Retry(now + delay, delay, failures)
         self._log.error(
             "deadline.failed",
             case=case.control_number,
