@@ -365,7 +365,6 @@ class Switch:
         body = format_er_body(exc.code, exc.detail, item.text)
         return self._notice(item, now, msg, "ER", body, to_sender)
 
-
     def _fail(
         self,
         item: JournaledInput,
@@ -427,4 +426,5 @@ def _read(item: JournaledInput) -> InputMessage | None:
     try:
         return parse_input(item.text)
     except Exception:
+        # A MessageError, or the parser failing itself: either way there is no header.
         return None
