@@ -3,6 +3,7 @@
 from formats.errors import ERROR_TEXT, ErrorCode, MessageError
 
 SM_FORWARD = ".02. USER OUT OF SERVICE FOR MSG TYPE, NLETS WILL FORWARD"
+SM_UNABLE = ".04. DESTINATION UNABLE TO PROCESS MESSAGE - NLETS WILL NOT FORWARD"
 ORIGINAL_MESSAGE = "ORIGINAL MESSAGE"
 ORIGINAL_LIMIT = 100
 
@@ -34,3 +35,11 @@ def parse_er_body(body: str) -> tuple[ErrorCode, str, str]:
 def format_sm_body(dest: str) -> str:
     """The store-and-forward notice for a destination that is not signed on."""
     return f"{SM_FORWARD}\nDESTINATION {dest}"
+
+
+def format_sm_unable_body(dest: str | None) -> str:
+    """The notice for a destination that failed to process the message (SPEC.md §11).
+
+    ``dest`` is None when the input could not be read far enough to name one.
+    """
+    return SM_UNABLE if dest is None else f"{SM_UNABLE}\nDESTINATION {dest}"

@@ -333,14 +333,20 @@ class Casebook:
         return self._due("tech_at", now, limit)
 
     def pending_due(self, now: datetime, limit: int) -> list[tuple[Case, datetime | None]]:
-        """Open hit confirmations whose PENDING YR is due by ``now``."""
-        return self._due("due", now, limit)
+        """Hit confirmations whose PENDING YR is due by ``now``.
 
-    def _due(self, column: str, now: datetime, limit: int) -> list[tuple[Case, datetime | None]]:
+        Open ones, and answered ones: their answer is sent before this is asked, so one still
+        answered is one whose answer could not be sent, and it must not miss its deadline.
+        """
+        return self._due("due", now, limit) + self._due("due", now, limit, ANSWERED)
+
+    def _due(
+        self, column: str, now: datetime, limit: int, state: str = OPEN
+    ) -> list[tuple[Case, datetime | None]]:
         rows = self._db.execute(
             f"SELECT {_COLUMNS}, {column} FROM lesc_cases"
             f" WHERE state = ? AND {column} <= ? ORDER BY {column} LIMIT ?",
-            (OPEN, stamp(now), limit),
+            (state, stamp(now), limit),
         )
         return [(_case(row[:-1]), moment(row[-1])) for row in rows]
 
@@ -408,7 +414,7 @@ class Casebook:
             if isinstance(effect, CaseClosed):
                 expected: tuple[str, ...] = (effect.case.state,)
             elif isinstance(effect, CasePending) and effect.due is not None:
-                expected = (OPEN,)
+                expected = (effect.case.state,)
             else:
                 # What an input brings (a follow-up's PENDING among them) is answered from
                 # state read in the same batch, perhaps opened by it: nothing to check.

@@ -17,6 +17,7 @@ class AuditEvent(StrEnum):
 
     accepted = "accepted"
     rejected = "rejected"
+    failed = "failed"
     delivered = "delivered"
 
 

@@ -11,17 +11,23 @@ gateway picks up where the last one stopped, and a test moves a ManualClock and 
 :meth:`Deadlines.nudge` (or :meth:`Deadlines.tick`) instead of sleeping. Outputs go through
 ``emit``, the gateway's one path for outputs no arriving input caused: journaled with the
 effects in one transaction, then delivered.
+
+Each case is acted on alone (docs/reliability.md): an action that raises is logged
+(``deadline.failed``) and tried again after a back-off, and the other cases go on. A hit
+confirmation whose final answer keeps failing still gets its PENDING when that falls due,
+also when an operator's answer is the one that cannot be sent.
 """
 
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, Final
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 
 from gateway.casebook import Casebook, StaleCase
 from gateway.clock import Clock
-from gateway.switch import Origin
+from gateway.switch import Origin, raised_at, summary
 from gateway.technician import SimulatedTechnician
 from responders.base import Reply, Services
 from responders.enhanced import enhanced_action
@@ -33,6 +39,22 @@ Emit = Callable[[Sequence[Emission]], object]
 BATCH: Final = 256
 # Shortest wait between sweeps, so a due action that could not be taken is not spun on.
 MIN_WAIT: Final = 0.01
+# A failed action is tried again after RETRY_FIRST, then twice as long each time up to
+# RETRY_MAX: well inside the 2-minute margin before a PRI/U deadline.
+RETRY_FIRST: Final = timedelta(seconds=1)
+RETRY_MAX: Final = timedelta(seconds=30)
+
+# The three timed actions, in the order of a sweep.
+ActionKind = Literal["operator", "technician", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """When a failed action of a case may be tried again, after how long, how often it failed."""
+
+    at: datetime
+    delay: timedelta
+    failures: int
 
 
 def origin_of(case: Case) -> Origin:
@@ -62,6 +84,7 @@ class Deadlines:
         self._poll = poll
         self._log = log
         self._wake = asyncio.Event()
+        self._retry: dict[tuple[ActionKind, int], _Retry] = {}
 
     def nudge(self) -> None:
         """Sweep now (the casebook changed, or a test moved the clock)."""
@@ -73,7 +96,8 @@ class Deadlines:
             try:
                 acted = self.tick()
             except Exception:
-                # A fault here must not stop the deadlines of every other case.
+                # The sweep's own reads failed (each case's action is guarded in _act): try
+                # again on the next sweep rather than stop every deadline.
                 self._log.exception("deadlines.error")
                 acted = 0
             if acted:
@@ -83,23 +107,31 @@ class Deadlines:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
             # that arrives as the event is set, and then stop() would wait on this forever.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._wait()):
+                async with asyncio.timeout(self.next_wait()):
                     await self._wake.wait()
             self._wake.clear()
 
-    def _wait(self) -> float:
+    def next_wait(self) -> float:
+        """Seconds until the next sweep, after one that took no action."""
+        now = self._clock.now()
         wait = self._poll
         next_due = self._casebook.next_due()
+        if next_due is not None and next_due <= now and self._retry:
+            # What is due waits for its retry (a sweep takes every other due action).
+            next_due = min(retry.at for retry in self._retry.values())
         if next_due is not None:
-            wait = min(wait, (next_due - self._clock.now()).total_seconds())
+            wait = min(wait, (next_due - now).total_seconds())
         return max(wait, MIN_WAIT)
 
     def tick(self) -> int:
         """Take every action due now, up to a batch of each kind; return how many were taken."""
         now = self._clock.now()
-        acted = self._act(self._casebook.answered(BATCH), now, self._operator_answer)
-        acted += self._act(self._casebook.technician_due(now, BATCH), now, self._technician_answer)
-        acted += self._act(self._casebook.pending_due(now, BATCH), now, self._pending)
+        casebook = self._casebook
+        acted = self._act("operator", casebook.answered(BATCH), now, self._operator_answer)
+        acted += self._act(
+            "technician", casebook.technician_due(now, BATCH), now, self._technician_answer
+        )
+        acted += self._act("pending", casebook.pending_due(now, BATCH), now, self._pending)
         return acted
 
     def _operator_answer(self, case: Case, now: datetime, due: datetime | None) -> CaseAction:
@@ -124,14 +156,30 @@ class Deadlines:
 
     def _act(
         self,
+        kind: ActionKind,
         due: list[tuple[Case, datetime | None]],
         now: datetime,
         action: Callable[[Case, datetime, datetime | None], CaseAction],
     ) -> int:
+        self._forget(kind, due)
+        cases = {case.id: case for case, _ in due}
         batch: dict[int, Emission] = {}
         for case, due_at in due:
-            result = action(case, now, due_at)
+            retry = self._retry.get((kind, case.id))
+            if retry is not None and now < retry.at:
+                continue
+            try:
+                result = action(case, now, due_at)
+            except Exception as exc:
+                self._failed(kind, case, now, exc)
+                continue
             batch[case.id] = (origin_of(case), result.replies, result.effects)
+        return self._send(kind, batch, cases, now)
+
+    def _send(
+        self, kind: ActionKind, batch: dict[int, Emission], cases: dict[int, Case], now: datetime
+    ) -> int:
+        """Emit a batch of actions; when it fails, each on its own. Returns how many went out."""
         while batch:
             try:
                 self._emit(list(batch.values()))
@@ -139,5 +187,46 @@ class Deadlines:
                 # An operator answered it meanwhile: the next sweep sends that answer.
                 del batch[exc.case_id]
                 continue
+            except Exception as exc:
+                if len(batch) == 1:
+                    self._failed(kind, cases[next(iter(batch))], now, exc)
+                    return 0
+                # One case's outputs or changes sank the batch: the others go out alone.
+                return sum(
+                    self._send(kind, {case_id: emission}, cases, now)
+                    for case_id, emission in batch.items()
+                )
+            for case_id in batch:
+                self._retry.pop((kind, case_id), None)
             return len(batch)
         return 0
+
+    def _failed(self, kind: ActionKind, case: Case, now: datetime, exc: Exception) -> None:
+        """Log a case's failed action and put its next try off (doubling, up to RETRY_MAX)."""
+        previous = self._retry.get((kind, case.id))
+        if previous is None:
+            delay, failures = RETRY_FIRST, 1
+        else:
+            delay, failures = min(previous.delay * 2, RETRY_MAX), previous.failures + 1
+        self._retry[(kind, case.id)] = _Retry(now + delay, delay, failures)
+        self._log.error(
+            "deadline.failed",
+            case=case.control_number,
+            kind=case.kind,
+            action=kind,
+            line=case.line,
+            ori=case.ori,
+            failures=failures,
+            retry_s=delay.total_seconds(),
+            error=summary(exc),
+            where=raised_at(exc),
+        )
+
+    def _forget(self, kind: ActionKind, due: list[tuple[Case, datetime | None]]) -> None:
+        """Drop the retries of cases no longer due for this action (closed, or moved on)."""
+        if len(due) == BATCH:
+            # A full batch may have left a failing case out: keep everything.
+            return
+        ids = {case.id for case, _ in due}
+        for key in [key for key in self._retry if key[0] == kind and key[1] not in ids]:
+            del self._retry[key]

@@ -8,13 +8,20 @@ last commits, which docs/reliability.md describes.
 
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from formats.output import OutputMessage, format_output
+
+# inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
+# had an exchange aborted by a failing pipeline step (SPEC.md §11); like a processed one, it is
+# never answered again. The values fit the column every journal file already has.
+PROCESSED: Final = 1
+FAILED: Final = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
@@ -130,12 +137,13 @@ class StoredOutput:
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """One CJIS audit row: an input accepted or rejected, or an output delivered.
+    """One CJIS audit row: an input accepted, rejected or failed, or an output delivered.
 
     Inputs carry their line, sender ORI, MKE and input sequence number; deliveries the
     destination line, destination, MKE and output sequence number. ``outcome`` holds the ER
-    number and detail of a rejection; for a delivery ``live`` (sent as it was stored) or
-    ``signon`` (sent from the store at sign-on: held while the line was down, or unacknowledged).
+    number and detail of a rejection; for a failure the destination and the exception
+    (``AX KeyError: 'X'``); for a delivery ``live`` (sent as it was stored) or ``signon`` (sent
+    from the store at sign-on: held while the line was down, or unacknowledged).
     """
 
     at: datetime
@@ -316,10 +324,12 @@ class Journal:
         outputs: Iterable[PendingOutput],
         audit: Iterable[AuditRecord] = (),
         also: Callable[[sqlite3.Connection], None] | None = None,
+        failed: Collection[int] = (),
     ) -> list[StoredOutput]:
         """Number, render and store outputs, mark inputs processed, write audit: one transaction.
 
         ``also`` writes more in the same transaction (the LESC casebook's cases and detainers).
+        Inputs in ``failed`` are marked failed rather than processed.
         """
         stored: list[StoredOutput] = []
         with self._transaction():
@@ -342,7 +352,8 @@ class Journal:
             )
             self._write_outbox(outbox)
             self._db.executemany(
-                "UPDATE inputs SET processed = 1 WHERE id = ?", [(i,) for i in input_ids]
+                "UPDATE inputs SET processed = ? WHERE id = ?",
+                [(FAILED if i in failed else PROCESSED, i) for i in input_ids],
             )
         if outbox:
             self.on_outbox()
@@ -394,6 +405,7 @@ class Journal:
             JournaledInput(row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4], row[5])
             for row in self._db.execute(
                 "SELECT id, line, in_seq, received_at, text, bad FROM inputs"
+                # A literal, as in the partial index, so the index serves this query.
                 " WHERE processed = 0 ORDER BY id"
             )
         ]

@@ -1,13 +1,21 @@
 """Prometheus metrics (``serve --metrics-port``): counters fed by hooks, state read at scrape.
 
-The switch and delivery call the three ``Hooks`` methods; without ``--metrics-port`` they are
+The switch and delivery call the ``Hooks`` methods; without ``--metrics-port`` they are
 no-ops. Queue depths, stored messages and open hit confirmations are read from the running
 gateway when Prometheus scrapes, so nothing on the message path keeps them up to date.
+
+The scrape runs on the HTTP server's thread, and sessions, transports and the journal's
+counters belong to the event loop: the scrape asks the loop for a snapshot of them and shows
+the last one taken when the loop does not answer within SNAPSHOT_WAIT seconds.
 """
 
+import asyncio
+import concurrent.futures
 import sqlite3
+import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -34,41 +42,102 @@ class Hooks:
     def rejected(self, line: str, code: str) -> None:
         """An ER went out for an input."""
 
+    def failed(self, line: str, mke: str | None) -> None:
+        """A pipeline step failed and aborted an exchange (or a whole input)."""
+
     def delivered(self, line: str, mke: str, latency_ms: float | None) -> None:
         """An output was written to its line."""
 
 
 NO_HOOKS = Hooks()
 
+# Seconds a scrape waits for the event loop's snapshot before it shows the last one.
+SNAPSHOT_WAIT: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The gateway's state as the event loop last saw it: (line, value) pairs."""
+
+    stored: tuple[tuple[str, int], ...] = ()
+    queued: tuple[tuple[str, int], ...] = ()
+
 
 class _State(Collector):
-    """Gauges read from the gateway at scrape time."""
+    """Gauges of the gateway's state: a snapshot taken on the event loop, open cases."""
 
     def __init__(self, gateway: "Gateway") -> None:
         self._gw = gateway
+        self._snapshot = Snapshot()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
-    def collect(self) -> Iterator[Metric]:
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take snapshots on this loop, which runs on the calling thread."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self.take()
+
+    def take(self) -> Snapshot:
+        """Read lines and sessions into a new snapshot; on the event loop thread only."""
         gateway = self._gw
         journal = gateway.journal
+        self._snapshot = Snapshot(
+            stored=tuple(
+                (code, journal.last_out(code) - journal.last_ack(code))
+                for code in gateway.lines.codes
+            ),
+            queued=tuple(
+                (session.line, session.write_buffer_size())
+                for session in gateway.sessions
+                if session.line is not None and not session.closed
+            ),
+        )
+        return self._snapshot
+
+    def snapshot(self) -> Snapshot:
+        """A snapshot taken now on the event loop, else the last one (loop busy or gone)."""
+        loop = self._loop
+        if loop is None:
+            return self._snapshot
+        if threading.get_ident() == self._loop_thread:
+            return self.take()
+        future: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
+
+        def take() -> None:
+            if future.set_running_or_notify_cancel():
+                future.set_result(self.take())
+
+        try:
+            loop.call_soon_threadsafe(take)
+        except RuntimeError:
+            # The loop is closed: the gateway has stopped.
+            return self._snapshot
+        try:
+            return future.result(timeout=SNAPSHOT_WAIT)
+        except TimeoutError:
+            future.cancel()
+            return self._snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot()
         stored = GaugeMetricFamily(
             "iaqgw_stored_messages", "Outputs stored for a line and not yet acknowledged",
             labels=["line"],
         )
-        for code in gateway.lines.codes:
-            stored.add_metric([code], journal.last_out(code) - journal.last_ack(code))
+        for line, count in snapshot.stored:
+            stored.add_metric([line], count)
         yield stored
         queued = GaugeMetricFamily(
             "iaqgw_write_queue_bytes", "Bytes written to a signed-on line not yet sent",
             labels=["line"],
         )
-        signed_on = 0
-        # A copy: the event loop thread may add or drop sessions while this runs.
-        for session in list(gateway.sessions):
-            if session.line is not None and not session.closed:
-                signed_on += 1
-                queued.add_metric([session.line], session.write_buffer_size())
+        for line, size in snapshot.queued:
+            queued.add_metric([line], size)
         yield queued
-        yield GaugeMetricFamily("iaqgw_signed_on_lines", "Lines signed on now", value=signed_on)
+        yield GaugeMetricFamily(
+            "iaqgw_signed_on_lines", "Lines signed on now", value=len(snapshot.queued)
+        )
         counts = self._open_cases()
         yield GaugeMetricFamily(
             "iaqgw_open_hit_confirmations",
@@ -97,7 +166,10 @@ class _State(Collector):
 class GatewayMetrics(Hooks):
     """The gateway's Prometheus registry and the hooks that feed it."""
 
-    __slots__ = ("_children", "_errors", "_in", "_latency", "_out", "_server", "registry")
+    __slots__ = (
+        "_children", "_errors", "_failed", "_in", "_latency", "_out", "_server", "_state",
+        "registry",
+    )
 
     def __init__(self, gateway: "Gateway") -> None:
         self.registry = CollectorRegistry()
@@ -107,13 +179,19 @@ class GatewayMetrics(Hooks):
                             ["line", "mke"], registry=self.registry)
         self._errors = Counter("iaqgw_errors", "ER messages sent, by error number",
                                ["code"], registry=self.registry)
+        self._failed = Counter(
+            "iaqgw_failed_exchanges",
+            "Exchanges aborted by a failing pipeline step (SM .04. sent), by line and key",
+            ["line", "mke"], registry=self.registry,
+        )
         self._latency = Histogram(
             "iaqgw_latency_seconds", "Input entering the switch to output delivered, by key",
             ["mke"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         # Label lookups take a lock each; the children are kept for the message path.
         self._children: dict[tuple[str, ...], Any] = {}
-        self.registry.register(_State(gateway))
+        self._state = _State(gateway)
+        self.registry.register(self._state)
         self._server: Any = None
 
     def _child(self, metric: Any, kind: str, *labels: str) -> Any:
@@ -131,6 +209,10 @@ class GatewayMetrics(Hooks):
         """Count an ER."""
         self._child(self._errors, "er", code).inc()
 
+    def failed(self, line: str, mke: str | None) -> None:
+        """Count an aborted exchange."""
+        self._child(self._failed, "failed", line, mke or "").inc()
+
     def delivered(self, line: str, mke: str, latency_ms: float | None) -> None:
         """Count a delivered output and its latency."""
         self._child(self._out, "out", line, mke).inc()
@@ -138,7 +220,11 @@ class GatewayMetrics(Hooks):
             self._child(self._latency, "lat", mke).observe(latency_ms / 1000)
 
     def serve(self, host: str, port: int) -> int:
-        """Serve ``/metrics`` over HTTP on a thread; returns the port (useful with 0)."""
+        """Serve ``/metrics`` over HTTP on a thread; returns the port (useful with 0).
+
+        Called on the event loop, whose thread then takes every snapshot of the gateway.
+        """
+        self._state.attach(asyncio.get_running_loop())
         self._server, _ = start_http_server(port, host, self.registry)
         return int(self._server.server_port)
 

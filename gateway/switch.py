@@ -2,18 +2,25 @@
 
 Everything here runs synchronously on the event loop thread; the session hands a batch of
 frames in and gets the stored outputs back for delivery.
+
+One input and one of its destinations make an exchange, jPOS's transaction: a step failing
+with anything but a MessageError aborts that exchange alone (SPEC.md §11, docs/reliability.md).
+Its outputs and LESC state changes are dropped, the sender gets SM .04., the input is marked
+failed, and the other exchanges and inputs of the read are answered as usual.
 """
 
 import sqlite3
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from formats.errors import ErrorCode, MessageError
 from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage, parse_input
-from formats.notices import format_er_body, format_sm_body
+from formats.notices import format_er_body, format_sm_body, format_sm_unable_body
 from gateway.clock import Clock
 from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput, StoredOutput
 from gateway.metrics import NO_HOOKS, Hooks
@@ -25,6 +32,20 @@ from routing.resolve import Destination, Router
 from routing.services import SWITCH_ORI
 
 RecordEffects = Callable[[Sequence[Effect], sqlite3.Connection], None]
+# How much of an exception's message the log and the audit trail keep.
+SUMMARY_MAX: Final = 200
+
+
+def summary(exc: BaseException) -> str:
+    """``Type: message`` on one line, cut to SUMMARY_MAX characters."""
+    text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
+    return text[:SUMMARY_MAX]
+
+
+def raised_at(exc: BaseException) -> str | None:
+    """``file.py:line`` of the innermost frame the exception passed through."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +56,17 @@ class Origin:
     in_time: datetime
     in_seq: int
     control: str | None
+
+
+@dataclass(slots=True)
+class _Answered:
+    """What answering one input brought; stored together, in one transaction or none."""
+
+    item: JournaledInput
+    outputs: list[PendingOutput] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    failed: bool = False
 
 
 class Switch:
@@ -66,6 +98,8 @@ class Switch:
         # with its outputs, and looked up by later inputs of the batch (see uncommitted).
         self._record_effects = record_effects
         self._effects: list[Effect] = []
+        # Inputs of the batch with an aborted exchange.
+        self._failed: set[int] = set()
 
     def handle(self, line: str, frames: Iterable[tuple[str, str | None]]) -> list[StoredOutput]:
         """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
@@ -73,25 +107,71 @@ class Switch:
         return self.process(inputs) if inputs else []
 
     def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
-        """Answer journaled inputs and store their outputs and state changes in one transaction."""
-        pending: list[PendingOutput] = []
-        self._audit = []
+        """Answer journaled inputs and store their outputs and state changes in one transaction.
+
+        When the journal refuses the batch for what one input brought (the casebook refuses a
+        state change), each input is stored on its own, and one refused alone is failed.
+        """
         # One clock reading per batch: the outputs of a batch leave together.
         now = self._clock.now()
+        self._audit = []
+        self._failed = set()
         try:
-            for item in inputs:
-                pending.extend(self._answer(item, now))
-            effects = self._effects
+            answered = [self._answer_input(item, now) for item in inputs]
         finally:
             self._effects = []
-        audit, self._audit = self._audit, []
+            self._audit = []
+        if len(answered) > 1:
+            try:
+                return self._store(answered)
+            except sqlite3.OperationalError:
+                # The journal itself (disk, lock): nothing an input did. The inputs stay
+                # unprocessed and are answered on recovery.
+                raise
+            except Exception as exc:
+                self._log.warning("switch.batch_refused", inputs=len(answered), error=summary(exc))
+        return [stored for answer in answered for stored in self._store_alone(answer, now)]
+
+    def _store_alone(self, answer: _Answered, now: datetime) -> list[StoredOutput]:
+        """Store one input's answer; fail the input when the journal refuses it."""
+        try:
+            return self._store([answer])
+        except sqlite3.OperationalError:
+            raise
+        except Exception as exc:
+            return self._store([self._abort(answer.item, now, exc)])
+
+    def _store(self, answered: Sequence[_Answered]) -> list[StoredOutput]:
+        effects = [effect for answer in answered for effect in answer.effects]
         also = None
         if effects:
             if self._record_effects is None:
                 raise RuntimeError("a pipeline changed LESC state and no casebook takes it")
             also = partial(self._record_effects, effects)
         return self._journal.store_outputs(
-            [item.id for item in inputs], pending, audit, also=also
+            [answer.item.id for answer in answered],
+            [output for answer in answered for output in answer.outputs],
+            [record for answer in answered for record in answer.audit],
+            also=also,
+            failed={answer.item.id for answer in answered if answer.failed},
+        )
+
+    def _answer_input(self, item: JournaledInput, now: datetime) -> _Answered:
+        """Answer one input; anything escaping its exchanges aborts the whole input."""
+        audit_from, effects_from = len(self._audit), len(self._effects)
+        try:
+            outputs = self._answer(item, now)
+        except Exception as exc:
+            # Later inputs of the batch must not see what this one brought.
+            del self._audit[audit_from:]
+            del self._effects[effects_from:]
+            return self._abort(item, now, exc)
+        return _Answered(
+            item,
+            outputs,
+            self._audit[audit_from:],
+            self._effects[effects_from:],
+            item.id in self._failed,
         )
 
     def uncommitted(self) -> Sequence[Effect]:
@@ -111,11 +191,28 @@ class Switch:
         return [self._pending(origin, now, reply) for reply in replies]
 
     def recover(self) -> int:
-        """Answer inputs journaled before a crash whose outputs were never stored."""
+        """Answer inputs journaled before a crash whose outputs were never stored.
+
+        One input at a time, each in its own transaction: an input the journal cannot store
+        now stays unprocessed for the next start and holds up neither the others nor this
+        start. A failed input is not unprocessed, so it is never run again.
+        """
         inputs = self._journal.unprocessed_inputs()
+        unanswered = 0
+        for item in inputs:
+            try:
+                self.process([item])
+            except Exception as exc:
+                unanswered += 1
+                self._log.error(
+                    "journal.recover_failed",
+                    line=item.line,
+                    in_seq=item.in_seq,
+                    error=summary(exc),
+                    where=raised_at(exc),
+                )
         if inputs:
-            self.process(inputs)
-            self._log.warning("journal.recovered", inputs=len(inputs))
+            self._log.warning("journal.recovered", inputs=len(inputs), unanswered=unanswered)
         return len(inputs)
 
     def _answer(self, item: JournaledInput, now: datetime) -> list[PendingOutput]:
@@ -165,21 +262,29 @@ class Switch:
         errors: set[tuple[str, str]] = set()
         for destination in destinations:
             try:
-                replies = self._run(item, msg, destination)
+                replies, effects = self._run(item, msg, destination)
+                produced = [self._pending(origin, now, reply) for reply in replies]
             except MessageError as exc:
                 # One ER per distinct fault, however many destinations share it.
                 if (exc.code, exc.detail) not in errors:
                     errors.add((exc.code, exc.detail))
                     outputs.append(self._error(item, now, msg, exc))
                 continue
-            outputs.extend(self._pending(origin, now, reply) for reply in replies)
+            except Exception as exc:
+                # Abort this exchange: what it produced is dropped (SPEC.md §11).
+                outputs.append(self._fail(item, now, msg, destination.address, exc))
+                continue
+            self._effects.extend(effects)
+            outputs.extend(produced)
             if destination.kind == "line" and not self._is_signed_on(destination.name):
                 outputs.append(
                     self._notice(item, now, msg, "SM", format_sm_body(destination.address))
                 )
         return outputs
 
-    def _run(self, item: JournaledInput, msg: InputMessage, dest: Destination) -> list[Reply]:
+    def _run(
+        self, item: JournaledInput, msg: InputMessage, dest: Destination
+    ) -> tuple[list[Reply], list[Effect]]:
         service = FORWARD if dest.kind == "line" else dest.name
         pipeline = find_pipeline(self._pipelines, service, msg.mke)
         if pipeline is None:
@@ -196,10 +301,7 @@ class Switch:
             control_number=f"{item.id:010d}",
             services=self._services,
         )
-        replies = pipeline.run(exchange)
-        if exchange.effects:
-            self._effects.extend(exchange.effects)
-        return replies
+        return pipeline.run(exchange), exchange.effects
 
     def _pending(self, origin: Origin, now: datetime, reply: Reply) -> PendingOutput:
         line = self._router.line_of(reply.dest)
@@ -267,3 +369,66 @@ class Switch:
         body = format_er_body(exc.code, exc.detail, item.text)
         return self._notice(item, now, msg, "ER", body, to_sender)
 
+    def _fail(
+        self,
+        item: JournaledInput,
+        now: datetime,
+        msg: InputMessage,
+        dest: str,
+        exc: Exception,
+    ) -> PendingOutput:
+        """Record an aborted exchange and give the SM .04. for its destination."""
+        self._failed.add(item.id)
+        self._audit.append(self._failure(item, msg, dest, exc))
+        return self._notice(item, now, msg, "SM", format_sm_unable_body(dest))
+
+    def _abort(self, item: JournaledInput, now: datetime, exc: Exception) -> _Answered:
+        """Fail a whole input: an SM .04. per destination in place of all it brought."""
+        msg = _read(item)
+        dests = msg.dests if msg is not None else ()
+        answer = _Answered(
+            item, audit=[self._failure(item, msg, ".".join(dests) or None, exc)], failed=True
+        )
+        # The notices stay on the sending line; a line gone from the registry gets none.
+        if self._router.line_of(item.line) is not None:
+            to_sender = msg is not None and self._router.line_of(msg.sender) == item.line
+            answer.outputs = [
+                self._notice(item, now, msg, "SM", format_sm_unable_body(dest), to_sender)
+                for dest in (dests or (None,))
+            ]
+        return answer
+
+    def _failure(
+        self, item: JournaledInput, msg: InputMessage | None, dest: str | None, exc: Exception
+    ) -> AuditRecord:
+        """Log a failed exchange (or input) at ERROR and give its audit record."""
+        error = summary(exc)
+        ori = msg.sender if msg is not None else None
+        mke = msg.mke if msg is not None else None
+        self._log.error(
+            "pipeline.failed",
+            line=item.line,
+            ori=ori,
+            mke=mke,
+            dest=dest,
+            in_seq=item.in_seq,
+            control=msg.control if msg is not None else None,
+            error=error,
+            where=raised_at(exc),
+            text=item.text[:100],
+        )
+        self.hooks.failed(item.line, mke)
+        outcome = f"{dest} {error}" if dest is not None else error
+        return AuditRecord(item.received_at, "failed", item.line, ori, mke, item.in_seq,
+                           outcome=outcome)
+
+
+def _read(item: JournaledInput) -> InputMessage | None:
+    """The input's header, when it can be read at all (for the notices of a failed input)."""
+    if item.bad is not None:
+        return None
+    try:
+        return parse_input(item.text)
+    except Exception:
+        # A MessageError, or the parser failing itself: either way there is no header.
+        return None

@@ -28,6 +28,22 @@ async def drain(client: LineClient, quiet: float = 1.0) -> list[Received]:
         return got
 
 
+async def durable_ack(journal: Path, line: str, seq: int) -> None:
+    """Wait until the gateway has written the line's acknowledgement into its journal file."""
+    db = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                row = db.execute(
+                    "SELECT last_ack FROM line_state WHERE line = ?", (line,)
+                ).fetchone()
+                if row is not None and row[0] >= seq:
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        db.close()
+
+
 async def test_unacknowledged_and_stored_outputs_survive_sigkill(
     process: GatewayProcess,
 ) -> None:
@@ -40,7 +56,7 @@ async def test_unacknowledged_and_stored_outputs_survive_sigkill(
     before = await ca.recv_many(45)
     assert [o.seq for o in before] == list(range(1, 46))
     await ca.ack(10)
-    await asyncio.sleep(0.3)
+    await durable_ack(process.data_dir / "journal.sqlite3", "CA", 10)
     process.kill()
     await ca.close()
 

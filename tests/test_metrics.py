@@ -61,7 +61,9 @@ async def test_metrics_follow_the_traffic(
     assert ("iaqgw_write_queue_bytes", frozenset({("line", "CA")})) in samples
     await client.ack(outputs[-1].seq)
     await client.close()
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(10):
+        while gateway.sessions or gateway.journal.last_ack("CA") < outputs[-1].seq:
+            await asyncio.sleep(0.01)
     samples = await scrape(gateway.metrics_port)
     assert value(samples, "iaqgw_stored_messages", line="CA") == 0
     assert value(samples, "iaqgw_signed_on_lines") == 0
