@@ -1,11 +1,12 @@
 """Registries and the immigration index: read the operator's files or the shipped defaults."""
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from gateway.config import SettingError, Settings
 from gateway.index import ImmigrationIndex, Record, build_from_records, build_synthetic
 from gateway.rows import DataFileError, LineRow, OriRow, RecordRow, read_rows
 from routing.lines import LINE_CODES, Line, LineRegistry, default_ice_office_ori
@@ -59,13 +60,43 @@ def load_lines(path: Path | None) -> LineRegistry:
     return LineRegistry(Line(r.line, r.key, r.ice_office_ori, r.control_ori) for _, r in rows)
 
 
-def load_oris(path: Path | None) -> OriRegistry:
-    """The ORI registry from ``path``, or the deterministic synthetic one (about 12,000 ORIs)."""
+def load_oris(path: Path | None, lines: Sequence[str] = LINE_CODES) -> OriRegistry:
+    """The ORI registry from ``path``, or the deterministic synthetic one for ``lines``.
+
+    The synthetic registry (about 12,000 ORIs over the shipped line codes) is cut down to the
+    given lines, so each line has the same ORIs whatever else the line registry holds.
+    """
     if path is None:
-        return OriRegistry(synthetic_oris(LINE_CODES))
+        wanted = set(lines)
+        return OriRegistry(entry for entry in synthetic_oris(LINE_CODES) if entry.line in wanted)
     rows = list(read_rows(path, OriRow))
     _first_lines(path, "ori", ((line, row.ori) for line, row in rows), "list each ORI once")
     return OriRegistry(Ori(row.ori, row.line, row.agency) for _, row in rows)
+
+
+def nics_copies_to(
+    settings: Settings, lines: LineRegistry, line_of: Callable[[str], str | None], log: Any
+) -> str | None:
+    """The ORI PUR/F responses are copied to, or None when the line registry has no line for it.
+
+    The default NICS ORI on a line the registry lacks (a registry of a few states) turns the
+    copies off with a warning; a NICS ORI the operator set must be on a line (docs/lesc.md).
+    """
+    ori = settings.nics_ori
+    if line_of(ori) is not None:
+        return ori
+    if "nics_ori" in settings.model_fields_set:
+        codes = f" ({', '.join(lines.codes)})" if len(lines) <= 10 else ""
+        raise SettingError(
+            f"IAQGW_NICS_ORI: {ori} is on no line of the line registry; set it to an ORI on"
+            f" one of its lines{codes}, or add line {ori[:2]} to the --lines file"
+        )
+    log.warning(
+        "config.nics_copies_off", nics_ori=ori,
+        detail=f"line {ori[:2]} is not in the line registry; set IAQGW_NICS_ORI to copy PUR/F"
+        " responses to an ORI on one of its lines",
+    )  # fmt: skip
+    return None
 
 
 def _unique(source: Path, rows: Iterable[tuple[int, RecordRow]]) -> Iterator[Record]:

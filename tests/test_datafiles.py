@@ -7,15 +7,19 @@ naming the file, the line, the column, the rule and the fix, exit 2, never a tra
 import csv
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from messages import am, iaq
 from typer.testing import CliRunner
 
+from formats.errors import ErrorCode
+from formats.notices import parse_er_body
+from gateway.app import Gateway
 from gateway.cli import app
 from gateway.datafiles import build_from_csv, ensure_index, load_lines, load_oris
 from gateway.index import ImmigrationIndex
@@ -23,6 +27,7 @@ from gateway.logs import configure_logging
 from gateway.rows import CSV_COLUMNS, DataFileError
 from routing.lines import LINE_CODES, Line
 from routing.oris import Ori, synthetic_oris
+from simulator.client import LineClient
 
 HEADER = "arn,last,first,middle,dob,sex,pob,status,coa,status_date,ivf,nic"
 GARCIA = "012345678,GARCIA,MARIA,ELENA,19850314,F,MX,LPR,IR1,20100501,,"
@@ -181,6 +186,12 @@ def test_mqtt_config_refuses_a_bad_line_registry_in_one_line(tmp_path: Path) -> 
     lines = write(tmp_path / "lines.csv", "line,key", "CA,")
     line = refused(*iaqgw("mqtt-config", "--out", str(tmp_path / "out"), "--lines", str(lines)))
     assert line.startswith(f"iaqgw: {lines} line 2, column key: empty;")
+
+
+def test_serve_names_the_setting_when_the_nics_ori_is_on_no_line(tmp_path: Path) -> None:
+    lines = write(tmp_path / "lines.csv", "line,key", "CA,K1", "TX,K2")
+    line = refused(*serve(tmp_path, "--lines", str(lines), env={"IAQGW_NICS_ORI": "NYFBINICS"}))
+    assert "IAQGW_NICS_ORI" in line and "NYFBINICS" in line
 
 
 def test_data_build_refuses_a_missing_records_file(tmp_path: Path) -> None:
@@ -537,3 +548,55 @@ def test_synthetic_registry_survives_a_csv_round_trip(tmp_path: Path) -> None:
         writer.writerow(["ori", "line", "agency"])
         writer.writerows((entry.ori, entry.line, entry.agency) for entry in oris)
     assert list(load_oris(path)) == oris
+
+
+def test_synthetic_oris_cover_the_registry_lines_only() -> None:
+    everyone = load_oris(None)
+    two = load_oris(None, ("CA", "TX"))
+    assert {entry.line for entry in two} == {"CA", "TX"}
+    # Each line keeps the ORIs it has in the full registry, so simulators and gateways agree.
+    assert list(two) == [entry for entry in everyone if entry.line in ("CA", "TX")]
+
+
+# --------------------------------------------------------------------------------------------
+# A small line registry on a running gateway
+
+
+async def test_a_small_line_registry_serves(
+    tmp_path: Path, start_gateway: Callable[..., Awaitable[Gateway]]
+) -> None:
+    lines = write(tmp_path / "lines.csv", "line,key", "CA,KEY-CA", "TX,KEY-TX")
+    gateway = await start_gateway(lines=lines)
+    # The default NICS ORI (WVFBINICS) has no line here: PUR/F copies are off.
+    assert gateway.casebook.nics_ori is None
+    assert {entry.line for entry in gateway.oris} == {"CA", "TX"}
+    client = await LineClient.connect("127.0.0.1", gateway.port, "CA", "KEY-CA")
+    try:
+        await client.send(am("CA0000000", "NY0000000"))
+        out = await client.recv()
+        assert out.message.mke == "ER"
+        code, detail, _ = parse_er_body(out.message.body)
+        assert (code, detail) == (ErrorCode.DESTINATION, "DESTINATION NY0000000 UNKNOWN")
+        await client.send(iaq("CA0000000", pur="F"))
+        answers = [await client.recv() for _ in range(2)]
+        assert [out.message.mke for out in answers] == ["AM", "IAR"]
+    finally:
+        await client.close()
+
+
+async def test_a_nics_ori_on_a_registry_line_gets_copies(
+    tmp_path: Path, start_gateway: Callable[..., Awaitable[Gateway]]
+) -> None:
+    lines = write(tmp_path / "lines.csv", "line,key", "CA,KEY-CA", "TX,KEY-TX")
+    gateway = await start_gateway(lines=lines, nics_ori="TX0000000")
+    ca = await LineClient.connect("127.0.0.1", gateway.port, "CA", "KEY-CA")
+    tx = await LineClient.connect("127.0.0.1", gateway.port, "TX", "KEY-TX")
+    try:
+        await ca.send(iaq("CA0000000", pur="F"))
+        ack, iar = [await ca.recv() for _ in range(2)]
+        assert (ack.message.mke, iar.message.mke) == ("AM", "IAR")
+        copy = await tx.recv()
+        assert (copy.message.dest, copy.message.body) == ("TX0000000", iar.message.body)
+    finally:
+        await ca.close()
+        await tx.close()
