@@ -13,7 +13,7 @@ from gateway.bus import make_bus
 from gateway.casebook import Casebook
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
-from gateway.datafiles import load_lines, load_oris, open_index
+from gateway.datafiles import load_lines, load_oris, nics_copies_to, open_index
 from gateway.deadlines import Deadlines, Emission
 from gateway.delivery import Delivery
 from gateway.journal import Journal, PendingOutput, StoredOutput
@@ -57,8 +57,9 @@ class Gateway:
         self.clock = clock or SystemClock()
         self.log = log or get_logger()
         self.lines = load_lines(settings.lines)
-        self.oris = load_oris(settings.oris)
+        self.oris = load_oris(settings.oris, self.lines.codes)
         self.router = Router(self.lines, self.oris)
+        nics_ori = nics_copies_to(settings, self.lines, self.router.line_of, self.log)
         self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
         self.journal = Journal(settings.journal_path)
         self.delivery = Delivery(
@@ -77,7 +78,7 @@ class Gateway:
                 settings.technician_delay_mean,
                 settings.technician_delay_max,
             ).draw,
-            nics_ori=settings.nics_ori,
+            nics_ori=nics_ori,
             log=self.log,
         )
         services = Services(index=self.index, lines=self.lines, desk=self.casebook)
@@ -102,9 +103,6 @@ class Gateway:
         )
         self.casebook.on_write = self.deadlines.nudge
         self.casebook.uncommitted = self.switch.uncommitted
-        for ori in (settings.nics_ori, *(line.ice_office_ori for line in self.lines)):
-            if self.router.line_of(ori) is None:
-                raise ValueError(f"NICS or ICE field office ORI {ori} is on no line")
         # After journal, delivery and switch: the MQTT bus hooks into all three.
         self.bus = make_bus(self)
         self.sessions: set[LineSession] = set()

@@ -16,7 +16,7 @@ from gateway.cli_audit import register_audit
 from gateway.cli_lesc import register_lesc
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_tools import register_tools
-from gateway.config import Settings
+from gateway.config import SettingError, Settings
 from gateway.logs import configure_logging
 from routing.lines import hash_key
 
@@ -112,6 +112,8 @@ def serve(
 
     try:
         gateway = Gateway(settings)
+    except SettingError as exc:
+        usage_error(str(exc))
     except (ValueError, OSError) as exc:
         typer.echo(f"iaqgw: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -134,19 +136,26 @@ def data_build(
     records: Records = None,
     synthetic_records: SyntheticRecords = None,
 ) -> None:
-    """Build the immigration index when it is missing (what `make run` does first)."""
+    """Build the immigration index when it is missing or older than --records (`make run`)."""
     settings = make_settings(data_dir=data_dir, records=records,
                              synthetic_records=synthetic_records)
     from gateway.datafiles import ensure_index
 
+    if settings.records is not None and not settings.records.is_file():
+        usage_error(f"--records: no file {settings.records}")
     path = settings.index_path
-    existed = path.exists()
     try:
-        ensure_index(path, settings.records, settings.synthetic_records)
+        outcome = ensure_index(path, settings.records, settings.synthetic_records)
+    except SettingError as exc:
+        usage_error(str(exc))
     except (ValueError, OSError) as exc:
         typer.echo(f"iaqgw: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"{'index present' if existed else 'index built'}: {path}")
+    reason = ""
+    if settings.records is not None and outcome != "built":
+        name = settings.records.name
+        reason = f" ({name} is newer)" if outcome == "rebuilt" else f" (up to date with {name})"
+    typer.echo(f"index {outcome}{reason}: {path}")
 
 
 @keys_app.command("hash")

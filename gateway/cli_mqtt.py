@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from gateway.bus import parse_bus_url, parse_instances
-from gateway.config import Settings
+from gateway.config import SettingError, Settings
 from gateway.datafiles import load_lines, read_csv
 from gateway.mqtt_config import DEFAULT_PORT, BrokerAccount, line_accounts, write_config
 
@@ -59,6 +59,8 @@ def mqtt_config(
         plain = {row["line"].strip(): row["key"].strip() for row in read_csv(keys)} if keys else {}
     except KeyError as exc:
         raise _fail(f"--keys: no column {exc} (the header is line,key)", 2) from exc
+    except SettingError as exc:
+        raise _fail(str(exc), 2) from exc
     except (ValueError, OSError) as exc:
         raise _fail(str(exc), 1) from exc
     try:

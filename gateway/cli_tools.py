@@ -179,8 +179,8 @@ def _traffic_data(records: Path | None, data_dir: Path, synthetic_records: int,
         if records is not None:
             return traffic_data(subjects_from_csv(records), registry, codes), codes
         settings = Settings(data_dir=data_dir, synthetic_records=synthetic_records)
-        path = ensure_index(settings.index_path, None, synthetic_records)
-        ordinary, ivf, shared = from_index(path, seed)
+        ensure_index(settings.index_path, None, synthetic_records)
+        ordinary, ivf, shared = from_index(settings.index_path, seed)
     except (ValueError, KeyError, OSError) as exc:
         _usage(f"cannot read the records: {exc}")
     agencies = agencies_by_line(registry, codes)

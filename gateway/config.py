@@ -9,6 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from formats.framing import DEFAULT_MAX_TEXT
 
 
+class SettingError(ValueError):
+    """A setting or data file the gateway cannot use; the CLI prints it as one line, exit 2."""
+
+
 class Settings(BaseSettings):
     """Everything ``iaqgw serve`` can be told."""
 

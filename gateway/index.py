@@ -1,6 +1,5 @@
 """The immigration index (SPEC.md §5): an SQLite file of LESC records, built once, then read."""
 
-import csv
 import os
 import random
 import re
@@ -10,7 +9,6 @@ from bisect import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
@@ -19,19 +17,16 @@ from formats.soundex import soundex
 
 STATUSES: Final = frozenset({"USC", "LPR", "NIV", "OOS", "REM"})
 IVF_CATEGORIES: Final = frozenset({"DEPORTED FELON", "ABSCONDER", "NSEERS VIOLATOR"})
-CSV_COLUMNS: Final = (
-    "arn", "last", "first", "middle", "dob", "sex", "pob", "status", "coa", "status_date",
-    "ivf", "nic",
-)  # fmt: skip
 MAX_MATCHES: Final = 20
 SCHEMA_VERSION: Final = "1"
 
-# Stored columns: the CSV columns, then the search keys derived from them.
+# Stored columns: the record's fields, then the search keys derived from them. An empty
+# status date is NULL (indexes built before it could be empty read the same).
 _SCHEMA: Final = """
 CREATE TABLE record (
     arn TEXT NOT NULL, last TEXT NOT NULL, first TEXT NOT NULL, middle TEXT NOT NULL,
     dob TEXT NOT NULL, sex TEXT NOT NULL, pob TEXT NOT NULL, status TEXT NOT NULL,
-    coa TEXT NOT NULL, status_date TEXT NOT NULL, ivf TEXT, nic TEXT,
+    coa TEXT NOT NULL, status_date TEXT, ivf TEXT, nic TEXT,
     soundex TEXT NOT NULL, finit TEXT NOT NULL
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,14 +65,11 @@ _BY_NAME: Final = {
 _BATCH: Final = 50_000
 
 _ARN_RE: Final = re.compile(r"A?([0-9]{8,9})")
-_NIC_RE: Final = re.compile(r"[A-Z][0-9]{9}")
-_NAME_RE: Final = re.compile(r"[A-Z](?:[A-Z '-]{0,28}[A-Z])?")
-_CODE2_RE: Final = re.compile(r"[A-Z]{2}")
-_COA_RE: Final = re.compile(r"[A-Z0-9]{1,4}")
-_DATE_RE: Final = re.compile(r"[0-9]{8}")
 
 _T = TypeVar("_T")
-_Row = tuple[str, str, str, str, str, str, str, str, str, str, str | None, str | None, str, str]
+_Row = tuple[
+    str, str, str, str, str, str, str, str, str, str | None, str | None, str | None, str, str
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +84,8 @@ class Record:
     sex: str
     pob: str
     status: str  # USC LPR NIV OOS REM
-    coa: str
-    status_date: date
+    coa: str  # empty when there is none (a citizen by birth)
+    status_date: date | None
     ivf: str | None  # DEPORTED FELON, ABSCONDER, NSEERS VIOLATOR
     nic: str | None
 
@@ -109,9 +101,8 @@ def _ccyymmdd(value: date) -> str:
 def _record(row: tuple[Any, ...]) -> Record:
     # Columns in _SELECT order; the two dates are stored as CCYYMMDD text.
     arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic = row
-    return Record(
-        arn, last, first, middle, _date(dob), sex, pob, status, coa, _date(status_date), ivf, nic
-    )
+    granted = _date(status_date) if status_date else None
+    return Record(arn, last, first, middle, _date(dob), sex, pob, status, coa, granted, ivf, nic)
 
 
 def normalize_arn(value: str) -> str | None:
@@ -253,99 +244,25 @@ def _batched(rows: Iterable[_Row]) -> Iterator[list[_Row]]:
         yield batch
 
 
-# ---------------------------------------------------------------------------------------------
-# CSV records
+def _stored(record: Record, codes: dict[str, str]) -> _Row:
+    code = codes.get(record.last)
+    if code is None:
+        code = codes[record.last] = soundex(record.last)
+    status_date = None if record.status_date is None else _ccyymmdd(record.status_date)
+    return (
+        record.arn, record.last, record.first, record.middle, _ccyymmdd(record.dob), record.sex,
+        record.pob, record.status, record.coa, status_date, record.ivf, record.nic,
+        code, record.first[0],
+    )  # fmt: skip
 
 
-class _CsvRowError(ValueError):
-    def __init__(self, line: int, column: str, reason: str) -> None:
-        super().__init__(f"line {line}, column {column}: {reason}")
+def build_from_records(path_db: Path, records: Iterable[Record]) -> int:
+    """Build the index from checked records (gateway/datafiles.py reads them); returns the count.
 
-
-def _csv_date(line: int, column: str, value: str) -> str:
-    if not _DATE_RE.fullmatch(value):
-        raise _CsvRowError(line, column, f"{value!r} is not CCYYMMDD")
-    try:
-        _date(value)
-    except ValueError:
-        raise _CsvRowError(line, column, f"{value} is not a real date") from None
-    return value
-
-
-def _cell(raw: dict[str, str], line: int, column: str) -> str:
-    # DictReader gives None for the columns of a short row, hence the isinstance check.
-    value = raw.get(column)
-    if not isinstance(value, str):
-        raise _CsvRowError(line, column, "missing")
-    return value.strip().upper()
-
-
-def _csv_rows(reader: "csv.DictReader[str]") -> Iterator[_Row]:
-    """Validated rows of the records CSV; raises ValueError naming the line and column."""
-    arns: set[str] = set()
-    nics: set[str] = set()
-    codes: dict[str, str] = {}
-    for raw in reader:
-        line = reader.line_num
-        cell = partial(_cell, raw, line)
-        arn = normalize_arn(cell("arn"))
-        if arn is None:
-            raise _CsvRowError(line, "arn", f"{cell('arn')!r} is not an A-number (8-9 digits)")
-        if arn in arns:
-            raise _CsvRowError(line, "arn", f"A{arn} listed twice")
-        arns.add(arn)
-        last, first, middle = cell("last"), cell("first"), cell("middle")
-        for column, value in (("last", last), ("first", first), ("middle", middle)):
-            if (value or column != "middle") and not _NAME_RE.fullmatch(value):
-                raise _CsvRowError(line, column, f"{value!r} is not a name")
-        dob = _csv_date(line, "dob", cell("dob"))
-        sex = cell("sex")
-        if sex not in ("M", "F", "U"):
-            raise _CsvRowError(line, "sex", f"{sex!r} is not M, F or U")
-        pob = cell("pob")
-        if not _CODE2_RE.fullmatch(pob):
-            raise _CsvRowError(line, "pob", f"{pob!r} is not a 2-letter code")
-        status = cell("status")
-        if status not in STATUSES:
-            raise _CsvRowError(line, "status", f"{status!r} is not one of USC LPR NIV OOS REM")
-        coa = cell("coa")
-        if not _COA_RE.fullmatch(coa):
-            raise _CsvRowError(line, "coa", f"{coa!r} is not a class of admission code")
-        status_date = _csv_date(line, "status_date", cell("status_date"))
-        if status_date < dob:
-            raise _CsvRowError(line, "status_date", f"{status_date} is before dob {dob}")
-        ivf, nic = cell("ivf") or None, cell("nic") or None
-        if ivf is not None and ivf not in IVF_CATEGORIES:
-            raise _CsvRowError(line, "ivf", f"{ivf!r} is not an IVF category")
-        if (ivf is None) != (nic is None):
-            raise _CsvRowError(line, "nic", "nic is set exactly when ivf is")
-        if nic is not None:
-            if not _NIC_RE.fullmatch(nic):
-                raise _CsvRowError(line, "nic", f"{nic!r} is not a letter and 9 digits")
-            if nic in nics:
-                raise _CsvRowError(line, "nic", f"{nic} listed twice")
-            nics.add(nic)
-        code = codes.get(last)
-        if code is None:
-            code = codes[last] = soundex(last)
-        yield (
-            arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic,
-            code, first[0],
-        )  # fmt: skip
-
-
-def build_from_csv(path_db: Path, csv_path: Path) -> int:
-    """Build the index from a records CSV (SPEC.md §5); returns the record count.
-
-    Raises ValueError naming the file line and column of the first bad value.
+    An exception from ``records`` leaves any previous index file as it was.
     """
-    # utf-8-sig: spreadsheet exports often start with a byte-order mark.
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = tuple(reader.fieldnames or ())
-        if sorted(header) != sorted(CSV_COLUMNS):
-            raise ValueError(f"line 1: header must be {','.join(CSV_COLUMNS)}")
-        return _build(path_db, _batched(_csv_rows(reader)))
+    codes: dict[str, str] = {}
+    return _build(path_db, _batched(_stored(record, codes) for record in records))
 
 
 # ---------------------------------------------------------------------------------------------

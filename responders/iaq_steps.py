@@ -150,12 +150,12 @@ def iar_body(
     differing: list[tuple[str, str]] = []
     differences: list[str] = []
     if record is not None:
-        fields += [
-            ("ARN", f"A{record.arn}"),
-            ("POB", record.pob),
-            ("COA", record.coa),
-            ("SDT", format_ccyymmdd(record.status_date)),
-        ]
+        fields += [("ARN", f"A{record.arn}"), ("POB", record.pob)]
+        # A citizen by birth has no class of admission and may have no status date.
+        if record.coa:
+            fields.append(("COA", record.coa))
+        if record.status_date is not None:
+            fields.append(("SDT", format_ccyymmdd(record.status_date)))
         if record.ivf:
             fields += [("IVF", record.ivf), ("NIC", record.nic)]
         differing, differences = identity_differences(inquiry, record)

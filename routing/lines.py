@@ -1,15 +1,15 @@
-"""Line registry (SPEC.md §1, §5): connected state switches, their keys and notice ORIs."""
+"""Line registry (SPEC.md §1, §5): connected state switches, their keys and notice ORIs.
+
+The registry is built from validated values; reading and checking the operator's CSV file is
+the gateway's job (gateway/rows.py).
+"""
 
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
-
-from routing._rows import cell, numbered, row_error
-from routing.oris import LINE_CODE_RE, ORI_RE
-from routing.services import SERVICE_ORIS
 
 LINE_CODES: Final[tuple[str, ...]] = tuple(
     sorted(
@@ -54,36 +54,6 @@ class LineRegistry:
                 raise ValueError(f"line {line.code} listed twice")
             self._lines[line.code] = line
 
-    @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, str]]) -> "LineRegistry":
-        """Build from CSV rows ``line,key,ice_office_ori,control_ori`` (header = row 1).
-
-        An empty ``ice_office_ori`` defaults to ``<LINE>ICE0000``, an empty ``control_ori``
-        to ``<LINE>0000000``. Raises ValueError naming the row and column of bad data.
-        """
-        lines: list[Line] = []
-        seen: set[str] = set()
-        for number, row in numbered(rows):
-            code = cell(row, number, "line")
-            if not LINE_CODE_RE.fullmatch(code):
-                raise row_error(number, "line", f"{code!r} is not a two-letter line code")
-            if code in seen:
-                raise row_error(number, "line", f"line {code} listed twice")
-            seen.add(code)
-            key = cell(row, number, "key")
-            if not is_plain_key(key) and _parse_hash(key) is None:
-                raise row_error(number, "key", f"malformed {HASH_SCHEME} hash")
-            ice = cell(row, number, "ice_office_ori", required=False) or f"{code}ICE0000"
-            # The ICE field office may sit on another line (one office covers several
-            # states), so only its shape is checked; the state control ORI is the line's own.
-            _check_ori(number, "ice_office_ori", ice)
-            control = cell(row, number, "control_ori", required=False) or f"{code}0000000"
-            _check_ori(number, "control_ori", control)
-            if control[:2] != code:
-                raise row_error(number, "control_ori", f"{control} is not on line {code}")
-            lines.append(Line(code, key, ice, control))
-        return cls(lines)
-
     def get(self, code: str) -> Line | None:
         """The line with this code, or None."""
         return self._lines.get(code)
@@ -101,13 +71,6 @@ class LineRegistry:
 
     def __len__(self) -> int:
         return len(self._lines)
-
-
-def _check_ori(number: int, column: str, ori: str) -> None:
-    if not ORI_RE.fullmatch(ori):
-        raise row_error(number, column, f"{ori!r} is not a 9-character ORI")
-    if ori in SERVICE_ORIS:
-        raise row_error(number, column, f"{ori} is a service ORI")
 
 
 def hash_key(key: str, salt: bytes, iterations: int = DEFAULT_ITERATIONS) -> str:
@@ -133,6 +96,11 @@ def _parse_hash(stored: str) -> tuple[int, bytes, bytes] | None:
     return int(iterations), bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
 
 
+def is_well_formed_key(stored: str) -> bool:
+    """True for a plain key or a well-formed hash: what the registry's ``key`` column may hold."""
+    return bool(stored) and (is_plain_key(stored) or _parse_hash(stored) is not None)
+
+
 def is_plain_key(stored: str) -> bool:
     """True when the registry holds the key itself rather than its hash."""
     return not stored.startswith(_HASH_PREFIX)
@@ -150,6 +118,16 @@ def verify_key(key: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, digest)
 
 
+def default_ice_office_ori(code: str) -> str:
+    """The ICE field office ORI a line gets notices for when the registry names none."""
+    return f"{code}ICE0000"
+
+
+def default_control_ori(code: str) -> str:
+    """The state control terminal ORI of a line when the registry names none."""
+    return f"{code}0000000"
+
+
 def dev_key(code: str) -> str:
     """The development key the shipped registry gives a line."""
     return f"DEV-{code}"
@@ -161,8 +139,8 @@ def default_line_rows(salt_for: Callable[[str], bytes]) -> list[dict[str, str]]:
         {
             "line": code,
             "key": hash_key(dev_key(code), salt_for(code)),
-            "ice_office_ori": f"{code}ICE0000",
-            "control_ori": f"{code}0000000",
+            "ice_office_ori": default_ice_office_ori(code),
+            "control_ori": default_control_ori(code),
         }
         for code in LINE_CODES
     ]

@@ -2,11 +2,10 @@
 
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from routing._rows import cell, numbered, row_error
 from routing.services import SERVICE_ORIS
 
 ORI_RE: Final = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
@@ -34,30 +33,6 @@ class OriRegistry:
             self._oris[entry.ori] = entry
             by_line.setdefault(entry.line, []).append(entry)
         self._by_line = {code: tuple(entries) for code, entries in by_line.items()}
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, str]]) -> "OriRegistry":
-        """Build from CSV rows ``ori,line,agency`` (header = row 1).
-
-        Raises ValueError naming the row and column of bad data: an ORI of the wrong shape,
-        a service ORI, a repeated ORI, or a line that is not the ORI's first two letters.
-        """
-        oris: list[Ori] = []
-        seen: set[str] = set()
-        for number, row in numbered(rows):
-            ori = cell(row, number, "ori")
-            if not ORI_RE.fullmatch(ori):
-                raise row_error(number, "ori", f"{ori!r} is not a 9-character ORI")
-            if ori in SERVICE_ORIS:
-                raise row_error(number, "ori", f"{ori} is a service ORI, not an agency")
-            if ori in seen:
-                raise row_error(number, "ori", f"{ori} listed twice")
-            seen.add(ori)
-            line = cell(row, number, "line")
-            if line != ori[:2]:
-                raise row_error(number, "line", f"{line!r} is not the line of {ori}")
-            oris.append(Ori(ori, line, cell(row, number, "agency")))
-        return cls(oris)
 
     def get(self, ori: str) -> Ori | None:
         """The registered ORI, or None."""

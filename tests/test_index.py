@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 
 from formats.soundex import soundex
-from gateway.index import (
-    CSV_COLUMNS,
-    MAX_MATCHES,
-    ImmigrationIndex,
-    Record,
-    build_from_csv,
-    build_synthetic,
-    normalize_arn,
-)
+from gateway.datafiles import build_from_csv
+from gateway.index import MAX_MATCHES, ImmigrationIndex, Record, build_synthetic, normalize_arn
+from gateway.rows import CSV_COLUMNS, DataFileError
 
 HEADER = ",".join(CSV_COLUMNS)
 ROWS = [
@@ -172,7 +166,7 @@ GOOD = "012345678,GARCIA,MARIA,ELENA,19850314,F,MX,LPR,IR1,20100501,,"
         ("099999999,GARCIA,MARIA,,19850314,X,MX,LPR,IR1,20100501,,", "sex"),
         ("099999999,GARCIA,MARIA,,19850314,F,MEX,LPR,IR1,20100501,,", "pob"),
         ("099999999,GARCIA,MARIA,,19850314,F,MX,LEGAL,IR1,20100501,,", "status"),
-        ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,,20100501,,", "coa"),
+        ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,IR-1,20100501,,", "coa"),
         ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,IR1,2010-05-01,,", "status_date"),
         ("099999999,GARCIA,MARIA,,19850314,F,MX,LPR,IR1,19800101,,", "status_date"),
         ("099999999,GARCIA,MARIA,,19850314,F,MX,REM,EWI,20100501,FELON,I000000001", "ivf"),
@@ -185,7 +179,7 @@ GOOD = "012345678,GARCIA,MARIA,ELENA,19850314,F,MX,LPR,IR1,20100501,,"
 def test_bad_rows_name_line_and_column(tmp_path: Path, bad: str, column: str) -> None:
     db = tmp_path / "index.sqlite3"
     csv_path = write_csv(tmp_path / "records.csv", [GOOD, bad])
-    with pytest.raises(ValueError, match=rf"^line 3, column {column}: "):
+    with pytest.raises(DataFileError, match=rf"^{csv_path} line 3, column {column}: "):
         build_from_csv(db, csv_path)
     # A failed build leaves neither the index nor its temporary file.
     assert [p.name for p in tmp_path.iterdir()] == ["records.csv"]
@@ -196,25 +190,41 @@ def test_repeated_nic_is_rejected(tmp_path: Path) -> None:
         "011111111,LOPEZ,ANA,,19850314,F,MX,OOS,B2,20100501,ABSCONDER,I000000001",
         "011111112,LOPEZ,ANA,,19850314,F,MX,OOS,B2,20100501,ABSCONDER,I000000001",
     ]
-    with pytest.raises(ValueError, match=r"^line 3, column nic: I000000001 listed twice"):
+    with pytest.raises(DataFileError, match=r"line 3, column nic: I000000001 is also on line 2;"):
         build_from_csv(tmp_path / "x.sqlite3", write_csv(tmp_path / "r.csv", rows))
 
 
 def test_bad_header(tmp_path: Path) -> None:
     csv_path = write_csv(tmp_path / "records.csv", [GOOD], header=HEADER.replace("coa", "class"))
-    with pytest.raises(ValueError, match=r"^line 1: header must be arn,last,"):
+    with pytest.raises(DataFileError, match=r"line 1, column class: unknown column; .*arn,last,"):
         build_from_csv(tmp_path / "index.sqlite3", csv_path)
 
 
-def test_header_order_is_free_and_empty_file_builds(tmp_path: Path) -> None:
-    columns = list(reversed(CSV_COLUMNS))
+def test_header_order_and_case_are_free(tmp_path: Path) -> None:
+    columns = [name.upper() for name in reversed(CSV_COLUMNS)]
     reordered = ",".join(reversed(GOOD.split(",")))
     db = tmp_path / "index.sqlite3"
     assert build_from_csv(db, write_csv(tmp_path / "r.csv", [reordered], ",".join(columns))) == 1
-    assert build_from_csv(db, write_csv(tmp_path / "r.csv", [])) == 0
     index = ImmigrationIndex.open(db)
-    assert len(index) == 0
-    index.close()
+    try:
+        found = index.by_arn("012345678")
+        assert found is not None and (found.last, found.dob) == ("GARCIA", date(1985, 3, 14))
+    finally:
+        index.close()
+
+
+def test_empty_class_of_admission_and_status_date(tmp_path: Path) -> None:
+    # A citizen by birth: no class of admission, no status date; the index keeps them empty.
+    row = "022222222,JOHNSON,PETER,,19700101,M,US,USC,,,,"
+    db = tmp_path / "index.sqlite3"
+    assert build_from_csv(db, write_csv(tmp_path / "r.csv", [GOOD, row])) == 2
+    index = ImmigrationIndex.open(db)
+    try:
+        johnson = index.by_arn("022222222")
+        assert johnson is not None
+        assert (johnson.coa, johnson.status_date, johnson.status) == ("", None, "USC")
+    finally:
+        index.close()
 
 
 def test_rebuild_replaces_the_file(tmp_path: Path) -> None:

@@ -226,5 +226,5 @@ async def test_detainer_copy_goes_to_the_registry_ice_office(lesc: Lesc) -> None
 async def test_ice_office_on_no_line_stops_the_start(lesc: Lesc) -> None:
     registry = lesc.tmp_path / "lines.csv"
     registry.write_text("line,key,ice_office_ori,control_ori\nCA,PLAIN-CA,AZICE0001,\n")
-    with pytest.raises(ValueError, match="ORI WVFBINICS is on no line"):
+    with pytest.raises(ValueError, match="line 2, column ice_office_ori: AZICE0001 is on line AZ"):
         await lesc.start(lines=registry)

@@ -1,4 +1,7 @@
-"""Line registry: CSV rows, defaults, key hashing and the development registry."""
+"""Line registry: lookups, notice ORI defaults, key hashing and the development registry.
+
+Reading the registry's CSV file is tested in tests/test_datafiles.py.
+"""
 
 import pytest
 
@@ -6,20 +9,17 @@ from routing.lines import (
     LINE_CODES,
     Line,
     LineRegistry,
+    default_control_ori,
+    default_ice_office_ori,
     default_line_rows,
     dev_key,
     hash_key,
     is_plain_key,
+    is_well_formed_key,
     verify_key,
 )
 
 FAST = 1_000  # iterations for tests that do not care about the production cost
-
-
-def row(**overrides: str) -> dict[str, str]:
-    base = {"line": "TX", "key": "secret", "ice_office_ori": "", "control_ori": ""}
-    base.update(overrides)
-    return base
 
 
 def test_line_codes_are_the_54_lines_sorted() -> None:
@@ -29,53 +29,35 @@ def test_line_codes_are_the_54_lines_sorted() -> None:
     assert all(len(code) == 2 and code.isalpha() and code.isupper() for code in LINE_CODES)
 
 
-def test_from_rows_fills_default_notice_oris() -> None:
-    registry = LineRegistry.from_rows(
-        [row(), row(line="CA", ice_office_ori="AZICE0000", control_ori="CA0000001")]
-    )
-    assert registry.get("TX") == Line("TX", "secret", "TXICE0000", "TX0000000")
-    assert registry.get("CA") == Line("CA", "secret", "AZICE0000", "CA0000001")
+def test_registry_lookups_keep_the_given_order() -> None:
+    tx = Line("TX", "secret", "TXICE0000", "TX0000000")
+    ca = Line("CA", "secret", "AZICE0000", "CA0000001")
+    registry = LineRegistry([tx, ca])
+    assert registry.get("TX") == tx and registry.get("CA") == ca
     assert registry.get("NY") is None
     assert registry.codes == ("TX", "CA")
     assert "TX" in registry and "NY" not in registry
     assert len(registry) == 2
-    assert [line.code for line in registry] == ["TX", "CA"]
+    assert list(registry) == [tx, ca]
 
 
-def test_from_rows_strips_cells() -> None:
-    registry = LineRegistry.from_rows([row(line=" TX ", key=" secret ")])
-    assert registry.get("TX") == Line("TX", "secret", "TXICE0000", "TX0000000")
+def test_default_notice_oris() -> None:
+    assert (default_ice_office_ori("TX"), default_control_ori("TX")) == ("TXICE0000", "TX0000000")
 
 
 @pytest.mark.parametrize(
-    ("bad", "column"),
+    ("stored", "good"),
     [
-        ({"line": "T"}, "line"),
-        ({"line": "tx"}, "line"),
-        ({"line": "T1"}, "line"),
-        ({"line": ""}, "line"),
-        ({"key": ""}, "key"),
-        ({"key": "pbkdf2_sha256$abc$00$00"}, "key"),
-        ({"key": "pbkdf2_sha256$1000$zz$00"}, "key"),
-        ({"key": "pbkdf2_sha256$1000$00"}, "key"),
-        ({"ice_office_ori": "TXICE"}, "ice_office_ori"),
-        ({"ice_office_ori": "VTINS07S0"}, "ice_office_ori"),
-        ({"control_ori": "tx0000000"}, "control_ori"),
-        ({"control_ori": "CA0000000"}, "control_ori"),
-        ({"line": "NL", "control_ori": ""}, "control_ori"),
+        ("secret", True),
+        ("pbkdf2_sha256$1000$00$00", True),
+        ("", False),
+        ("pbkdf2_sha256$abc$00$00", False),
+        ("pbkdf2_sha256$1000$zz$00", False),
+        ("pbkdf2_sha256$1000$00", False),
     ],
 )
-def test_from_rows_rejects_bad_cells(bad: dict[str, str], column: str) -> None:
-    with pytest.raises(ValueError, match=f"row 3, column {column}:"):
-        LineRegistry.from_rows([row(line="CA"), row(**bad)])
-
-
-def test_from_rows_rejects_missing_column_and_repeated_line() -> None:
-    short = {"line": "TX", "key": "secret", "ice_office_ori": ""}
-    with pytest.raises(ValueError, match="row 2, column control_ori: missing"):
-        LineRegistry.from_rows([short])
-    with pytest.raises(ValueError, match="row 3, column line: line TX listed twice"):
-        LineRegistry.from_rows([row(), row()])
+def test_well_formed_key(stored: str, good: bool) -> None:
+    assert is_well_formed_key(stored) is good
 
 
 def test_registry_rejects_repeated_line() -> None:
@@ -143,7 +125,9 @@ def test_dev_key() -> None:
 def test_default_line_rows_build_the_development_registry() -> None:
     rows = default_line_rows(lambda code: code.encode() * 8)
     assert [r["line"] for r in rows] == list(LINE_CODES)
-    registry = LineRegistry.from_rows(rows)
+    registry = LineRegistry(
+        Line(r["line"], r["key"], r["ice_office_ori"], r["control_ori"]) for r in rows
+    )
     assert registry.codes == LINE_CODES
     ca = registry.get("CA")
     assert ca is not None

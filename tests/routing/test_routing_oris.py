@@ -1,4 +1,7 @@
-"""ORI registry: CSV rows and the deterministic synthetic registry."""
+"""ORI registry: lookups and the deterministic synthetic registry.
+
+Reading the registry's CSV file is tested in tests/test_datafiles.py.
+"""
 
 from collections import Counter
 
@@ -9,10 +12,6 @@ from routing.oris import ORI_RE, Ori, OriRegistry, synthetic_oris
 from routing.services import SERVICE_ORIS
 
 
-def row(ori: str = "TX2270100", line: str = "TX", agency: str = "AUSTIN PD") -> dict[str, str]:
-    return {"ori": ori, "line": line, "agency": agency}
-
-
 def test_ori_shape() -> None:
     for good in ("CA0194200", "TXICE0000", "VTINS07S0", "NY030015J"):
         assert ORI_RE.match(good)
@@ -20,39 +19,18 @@ def test_ori_shape() -> None:
         assert not ORI_RE.match(bad)
 
 
-def test_from_rows_and_lookups() -> None:
-    registry = OriRegistry.from_rows(
-        [row(), row(" TX0000000 ", " TX ", " STATE CONTROL "), row("CA0194200", "CA", "LASD")]
-    )
+def test_registry_lookups() -> None:
+    austin = Ori("TX2270100", "TX", "AUSTIN PD")
+    control = Ori("TX0000000", "TX", "STATE CONTROL")
+    lasd = Ori("CA0194200", "CA", "LASD")
+    registry = OriRegistry([austin, control, lasd])
     assert len(registry) == 3
-    assert registry.get("TX2270100") == Ori("TX2270100", "TX", "AUSTIN PD")
-    assert registry.get("TX0000000") == Ori("TX0000000", "TX", "STATE CONTROL")
+    assert registry.get("TX2270100") == austin
     assert registry.get("TX9999999") is None
     assert "CA0194200" in registry and "CA0194201" not in registry
-    assert [entry.ori for entry in registry.by_line("TX")] == ["TX2270100", "TX0000000"]
+    assert registry.by_line("TX") == (austin, control)
     assert registry.by_line("NY") == ()
-    assert [entry.ori for entry in registry] == ["TX2270100", "TX0000000", "CA0194200"]
-
-
-@pytest.mark.parametrize(
-    ("bad", "column", "reason"),
-    [
-        (row(ori="TX227010"), "ori", "not a 9-character ORI"),
-        (row(ori="tx2270100"), "ori", "not a 9-character ORI"),
-        (row(ori=""), "ori", "empty"),
-        (row(ori="VTINS07S0", line="VT"), "ori", "service ORI"),
-        (row(ori="NL0000000", line="NL"), "ori", "service ORI"),
-        (row(ori="DCFBIWA00", line="DC"), "ori", "service ORI"),
-        (row(ori="CA0194200"), "ori", "listed twice"),
-        (row(line="CA"), "line", "not the line of"),
-        (row(line="tx"), "line", "not the line of"),
-        (row(agency=" "), "agency", "empty"),
-        ({"ori": "TX2270100", "line": "TX"}, "agency", "missing"),
-    ],
-)
-def test_from_rows_rejects_bad_rows(bad: dict[str, str], column: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=f"row 3, column {column}: .*{reason}"):
-        OriRegistry.from_rows([row(ori="CA0194200", line="CA"), bad])
+    assert list(registry) == [austin, control, lasd]
 
 
 def test_registry_rejects_repeated_ori() -> None:
@@ -86,12 +64,6 @@ def test_synthetic_default_registry() -> None:
         assert registry.get(f"{code}ICE0000") == Ori(f"{code}ICE0000", code, "ICE FIELD OFFICE")
     sheriffs = [entry for entry in oris if entry.agency.endswith("SHERIFF OFFICE")]
     assert sheriffs and all(entry.ori[5:7] == "01" for entry in sheriffs)
-
-
-def test_synthetic_registry_survives_a_csv_round_trip() -> None:
-    oris = synthetic_oris(LINE_CODES, total=2_000, seed=7)
-    rows = [{"ori": e.ori, "line": e.line, "agency": e.agency} for e in oris]
-    assert list(OriRegistry.from_rows(rows)) == oris
 
 
 def test_synthetic_small_total_still_gives_every_line_twenty() -> None:
