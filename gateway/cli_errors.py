@@ -40,17 +40,19 @@ def os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
-def unreadable(flag: str, path: Path) -> str | None:
-    """Why ``--flag path`` cannot be read as a file, in one line, or None when it can."""
+def unreadable(path: Path, flag: str | None = None) -> str | None:
+    """Why ``path`` (given with ``--flag``, if named) cannot be read as a file, in one line;
+    None when it can."""
+    named = f"--{flag} {path}" if flag else str(path)
     try:
         with path.open("rb"):
             pass
     except FileNotFoundError:
-        return f"--{flag}: no file {path}"
+        return f"{named}: no such file"
     except IsADirectoryError:
-        return f"--{flag} {path} is a directory: give a file"
+        return f"{named} is a directory: give a file"
     except OSError as exc:
-        return f"--{flag} {path}: {os_reason(exc)}: make the file readable or give another"
+        return f"{named}: {os_reason(exc)}: make the file readable or give another"
     return None
 
 

@@ -26,7 +26,7 @@ def file_problem(settings: Settings) -> str | None:
         ("tls-ca", settings.tls_ca),
     )  # fmt: skip
     for flag, path in files:
-        if path is not None and (problem := unreadable(flag, path)) is not None:
+        if path is not None and (problem := unreadable(path, flag)) is not None:
             return problem
     return None
 

@@ -116,9 +116,9 @@ def tls(tmp_path: Path, authority: trustme.CA) -> dict[str, Path]:
 @pytest.mark.parametrize(
     ("cert", "key", "ca", "words"),
     [
-        ("missing", "key", None, ("--tls-cert", "no file")),
-        ("cert", "missing", None, ("--tls-key", "no file")),
-        ("cert", "key", "missing", ("--tls-ca", "no file")),
+        ("missing", "key", None, ("--tls-cert", "no such file")),
+        ("cert", "missing", None, ("--tls-key", "no such file")),
+        ("cert", "key", "missing", ("--tls-ca", "no such file")),
         ("junk", "key", None, ("--tls-cert", "no PEM certificate")),
         ("cert", "junk", None, ("--tls-key", "no PEM private key")),
         ("cert", "other", None, ("--tls-key", "does not belong to --tls-cert")),
