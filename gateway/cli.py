@@ -74,9 +74,15 @@ def serve(
         Path | None, typer.Option(help="CA for client certificates", readable=False)
     ] = None,
     log_format: Annotated[
-        str | None, typer.Option(help="json or console", show_default="json")
+        str | None,
+        typer.Option(help="json (JSON lines) or console (text, coloured on a terminal)",
+                     show_default="json"),
     ] = None,
-    log_level: Annotated[str | None, typer.Option(help="Log level", show_default="INFO")] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="Lowest level logged: debug, info, warning, error, critical",
+                     show_default="INFO"),
+    ] = None,
     idle_timeout: Annotated[
         float | None, typer.Option(help="Close a silent session after seconds", show_default="120")
     ] = None,
@@ -98,7 +104,10 @@ def serve(
     problem = bus_problem(settings) or file_problem(settings) or tls_problem(settings)
     if problem is not None:
         usage_error(problem)
-    configure_logging(settings.log_format, settings.log_level)
+    try:
+        configure_logging(settings.log_format, settings.log_level)
+    except ValueError as exc:
+        usage_error(f"--log-level {exc}")
     try:
         gateway = Gateway(settings)
     except ValueError as exc:

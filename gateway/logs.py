@@ -13,7 +13,13 @@ LogFormat = Literal["json", "console"]
 def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO | None = None,
                       ) -> None:
     """Route structlog to ``out`` (stdout) as JSON lines (``ts``, ``level``, ``event`` …) or
-    console text; console text has colour codes only when ``out`` is a terminal."""
+    console text; console text has colour codes only when ``out`` is a terminal.
+
+    Raises ValueError for a level that is not a logging level name.
+    """
+    threshold = logging.getLevelName(level.upper())
+    if not isinstance(threshold, int):
+        raise ValueError(f"{level!r} is not a log level: debug, info, warning, error or critical")
     stream = sys.stdout if out is None else out
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -28,7 +34,7 @@ def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO 
         factory = structlog.PrintLoggerFactory(stream)
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )

@@ -59,6 +59,12 @@ def test_a_bad_setting_from_the_environment_names_the_variable() -> None:
     assert line.startswith("iaqgw: IAQGW_PORT: ")
 
 
+def test_a_log_level_that_is_none() -> None:
+    line = one_line(invoke("serve", "--port", "0", "--log-level", "loud"), 2)
+    assert line == ("iaqgw: --log-level 'loud' is not a log level: debug, info, warning, error "
+                    "or critical")
+
+
 @pytest.mark.parametrize("make", ["missing", "directory"])
 def test_replay_of_a_file_that_cannot_be_read(tmp_path: Path, make: str) -> None:
     record = tmp_path / "record.jsonl"
@@ -66,3 +72,16 @@ def test_replay_of_a_file_that_cannot_be_read(tmp_path: Path, make: str) -> None
         record.mkdir()
     line = one_line(invoke("replay", str(record)), 2)
     assert str(record) in line
+
+
+def test_mqtt_config_into_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "conf"
+    out.write_text("")
+    line = one_line(invoke("mqtt-config", "--out", str(out)), 2)
+    assert line == f"iaqgw: --out {out} is a file: give a directory"
+
+
+def test_mqtt_config_with_a_bad_setting_in_the_environment(tmp_path: Path) -> None:
+    line = one_line(invoke("mqtt-config", "--out", str(tmp_path),
+                           env={"IAQGW_BUS_PASSWORD": "", "IAQGW_PORT": "x"}), 2)
+    assert line.startswith("iaqgw: IAQGW_PORT: ")
