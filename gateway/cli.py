@@ -21,7 +21,8 @@ from gateway.logs import configure_logging
 from routing.lines import hash_key
 
 app = typer.Typer(
-    help="iaq-gateway: an Nlets-style message switch with an emulated ICE LESC.",
+    help="iaq-gateway: an Nlets-style message switch with an emulated ICE LESC. Exit codes: "
+    "0 ok, 1 the job failed, 2 bad usage (one line saying what to fix).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -90,7 +91,11 @@ def serve(
         int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free one)")
     ] = None,
 ) -> None:
-    """Run the gateway."""
+    """Run the gateway.
+
+    A port in use, a file that cannot be read or a data directory that cannot be written
+    stops it before it serves, with one line saying what to fix (exit 2).
+    """
     settings = settings_from_flags(
         host=host, port=port, data_dir=data_dir, records=records,
         synthetic_records=synthetic_records, lines=lines, oris=oris, bus=bus,
