@@ -8,19 +8,20 @@ case), 2 bad usage with a one-line reason.
 
 import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import orjson
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from gateway.casebook import answer_case, connect, queue
-from gateway.config import Settings
-from gateway.stats import Figures, FiscalYear, compute, open_read_only
+from gateway.cli_errors import job_failed, journal_file, usage_error
+from gateway.stats import Figures, FiscalYear, compute, format_duration, open_read_only
 from responders.lesc_desk import HIT, Case
 
 queue_app = typer.Typer(
@@ -39,26 +40,18 @@ def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-def _fail(reason: str, code: int = 1) -> NoReturn:
-    typer.echo(f"iaqgw: {reason}", err=True)
-    raise typer.Exit(code)
-
-
-def _journal_path(data_dir: Path | None) -> Path:
-    values: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
+@contextmanager
+def _journal(data_dir: Path | None, read_only: bool = False) -> Iterator[sqlite3.Connection]:
+    """The journal under ``--data-dir``, open; a journal SQLite cannot use stops the job."""
+    path = journal_file(data_dir)
     try:
-        settings = Settings(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        _fail(f"IAQGW_{str(first['loc'][0]).upper()}: {first['msg']}", 2)
-    path = settings.journal_path
-    if not path.is_file():
-        _fail(f"no journal at {path} (has the gateway run with this --data-dir?)")
-    return path
-
-
-def _open(data_dir: Path | None) -> sqlite3.Connection:
-    return connect(_journal_path(data_dir))
+        db = open_read_only(path) if read_only else connect(path)
+        try:
+            yield db
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        job_failed(f"{path}: {exc}")
 
 
 def _time(moment: datetime | None) -> str:
@@ -92,11 +85,8 @@ def _item(case: Case) -> dict[str, Any]:
 @queue_app.command("list")
 def queue_list(data_dir: DataDir = None, json: Json = False) -> None:
     """List open cases (hit confirmations first) and answers the gateway has yet to send."""
-    db = _open(data_dir)
-    try:
+    with _journal(data_dir) as db:
         cases = queue(db)
-    finally:
-        db.close()
     if json:
         typer.echo(orjson.dumps([_item(case) for case in cases]).decode())
         return
@@ -138,26 +128,19 @@ def queue_answer(
     data_dir: DataDir = None,
 ) -> None:
     """Answer a queued case; the running gateway sends the answer on its next sweep."""
-    db = _open(data_dir)
-    try:
-        case = answer_case(db, case_id, " ".join(answer), by, remark, datetime.now(UTC))
-    except ValueError as exc:
-        _fail(str(exc), 2)
-    except LookupError as exc:
-        _fail(str(exc))
-    finally:
-        db.close()
+    with _journal(data_dir) as db:
+        try:
+            case = answer_case(db, case_id, " ".join(answer), by, remark, datetime.now(UTC))
+        except ValueError as exc:
+            usage_error(str(exc))
+        except LookupError as exc:
+            job_failed(str(exc))
     typer.echo(f"case {case.id} answered {case.answer} by {case.answered_by}; "
                "the gateway sends it on its next sweep")
 
 
 def _row(name: str, figures: Figures) -> list[str]:
-    data = figures.as_dict()
-    times = data["response_ms"]
-
-    def seconds(value: int | None) -> str:
-        return "" if value is None else f"{value / 1000:.1f}"
-
+    times = figures.as_dict()["response_ms"]
     return [
         name,
         *(str(figures.queries[kind]) for kind in ("IAQ_C", "IAQ_F", "YQ", "QW")),
@@ -166,8 +149,8 @@ def _row(name: str, figures: Figures) -> list[str]:
         str(figures.not_confirmed),
         str(figures.open_hits),
         str(len(figures.oris)),
-        seconds(times["median"]),
-        seconds(times["p99"]),
+        format_duration(times["median"]),
+        format_duration(times["p99"]),
     ]
 
 
@@ -175,7 +158,7 @@ def _table(year: FiscalYear) -> Table:
     data = year.as_dict()
     table = Table(title=f"FY{year.year} ({data['from']} to {data['to']})")
     for column in ("STATE", "IAQ C", "IAQ F", "YQ", "QW", "DETAINERS", "CONFIRMED",
-                   "NOT CONF", "OPEN", "ORIS", "MEDIAN S", "P99 S"):
+                   "NOT CONF", "OPEN", "ORIS", "MEDIAN", "P99"):
         table.add_column(column, justify="left" if column == "STATE" else "right")
     for state in sorted(year.states):
         table.add_row(*_row(state, year.states[state]))
@@ -191,14 +174,8 @@ def stats(
     ] = None,
 ) -> None:
     """The LESC's yearly figures by fiscal year and state: queries, detainers, hits, ORIs, times."""
-    try:
-        db = open_read_only(_journal_path(data_dir))
-    except (FileNotFoundError, sqlite3.Error) as exc:
-        _fail(str(exc))
-    try:
+    with _journal(data_dir, read_only=True) as db:
         years = compute(db, year)
-    finally:
-        db.close()
     if json:
         typer.echo(orjson.dumps({"fiscal_years": [y.as_dict() for y in years]}).decode())
         return
