@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from routing.lines import dev_key
+from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT
 
 DEFAULT_TARGET = "127.0.0.1:7300"
 
@@ -107,9 +108,15 @@ def simulate(
     oris: Annotated[Path | None, typer.Option(help="ORI registry CSV (as the gateway's)")] = None,
     keys: Annotated[Path | None, typer.Option(help="CSV line,key of plain line keys")] = None,
     yq_timeout: Annotated[
-        float, typer.Option(help="Seconds without a final YR before RNO/2, then RNO/3")
-    ] = 30.0,
-    drain: Annotated[float, typer.Option(help="Seconds to wait for answers at the end")] = 10.0,
+        float,
+        typer.Option(help="Seconds without a final YR before RNO/2, then RNO/3 (default: twice "
+                          "the gateway's default technician delay cap)"),
+    ] = DEFAULT_YQ_TIMEOUT,
+    drain: Annotated[
+        float,
+        typer.Option(help="Longest wait at the end for answers and announced enhanced responses "
+                          "(default: the gateway's default technician delay cap + 10 s)"),
+    ] = DEFAULT_DRAIN,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = (
         False
     ),
@@ -188,18 +195,19 @@ def _traffic_data(records: Path | None, data_dir: Path, synthetic_records: int,
 
 
 async def _run_with_progress(simulation: Any, total: int, console: Console, show: bool) -> Any:
+    # The bar counts the inputs of the mix; the counts beside it are the summary's own.
     task = asyncio.create_task(simulation.run())
+    report = simulation.report
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("answered {task.fields[answered]}"), TimeElapsedColumn())
+               TextColumn("{task.fields[counts]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not show, transient=False) as progress:
-        bar = progress.add_task("sending", total=total, answered=0)
+        bar = progress.add_task("the mix", total=total, counts=report.counts())
         while not task.done():
-            sent = simulation.scheduled
-            progress.update(bar, completed=sent, answered=simulation.report.answered,
-                            description="sending" if sent < total else "draining")
-            await asyncio.sleep(0.1)
-        progress.update(bar, completed=simulation.scheduled,
-                        answered=simulation.report.answered, description="done")
+            progress.update(bar, completed=report.scheduled, counts=report.counts(),
+                            description="the mix" if report.scheduled < total else "draining")
+            await asyncio.wait({task}, timeout=0.1)
+        progress.update(bar, completed=report.scheduled, counts=report.counts(),
+                        description="done")
     return task.result()
 
 
