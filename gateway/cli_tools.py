@@ -222,12 +222,19 @@ def replay(
     ] = False,
     keys: Annotated[Path | None, typer.Option(help="CSV line,key of plain line keys")] = None,
     settle: Annotated[
-        float, typer.Option(help="Stop after this many seconds without an output")
-    ] = 5.0,
+        float,
+        typer.Option(help="Once no recorded output is missing, stop after this many seconds "
+                          "without another"),
+    ] = 1.0,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Longest wait after the last input for outputs still missing "
+                          "(default: the gateway's default technician delay cap + 10 s)"),
+    ] = DEFAULT_DRAIN,
 ) -> None:
     """Send a recorded traffic file again, optionally verifying the answers."""
     from simulator.record import RecordError, read_record
-    from simulator.replay import compare, parse_speed, render_differences
+    from simulator.replay import parse_speed, render_differences
     from simulator.replay import replay as run_replay
 
     parsed_target = _target(target)
@@ -235,8 +242,8 @@ def replay(
         pace = parse_speed(speed)
     except ValueError as exc:
         _usage(str(exc))
-    if settle <= 0:
-        _usage("--settle must be above 0")
+    if settle <= 0 or timeout <= 0:
+        _usage("--settle and --timeout must be above 0")
     try:
         recorded = read_record(file)
     except OSError as exc:
@@ -245,19 +252,21 @@ def replay(
         _usage(f"{file}: {exc}")
     try:
         result = uvloop.run(
-            run_replay(recorded, parsed_target, _keys(recorded.lines, keys), pace, settle)
+            run_replay(recorded, parsed_target, _keys(recorded.lines, keys), pace, settle,
+                       timeout)
         )
     except (OSError, ConnectionError, TimeoutError) as exc:
         _fail(f"cannot replay against {parsed_target}: {exc or type(exc).__name__}")
     typer.echo(f"replayed {result.sent} inputs on {len(recorded.lines)} lines in "
                f"{result.elapsed:.1f} s; {len(result.outputs)} outputs "
                f"({len(recorded.received)} recorded)")
+    if result.earlier:
+        typer.echo(f"left out {result.earlier} outputs no replayed input caused")
     if not verify:
         return
-    differences = compare(((e.line, e.text) for e in recorded.received), result.outputs)
-    if differences:
-        typer.echo(render_differences(differences))
-        _fail(f"verify: {len(differences)} (line, control) groups differ from the record")
+    if result.differences:
+        typer.echo(render_differences(result.differences))
+        _fail(f"verify: {len(result.differences)} (line, control) groups differ from the record")
     typer.echo(f"verify: all {len(result.outputs)} outputs match the record")
 
 

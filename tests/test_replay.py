@@ -1,15 +1,22 @@
-"""Record and replay: the shipped traffic sample replayed against a fresh gateway with --verify."""
+"""Record and replay: the shipped traffic sample replayed against a fresh gateway with --verify,
+a record of a default run against gateway processes, and the record file's rules."""
 
 import asyncio
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from gateway_process import GatewayProcess
+from messages import am, iaq
 from paths import DATA, RECORDS
+from typer.testing import CliRunner
 
+from formats.output import parse_output
 from gateway.app import Gateway
+from gateway.cli import app
 from routing.lines import dev_key
 from simulator.record import Recorder, RecordError, read_record
 from simulator.replay import compare, normalize, parse_speed, render_differences, replay
@@ -47,7 +54,7 @@ async def gateway(start_gateway: Callable[..., Awaitable[Gateway]]) -> Gateway:
 async def test_sample_replays_with_verify_against_a_fresh_gateway(gateway: Gateway) -> None:
     code, out, err = await run_cli(
         "replay", str(SAMPLE), "--target", f"127.0.0.1:{gateway.port}", "--speed", "max",
-        "--verify", "--settle", "3",
+        "--verify",
     )
     assert code == 0, out + err
     assert "verify: all" in out
@@ -66,13 +73,82 @@ async def test_a_changed_answer_fails_verify_with_a_readable_diff(
     changed.write_bytes(b"\n".join(lines) + b"\n")
     record = read_record(changed)
     keys = {line: dev_key(line) for line in record.lines}
-    result = await replay(record, parse_target(f"127.0.0.1:{gateway.port}"), keys, None, 3.0)
+    result = await replay(record, parse_target(f"127.0.0.1:{gateway.port}"), keys, None,
+                          settle=1.0, timeout=5.0)
     differences = compare(((e.line, e.text) for e in record.received), result.outputs)
     assert len(differences) == 1
+    assert result.differences == differences
     text = render_differences(differences)
     control = normalize(item["line"], item["text"])[0][1]
     assert f"line {item['line']}, control *{control}" in text
     assert "-STS/USC." in text and "+STS/NRF." in text
+
+
+async def test_replay_waits_for_the_outputs_not_for_a_count(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path
+) -> None:
+    # Two inputs: an IAQ whose remark asks for an enhanced response, and an AM to CA.
+    inputs = tmp_path / "inputs.jsonl"
+    recorder = Recorder(inputs, {"lines": ["CA", "TX"]})
+    recorder.send(0.0, "CA", "iaq-c", iaq("CA0564400", control="CA00000001",
+                                          rem="PLEASE SEND ENHANCED RESPONSE"))
+    recorder.send(0.01, "TX", "am", am("TX0858500", "CA0564400", control="TX00000002"))
+    recorder.close(0.02)
+    keys = {line: dev_key(line) for line in ("CA", "TX")}
+    quick = await start_gateway(technician_delay="fixed", technician_delay_mean=0.05,
+                                data_dir=tmp_path / "quick")
+    first = await replay(read_record(inputs), parse_target(f"127.0.0.1:{quick.port}"), keys,
+                         None, settle=1.0, timeout=5.0)
+    assert [parse_output(text).mke for _, text in first.outputs] == ["AM", "IAR", "AM", "IAR"]
+    # The record lacks the forwarded AM: as many outputs come back early as it holds, while
+    # the enhanced IAR of a slow technician is still to come.
+    record = tmp_path / "record.jsonl"
+    recorder = Recorder(record, {"lines": ["CA", "TX"]})
+    for event in read_record(inputs).sent:
+        recorder.send(event.t, event.line, event.kind or "", event.text)
+    for seq, (line_code, text) in enumerate(first.outputs, 1):
+        if parse_output(text).control != "TX00000002":
+            recorder.recv(0.1, line_code, seq, text)
+    recorder.close(2.0)
+    slow = await start_gateway(technician_delay="fixed", technician_delay_mean=1.5,
+                               data_dir=tmp_path / "slow")
+    code, out, err = await run_cli("replay", str(record), "--target",
+                                   f"127.0.0.1:{slow.port}", "--speed", "max", "--verify")
+    assert code == 1
+    # Only the forwarded AM differs: the replay waited for the enhanced IAR.
+    assert "verify: 1 (line, control) groups differ" in err
+    assert "line CA, control *TX00000002 (0 recorded, 1 replayed)" in out
+
+
+def iaqgw(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m gateway ARGS`` to the end, as a user at a shell would."""
+    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True,
+                          text=True, timeout=90, check=False)
+
+
+def test_a_default_run_against_make_run_verifies_against_a_fresh_make_run(tmp_path: Path) -> None:
+    # `make run` is `data build` then `serve` with the defaults; a small index keeps it quick.
+    # The technician's delays are the default's (exponential, mean 3 s, at most 30 s): the
+    # seed draws a run with two enhanced responses, so it waits seconds, not half a minute.
+    size = ("--synthetic-records", "3000")
+    first, fresh = (GatewayProcess(tmp_path / name / "data", *size) for name in ("a", "b"))
+    try:
+        for gateway in (first, fresh):
+            built = iaqgw("data", "build", "--data-dir", str(gateway.data_dir), *size)
+            assert built.returncode == 0, built.stderr
+            gateway.start()
+        record = tmp_path / "traffic.jsonl"
+        run = iaqgw("simulate", "--target", f"127.0.0.1:{first.port}", "--data-dir",
+                    str(first.data_dir), *size, "--count", "40", "--rate", "40", "--seed", "4",
+                    "--record", str(record))
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert any("\nENH/Y." in event.text for event in read_record(record).received)
+        check = iaqgw("replay", str(record), "--target", f"127.0.0.1:{fresh.port}", "--verify")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "verify: all" in check.stdout
+    finally:
+        first.stop()
+        fresh.stop()
 
 
 def test_clocks_sequence_and_control_numbers_are_ignored() -> None:
@@ -131,8 +207,8 @@ def test_bad_record_files(tmp_path: Path, content: bytes, reason: str) -> None:
         read_record(path)
 
 
-async def test_cli_bad_usage_exits_2(tmp_path: Path) -> None:
-    code, _, err = await run_cli("replay", str(SAMPLE), "--speed", "3y")
-    assert code == 2 and "--speed" in err
-    code, _, err = await run_cli("replay", str(tmp_path / "none.jsonl"))
-    assert code == 2 and "cannot read" in err
+def test_cli_bad_usage_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["replay", str(SAMPLE), "--speed", "3y"])
+    assert result.exit_code == 2 and "--speed" in result.stderr
+    result = CliRunner().invoke(app, ["replay", str(tmp_path / "none.jsonl")])
+    assert result.exit_code == 2 and "cannot read" in result.stderr
