@@ -2,14 +2,19 @@
 a record of a default run against gateway processes, and the record file's rules."""
 
 import asyncio
+import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from gateway_process import GatewayProcess
+from hypothesis import given
+from hypothesis import strategies as st
 from messages import am, iaq
 from paths import DATA, RECORDS
 from typer.testing import CliRunner
@@ -18,7 +23,7 @@ from formats.output import parse_output
 from gateway.app import Gateway
 from gateway.cli import app
 from routing.lines import dev_key
-from simulator.record import Recorder, RecordError, read_record
+from simulator.record import Recorder, RecordError, RecvLine, read_record
 from simulator.replay import compare, normalize, parse_speed, render_differences, replay
 from simulator.switches import parse_target
 
@@ -194,17 +199,105 @@ def test_record_round_trip(tmp_path: Path) -> None:
     assert record.lines == ["CA", "TX"]
 
 
+RUN = b'{"ev":"run","version":1,"lines":["CA"]}\n'
+SEND = {"t": 0.5, "ev": "send", "line": "CA", "kind": "am", "text": "AM.CA0000000.TX.TXT\nHI"}
+RECV = {"t": 0.7, "ev": "recv", "line": "TX", "seq": 3, "text": "AM.CA0000000\n..."}
+
+
+def line(item: dict[str, Any], **changes: Any) -> bytes:
+    """One record line: ``item`` with ``changes`` (None removes a key)."""
+    changed = {**item, **changes}
+    return orjson.dumps({k: v for k, v in changed.items() if v is not None}) + b"\n"
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [(b"", "line 1"), (b'{"ev":"send"}\n', "line 1"), (b'{"ev":"run","version":9}\n', "version"),
-     (b'{"ev":"run","version":1}\nnot json\n', "line 2: not JSON"),
-     (b'{"ev":"run","version":1}\n{"ev":"send","t":1}\n', "line 2: missing")],
+    [
+        (b"", "line 1: the file is empty"),
+        (line(SEND), "line 1: a record starts with the run line"),
+        (b'{"ev":"run","version":9}\n', "line 1, field version: input should be 1 (got 9)"),
+        (RUN + b"not json\n", "line 2: not JSON"),
+        (RUN + b"[1, 2]\n", "line 2: not a JSON object"),
+        (RUN + b'{"ev":"send","t":1}\n', "line 2, field line: missing"),
+        (RUN + line(SEND, ev="sent"), "line 2, field ev: must be one of run, send, recv, end"),
+        (RUN + line(SEND, ev=None), "line 2, field ev: must be one of"),
+        (RUN + line(SEND, t=-1), "line 2, field t: input should be greater than or equal to 0"),
+        (RUN + line(SEND, t="soon"), "line 2, field t: input should be a valid number"),
+        (RUN + line(SEND, line="California"), "line 2, field line: string should match"),
+        (RUN + line(SEND, text=""), "line 2, field text: string should have at least 1"),
+        (RUN + line(SEND, txt="x"), "line 2, field txt: not a field of a send line"),
+        (RUN + line(SEND) + line(RECV, seq=0), "line 3, field seq: input should be greater"),
+        (RUN + line(SEND) + line(RECV, seq="3"), "line 3, field seq: input should be a valid int"),
+        (RUN + line(SEND) + RUN, "line 3: a record has one run line"),
+        (RUN + b'{"ev":"end","t":1}\n' + line(SEND), "line 3: nothing may follow the end line"),
+        (b'{"ev":"run","version":1,"lines":["CA","x"]}\n', "line 1, field lines.1: string"),
+    ],
 )
 def test_bad_record_files(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
-    with pytest.raises(RecordError, match=reason):
+    with pytest.raises(RecordError) as refused:
         read_record(path)
+    assert str(refused.value).startswith(reason), str(refused.value)
+
+
+def test_cli_names_the_bad_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "traffic.jsonl"
+    path.write_bytes(RUN + line(SEND) + line(RECV, seq=-4))
+    result = CliRunner().invoke(app, ["replay", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == (f"iaqgw: {path}: line 3, field seq: input should be greater than"
+                             " or equal to 1 (got -4)\n")
+
+
+@given(st.lists(st.one_of(
+    st.dictionaries(st.sampled_from(["ev", "t", "line", "seq", "text", "kind", "version"]),
+                    st.one_of(st.sampled_from(["run", "send", "recv", "end", "CA", 1, -1]),
+                              st.none(), st.booleans(), st.integers(), st.floats(),
+                              st.text(max_size=5), st.lists(st.integers(), max_size=2))),
+    st.binary(max_size=20).map(lambda raw: raw.replace(b"\n", b" ")),
+), max_size=6))
+def test_any_record_file_is_read_or_refused_in_one_line(lines: list[Any]) -> None:
+    content = b"".join(
+        (item if isinstance(item, bytes) else json.dumps(item).encode()) + b"\n"
+        for item in lines
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "traffic.jsonl"
+        path.write_bytes(content)
+        try:
+            read_record(path)
+        except RecordError as exc:
+            assert str(exc).startswith("line ") and "\n" not in str(exc)
+
+
+@given(st.lists(st.tuples(
+    st.booleans(),
+    st.floats(min_value=0, max_value=1e6),
+    st.sampled_from(["CA", "TX", "NY"]),
+    st.integers(min_value=1, max_value=10**12),
+    st.text(st.characters(codec="ascii"), min_size=1, max_size=40),
+), max_size=20))
+def test_what_the_recorder_writes_reads_back(events: list[tuple[bool, float, str, int, str]]
+                                             ) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "traffic.jsonl"
+        recorder = Recorder(path, {"lines": ["CA"], "seed": 3})
+        for is_send, t, code, seq, text in events:
+            if is_send:
+                recorder.send(t, code, "am", text)
+            else:
+                recorder.recv(t, code, seq, text)
+        recorder.close(1.0, sent=len(events))
+        record = read_record(path)
+    assert record.complete and record.run["seed"] == 3
+    assert [
+        (e.ev, e.t, e.line, e.seq if isinstance(e, RecvLine) else None, e.text)
+        for e in record.events
+    ] == [
+        ("send" if is_send else "recv", round(t, 6), code, None if is_send else seq, text)
+        for is_send, t, code, seq, text in events
+    ]
 
 
 def test_cli_bad_usage_exits_2(tmp_path: Path) -> None:
