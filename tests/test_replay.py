@@ -57,9 +57,10 @@ async def gateway(start_gateway: Callable[..., Awaitable[Gateway]]) -> Gateway:
 
 
 async def test_sample_replays_with_verify_against_a_fresh_gateway(gateway: Gateway) -> None:
+    # At the recorded pacing: faster, the technician's answers fall among other inputs than
+    # they did, and answers that depend on order (a detainer already lodged) may differ.
     code, out, err = await run_cli(
-        "replay", str(SAMPLE), "--target", f"127.0.0.1:{gateway.port}", "--speed", "max",
-        "--verify",
+        "replay", str(SAMPLE), "--target", f"127.0.0.1:{gateway.port}", "--verify",
     )
     assert code == 0, out + err
     assert "verify: all" in out
@@ -78,7 +79,7 @@ async def test_a_changed_answer_fails_verify_with_a_readable_diff(
     changed.write_bytes(b"\n".join(lines) + b"\n")
     record = read_record(changed)
     keys = {line: dev_key(line) for line in record.lines}
-    result = await replay(record, parse_target(f"127.0.0.1:{gateway.port}"), keys, None,
+    result = await replay(record, parse_target(f"127.0.0.1:{gateway.port}"), keys, 1.0,
                           settle=1.0, timeout=5.0)
     differences = compare(((e.line, e.text) for e in record.received), result.outputs)
     assert len(differences) == 1
