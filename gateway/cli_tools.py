@@ -95,7 +95,9 @@ def simulate(
         "iaq=70,qw=15,am=13,bad=2"
     ),
     seed: Annotated[int | None, typer.Option(help="Seed for the same traffic again")] = None,
-    record: Annotated[Path | None, typer.Option(help="Write the traffic to this file")] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Write the run's own traffic to this file (JSON lines)")
+    ] = None,
     records: Annotated[
         Path | None, typer.Option(help="Records CSV to draw subjects from (as the gateway's)")
     ] = None,
@@ -109,13 +111,14 @@ def simulate(
     keys: Annotated[Path | None, typer.Option(help="CSV line,key of plain line keys")] = None,
     yq_timeout: Annotated[
         float,
-        typer.Option(help="Seconds without a final YR before RNO/2, then RNO/3 (default: twice "
-                          "the gateway's default technician delay cap)"),
+        typer.Option(help="Seconds without a final YR before RNO/2, then RNO/3; by default "
+                          "twice the gateway's default technician delay cap"),
     ] = DEFAULT_YQ_TIMEOUT,
     drain: Annotated[
         float,
-        typer.Option(help="Longest wait at the end for answers and announced enhanced responses "
-                          "(default: the gateway's default technician delay cap + 10 s)"),
+        typer.Option(help="Longest wait at the end for answers and announced enhanced "
+                          "responses; by default the gateway's default technician delay cap "
+                          "+ 10 s"),
     ] = DEFAULT_DRAIN,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = (
         False
@@ -228,8 +231,8 @@ def replay(
     ] = 1.0,
     timeout: Annotated[
         float,
-        typer.Option(help="Longest wait after the last input for outputs still missing "
-                          "(default: the gateway's default technician delay cap + 10 s)"),
+        typer.Option(help="Longest wait after the last input for outputs still missing; by "
+                          "default the gateway's default technician delay cap + 10 s"),
     ] = DEFAULT_DRAIN,
 ) -> None:
     """Send a recorded traffic file again, optionally verifying the answers."""

@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from formats.errors import MessageError
 from formats.notices import parse_er_body
@@ -80,7 +80,7 @@ class Sent:
     due: float
     answered: bool = False
     acknowledged: bool = False
-    enhanced: str = ""  # "due" once an IAR announced one, "done" once it came
+    enhanced: Literal["", "due", "done"] = ""  # "due" once an IAR announced one
     request: HitRequest | None = None
 
 
