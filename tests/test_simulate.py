@@ -25,6 +25,7 @@ from gateway.config import Settings
 from gateway.datafiles import load_oris
 from routing.lines import dev_key
 from simulator.client import LineClient
+from simulator.defaults import TECHNICIAN_DELAY_MAX
 from simulator.record import read_record
 from simulator.report import ENHANCED
 from simulator.simulate import ANNOUNCES_ENHANCED, Simulation, SimulationOptions
@@ -130,6 +131,7 @@ def test_defaults_outlast_the_gateways_technician() -> None:
     # The gateway's default technician answers within technician_delay_max: a run with the
     # defaults waits for that, and asks again for a hit confirmation only after it.
     slowest = Settings.model_fields["technician_delay_max"].default
+    assert slowest == TECHNICIAN_DELAY_MAX
     defaults = SimulationOptions(parse_target("127.0.0.1:7300"), {}, 1.0, 1, {"iaq": 1.0}, 1)
     for drain, yq_timeout in ((defaults.drain, defaults.yq_timeout),
                               (inspect.signature(cli_tools.simulate).parameters["drain"].default,
