@@ -18,6 +18,14 @@ from gateway.bus.topics import input_topic, output_topic
 Connect = Callable[..., Awaitable[BusClient]]
 
 
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``predicate`` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 async def connect(broker: Broker) -> AsyncIterator[Connect]:
     """Connect clients to the broker (gateway account unless a line is named); closed after."""
@@ -49,19 +57,26 @@ async def test_puback_reason_codes_say_what_the_broker_did(connect: Connect) -> 
     assert (message.topic, message.payload) == (output_topic("CA"), b"FOR CA")
 
 
-async def test_publish_soon_reports_each_puback_in_order(connect: Connect) -> None:
+async def test_publish_soon_keeps_call_order_beyond_the_receive_maximum(
+    connect: Connect,
+) -> None:
     gateway = await connect("test-gateway")
     ca = await connect("test-ca", line="CA")
     await ca.subscribe([output_topic("CA")])
+    count = 2500  # the test broker takes 1000 in flight (its Receive Maximum)
     reasons: list[tuple[int, int]] = []
-    for n in range(300):
+    for n in range(count):
         gateway.publish_soon(output_topic("CA"), b"%d" % n,
                              lambda reason, n=n: reasons.append((n, reason)))
     got: list[bytes] = []
-    while len(got) < 300:
-        got += [m.payload for m in await asyncio.wait_for(ca.receive(1000), 5)]
-    assert got == [b"%d" % n for n in range(300)]
-    assert reasons == [(n, 0) for n in range(300)]
+    while len(got) < count:
+        batch = await asyncio.wait_for(ca.receive(1000), 5)
+        for message in batch:
+            ca.ack(message)
+        got += [message.payload for message in batch]
+    assert got == [b"%d" % n for n in range(count)]
+    await until(lambda: len(reasons) == count)
+    assert reasons == [(n, 0) for n in range(count)]
 
 
 async def test_a_message_not_acknowledged_comes_again_when_the_session_resumes(

@@ -6,7 +6,9 @@ The bus needs three things of MQTT that aiomqtt 2.5's public API does not give
 - The PUBACK reason code. mosquitto answers a QoS 1 publish that no subscription matched with
   0x10 "No matching subscribers" and drops the message, and one the ACL refuses with 0x87.
 - Publishing without a task and a wait per message (``publish_soon``): the gateway publishes
-  every output.
+  every output. How many publishes wait for their PUBACK at once is kept here, to the
+  broker's Receive Maximum, with a queue: paho's own limit rescans every message in flight
+  at each PUBACK, which under load cost more than the rest of the MQTT work.
 - Acknowledging a received message only once it is journaled (paho's ``manual_ack``), also
   for what the broker sends the moment a session resumes.
 
@@ -48,9 +50,8 @@ NO_MATCHING_SUBSCRIBERS: Final = 0x10
 REFUSED: Final = frozenset({0x86, 0x87})
 # Longest wait for the broker to answer CONNECT, SUBSCRIBE, UNSUBSCRIBE, or to see DISCONNECT.
 CALL_TIMEOUT_S: Final = 10.0
-# QoS 1 messages in flight to the broker; paho's default of 20 would bind publishing to the
-# round trip.
-INFLIGHT: Final = 1000
+# MQTT v5: the Receive Maximum of a broker that names none.
+RECEIVE_MAXIMUM: Final = 65_535
 MISC_PERIOD_S: Final = 1.0
 
 # paho's Properties constructor carries no annotations; this is its signature.
@@ -108,6 +109,15 @@ class ConnectRefused(BusError):
 
 
 @dataclass(frozen=True, slots=True)
+class _Publish:
+    topic: str
+    payload: bytes
+    retain: bool
+    properties: Properties | None
+    done: Callable[[int], None] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Will:
     """What the broker publishes (QoS 1) for this client when its connection dies."""
 
@@ -140,7 +150,8 @@ class BusClient:
             CallbackAPIVersion.VERSION2, client_id=identifier, protocol=paho.MQTTv5,
             reconnect_on_failure=False, manual_ack=True,
         )
-        client.max_inflight_messages_set(INFLIGHT)
+        # No limit in paho: publish_soon keeps to the broker's (see the docstring).
+        client.max_inflight_messages_set(0)
         if username is not None:
             client.username_pw_set(username, password)
         if will is not None:
@@ -169,6 +180,11 @@ class BusClient:
         self._inbox: deque[paho.MQTTMessage] = deque()
         self._arrived = asyncio.Event()
         self._done: dict[int, Callable[[int], None]] = {}
+        # Publishes in flight (sent, no PUBACK yet), how many the broker takes, and those that
+        # wait for room, in call order.
+        self._in_flight = 0
+        self._room = RECEIVE_MAXIMUM
+        self._waiting: deque[_Publish] = deque()
         self._calls: dict[int, asyncio.Future[list[ReasonCode]]] = {}
         # The socket watched for reading or writing, with its file descriptor number then.
         self._reading: tuple[SocketLike, int] | None = None
@@ -301,11 +317,31 @@ class BusClient:
         ``done`` never runs when the connection goes first: what was published is then
         unknown, and the caller publishes again on the next connection.
         """
-        info = self._paho.publish(topic, payload, QOS, retain, properties)
+        publish = _Publish(topic, payload, retain, properties, done)
+        if self._waiting or self._in_flight >= self._room:
+            if self._lost.done():
+                raise self._lost_error()
+            self._waiting.append(publish)
+        else:
+            self._send(publish)
+
+    def _send(self, publish: "_Publish") -> None:
+        info = self._paho.publish(publish.topic, publish.payload, QOS, publish.retain,
+                                  publish.properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise BusError(f"could not publish: {paho.error_string(info.rc)}")
-        if done is not None:
-            self._done[info.mid] = done
+        self._in_flight += 1
+        if publish.done is not None:
+            self._done[info.mid] = publish.done
+
+    def _send_waiting(self) -> None:
+        waiting = self._waiting
+        try:
+            while waiting and self._in_flight < self._room:
+                self._send(waiting.popleft())
+        except BusError:
+            # The connection is going: what waited is never sent (its done never runs).
+            waiting.clear()
 
     async def publish_acked(
         self,
@@ -351,6 +387,7 @@ class BusClient:
     def _on_connect(self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,
                     reason: ReasonCode, properties: Properties | None) -> None:
         if not self._connack.done():
+            self._room = getattr(properties, "ReceiveMaximum", RECEIVE_MAXIMUM)
             self._connack.set_result(reason)
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,
@@ -366,9 +403,12 @@ class BusClient:
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode,
                     properties: Properties) -> None:
+        self._in_flight -= 1
         done = self._done.pop(mid, None)
         if done is not None:
             done(reason.value)
+        if self._waiting:
+            self._send_waiting()
 
     def _on_answer(self, client: paho.Client, userdata: Any, mid: int,
                    reasons: list[ReasonCode], properties: Properties | None) -> None:
