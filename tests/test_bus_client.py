@@ -1,6 +1,7 @@
 """The bus's MQTT client (paho's public API on the asyncio loop) against a real mosquitto."""
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -65,15 +66,18 @@ async def test_publish_soon_keeps_call_order_beyond_the_receive_maximum(
     await ca.subscribe([output_topic("CA")])
     count = 2500  # the test broker takes 1000 in flight (its Receive Maximum)
     reasons: list[tuple[int, int]] = []
+
+    def acked(n: int, reason: int) -> None:
+        reasons.append((n, reason))
+
     for n in range(count):
-        gateway.publish_soon(output_topic("CA"), b"%d" % n,
-                             lambda reason, n=n: reasons.append((n, reason)))
+        gateway.publish_soon(output_topic("CA"), b"%d" % n, functools.partial(acked, n))
     got: list[bytes] = []
     while len(got) < count:
         batch = await asyncio.wait_for(ca.receive(1000), 5)
         for message in batch:
             ca.ack(message)
-        got += [message.payload for message in batch]
+        got += [bytes(message.payload) for message in batch]
     assert got == [b"%d" % n for n in range(count)]
     await until(lambda: len(reasons) == count)
     assert reasons == [(n, 0) for n in range(count)]
