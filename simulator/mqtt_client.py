@@ -85,7 +85,6 @@ class MqttLineClient:
         self.auto_ack = auto_ack
         self.last_ack = 0
         self.duplicates = 0
-        self.reconnects = 0
         self._host = host
         self._port = port
         self._key = key
@@ -138,9 +137,7 @@ class MqttLineClient:
                         raise SignOnRejected(f"{self.line}: output topic refused ({codes[0]})")
                     self._connection = connection
                     self._connected.set()
-                    if first.done():
-                        self.reconnects += 1
-                    else:
+                    if not first.done():
                         first.set_result(None)
                     backoff.reset()
                     while True:
