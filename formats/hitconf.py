@@ -6,16 +6,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from formats._rules import (
-    SEX_CODES,
     check_choice,
     check_pattern,
     check_phone,
     check_present,
     check_tags,
     check_text,
-    parse_name,
 )
-from formats.dates import parse_dob
+from formats.person import Person, optional_sex, parse_person
 
 # Only person records (WP) can be confirmed; they add NAM and DOB to the required fields.
 _YQ_HEADER_FIELDS = ("RTY", "RNO", "PRI", "OCA", "NIC")
@@ -31,37 +29,24 @@ _QW_REQUIRED = ("NAM", "DOB")
 _QW_ALLOWED = frozenset({"NAM", "DOB", "SEX"})
 
 
-@dataclass(frozen=True, slots=True)
-class YQ:
-    """A validated hit confirmation request."""
+@dataclass(slots=True)
+class YQ(Person):
+    """A validated hit confirmation request about a person record (RTY/WP)."""
 
     rty: str
     rno: int
     pri: str
     oca: str
     nic: str
-    nam: str
-    last: str
-    first: str
-    middle: str
-    dob: date
-    sex: str | None
     rna: str | None
     rag: str | None
     pho: str | None
     rem: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class QW:
+@dataclass(slots=True)
+class QW(Person):
     """A validated NCIC wanted-person inquiry for the IVF."""
-
-    nam: str
-    last: str
-    first: str
-    middle: str
-    dob: date
-    sex: str | None
 
 
 def validate_yq(fields: Mapping[str, str], today: date) -> YQ:
@@ -75,12 +60,8 @@ def validate_yq(fields: Mapping[str, str], today: date) -> YQ:
     pri = check_choice(fields["PRI"], "PRI", _PRIORITIES, "MUST BE U OR R")
     oca = check_text(fields["OCA"], "OCA", 20)
     nic = check_pattern(fields["NIC"], "NIC", _NIC, "MUST BE A LETTER AND 9 DIGITS")
-    nam = fields["NAM"]
-    last, first, middle = parse_name(nam)
-    dob = parse_dob(fields["DOB"], today)
-    sex = fields.get("SEX")
-    if sex is not None:
-        check_choice(sex, "SEX", SEX_CODES, "MUST BE M, F OR U")
+    nam, last, first, middle, dob = parse_person(fields, today)
+    sex = optional_sex(fields)
     rna = fields.get("RNA")
     if rna is not None:
         check_text(rna, "RNA", 30)
@@ -94,7 +75,7 @@ def validate_yq(fields: Mapping[str, str], today: date) -> YQ:
     if rem is not None:
         check_text(rem, "REM", 300)
     return YQ(
-        rty, int(rno), pri, oca, nic, nam, last, first, middle, dob, sex, rna, rag, pho, rem
+        nam, last, first, middle, dob, sex, rty, int(rno), pri, oca, nic, rna, rag, pho, rem
     )
 
 
@@ -102,10 +83,5 @@ def validate_qw(fields: Mapping[str, str], today: date) -> QW:
     """Apply the QW rules (NAM, DOB required; SEX optional)."""
     check_tags(fields, _QW_ALLOWED, "QW")
     check_present(fields, _QW_REQUIRED)
-    nam = fields["NAM"]
-    last, first, middle = parse_name(nam)
-    dob = parse_dob(fields["DOB"], today)
-    sex = fields.get("SEX")
-    if sex is not None:
-        check_choice(sex, "SEX", SEX_CODES, "MUST BE M, F OR U")
-    return QW(nam, last, first, middle, dob, sex)
+    nam, last, first, middle, dob = parse_person(fields, today)
+    return QW(nam, last, first, middle, dob, optional_sex(fields))

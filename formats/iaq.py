@@ -16,10 +16,9 @@ from formats._rules import (
     check_tags,
     check_text,
     field_error,
-    parse_name,
 )
-from formats.dates import parse_dob
 from formats.errors import ErrorCode
+from formats.person import Person, parse_person
 
 _REQUIRED = ("PUR", "ATN", "PHN", "NAM", "DOB", "SEX", "POB", "CUS", "OFF")
 _OPTIONAL = ("ARN", "FBI", "SID", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA", "REM")
@@ -49,18 +48,14 @@ _OPTIONAL_CHECKS: tuple[tuple[str, Callable[[str, str], object]], ...] = (
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which costs
 # 2 µs per IAQ on the hot path; nothing mutates these after parsing.
 @dataclass(slots=True)
-class IAQ:
+class IAQ(Person):
     """A validated Immigration Alien Query."""
 
+    # SEX is required in an IAQ.
+    sex: str
     pur: str
     atn: str
     phn: str
-    nam: str
-    last: str
-    first: str
-    middle: str
-    dob: date
-    sex: str
     pob: str
     cus: str
     off: str
@@ -89,9 +84,7 @@ def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
         raise field_error("PUR", "MUST BE C OR F")
     atn = check_text(fields["ATN"], "ATN", 30, ErrorCode.ATN)
     phn = check_phone(fields["PHN"], "PHN")
-    nam = fields["NAM"]
-    last, first, middle = parse_name(nam)
-    dob = parse_dob(fields["DOB"], today)
+    nam, last, first, middle, dob = parse_person(fields, today)
     sex = fields["SEX"]
     if sex not in SEX_CODES:
         raise field_error("SEX", "MUST BE M, F OR U")
@@ -107,7 +100,7 @@ def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
     if len(fields) == len(_REQUIRED):
         # The usual query carries no optional field: skip their ten look-ups.
         return IAQ(
-            pur, atn, phn, nam, last, first, middle, dob, sex, pob, cus, off,
+            nam, last, first, middle, dob, sex, pur, atn, phn, pob, cus, off,
             None, None, None, None, None, None, None, None, None, None,
         )
     arn = fields.get("ARN")
@@ -122,7 +115,7 @@ def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
             check(value, tag)
     get = fields.get
     return IAQ(
-        pur, atn, phn, nam, last, first, middle, dob, sex, pob, cus, off,
+        nam, last, first, middle, dob, sex, pur, atn, phn, pob, cus, off,
         arn, get("FBI"), get("SID"), get("OLN"), get("OLS"), get("SOC"), get("MNU"),
         get("CTZ"), get("OCA"), get("REM"),
     )
