@@ -13,8 +13,8 @@ import uvloop
 from pydantic import ValidationError
 
 from gateway.cli_audit import register_audit
-from gateway.cli_lesc import register_lesc
 from gateway.cli_mqtt import bus_problem, register_mqtt
+from gateway.cli_services import register_services
 from gateway.cli_tools import register_tools
 from gateway.config import SettingError, Settings
 from gateway.logs import configure_logging
@@ -130,34 +130,6 @@ async def _serve(gateway: Any) -> None:
         await gateway.serve_forever()
 
 
-@data_app.command("build")
-def data_build(
-    data_dir: DataDir = None,
-    records: Records = None,
-    synthetic_records: SyntheticRecords = None,
-) -> None:
-    """Build the immigration index when it is missing or older than --records (`make run`)."""
-    settings = make_settings(data_dir=data_dir, records=records,
-                             synthetic_records=synthetic_records)
-    from gateway.datafiles import ensure_index
-
-    if settings.records is not None and not settings.records.is_file():
-        usage_error(f"--records: no file {settings.records}")
-    path = settings.index_path
-    try:
-        outcome = ensure_index(path, settings.records, settings.synthetic_records)
-    except SettingError as exc:
-        usage_error(str(exc))
-    except (ValueError, OSError) as exc:
-        typer.echo(f"iaqgw: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    reason = ""
-    if settings.records is not None and outcome != "built":
-        name = settings.records.name
-        reason = f" ({name} is newer)" if outcome == "rebuilt" else f" (up to date with {name})"
-    typer.echo(f"index {outcome}{reason}: {path}")
-
-
 @keys_app.command("hash")
 def keys_hash(
     key: Annotated[
@@ -173,7 +145,7 @@ def keys_hash(
 
 
 register_tools(app)
-register_lesc(app)
+register_services(app, data_app, make_settings)
 register_mqtt(app)
 register_audit(app)
 

@@ -16,7 +16,7 @@ from typing import Final
 
 from formats.errors import MessageError
 from formats.notices import parse_er_body
-from routing.services import LESC_ORI
+from responders.lesc import LESC_ORI
 from simulator.record import Recorder
 from simulator.report import ENHANCED, Report
 from simulator.switches import Delivered, SwitchLink, Target, connect_all

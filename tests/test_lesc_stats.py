@@ -16,7 +16,7 @@ from lesc_support import (
 from messages import iaq
 
 from gateway.clock import ManualClock
-from gateway.stats import fiscal_year
+from responders.lesc.stats import fiscal_year
 
 # Ten minutes before fiscal year 2026 begins.
 EVE = datetime(2025, 9, 30, 23, 50, tzinfo=UTC)
