@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ./data
+PACKAGES := gateway formats routing responders simulator fuzz
 
 .PHONY: run test lint bench soak fuzz data clean mosquitto
 
@@ -25,13 +26,13 @@ run: data
 	$(BIN)/iaqgw serve --host 127.0.0.1 --port 7300 --data-dir $(DATA_DIR)
 
 test: $(STAMP) mosquitto
-	$(BIN)/ruff check gateway formats routing responders simulator tests
-	$(BIN)/mypy formats routing
+	$(BIN)/ruff check $(PACKAGES) tests
+	$(BIN)/mypy $(PACKAGES)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway formats routing responders simulator tests
-	$(BIN)/mypy formats routing
+	$(BIN)/ruff check $(PACKAGES) tests
+	$(BIN)/mypy $(PACKAGES)
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'

@@ -4,24 +4,26 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import uvloop
-from pydantic import ValidationError
 
 from gateway.cli_audit import register_audit
+from gateway.cli_errors import job_failed, settings_from_flags, usage_error
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
 from gateway.cli_tools import register_tools
-from gateway.config import SettingError, Settings
+from gateway.config import SettingError
 from gateway.logs import configure_logging
 from routing.lines import hash_key
 
 app = typer.Typer(
-    help="iaq-gateway: an Nlets-style message switch with an emulated ICE LESC.",
+    help="iaq-gateway: an Nlets-style message switch with an emulated ICE LESC. Exit codes: "
+    "0 ok, 1 the job failed, 2 bad usage (one line saying what to fix).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -32,26 +34,14 @@ app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 
 
-def usage_error(reason: str) -> NoReturn:
-    """Print a one-line reason and exit 2."""
-    typer.echo(f"iaqgw: {reason}", err=True)
-    raise typer.Exit(2)
-
-
-def make_settings(**values: Any) -> Settings:
-    """Settings from flags (None means: not given, use the environment or the default)."""
-    try:
-        return Settings(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        usage_error(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
-
-
 DataDir = Annotated[
     Path | None, typer.Option(help="Journal and index directory", show_default="data")
 ]
+# Files are checked by the commands themselves (readable=False), to say in one line what is wrong.
 Records = Annotated[
-    Path | None, typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data")
+    Path | None,
+    typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data",
+                 readable=False),
 ]
 SyntheticRecords = Annotated[
     int | None, typer.Option(help="Size of the generated index", show_default="1000000")
@@ -67,8 +57,8 @@ def serve(
     data_dir: DataDir = None,
     records: Records = None,
     synthetic_records: SyntheticRecords = None,
-    lines: Annotated[Path | None, typer.Option(help="Line registry CSV")] = None,
-    oris: Annotated[Path | None, typer.Option(help="ORI registry CSV")] = None,
+    lines: Annotated[Path | None, typer.Option(help="Line registry CSV", readable=False)] = None,
+    oris: Annotated[Path | None, typer.Option(help="ORI registry CSV", readable=False)] = None,
     bus: Annotated[str | None, typer.Option(help="Message bus URL (mqtt://HOST:PORT)")] = None,
     instance: Annotated[
         str | None, typer.Option(help="This instance's name on the bus", show_default="gw1")
@@ -76,13 +66,25 @@ def serve(
     instances: Annotated[
         str | None, typer.Option(help="All instances on the bus, comma-separated (scale-out)")
     ] = None,
-    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM)")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM)")] = None,
-    tls_ca: Annotated[Path | None, typer.Option(help="CA for client certificates")] = None,
-    log_format: Annotated[
-        str | None, typer.Option(help="json or console", show_default="json")
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Server certificate (PEM)", readable=False)
     ] = None,
-    log_level: Annotated[str | None, typer.Option(help="Log level", show_default="INFO")] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="Server private key (PEM)", readable=False)
+    ] = None,
+    tls_ca: Annotated[
+        Path | None, typer.Option(help="CA for client certificates", readable=False)
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="json (JSON lines) or console (text, coloured on a terminal)",
+                     show_default="json"),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="Lowest level logged: debug, info, warning, error, critical",
+                     show_default="INFO"),
+    ] = None,
     idle_timeout: Annotated[
         float | None, typer.Option(help="Close a silent session after seconds", show_default="120")
     ] = None,
@@ -90,34 +92,40 @@ def serve(
         int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free one)")
     ] = None,
 ) -> None:
-    """Run the gateway."""
-    settings = make_settings(
+    """Run the gateway.
+
+    A port in use, a file that cannot be read or a data directory that cannot be written
+    stops it before it serves, with one line saying what to fix (exit 2).
+    """
+    settings = settings_from_flags(
         host=host, port=port, data_dir=data_dir, records=records,
         synthetic_records=synthetic_records, lines=lines, oris=oris, bus=bus,
         instance=instance, instances=instances,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
         log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
     )
-    problem = bus_problem(settings)
+    from gateway.app import Gateway
+    from gateway.cli_startup import data_dir_problem, file_problem, listen_problem, tls_problem
+
+    problem = bus_problem(settings) or file_problem(settings) or tls_problem(settings)
     if problem is not None:
         usage_error(problem)
-    if (settings.tls_cert is None) != (settings.tls_key is None):
-        usage_error("--tls-cert and --tls-key go together")
-    for flag, path in (("records", settings.records), ("lines", settings.lines),
-                       ("oris", settings.oris)):
-        if path is not None and not path.is_file():
-            usage_error(f"--{flag}: no file {path}")
-    configure_logging(settings.log_format, settings.log_level)
-    from gateway.app import Gateway
-
+    try:
+        configure_logging(settings.log_format, settings.log_level)
+    except ValueError as exc:
+        usage_error(f"--log-level {exc}")
     try:
         gateway = Gateway(settings)
     except SettingError as exc:
         usage_error(str(exc))
-    except (ValueError, OSError) as exc:
-        typer.echo(f"iaqgw: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    uvloop.run(_serve(gateway))
+    except ValueError as exc:
+        job_failed(str(exc))
+    except (OSError, sqlite3.Error) as exc:
+        usage_error(data_dir_problem(exc, settings))
+    try:
+        uvloop.run(_serve(gateway))
+    except OSError as exc:
+        usage_error(listen_problem(exc, settings))
 
 
 async def _serve(gateway: Any) -> None:
@@ -145,7 +153,7 @@ def keys_hash(
 
 
 register_tools(app)
-register_services(app, data_app, make_settings)
+register_services(app, data_app)
 register_mqtt(app)
 register_audit(app)
 

@@ -1,6 +1,7 @@
 """``iaqgw audit``: print the CJIS audit trail from the journal (docs/reliability.md)."""
 
 import sqlite3
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -8,8 +9,9 @@ from typing import Annotated
 import orjson
 import typer
 
+from formats.times import SINCE_FORMS, TimeError, parse_since
 from gateway.audit import read_audit
-from gateway.config import Settings
+from gateway.cli_errors import job_failed, journal_file, usage_error
 
 
 class AuditEvent(StrEnum):
@@ -28,24 +30,23 @@ def audit(
     line: Annotated[str | None, typer.Option(help="Only this line (sending or receiving)")] = None,
     event: Annotated[AuditEvent | None, typer.Option(help="Only this kind of record")] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only records at or after this UTC time (2026-11-23T05:00)")
+        str | None, typer.Option(help=f"Only records at or after this time: {SINCE_FORMS}")
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many records (-1: all)")] = -1,
     json: Annotated[bool, typer.Option("--json", help="One JSON object per record")] = False,
 ) -> None:
     """Print audit records: every message accepted or rejected and every delivery."""
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    journal = settings.journal_path
-    if not journal.is_file():
-        typer.echo(f"iaqgw: no journal at {journal}", err=True)
-        raise typer.Exit(1)
+    try:
+        since_at = parse_since(since, datetime.now(UTC)) if since is not None else None
+    except TimeError as exc:
+        usage_error(f"--since {exc}")
+    journal = journal_file(data_dir)
     try:
         entries = read_audit(
-            journal, line=line, event=event.value if event else None, since=since, limit=limit
+            journal, line=line, event=event.value if event else None, since=since_at, limit=limit
         )
     except sqlite3.Error as exc:
-        typer.echo(f"iaqgw: {journal}: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        job_failed(f"{journal}: {exc}")
     for entry in entries:
         if json:
             typer.echo(orjson.dumps(entry.as_dict()).decode())

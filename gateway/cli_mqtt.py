@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from gateway.bus import parse_bus_url, parse_instances
+from gateway.cli_errors import job_failed, os_reason, settings_from_flags, usage_error
 from gateway.config import SettingError, Settings
 from gateway.datafiles import load_lines, read_csv
 from gateway.mqtt_config import DEFAULT_PORT, BrokerAccount, line_accounts, write_config
@@ -28,11 +29,6 @@ def bus_problem(settings: Settings) -> str | None:
     return None
 
 
-def _fail(reason: str, code: int) -> typer.Exit:
-    typer.echo(f"iaqgw: {reason}", err=True)
-    return typer.Exit(code)
-
-
 def mqtt_config(
     out: Annotated[Path, typer.Option(help="Directory to write mosquitto.conf, passwords, acl")],
     port: Annotated[int, typer.Option(help="Broker port (loopback listener)")] = DEFAULT_PORT,
@@ -49,27 +45,31 @@ def mqtt_config(
     IAQGW_BUS_USER / IAQGW_BUS_PASSWORD (development: iaqgw / DEV-IAQGW).
     """
     if not 0 < port < 65536:
-        raise _fail("--port: 1 to 65535", 2)
+        usage_error("--port: 1 to 65535")
     for flag, path in (("lines", lines), ("keys", keys)):
         if path is not None and not path.is_file():
-            raise _fail(f"--{flag}: no file {path}", 2)
-    settings = Settings()
+            usage_error(f"--{flag}: no file {path}")
+    settings = settings_from_flags()
     try:
         registry = load_lines(lines)
         plain = {row["line"].strip(): row["key"].strip() for row in read_csv(keys)} if keys else {}
     except KeyError as exc:
-        raise _fail(f"--keys: no column {exc} (the header is line,key)", 2) from exc
+        usage_error(f"--keys: no column {exc} (the header is line,key)")
     except SettingError as exc:
-        raise _fail(str(exc), 2) from exc
+        usage_error(str(exc))
     except (ValueError, OSError) as exc:
-        raise _fail(str(exc), 1) from exc
+        job_failed(str(exc))
+    if out.exists() and not out.is_dir():
+        usage_error(f"--out {out} is a file: give a directory")
     try:
         accounts = line_accounts(registry, plain, development=lines is None)
         written = write_config(
             out, registry, accounts, BrokerAccount(settings.bus_user, settings.bus_password), port
         )
-    except (ValueError, OSError) as exc:
-        raise _fail(str(exc), 1) from exc
+    except ValueError as exc:
+        job_failed(str(exc))
+    except OSError as exc:
+        job_failed(f"--out {out}: {os_reason(exc)}")
     for path in written:
         typer.echo(f"wrote {path}")
     typer.echo(f"run: mosquitto -c {out / 'mosquitto.conf'}")

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -19,19 +19,13 @@ import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from formats.times import SINCE_FORMS, TimeError, parse_since
+from gateway.cli_errors import job_failed as _fail
+from gateway.cli_errors import os_reason, unreadable
+from gateway.cli_errors import usage_error as _usage
 from routing.lines import dev_key
 
 DEFAULT_TARGET = "127.0.0.1:7300"
-
-
-def _usage(reason: str) -> NoReturn:
-    typer.echo(f"iaqgw: {reason}", err=True)
-    raise typer.Exit(2)
-
-
-def _fail(reason: str) -> NoReturn:
-    typer.echo(f"iaqgw: {reason}", err=True)
-    raise typer.Exit(1)
 
 
 def _target(text: str) -> Any:
@@ -206,7 +200,9 @@ async def _run_with_progress(simulation: Any, total: int, console: Console, show
 
 
 def replay(
-    file: Annotated[Path, typer.Argument(help="A record written by simulate --record")],
+    file: Annotated[
+        Path, typer.Argument(help="A record written by simulate --record", readable=False)
+    ],
     target: Annotated[str, typer.Option(help="Gateway as HOST:PORT or tcp://HOST:PORT")] = (
         DEFAULT_TARGET
     ),
@@ -257,7 +253,8 @@ def replay(
 
 def tail(
     file: Annotated[
-        Path | None, typer.Argument(help="JSON log file; standard input when left out or -")
+        Path | None,
+        typer.Argument(help="JSON log file; standard input when left out or -", readable=False),
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep reading as the log grows, across rotation")
@@ -267,22 +264,22 @@ def tail(
     event: Annotated[str | None, typer.Option(help="Glob on the event (message.*)")] = None,
     level: Annotated[str | None, typer.Option(help="Lowest level shown (info, warning …)")] = None,
     since: Annotated[
-        str | None, typer.Option(help="ISO time (UTC unless zoned) or an age: 30s, 10m, 2h, 1d")
+        str | None, typer.Option(help=f"Only lines logged at or after this time: {SINCE_FORMS}")
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Pass the matching lines through unchanged")
     ] = False,
 ) -> None:
     """Follow the gateway's JSON log with filters, in readable columns."""
-    from simulator.tail import LEVELS, Filters, follow_lines, parse_since
+    from simulator.tail import LEVELS, Filters, follow_lines
     from simulator.tail import tail as run_tail
 
     if level is not None and level.lower() not in LEVELS:
         _usage(f"--level: one of {', '.join(LEVELS)}")
     try:
         since_at = parse_since(since, datetime.now(UTC)) if since is not None else None
-    except ValueError as exc:
-        _usage(str(exc))
+    except TimeError as exc:
+        _usage(f"--since {exc}")
     filters = Filters(
         ori=ori.upper() if ori else None,
         mke=frozenset(m.strip().upper() for m in mke.split(",")) if mke else None,
@@ -291,9 +288,11 @@ def tail(
     source: Iterator[bytes]
     if file is None or str(file) == "-":
         source = iter(sys.stdin.buffer)
-    elif not follow and not file.is_file():
-        _usage(f"no file {file}")
     else:
+        # Followed, the log may appear later; anything else must be readable now.
+        problem = None if follow and not file.exists() else unreadable(file)
+        if problem is not None:
+            _usage(problem)
         source = follow_lines(file, follow)
     try:
         run_tail(source, filters, json_output, Console(highlight=False), sys.stdout.buffer)
@@ -301,6 +300,8 @@ def tail(
         pass
     except BrokenPipeError:
         sys.stderr.close()
+    except OSError as exc:
+        _fail(f"{file or 'standard input'}: {os_reason(exc)}")
 
 
 def register_tools(app: typer.Typer) -> None:

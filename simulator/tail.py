@@ -1,11 +1,10 @@
 """``iaqgw tail``: follow the gateway's JSON log, filter it, show it in aligned coloured columns."""
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any, Final
@@ -14,17 +13,19 @@ import orjson
 from rich.console import Console
 from rich.text import Text
 
+from formats.times import TimeError, parse_iso
+
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 LEVEL_STYLE: Final = {
     "debug": "dim", "info": "green", "warning": "yellow", "error": "bold red",
     "critical": "bold white on red",
 }  # fmt: skip
 POLL_SECONDS = 0.2
-_AGO = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# (title, width) of the columns; the last column takes what is left.
+# (title, width) of the columns; the last column takes what is left. A value longer than
+# its column is shown whole and pushes the rest of its row along; the event column is as
+# wide as the longest event the gateway logs (security.signon_rejected).
 COLUMNS: Final = (
-    ("time", 12), ("level", 7), ("event", 22), ("line", 4), ("ori", 9), ("mke", 3),
+    ("time", 12), ("level", 8), ("event", 24), ("line", 4), ("ori", 9), ("mke", 3),
     ("seq", 13), ("latency", 10), ("error", 5),
 )  # fmt: skip
 # Keys shown in their own columns (or not at all); any other key goes into the last column.
@@ -32,26 +33,13 @@ _SHOWN = frozenset({"ts", "level", "event", "line", "ori", "mke", "in_seq", "out
                     "latency_ms", "error_code", "logger"})
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    """An ISO time (UTC when it names no zone) or an age like 30s, 10m, 2h, 1d."""
-    ago = _AGO.fullmatch(text)
-    if ago is not None:
-        return now - timedelta(seconds=float(ago.group(1)) * _UNIT[ago.group(2)])
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"--since {text!r}: write an ISO time or an age like 10m") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_iso(value)
+    except TimeError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +94,7 @@ def render(entry: dict[str, Any]) -> Text:
     )
     latency = entry.get("latency_ms")
     values = (
-        moment.strftime("%H:%M:%S.%f")[:12] if moment else _cell(entry.get("ts"))[:12],
+        moment.strftime("%H:%M:%S.%f")[:12] if moment else _cell(entry.get("ts")),
         level,
         _cell(entry.get("event")),
         _cell(entry.get("line")),
@@ -120,7 +108,7 @@ def render(entry: dict[str, Any]) -> Text:
               "", "bold red")
     text = Text()
     for (_, width), value, style in zip(COLUMNS, values, styles, strict=True):
-        text.append(value[:width].ljust(width) + " ", style=style)
+        text.append(value.ljust(width) + " ", style=style)
     # Echoed message text holds line breaks; one log line stays one screen line.
     rest = " ".join(
         f"{key}={value}".replace("\r", "").replace("\n", "\\n")
@@ -136,10 +124,19 @@ def header() -> Text:
                 style="bold underline")
 
 
-def follow_lines(path: Path, follow: bool, stop: Callable[[], bool] = lambda: False,
+def _pause() -> bool:
+    time.sleep(POLL_SECONDS)
+    return True
+
+
+def follow_lines(path: Path, follow: bool, idle: Callable[[], bool] = _pause,
                  ) -> Iterator[bytes]:
     """Lines of a file; with ``follow``, wait for more and reopen it when it is rotated
-    (replaced or truncated), like ``tail -F``."""
+    (replaced or truncated), like ``tail -F``.
+
+    ``idle`` is called whenever there is nothing new to read: it waits (a poll interval by
+    default) and returns False to stop following.
+    """
     handle: IO[bytes] | None = None
     identity: tuple[int, int] | None = None
     pending = b""
@@ -151,7 +148,8 @@ def follow_lines(path: Path, follow: bool, stop: Callable[[], bool] = lambda: Fa
                 except FileNotFoundError:
                     if not follow:
                         raise
-                    time.sleep(POLL_SECONDS)
+                    if not idle():
+                        return
                     continue
                 status = os.fstat(handle.fileno())
                 identity = (status.st_dev, status.st_ino)
@@ -162,11 +160,10 @@ def follow_lines(path: Path, follow: bool, stop: Callable[[], bool] = lambda: Fa
                     yield pending
                     pending = b""
                 continue
-            if not follow or stop():
+            if not follow or not idle():
                 if pending:
                     yield pending
                 return
-            time.sleep(POLL_SECONDS)
             try:
                 status = os.stat(path)
             except FileNotFoundError:

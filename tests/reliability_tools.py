@@ -23,6 +23,7 @@ from formats.framing import BadFrame, FrameDecoder, encode_frame
 from formats.line_protocol import full_seq
 from formats.output import OutputMessage, parse_output
 from gateway.app import Gateway
+from gateway.clock import Clock
 from routing.lines import dev_key
 from simulator.client import SignOnRejected
 
@@ -49,11 +50,11 @@ class EventLog:
 
 @asynccontextmanager
 async def logged_gateway(
-    tmp_path: Path, **overrides: Any
+    tmp_path: Path, clock: Clock | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[Gateway, EventLog]]:
     """A gateway in this event loop whose log events the test can read."""
     events = EventLog()
-    gateway = Gateway(gateway_settings(tmp_path, **overrides), log=events.log)
+    gateway = Gateway(gateway_settings(tmp_path, **overrides), clock=clock, log=events.log)
     await gateway.start()
     try:
         yield gateway, events

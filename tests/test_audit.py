@@ -4,30 +4,47 @@ record in the journal that survives restarts; ``iaqgw audit`` prints it."""
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from gateway_process import GatewayProcess
 from messages import am, iaq
 from reliability_tools import LoadLine
+from typer.testing import CliRunner, Result
+
+from gateway.cli import app
+from gateway.journal import AuditRecord, Journal
 
 CA = "CA0000000"
 
 
-def audit_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def audit_cli(data_dir: Path, *args: str) -> Result:
     """Run ``iaqgw audit`` on a data directory."""
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "audit", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, check=False,
-    )
+    return CliRunner().invoke(app, ["audit", "--data-dir", str(data_dir), *args])
 
 
 def audit_rows(data_dir: Path, *args: str) -> list[dict[str, object]]:
     """Audit records as JSON objects."""
     done = audit_cli(data_dir, "--json", *args)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def journal_at(data_dir: Path, *moments: datetime) -> Path:
+    """A journal holding one delivery record at each moment, numbered 1, 2, 3 … in order."""
+    journal = Journal(data_dir / "journal.sqlite3")
+    journal.note_delivered(
+        AuditRecord(at, "delivered", "CA", CA, "AM", out_seq=seq)
+        for seq, at in enumerate(moments, 1)
+    )
+    journal.close()
+    return data_dir
+
+
+def numbers(data_dir: Path, since: str) -> list[object]:
+    """The output numbers of the records ``audit --since`` shows."""
+    return [row["out_seq"] for row in audit_rows(data_dir, "--since", since)]
 
 
 async def wait_for_rows(data_dir: Path, count: int) -> None:
@@ -99,9 +116,51 @@ async def test_audit_trail_of_accepted_rejected_and_delivered(process: GatewayPr
 
 def test_audit_text_output_and_errors(tmp_path: Path, process: GatewayProcess) -> None:
     missing = audit_cli(tmp_path / "nowhere")
-    assert missing.returncode == 1 and "no journal" in missing.stderr
-    assert audit_cli(tmp_path, "--event", "bogus").returncode == 2
+    assert missing.exit_code == 1 and "no journal" in missing.stderr
+    assert audit_cli(tmp_path, "--event", "bogus").exit_code == 2
     process.start()
     assert process.terminate() == 0
     done = audit_cli(process.data_dir)
-    assert done.returncode == 0 and done.stdout == ""
+    assert done.exit_code == 0 and done.stdout == ""
+
+
+def test_since_an_age(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    data = journal_at(tmp_path, now - timedelta(hours=3), now - timedelta(hours=1),
+                      now - timedelta(minutes=5))
+    assert numbers(data, "2h") == [2, 3]
+    assert numbers(data, "10m") == [3]
+    assert numbers(data, "4h") == [1, 2, 3]
+    assert numbers(data, "1m") == []
+
+
+def test_since_compares_instants_across_zones(tmp_path: Path) -> None:
+    data = journal_at(
+        tmp_path,
+        datetime(2026, 12, 1, 19, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 20, 3, tzinfo=UTC),
+        datetime(2026, 12, 1, 20, 3, 0, 500000, tzinfo=UTC),
+    )
+    # 20:03 in New York is 01:03 UTC the next day; 15:03 there is 20:03 UTC.
+    assert numbers(data, "2026-12-01T15:03:00-05:00") == [2, 3]
+    assert numbers(data, "2026-12-01T20:03:00-05:00") == []
+    assert numbers(data, "2026-12-01T20:03:00") == [2, 3]  # no zone: UTC
+    assert numbers(data, "2026-12-01T20:03:00.000+00:00") == [2, 3]
+    assert numbers(data, "2026-12-01T20:03:00.5Z") == [3]
+    assert numbers(data, "2026-12-01T18:00:00-01:00") == [1, 2, 3]  # 19:00 UTC
+    assert numbers(data, "2026-12-01T19:00:01-01:00") == [2, 3]
+
+
+@pytest.mark.parametrize("since", ["garbage", "10", "2026-13-01", "-2h"])
+def test_since_that_is_no_time_is_bad_usage(tmp_path: Path, since: str) -> None:
+    data = journal_at(tmp_path, datetime(2026, 12, 1, tzinfo=UTC))
+    done = audit_cli(data, "--since", since)
+    assert done.exit_code == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"iaqgw: --since {since!r} is not a time: write an ISO time (UTC unless it names a "
+        "zone: 2026-12-01T20:03:00-05:00) or an age (30s, 10m, 2h, 3d)"
+    ]
+    # tail reads --since with the same parser and says the same.
+    tail = CliRunner().invoke(app, ["tail", "--since", since], input="")
+    assert (tail.exit_code, tail.stderr) == (2, done.stderr)

@@ -1,5 +1,6 @@
 """``iaqgw stats``: the yearly LESC figures, checked against the traffic the test sent (issue 3)."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -8,15 +9,16 @@ import pytest
 from lesc_support import (
     Lesc,
     agency,
-    iaqgw_async,
     lesc_fixture,  # noqa: F401
     qw,
     yq,
 )
 from messages import iaq
+from typer.testing import CliRunner, Result
 
+from gateway.cli import app
 from gateway.clock import ManualClock
-from responders.lesc.stats import fiscal_year
+from responders.lesc.stats import fiscal_year, format_duration
 
 # Ten minutes before fiscal year 2026 begins.
 EVE = datetime(2025, 9, 30, 23, 50, tzinfo=UTC)
@@ -35,10 +37,24 @@ def test_fiscal_year(moment: datetime, year: int) -> None:
     assert fiscal_year(moment) == year
 
 
+@pytest.mark.parametrize(
+    ("ms", "shown"),
+    [(None, ""), (0, "0 ms"), (40, "40 ms"), (999, "999 ms"), (1000, "1.0 s"), (1449, "1.4 s"),
+     (59_000, "59.0 s"), (90_000, "1.5 min"), (3_600_000, "1.0 h"), (5_400_000, "1.5 h")],
+)
+def test_format_duration(ms: int | None, shown: str) -> None:
+    assert format_duration(ms) == shown
+
+
+async def cli(*args: str) -> Result:
+    """The command line in this process, off the event loop so the gateway keeps going."""
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+
+
 async def stats(lesc: Lesc, *args: str) -> dict[str, Any]:
-    """``iaqgw stats --json`` as its own process, parsed."""
-    result = await iaqgw_async("stats", "--json", "--data-dir", str(lesc.data_dir), *args)
-    assert result.returncode == 0, result.stderr
+    """``iaqgw stats --json``, parsed."""
+    result = await cli("stats", "--json", "--data-dir", str(lesc.data_dir), *args)
+    assert result.exit_code == 0, result.output
     data: dict[str, Any] = orjson.loads(result.stdout)
     return data
 
@@ -122,15 +138,20 @@ async def test_stats_match_the_traffic(lesc: Lesc) -> None:
 
     only = await stats(lesc, "--year", "2025")
     assert [y["fiscal_year"] for y in only["fiscal_years"]] == [2025]
-    table = await iaqgw_async("stats", "--data-dir", str(lesc.data_dir))
-    assert table.returncode == 0, table.stderr
-    assert "FY2025" in table.stdout and "FY2026" in table.stdout and "TOTAL" in table.stdout
+    table = await cli("stats", "--data-dir", str(lesc.data_dir))
+    assert table.exit_code == 0, table.output
+    assert "FY2025" in table.stdout and "FY2026" in table.stdout
+    # FY2026 in total: medians below a second in ms, the 90 s technician answers in minutes.
+    total = table.stdout.splitlines()[-2].split("│")
+    assert [cell.strip() for cell in total[1:-1]] == [
+        "TOTAL", "1", "1", "5", "0", "2", "2", "1", "1", "4", "0 ms", "1.5 min"
+    ]
 
 
 async def test_stats_without_journal_or_traffic(lesc: Lesc) -> None:
-    missing = await iaqgw_async("stats", "--data-dir", str(lesc.data_dir))
-    assert missing.returncode == 1 and "no journal" in missing.stderr
+    missing = await cli("stats", "--data-dir", str(lesc.data_dir))
+    assert missing.exit_code == 1 and "no journal" in missing.stderr
     await lesc.start()
     assert await stats(lesc) == {"fiscal_years": []}
-    empty = await iaqgw_async("stats", "--data-dir", str(lesc.data_dir))
-    assert empty.returncode == 0 and "no LESC traffic" in empty.stdout
+    empty = await cli("stats", "--data-dir", str(lesc.data_dir))
+    assert empty.exit_code == 0 and "no LESC traffic" in empty.stdout

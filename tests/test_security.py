@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from messages import am, iaq
 from reliability_tools import LoadLine, logged_gateway
 
 from formats.notices import parse_er_body
+from gateway.clock import ManualClock
 from routing.lines import LINE_CODES, dev_key, hash_key, is_plain_key, verify_key
 from simulator.client import SignOnRejected
 
@@ -92,9 +94,10 @@ async def test_sender_ori_not_owned_is_rejected_every_time(tmp_path: Path) -> No
 
 
 async def test_wrong_keys_lock_the_address_and_the_line(tmp_path: Path) -> None:
-    async with logged_gateway(tmp_path, signon_max_failures=3, signon_lockout=1.0) as (
-        gateway, events,
-    ):
+    clock = ManualClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    async with logged_gateway(
+        tmp_path, clock=clock, signon_max_failures=3, signon_lockout=600.0
+    ) as (gateway, events):
         for _ in range(3):
             with pytest.raises(SignOnRejected, match="INVALID KEY"):
                 await LoadLine.connect(gateway.port, "CA", "GUESS", local_host="127.0.0.2")
@@ -112,8 +115,11 @@ async def test_wrong_keys_lock_the_address_and_the_line(tmp_path: Path) -> None:
         assert locked == {"peer:127.0.0.2", "line:CA"}
         reasons = [e["reason"] for e in events.events("security.signon_rejected")]
         assert reasons == ["invalid key"] * 3 + ["locked out"] * 3
-        # The lock ends by itself.
-        await asyncio.sleep(1.1)
+        # Still locked just before the lockout ends; the lock ends by itself.
+        clock.advance(timedelta(seconds=599))
+        with pytest.raises(SignOnRejected, match="TOO MANY ATTEMPTS"):
+            await LoadLine.connect(gateway.port, "CA", local_host="127.0.0.2")
+        clock.advance(timedelta(seconds=2))
         line = await LoadLine.connect(gateway.port, "CA", local_host="127.0.0.2")
         await line.close()
 

@@ -38,7 +38,11 @@ async def test_signon_accepted_reports_last_ack(gateway: Gateway, connect: Conne
     client = await connect("CA")
     assert client.last_ack == 0
     await client.heartbeat()
-    await asyncio.sleep(0.2)
+    # A message sent after the probe is answered after it: by the time its answer arrives,
+    # the HB answer has too, and any HB the gateway sent back in return would have as well.
+    ori = agency(gateway, "CA")
+    await client.send(format_input("AM", ori, [ori], "AFTER THE PROBE"))
+    assert (await client.recv()).message.body == "AFTER THE PROBE"
     # Answered once, and the answer is not answered again.
     assert client.heartbeat_answers == 1
     assert client.heartbeats == 0

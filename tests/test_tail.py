@@ -1,9 +1,7 @@
 """`iaqgw tail` on a log captured from a real gateway run (tests/data/gateway-log.jsonl)."""
 
 import json
-import threading
-import time
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,7 @@ from paths import DATA
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from simulator.tail import follow_lines, parse_since
+from simulator.tail import follow_lines
 
 LOG = DATA / "gateway-log.jsonl"
 ENTRIES = [json.loads(line) for line in LOG.read_text().splitlines()]
@@ -87,7 +85,7 @@ def test_reads_stdin() -> None:
 @pytest.mark.parametrize(
     ("args", "reason"),
     [(["--level", "loud"], "--level"), (["--since", "yesterday"], "--since"),
-     (["/no/such/log"], "no file")],
+     (["/no/such/log"], "/no/such/log: no such file")],
 )
 def test_bad_usage_exits_2(args: list[str], reason: str) -> None:
     code, out = run(*args, stdin="")
@@ -95,53 +93,90 @@ def test_bad_usage_exits_2(args: list[str], reason: str) -> None:
     assert reason in out
 
 
-def test_parse_since_ages() -> None:
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    assert parse_since("10m", now) == datetime(2026, 1, 1, 11, 50, tzinfo=UTC)
-    assert parse_since("2026-01-01T11:00:00", now) == datetime(2026, 1, 1, 11, tzinfo=UTC)
+@pytest.mark.parametrize("follow", [[], ["--follow"]])
+def test_a_directory_is_no_log(tmp_path: Path, follow: list[str]) -> None:
+    result = CliRunner().invoke(app, ["tail", str(tmp_path), *follow])
+    assert result.exit_code == 2
+    assert result.stderr == f"iaqgw: {tmp_path} is a directory: give a file\n"
+
+
+def test_long_values_are_not_cut() -> None:
+    entry = {"ts": "2026-11-23T05:55:53.123456Z", "level": "critical",
+             "event": "security.signon_rejected", "line": "CA", "ori": "CA0000000",
+             "mke": "IAQ", "in_seq": 1234567, "out_seq": 7654321, "latency_ms": 123456.5}
+    code, out = run(stdin=json.dumps(entry) + "\n")
+    assert code == 0
+    header, row = out.splitlines()
+    for value in ("critical", "security.signon_rejected", "in1234567 out7654321", "123456.50ms"):
+        assert f" {value} " in row
+    # A name as long as the longest the gateway logs keeps the columns after it in place.
+    assert row.index("CA0000000") == header.index("ori")
+
+
+def test_since_reads_zones() -> None:
+    # 00:55:53.5 in New York is 05:55:53.5 UTC.
+    assert json_lines("--since", "2026-11-23T00:55:53.5-05:00") == json_lines(
+        "--since", "2026-11-23T05:55:53.5Z")
+    found = json_lines("--since", "2026-11-23T00:55:53.5-05:00")
+    assert found and len(found) < len(ENTRIES)
+
+
+def script(log: Path, *steps: Callable[[], object]) -> Callable[[], bool]:
+    """An idle callback for follow_lines: each time the reader has caught up, the next step
+    changes the log; after the last, following stops. No waiting for time to pass."""
+    pending = iter(steps)
+
+    def idle() -> bool:
+        step = next(pending, None)
+        if step is None:
+            return False
+        step()
+        return True
+
+    return idle
+
+
+def append(log: Path, line: bytes) -> Callable[[], None]:
+    """A step that appends a line to the log."""
+    def write() -> None:
+        with log.open("ab") as handle:
+            handle.write(line)
+    return write
+
+
+def events(lines: Iterator[bytes]) -> list[str]:
+    """The events of the lines read."""
+    return [json.loads(line)["event"] for line in lines]
 
 
 def test_follow_survives_rotation(tmp_path: Path) -> None:
     log = tmp_path / "gateway.log"
     log.write_bytes(b'{"event":"one"}\n')
-    seen: list[bytes] = []
-    done = threading.Event()
 
-    def writer() -> None:
-        time.sleep(0.3)
-        with log.open("ab") as handle:
-            handle.write(b'{"event":"two"}\n')
-        time.sleep(0.3)
-        # Rotation as logrotate does it: rename, then a new file under the old name.
+    def rotate() -> None:
+        # As logrotate does it: rename, then a new file under the old name.
         log.rename(tmp_path / "gateway.log.1")
         log.write_bytes(b'{"event":"three"}\n')
-        time.sleep(0.5)
-        with log.open("ab") as handle:
-            handle.write(b'{"event":"four"}\n')
-        time.sleep(0.5)
-        done.set()
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    for line in follow_lines(log, follow=True, stop=done.is_set):
-        seen.append(line)
-    thread.join()
-    assert [json.loads(line)["event"] for line in seen] == ["one", "two", "three", "four"]
+    idle = script(log, append(log, b'{"event":"two"}\n'), rotate,
+                  append(log, b'{"event":"four"}\n'))
+    assert events(follow_lines(log, True, idle)) == ["one", "two", "three", "four"]
 
 
 def test_follow_survives_truncation(tmp_path: Path) -> None:
     log = tmp_path / "gateway.log"
     log.write_bytes(b'{"event":"old one"}\n{"event":"old two"}\n')
-    done = threading.Event()
+    idle = script(log, lambda: log.write_bytes(b'{"event":"new"}\n'))  # copytruncate
+    assert events(follow_lines(log, True, idle)) == ["old one", "old two", "new"]
 
-    def writer() -> None:
-        time.sleep(0.3)
-        log.write_bytes(b'{"event":"new"}\n')  # copytruncate
-        time.sleep(0.6)
-        done.set()
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    seen = [json.loads(line)["event"] for line in follow_lines(log, True, done.is_set)]
-    thread.join()
-    assert seen == ["old one", "old two", "new"]
+def test_follow_waits_for_the_file_and_for_whole_lines(tmp_path: Path) -> None:
+    log = tmp_path / "gateway.log"
+    idle = script(log, lambda: log.write_bytes(b'{"event":"fir'), append(log, b'st"}\n'),
+                  append(log, b'{"event":"second"}\n'))
+    assert events(follow_lines(log, True, idle)) == ["first", "second"]
+
+
+def test_without_follow_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list(follow_lines(tmp_path / "none.log", False))

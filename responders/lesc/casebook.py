@@ -34,7 +34,6 @@ from responders.lesc.desk import (
     CaseOpened,
     CasePending,
     DetainerLodged,
-    Effect,
     QueryServed,
 )
 from responders.lesc.index import normalize_arn
@@ -121,6 +120,8 @@ NAME_MAX: Final = 30
 REMARK_MAX: Final = 200
 
 
+# The effects that change a case or lodge a detainer (every LESC effect but QueryServed).
+CaseChange = CaseOpened | CasePending | CaseClosed | DetainerLodged
 # A log event to write once the effects are written: level, event, values.
 _Event = tuple[str, str, dict[str, Any]]
 
@@ -377,11 +378,11 @@ class Casebook:
         the switch's transaction then rolls back.
         """
         served: list[tuple[Any, ...]] = []
-        changes: list[Effect] = []
+        changes: list[CaseChange] = []
         for effect in effects:
             if type(effect) is QueryServed:
                 served.append(effect)
-            elif isinstance(effect, CaseOpened | CasePending | CaseClosed | DetainerLodged):
+            elif isinstance(effect, CaseChange):
                 changes.append(effect)
             else:
                 raise TypeError(f"not a LESC effect: {effect!r}")
@@ -410,7 +411,7 @@ class Casebook:
         if self._on_write is not None:
             self._on_write()
 
-    def _check(self, effects: Iterable[Effect], db: Transaction) -> None:
+    def _check(self, effects: Iterable[CaseChange], db: Transaction) -> None:
         for effect in effects:
             if isinstance(effect, CaseClosed):
                 expected: tuple[str, ...] = (effect.case.state,)

@@ -23,7 +23,7 @@ from responders.lesc.casebook import SCHEMA, answer_case, queue
 from responders.lesc.desk import HIT, Case
 from responders.lesc.records import ensure_index
 from responders.lesc.settings import lesc_settings
-from responders.lesc.stats import Figures, FiscalYear, compute
+from responders.lesc.stats import Figures, FiscalYear, compute, format_duration
 
 DataDir = Annotated[
     Path | None, typer.Option(help="Journal directory (default: data, or IAQGW_DATA_DIR)")
@@ -32,8 +32,11 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tabl
 IndexDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Journal and index directory", show_default="data")
 ]
+# The file is checked by the command itself (readable=False), to say in one line what is wrong.
 Records = Annotated[
-    Path | None, typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data")
+    Path | None,
+    typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data",
+                 readable=False),
 ]
 SyntheticRecords = Annotated[
     int | None, typer.Option(help="Size of the generated index", show_default="1000000")
@@ -74,12 +77,7 @@ def _item(case: Case) -> dict[str, Any]:
 
 
 def _row(name: str, figures: Figures) -> list[str]:
-    data = figures.as_dict()
-    times = data["response_ms"]
-
-    def seconds(value: int | None) -> str:
-        return "" if value is None else f"{value / 1000:.1f}"
-
+    times = figures.as_dict()["response_ms"]
     return [
         name,
         *(str(figures.queries[kind]) for kind in ("IAQ_C", "IAQ_F", "YQ", "QW")),
@@ -88,8 +86,8 @@ def _row(name: str, figures: Figures) -> list[str]:
         str(figures.not_confirmed),
         str(figures.open_hits),
         str(len(figures.oris)),
-        seconds(times["median"]),
-        seconds(times["p99"]),
+        format_duration(times["median"]),
+        format_duration(times["p99"]),
     ]
 
 
@@ -97,7 +95,7 @@ def _table(year: FiscalYear) -> Table:
     data = year.as_dict()
     table = Table(title=f"FY{year.year} ({data['from']} to {data['to']})")
     for column in ("STATE", "IAQ C", "IAQ F", "YQ", "QW", "DETAINERS", "CONFIRMED",
-                   "NOT CONF", "OPEN", "ORIS", "MEDIAN S", "P99 S"):
+                   "NOT CONF", "OPEN", "ORIS", "MEDIAN", "P99"):
         table.add_column(column, justify="left" if column == "STATE" else "right")
     for state in sorted(year.states):
         table.add_row(*_row(state, year.states[state]))

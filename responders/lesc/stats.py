@@ -27,6 +27,8 @@ QUERY_KINDS: Final = ("IAQ_C", "IAQ_F", "YQ", "QW")
 # Response times from 0 ms to 30 days.
 _HIGHEST_MS: Final = 30 * 24 * 3600 * 1000
 TOTAL: Final = "TOTAL"
+# Units of a shown duration, largest first; below a second it is shown in whole ms.
+_DURATION_UNITS: Final = ((3_600_000, "h"), (60_000, "min"), (1000, "s"))
 
 
 def fiscal_year(moment: datetime) -> int:
@@ -37,6 +39,16 @@ def fiscal_year(moment: datetime) -> int:
 def fiscal_span(year: int) -> tuple[date, date]:
     """First and last day of a fiscal year."""
     return date(year - 1, 10, 1), date(year, 9, 30)
+
+
+def format_duration(ms: int | None) -> str:
+    """A response time for people: ``40 ms``, ``1.4 s``, ``1.5 min``, ``2.0 h``; "" for None."""
+    if ms is None:
+        return ""
+    for size, unit in _DURATION_UNITS:
+        if ms >= size:
+            return f"{ms / size:.1f} {unit}"
+    return f"{ms} ms"
 
 
 def _histogram() -> HdrHistogram:
