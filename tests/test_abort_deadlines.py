@@ -9,6 +9,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ class Rig:
             state=state,
             technician=SimulatedTechnician(state),
             clock=self.clock,
-            emit=lesc.emit,
+            emit=partial(self.gateway.services.emit, "lesc"),
             poll=10.0,
             log=log,
         )

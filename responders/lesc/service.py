@@ -25,26 +25,29 @@ class LescRuntime(ServiceRuntime):
         settings = lesc_settings(ctx.settings)
         nics_ori = nics_copies_to(settings, ctx.lines, ctx.line_of, ctx.log)
         self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
-        ctx.store.schema(SCHEMA)
-        self.casebook = Casebook(
-            ctx.store.reader(),
-            clock=ctx.clock,
-            margins={
-                "U": timedelta(seconds=settings.hit_margin_urgent),
-                "R": timedelta(seconds=settings.hit_margin_routine),
-            },
-            technician_delay=TechnicianDelay(
-                settings.technician_delay,
-                settings.technician_delay_mean,
-                settings.technician_delay_max,
-            ).draw,
-            nics_ori=nics_ori,
-            log=ctx.log,
-            uncommitted=ctx.uncommitted,
-            on_write=ctx.nudge,
-        )
+        try:
+            ctx.store.schema(SCHEMA)
+            self.casebook = Casebook(
+                ctx.store.reader(),
+                clock=ctx.clock,
+                margins={
+                    "U": timedelta(seconds=settings.hit_margin_urgent),
+                    "R": timedelta(seconds=settings.hit_margin_routine),
+                },
+                technician_delay=TechnicianDelay(
+                    settings.technician_delay,
+                    settings.technician_delay_mean,
+                    settings.technician_delay_max,
+                ).draw,
+                nics_ori=nics_ori,
+                log=ctx.log,
+                uncommitted=ctx.uncommitted,
+                on_write=ctx.nudge,
+            )
+        except BaseException:
+            self.index.close()
+            raise
         self.state = LescState(self.index, self.casebook, ctx.lines)
-        self.emit = ctx.emit
         self.deadlines = Deadlines(
             casebook=self.casebook,
             state=self.state,
