@@ -24,6 +24,7 @@ from gateway.cli_errors import job_failed as _fail
 from gateway.cli_errors import os_reason, unreadable
 from gateway.cli_errors import usage_error as _usage
 from routing.lines import dev_key
+from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT
 
 DEFAULT_TARGET = "127.0.0.1:7300"
 
@@ -88,7 +89,9 @@ def simulate(
         "iaq=70,qw=15,am=13,bad=2"
     ),
     seed: Annotated[int | None, typer.Option(help="Seed for the same traffic again")] = None,
-    record: Annotated[Path | None, typer.Option(help="Write the traffic to this file")] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Write the run's own traffic to this file (JSON lines)")
+    ] = None,
     records: Annotated[
         Path | None, typer.Option(help="Records CSV to draw subjects from (as the gateway's)")
     ] = None,
@@ -101,9 +104,16 @@ def simulate(
     oris: Annotated[Path | None, typer.Option(help="ORI registry CSV (as the gateway's)")] = None,
     keys: Annotated[Path | None, typer.Option(help="CSV line,key of plain line keys")] = None,
     yq_timeout: Annotated[
-        float, typer.Option(help="Seconds without a final YR before RNO/2, then RNO/3")
-    ] = 30.0,
-    drain: Annotated[float, typer.Option(help="Seconds to wait for answers at the end")] = 10.0,
+        float,
+        typer.Option(help="Seconds without a final YR before RNO/2, then RNO/3; by default "
+                          "twice the gateway's default technician delay cap"),
+    ] = DEFAULT_YQ_TIMEOUT,
+    drain: Annotated[
+        float,
+        typer.Option(help="Longest wait at the end for answers and announced enhanced "
+                          "responses; by default the gateway's default technician delay cap "
+                          "+ 10 s"),
+    ] = DEFAULT_DRAIN,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = (
         False
     ),
@@ -184,18 +194,19 @@ def _traffic_data(records: Path | None, data_dir: Path, synthetic_records: int,
 
 
 async def _run_with_progress(simulation: Any, total: int, console: Console, show: bool) -> Any:
+    # The bar counts the inputs of the mix; the counts beside it are the summary's own.
     task = asyncio.create_task(simulation.run())
+    report = simulation.report
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("answered {task.fields[answered]}"), TimeElapsedColumn())
+               TextColumn("{task.fields[counts]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not show, transient=False) as progress:
-        bar = progress.add_task("sending", total=total, answered=0)
+        bar = progress.add_task("the mix", total=total, counts=report.counts())
         while not task.done():
-            sent = simulation.scheduled
-            progress.update(bar, completed=sent, answered=simulation.report.answered,
-                            description="sending" if sent < total else "draining")
-            await asyncio.sleep(0.1)
-        progress.update(bar, completed=simulation.scheduled,
-                        answered=simulation.report.answered, description="done")
+            progress.update(bar, completed=report.scheduled, counts=report.counts(),
+                            description="the mix" if report.scheduled < total else "draining")
+            await asyncio.wait({task}, timeout=0.1)
+        progress.update(bar, completed=report.scheduled, counts=report.counts(),
+                        description="done")
     return task.result()
 
 
@@ -212,12 +223,19 @@ def replay(
     ] = False,
     keys: Annotated[Path | None, typer.Option(help="CSV line,key of plain line keys")] = None,
     settle: Annotated[
-        float, typer.Option(help="Stop after this many seconds without an output")
-    ] = 5.0,
+        float,
+        typer.Option(help="Once no recorded output is missing, stop after this many seconds "
+                          "without another"),
+    ] = 1.0,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Longest wait after the last input for outputs still missing; by "
+                          "default the gateway's default technician delay cap + 10 s"),
+    ] = DEFAULT_DRAIN,
 ) -> None:
     """Send a recorded traffic file again, optionally verifying the answers."""
     from simulator.record import RecordError, read_record
-    from simulator.replay import compare, parse_speed, render_differences
+    from simulator.replay import parse_speed, render_differences
     from simulator.replay import replay as run_replay
 
     parsed_target = _target(target)
@@ -225,8 +243,8 @@ def replay(
         pace = parse_speed(speed)
     except ValueError as exc:
         _usage(str(exc))
-    if settle <= 0:
-        _usage("--settle must be above 0")
+    if settle <= 0 or timeout <= 0:
+        _usage("--settle and --timeout must be above 0")
     try:
         recorded = read_record(file)
     except OSError as exc:
@@ -235,19 +253,21 @@ def replay(
         _usage(f"{file}: {exc}")
     try:
         result = uvloop.run(
-            run_replay(recorded, parsed_target, _keys(recorded.lines, keys), pace, settle)
+            run_replay(recorded, parsed_target, _keys(recorded.lines, keys), pace, settle,
+                       timeout)
         )
     except (OSError, ConnectionError, TimeoutError) as exc:
         _fail(f"cannot replay against {parsed_target}: {exc or type(exc).__name__}")
     typer.echo(f"replayed {result.sent} inputs on {len(recorded.lines)} lines in "
                f"{result.elapsed:.1f} s; {len(result.outputs)} outputs "
                f"({len(recorded.received)} recorded)")
+    if result.earlier:
+        typer.echo(f"left out {result.earlier} outputs no replayed input caused")
     if not verify:
         return
-    differences = compare(((e.line, e.text) for e in recorded.received), result.outputs)
-    if differences:
-        typer.echo(render_differences(differences))
-        _fail(f"verify: {len(differences)} (line, control) groups differ from the record")
+    if result.differences:
+        typer.echo(render_differences(result.differences))
+        _fail(f"verify: {len(result.differences)} (line, control) groups differ from the record")
     typer.echo(f"verify: all {len(result.outputs)} outputs match the record")
 
 

@@ -3,21 +3,78 @@
 The first line describes the run (``"ev": "run"``); then ``"ev": "send"`` lines carry the
 input text a line sent and ``"ev": "recv"`` lines the output text a line received with its full
 sequence number; ``t`` is seconds since the start of the run. The last line
-(``"ev": "end"``) closes a complete record.
+(``"ev": "end"``) closes a complete record. Each line is read into the pydantic model of its
+``ev``; a line that does not fit is refused with its number, the field and the rule.
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any, Final, Literal
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Final = 1
+EVENTS: Final = ("run", "send", "recv", "end")
+SHOWN_INPUT: Final = 60  # characters of a refused value quoted in the error
+
+LineCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Text = Annotated[str, Field(min_length=1)]
 
 
 class RecordError(ValueError):
-    """A record file that cannot be read; the message names the line."""
+    """A record file that cannot be read; the message names the line and the field."""
+
+
+class RunLine(BaseModel):
+    """The first line: how the run was made (keys beyond these are kept as written)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    ev: Literal["run"]
+    version: Literal[1]
+    lines: list[LineCode] = []
+
+
+class SendLine(BaseModel):
+    """An input a line sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    ev: Literal["send"]
+    t: Seconds
+    line: LineCode
+    kind: str | None = None
+    text: Text
+
+
+class RecvLine(BaseModel):
+    """An output a line received, with its full sequence number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    ev: Literal["recv"]
+    t: Seconds
+    line: LineCode
+    seq: Annotated[int, Field(ge=1)]
+    text: Text
+
+
+class EndLine(BaseModel):
+    """The closing line of a complete record (totals beyond ``t`` are kept as written)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    ev: Literal["end"]
+    t: Seconds
+
+
+Event = SendLine | RecvLine
+# The lines whose fields are fixed, and those fields (the others keep what is written).
+_STRICT_FIELDS: Final = {"send": tuple(SendLine.model_fields), "recv": tuple(RecvLine.model_fields)}
+_LINE: Final = TypeAdapter(
+    Annotated[RunLine | SendLine | RecvLine | EndLine, Field(discriminator="ev")]
+)
 
 
 class Recorder:
@@ -44,35 +101,23 @@ class Recorder:
         self._handle.close()
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One sent or received message of a record."""
-
-    t: float
-    ev: str  # "send" or "recv"
-    line: str
-    text: str
-    kind: str | None = None
-    seq: int | None = None
-
-
-@dataclass(slots=True)
 class TrafficRecord:
     """A record read back: the run's description and its messages in file order."""
 
-    run: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-    complete: bool = False
+    def __init__(self, run: RunLine) -> None:
+        self.run: dict[str, Any] = run.model_dump()
+        self.events: list[Event] = []
+        self.complete = False
 
     @property
-    def sent(self) -> list[Event]:
+    def sent(self) -> list[SendLine]:
         """The inputs, in the order they were sent."""
-        return [event for event in self.events if event.ev == "send"]
+        return [event for event in self.events if isinstance(event, SendLine)]
 
     @property
-    def received(self) -> list[Event]:
+    def received(self) -> list[RecvLine]:
         """The outputs, in the order they arrived."""
-        return [event for event in self.events if event.ev == "recv"]
+        return [event for event in self.events if isinstance(event, RecvLine)]
 
     @property
     def lines(self) -> list[str]:
@@ -82,43 +127,62 @@ class TrafficRecord:
         return list(found)
 
 
-def _lines(handle: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, raw in enumerate(handle, 1):
-        if not raw.strip():
-            continue
-        try:
-            item = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise RecordError(f"line {number}: not JSON ({exc})") from None
-        if not isinstance(item, dict):
-            raise RecordError(f"line {number}: not a JSON object")
-        yield number, item
+def _refusal(number: int, item: dict[str, Any], exc: ValidationError) -> RecordError:
+    """One line for the first thing wrong with a record line: where, which field, what rule."""
+    error = exc.errors()[0]
+    kind = error["type"]
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        return RecordError(f"line {number}, field ev: must be one of {', '.join(EVENTS)}"
+                           f" (got {item.get('ev')!r})")
+    field = ".".join(str(part) for part in error["loc"][1:])
+    if kind == "missing":
+        return RecordError(f"line {number}, field {field}: missing")
+    if kind == "extra_forbidden":
+        known = ", ".join(_STRICT_FIELDS[item["ev"]])
+        return RecordError(f"line {number}, field {field}: not a field of a {item['ev']} line"
+                           f" (those are {known})")
+    rule = error["msg"][0].lower() + error["msg"][1:]
+    given = repr(error["input"])
+    if len(given) > SHOWN_INPUT:
+        given = given[: SHOWN_INPUT - 1] + "…"
+    return RecordError(f"line {number}, field {field}: {rule} (got {given})")
+
+
+def _item(number: int, raw: bytes) -> dict[str, Any]:
+    try:
+        item = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(f"line {number}: not JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise RecordError(f"line {number}: not a JSON object")
+    return item
 
 
 def read_record(path: Path) -> TrafficRecord:
     """Read a record file; raises RecordError naming the first bad line, OSError if unreadable."""
+    record: TrafficRecord | None = None
     with path.open("rb") as handle:
-        items = _lines(handle)
-        first = next(items, None)
-        if first is None or first[1].get("ev") != "run":
-            raise RecordError("line 1: a record starts with the run line ({\"ev\": \"run\"})")
-        if first[1].get("version") != FORMAT_VERSION:
-            raise RecordError(f"line 1: version {first[1].get('version')!r} is not "
-                              f"{FORMAT_VERSION}")
-        record = TrafficRecord(first[1])
-        for number, item in items:
-            ev = item.get("ev")
-            if ev == "end":
-                record.complete = True
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
                 continue
-            if ev not in ("send", "recv"):
-                raise RecordError(f"line {number}: ev must be send, recv or end")
+            item = _item(number, raw)
             try:
-                event = Event(
-                    t=float(item["t"]), ev=ev, line=str(item["line"]), text=str(item["text"]),
-                    kind=item.get("kind"), seq=item.get("seq"),
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise RecordError(f"line {number}: missing or bad {exc}") from None
-            record.events.append(event)
+                parsed = _LINE.validate_python(item)
+            except ValidationError as exc:
+                raise _refusal(number, item, exc) from None
+            if record is None:
+                if not isinstance(parsed, RunLine):
+                    raise RecordError(f"line {number}: a record starts with the run line "
+                                      '({"ev": "run", "version": 1, …})')
+                record = TrafficRecord(parsed)
+            elif record.complete:
+                raise RecordError(f"line {number}: nothing may follow the end line")
+            elif isinstance(parsed, RunLine):
+                raise RecordError(f"line {number}: a record has one run line, the first")
+            elif isinstance(parsed, EndLine):
+                record.complete = True
+            else:
+                record.events.append(parsed)
+    if record is None:
+        raise RecordError("line 1: the file is empty; a record starts with the run line")
     return record

@@ -2,7 +2,9 @@
 
 Outputs are compared per (receiving line, control field), in arrival order, after the parts
 that differ from run to run are masked: output header clocks and sequence numbers, LESC
-control numbers, clock times and dates in bodies (docs/simulator.md lists the rules).
+control numbers, clock times and dates in bodies (docs/simulator.md lists the rules). A replay
+waits until the outputs compare equal to the recorded ones (then a quiet moment for any beyond
+them), or until its time is up: a count of outputs says nothing about what they are.
 """
 
 import asyncio
@@ -14,9 +16,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from formats.errors import MessageError
+from formats.message import parse_input
 from formats.output import parse_output
 from simulator.record import TrafficRecord
-from simulator.switches import Delivered, Target, connect_all
+from simulator.switches import Delivered, OwnOutputs, Target, connect_all
 
 # (pattern, replacement) applied to output bodies, in order.
 MASKS: Final = (
@@ -29,7 +32,6 @@ MASKS: Final = (
     # The technician on duty follows the LESC control number (responders/lesc/technician.py).
     (re.compile(r"LESC TECHNICIAN [0-9]+"), "LESC TECHNICIAN <N>"),
 )
-QUIET_AFTER_ALL = 0.5
 MAX_SHOWN = 20
 
 Key = tuple[str, str | None]
@@ -74,6 +76,47 @@ def _grouped(outputs: Iterable[tuple[str, str]]) -> dict[Key, list[str]]:
     return groups
 
 
+class Comparison:
+    """Recorded outputs against replayed ones as they arrive, group by group."""
+
+    def __init__(self, recorded: Iterable[tuple[str, str]]) -> None:
+        self.recorded = _grouped(recorded)
+        self.replayed: dict[Key, list[str]] = {}
+        self._differing = set(self.recorded)
+        self._missing = set(self.recorded)  # groups that so far hold the start of the record's
+
+    def add(self, line: str, text: str) -> None:
+        """One replayed output (line, text), in arrival order."""
+        key, normal = normalize(line, text)
+        group = self.replayed.setdefault(key, [])
+        group.append(normal)
+        recorded = self.recorded.get(key, [])
+        if group == recorded:
+            self._differing.discard(key)
+            self._missing.discard(key)
+            return
+        self._differing.add(key)
+        if len(group) < len(recorded) and recorded[: len(group)] == group:
+            self._missing.add(key)
+        else:
+            self._missing.discard(key)
+
+    @property
+    def missing(self) -> bool:
+        """Whether a group still lacks outputs the record has and is right so far (more may
+        come); a group that went wrong stays wrong however long one waits."""
+        return bool(self._missing)
+
+    def differences(self) -> list["Difference"]:
+        """The groups that differ, in the record's order, then the ones it does not have."""
+        keys = list(dict.fromkeys([*self.recorded, *self.replayed]))
+        return [
+            Difference(key, self.recorded.get(key, []), self.replayed.get(key, []))
+            for key in keys
+            if key in self._differing
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class Difference:
     """Outputs for one (line, control) that differ between the record and the replay."""
@@ -97,13 +140,10 @@ class Difference:
 def compare(recorded: Iterable[tuple[str, str]],
             replayed: Iterable[tuple[str, str]]) -> list[Difference]:
     """Differences between two runs' outputs, each given as (line, output text)."""
-    before, after = _grouped(recorded), _grouped(replayed)
-    keys = list(dict.fromkeys([*before, *after]))
-    return [
-        Difference(key, before.get(key, []), after.get(key, []))
-        for key in keys
-        if before.get(key, []) != after.get(key, [])
-    ]
+    comparison = Comparison(recorded)
+    for line, text in replayed:
+        comparison.add(line, text)
+    return comparison.differences()
 
 
 def render_differences(differences: list[Difference]) -> str:
@@ -118,40 +158,77 @@ class ReplayResult:
     """What came back when the record's inputs were sent again."""
 
     sent: int
-    outputs: list[tuple[str, str]]  # (line, text) in arrival order
+    outputs: list[tuple[str, str]]  # (line, text) in arrival order, this replay's own
     elapsed: float
+    differences: list[Difference]
+    earlier: int  # outputs left out: no replayed input caused them
+
+
+def _control(text: str) -> str | None:
+    try:
+        return parse_input(text).control
+    except MessageError:
+        return None
+
+
+def _mark_senders(record: TrafficRecord) -> dict[str, str]:
+    """A sender ORI for each line that sends: that of its first input with a readable header."""
+    senders: dict[str, str] = {}
+    for event in record.sent:
+        if event.line not in senders:
+            try:
+                senders[event.line] = parse_input(event.text).sender
+            except MessageError:
+                continue
+    for event in record.sent:
+        senders.setdefault(event.line, f"{event.line}0000000")
+    return senders
 
 
 async def replay(record: TrafficRecord, target: Target, keys: dict[str, str],
-                 speed: float | None, settle: float) -> ReplayResult:
+                 speed: float | None, settle: float, timeout: float) -> ReplayResult:
     """Sign on every line of the record, send its inputs with the recorded pacing divided by
-    ``speed`` (None: as fast as possible), and collect outputs until ``settle`` seconds pass
-    without one (or half a second once as many as recorded have come)."""
+    ``speed`` (None: as fast as possible), and collect this replay's own outputs (see
+    :class:`OwnOutputs`) until none the record has is missing and ``settle`` seconds pass
+    without another, or ``timeout`` seconds after the last input."""
+    comparison = Comparison((event.line, event.text) for event in record.received)
     outputs: list[tuple[str, str]] = []
-    last_output = [time.perf_counter()]
+    arrived = asyncio.Event()
 
     def collect(delivered: Delivered) -> None:
         outputs.append((delivered.line, delivered.text))
-        last_output[0] = delivered.at
+        comparison.add(delivered.line, delivered.text)
+        arrived.set()
 
-    links = await connect_all(target, keys, collect)
+    own = OwnOutputs(collect)
+    links = await connect_all(target, keys, own)
     start = time.perf_counter()
     sent = 0
     try:
+        await own.start(links, _mark_senders(record))
+        start = time.perf_counter()
         for event in record.sent:
             if speed is not None:
                 delay = start + event.t / speed - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            own.sent(event.line, _control(event.text))
             links[event.line].send(event.text)
             sent += 1
-        expected = len(record.received)
-        last_output[0] = max(last_output[0], time.perf_counter())
+        deadline = time.perf_counter() + timeout
         while True:
-            await asyncio.sleep(0.05)
-            quiet = time.perf_counter() - last_output[0]
-            if quiet >= settle or (len(outputs) >= expected and quiet >= QUIET_AFTER_ALL):
+            arrived.clear()
+            wait = deadline - time.perf_counter()
+            if not comparison.missing:
+                wait = min(wait, settle)
+            if wait <= 0:
+                break
+            try:
+                async with asyncio.timeout(wait):
+                    await arrived.wait()
+            except TimeoutError:
                 break
     finally:
         await asyncio.gather(*(link.close() for link in links.values()), return_exceptions=True)
-    return ReplayResult(sent, outputs, time.perf_counter() - start)
+    return ReplayResult(sent, outputs, time.perf_counter() - start, comparison.differences(),
+                        own.earlier)

@@ -60,6 +60,8 @@ class Report:
     elapsed: float = 0.0
     sending: float = 0.0  # seconds from the first input due to the last one sent
     lines: int = 0
+    scheduled: int = 0  # inputs of the mix sent (``sent`` adds the YQs that follow QW hits)
+    earlier: int = 0  # outputs received that no input of this run caused (left out)
 
     def kind(self, name: str) -> KindStats:
         """The stats of a kind, created on first use."""
@@ -83,6 +85,12 @@ class Report:
         """Inputs answered, all kinds."""
         return sum(stats.answered for name, stats in self.kinds.items() if name != ENHANCED)
 
+    def counts(self) -> str:
+        """What came back so far, as the progress bar and the summary both say it."""
+        enhanced = self.kinds.get(ENHANCED)
+        came, due = (enhanced.answered, enhanced.sent) if enhanced is not None else (0, 0)
+        return f"{self.sent} sent, {self.answered} answered, {came}/{due} enhanced"
+
     def rows(self) -> list[tuple[str, KindStats]]:
         """Kinds in the report's order."""
         rank = {name: number for number, name in enumerate(ROW_ORDER)}
@@ -97,8 +105,10 @@ class Report:
             "elapsed_s": round(self.elapsed, 3),
             "sending_s": round(self.sending, 3),
             "lines": self.lines,
+            "scheduled": self.scheduled,
             "sent": self.sent,
             "answered": self.answered,
+            "earlier_outputs": self.earlier,
             "kinds": {
                 name: {
                     "sent": stats.sent,
@@ -118,11 +128,14 @@ class Report:
 
     def render(self, console: Console) -> None:
         """Print the latency and outcome tables."""
-        rate = self.sent / self.sending if self.sending > 0 else 0.0
+        rate = self.scheduled / self.sending if self.sending > 0 else 0.0
         console.print(
-            f"{self.sent} sent in {self.sending:.1f} s ({rate:,.0f} inputs/s), "
-            f"{self.answered} answered, on {self.lines} lines; {self.elapsed:.1f} s in all"
+            f"{self.counts()}; the mix: {self.scheduled} inputs in {self.sending:.1f} s "
+            f"({rate:,.0f} inputs/s) on {self.lines} lines; {self.elapsed:.1f} s in all"
         )
+        if self.earlier:
+            console.print(f"{self.earlier} outputs no input of this run caused were left out "
+                          "(stored before the run, or answers to earlier inputs)")
         table = Table(title="Latency from send to answer (ms)")
         for column in ("kind", "sent", "answered", "ER", "p50", "p95", "p99", "max"):
             table.add_column(column, justify="left" if column == "kind" else "right")

@@ -2,7 +2,8 @@
 
 Inputs go out at ``rate`` per second on a fixed schedule whatever the answers do (open loop),
 and latency runs from the scheduled moment, so a slow gateway cannot hide its queueing.
-Each input carries a control field unique in the run; outputs are matched to inputs by it.
+Each input carries a control field unique in the run; outputs are matched to inputs by it,
+and only the outputs the run's own inputs caused count (:class:`OwnOutputs`).
 """
 
 import asyncio
@@ -12,14 +13,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from formats.errors import MessageError
 from formats.notices import parse_er_body
 from responders.lesc import LESC_ORI
+from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT
 from simulator.record import Recorder
 from simulator.report import ENHANCED, Report
-from simulator.switches import Delivered, SwitchLink, Target, connect_all
+from simulator.switches import Delivered, OwnOutputs, SwitchLink, Target, connect_all
 from simulator.traffic import (
     ANSWER_MKE,
     HitConfirmation,
@@ -32,6 +34,10 @@ LESC_ACK: Final = "LESC ACKNOWLEDGES RECEIPT OF IAQ"
 FINAL_STATUS: Final = frozenset({"CONFIRMED", "NOT CONFIRMED"})
 # SPEC.md §4: a YR must go out within 10 minutes for PRI/U and within an hour for PRI/R.
 YR_DEADLINE: Final = {"U": 600.0, "R": 3600.0}
+# An IAR that says this announces a second, enhanced IAR (whatever the reason: STS/MLT, a
+# PUR/F manual check, REM/ asking for one); the enhanced IAR carries ENH/Y.
+ANNOUNCES_ENHANCED: Final = "ENHANCED RESPONSE FOLLOWS"
+_ENHANCED: Final = re.compile(r"^ENH/Y\.", re.MULTILINE)
 _NIC: Final = re.compile(r"NIC/([A-Z][0-9]{9})")
 _STA: Final = re.compile(r"STA/([A-Z ]+?)\.")
 
@@ -47,8 +53,8 @@ class SimulationOptions:
     mix: dict[str, float]
     seed: int
     record: Path | None = None
-    yq_timeout: float = 30.0
-    drain: float = 10.0
+    yq_timeout: float = DEFAULT_YQ_TIMEOUT
+    drain: float = DEFAULT_DRAIN
     records: str = ""  # what the subjects were drawn from, for the record's run line
     wait_enhanced: bool = True  # whether the drain waits for announced enhanced responses
 
@@ -74,7 +80,7 @@ class Sent:
     due: float
     answered: bool = False
     acknowledged: bool = False
-    enhanced_expected: bool = False
+    enhanced: Literal["", "due", "done"] = ""  # "due" once an IAR announced one
     request: HitRequest | None = None
 
 
@@ -86,7 +92,6 @@ class Simulation:
     data: TrafficData
     report: Report = field(default_factory=Report)
     links: dict[str, SwitchLink] = field(default_factory=dict)
-    scheduled: int = 0  # inputs of the mix sent so far (follow-up YQs not counted)
     _pending: dict[str, Sent] = field(default_factory=dict)
     _requests: list[HitRequest] = field(default_factory=list)
     _outstanding: int = 0
@@ -94,6 +99,8 @@ class Simulation:
     _t0: float = 0.0
     _recorder: Recorder | None = None
     _generator: TrafficGenerator | None = None
+    _own: OwnOutputs | None = None
+    _settled: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def unsettled(self) -> int:
@@ -106,7 +113,15 @@ class Simulation:
         options = self.options
         lines = list(options.keys)
         self._generator = TrafficGenerator(self.data, options.mix, lines, options.seed)
-        self.links = await connect_all(options.target, options.keys, self._on_output)
+        self._own = OwnOutputs(self._on_output)
+        self.links = await connect_all(options.target, options.keys, self._own)
+        try:
+            await self._own.start(
+                self.links, {line: self.data.agencies[line][0] for line in lines}
+            )
+        except BaseException:
+            await self._close_links()
+            raise
         # perf_counter throughout: uvloop's loop clock ticks in whole milliseconds.
         self._t0 = time.perf_counter()
         self.report.lines = len(self.links)
@@ -126,13 +141,17 @@ class Simulation:
             with contextlib.suppress(asyncio.CancelledError):
                 await escalation
             self.report.elapsed = time.perf_counter() - self._t0
-            await asyncio.gather(*(link.close() for link in self.links.values()),
-                                 return_exceptions=True)
+            self.report.earlier = self._own.earlier if self._own is not None else 0
+            await self._close_links()
             if self._recorder is not None:
                 self._recorder.close(self.report.elapsed, sent=self.report.sent,
                                      received=sum(self.report.outputs_by_mke.values()))
         self._tally()
         return self.report
+
+    async def _close_links(self) -> None:
+        await asyncio.gather(*(link.close() for link in self.links.values()),
+                             return_exceptions=True)
 
     async def _schedule(self) -> None:
         generator = self._generator
@@ -144,17 +163,25 @@ class Simulation:
             while number < due_now:
                 self._send(generator.next(), self._t0 + number / rate)
                 number += 1
-                self.scheduled = number
+                self.report.scheduled = number
             if number < total:
                 await asyncio.sleep(max(0.0, self._t0 + number / rate - time.perf_counter()))
 
     async def _drain(self) -> None:
-        deadline = time.perf_counter() + self.options.drain
-        while self.unsettled and time.perf_counter() < deadline:
-            await asyncio.sleep(0.02)
+        self._check_settled()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), self.options.drain)
+
+    def _check_settled(self) -> None:
+        if self.unsettled:
+            self._settled.clear()
+        else:
+            self._settled.set()
 
     def _send(self, planned: Planned, due: float, request: HitRequest | None = None) -> Sent:
         link = self.links[planned.line]
+        assert self._own is not None
+        self._own.sent(planned.line, planned.control)
         link.send(planned.text)
         sent = Sent(planned, due, request=request)
         self._pending[planned.control] = sent
@@ -175,6 +202,10 @@ class Simulation:
         stats.record(at - sent.due)
 
     def _on_output(self, delivered: Delivered) -> None:
+        self._output(delivered)
+        self._check_settled()
+
+    def _output(self, delivered: Delivered) -> None:
         message = delivered.message
         self.report.outputs_by_mke[message.mke] += 1
         if self._recorder is not None:
@@ -213,27 +244,33 @@ class Simulation:
         message = delivered.message
         if message.mke == "AM" and message.sender == LESC_ORI and LESC_ACK in message.body:
             sent.acknowledged = True
-        elif message.mke == "IAR" and "ENH/Y" in message.body:
-            enhanced = self.report.kind(ENHANCED)
-            if sent.enhanced_expected:
-                sent.enhanced_expected = False
-                self._enhanced_due -= 1
-            else:
-                enhanced.sent += 1
-            enhanced.answered += 1
-            enhanced.record(delivered.at - sent.due)
+        elif message.mke == "IAR" and _ENHANCED.search(message.body):
+            self._enhanced(sent, delivered.at)
         elif message.mke == "IAR":
             if not sent.acknowledged:
                 self.report.violation(
                     "IAR without the LESC acknowledgement before it",
                     f"{delivered.line} *{message.control}",
                 )
-            if (self.options.wait_enhanced and "STS/MLT" in message.body
-                    and not sent.enhanced_expected):
-                sent.enhanced_expected = True
+            if (self.options.wait_enhanced and ANNOUNCES_ENHANCED in message.body
+                    and not sent.enhanced):
+                sent.enhanced = "due"
                 self._enhanced_due += 1
                 self.report.kind(ENHANCED).sent += 1
             self._answer(sent, delivered.at)
+
+    def _enhanced(self, sent: Sent, at: float) -> None:
+        """An enhanced IAR: the one announced, or one that came unannounced (counted too)."""
+        stats = self.report.kind(ENHANCED)
+        if sent.enhanced == "due":
+            self._enhanced_due -= 1
+        elif not sent.enhanced:
+            stats.sent += 1
+        else:
+            return  # a second one for the same IAQ: the first was the answer
+        sent.enhanced = "done"
+        stats.answered += 1
+        stats.record(at - sent.due)
 
     def _confirm_hit(self, qw: Sent, nic: str, at: float) -> None:
         assert self._generator is not None
@@ -296,6 +333,8 @@ class Simulation:
         for control, sent in self._pending.items():
             if not sent.answered:
                 report.violation("no answer", f"{sent.planned.kind} *{control}")
+            if sent.enhanced == "due":
+                report.violation("no enhanced response", f"{sent.planned.kind} *{control}")
         now = self.report.elapsed + self._t0
         for request in self._requests:
             if not request.final:

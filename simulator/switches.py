@@ -2,14 +2,16 @@
 
 The transport is chosen by the target URL (``tcp://HOST:PORT`` or plain ``HOST:PORT``, or
 ``mqtt://HOST:PORT`` for lines on the MQTT bus); a transport is a connector under its URL
-scheme in ``TRANSPORTS``.
+scheme in ``TRANSPORTS``. :class:`OwnOutputs` tells the outputs a run's own inputs caused from
+what the gateway held for the lines before (docs/simulator.md, "Only the run's own traffic").
 """
 
 import asyncio
+import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 from urllib.parse import urlsplit
 
 from formats.line_protocol import (
@@ -26,10 +28,18 @@ from formats.line_protocol import (
     Unreadable,
     Violation,
 )
-from formats.output import OutputMessage
+from formats.message import format_input
+from formats.output import SEQ_WRAP, OutputMessage
 from simulator.client import SignOnRejected
 
 SIGNON_TIMEOUT = 10.0
+# The start mark: an AM a line sends itself before any traffic (see OwnOutputs).
+MARK_TEXT: Final = "IAQGW SIMULATION START"
+# Its echo comes after the line's stored backlog, however long that is to deliver.
+MARK_TIMEOUT: Final = 30.0
+# Inputs of the run the gateway may have numbered twice (an MQTT line sends again a publish
+# that an outage cut off), so answers to the last inputs of a run still count as its own.
+RENUMBERED_ALLOWANCE: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,3 +243,74 @@ async def connect_all(
         await asyncio.gather(*(link.close() for link in links.values()), return_exceptions=True)
         raise failures[0]
     return links
+
+
+class OwnOutputs:
+    """Hands on only the outputs this run's inputs caused; counts the others in ``earlier``.
+
+    A control field alone cannot tell: every run numbers its controls from 1, so an earlier run
+    (with the same seed, even) used the same ones. Before any traffic each sending line sends
+    itself an AM whose control field no run repeats, the start mark; the input sequence number
+    its echo carries (header line 2, numbered per sending line, SPEC.md §4) is the mark's.
+    After that an output is this run's when its control field is one this run sent and the
+    input that caused it, numbered on the line that sent that control, came after the mark.
+    The stored backlog delivered at sign-on, answers to earlier inputs (a technician's case
+    still open) and other switches' traffic are left out.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._marks: dict[str, str] = {}  # line -> control field of its start mark
+        self._echoes: dict[str, asyncio.Future[int]] = {}
+        self._base: dict[str, int] = {}  # line -> input sequence number of its mark (5 digits)
+        self._inputs: dict[str, int] = {}  # line -> inputs it sent after the mark
+        self._senders: dict[str, str] = {}  # control field -> the line that sent it
+        self.earlier = 0
+
+    def __call__(self, delivered: Delivered) -> None:
+        """The handler to give ``connect_all``: pass this run's outputs on."""
+        message = delivered.message
+        echo = self._echoes.get(delivered.line)
+        if echo is not None and message.control == self._marks[delivered.line]:
+            if not echo.done():
+                echo.set_result(message.in_seq)
+            return
+        if self.is_own(message):
+            self._handler(delivered)
+        else:
+            self.earlier += 1
+
+    def is_own(self, message: OutputMessage) -> bool:
+        """Whether an input of this run caused ``message``."""
+        line = self._senders.get(message.control) if message.control else None
+        if line is None or line not in self._base:
+            return False
+        after_mark = (message.in_seq - self._base[line]) % SEQ_WRAP
+        return 0 < after_mark <= self._inputs[line] + RENUMBERED_ALLOWANCE
+
+    def sent(self, line: str, control: str | None) -> None:
+        """Note an input of the run (call it as the input goes out, after ``start``)."""
+        if control:
+            self._senders[control] = line
+        self._inputs[line] = self._inputs.get(line, 0) + 1
+
+    async def start(self, links: Mapping[str, SwitchLink], senders: Mapping[str, str]) -> None:
+        """Send each line in ``senders`` its start mark (from the ORI given) and wait for all
+        echoes; raises ConnectionError naming the lines whose echo did not come."""
+        loop = asyncio.get_running_loop()
+        for line, ori in senders.items():
+            # "-" keeps it apart from the run's own control fields, which are letters and digits.
+            mark = f"S-{secrets.token_hex(4).upper()}"
+            self._marks[line] = mark
+            self._echoes[line] = loop.create_future()
+            links[line].send(format_input("AM", ori, [line], MARK_TEXT, mark))
+        try:
+            async with asyncio.timeout(MARK_TIMEOUT):
+                for line, echo in self._echoes.items():
+                    self._base[line] = await echo
+        except TimeoutError:
+            missing = ", ".join(line for line, echo in self._echoes.items() if not echo.done())
+            raise ConnectionError(
+                f"no echo of the start mark on {missing} within {MARK_TIMEOUT:g} s"
+            ) from None
+        self._inputs = dict.fromkeys(self._base, 0)

@@ -34,6 +34,8 @@ SHARED_SAMPLE: Final = 500
 OFFENSES: Final = ("0399", "1399", "2404", "3599", "5404", "5707", "4899", "2303")
 OFFICERS: Final = ("DET SMITH", "OFC GARCIA", "SGT NGUYEN", "DEP JOHNSON", "TPR WILSON",
                    "INV MARTINEZ", "OFC BROWN", "DET LEE")
+# A remark that asks the LESC for an enhanced response (a technician's second IAR).
+ASKS_ENHANCED: Final = "PLEASE SEND ENHANCED RESPONSE"
 AM_TEXTS: Final = (
     "REQUEST COPY OF INCIDENT REPORT CASE {n}",
     "SUBJECT IN CUSTODY, PLEASE ADVISE ON WARRANT {n}",
@@ -292,6 +294,8 @@ class TrafficGenerator:
             fields["ARN"] = f"A{subject.arn}"
         if rng.random() < 0.3:
             fields["OCA"] = f"{line}{rng.randint(10**6, 10**7 - 1)}"
+        if rng.random() < 0.05:
+            fields["REM"] = ASKS_ENHANCED  # REM/ stands last
         return fields
 
     def _iaq(self, line: str, sender: str) -> Planned:

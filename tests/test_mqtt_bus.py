@@ -197,7 +197,14 @@ async def test_simulated_switch_connector_drives_an_mqtt_line(
     await link.close()
 
 
-async def test_simulate_cli_drives_mqtt_lines(gateway: Gateway, broker: Broker) -> None:
+async def test_simulate_cli_drives_mqtt_lines(
+    start_gateway: Callable[..., Awaitable[Gateway]], broker: Broker
+) -> None:
+    # A quick technician: the run waits for every enhanced response its IAQs are promised.
+    gateway = await start_gateway(bus=broker.url, technician_delay="fixed",
+                                  technician_delay_mean=0.05)
+    assert isinstance(gateway.bus, MqttBus)
+    await gateway.bus.wait_connected(10)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "simulate", "--bus", f"mqtt://127.0.0.1:{broker.port}",
         "--records", str(RECORDS), "--lines", "AZ,NV", "--rate", "100", "--count", "30",

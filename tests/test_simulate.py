@@ -1,7 +1,9 @@
 """`iaqgw simulate` against a real gateway on loopback, and its checks against a faulty peer."""
 
 import asyncio
+import inspect
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,16 +12,23 @@ from pathlib import Path
 
 import pytest
 from paths import RECORDS
+from typer.testing import CliRunner
 
 from formats.control import SignOn, format_signon_ok, parse_control
 from formats.framing import FrameDecoder, encode_frame
-from formats.message import parse_fields, parse_input
-from formats.output import OutputMessage, format_output
+from formats.message import format_input, parse_fields, parse_input
+from formats.output import OutputMessage, format_output, parse_output
+from gateway import cli_tools
 from gateway.app import Gateway
+from gateway.cli import app
 from gateway.datafiles import load_oris
+from responders.lesc.settings import LescSettings
 from routing.lines import dev_key
+from simulator.client import LineClient
+from simulator.defaults import TECHNICIAN_DELAY_MAX
 from simulator.record import read_record
-from simulator.simulate import Simulation, SimulationOptions
+from simulator.report import ENHANCED
+from simulator.simulate import ANNOUNCES_ENHANCED, Simulation, SimulationOptions
 from simulator.switches import parse_target
 from simulator.traffic import (
     TrafficData,
@@ -78,7 +87,7 @@ async def test_mix_is_answered_with_hits_misses_and_multiple_matches(
     simulation = Simulation(options(gateway.port, record=record), data_for(LINES))
     report = await simulation.run()
     assert report.violations == {}, report.examples
-    assert simulation.scheduled == 300
+    assert report.scheduled == 300
     assert report.answered == report.sent
     for kind in ("iaq-c", "iaq-f", "qw", "am", "bad"):
         assert report.kinds[kind].sent > 0, kind
@@ -116,6 +125,60 @@ async def test_slow_hit_confirmation_is_asked_again_and_answered_pending(
     # ... and every request still gets its final YR from the technician.
     assert "(no final YR)" not in report.yr_status
     assert simulation.unsettled == 0
+
+
+def test_defaults_outlast_the_gateways_technician() -> None:
+    # The gateway's default technician answers within technician_delay_max: a run with the
+    # defaults waits for that, and asks again for a hit confirmation only after it.
+    slowest = LescSettings.model_fields["technician_delay_max"].default
+    assert slowest == TECHNICIAN_DELAY_MAX
+    defaults = SimulationOptions(parse_target("127.0.0.1:7300"), {}, 1.0, 1, {"iaq": 1.0}, 1)
+    for drain, yq_timeout in ((defaults.drain, defaults.yq_timeout),
+                              (inspect.signature(cli_tools.simulate).parameters["drain"].default,
+                               inspect.signature(cli_tools.simulate)
+                               .parameters["yq_timeout"].default)):
+        assert drain > slowest
+        assert yq_timeout > slowest
+
+
+def announced(path: Path) -> tuple[set[tuple[str, str | None]], set[tuple[str, str | None]]]:
+    """(dest, control) of the IARs in a record that announce an enhanced response, and of the
+    enhanced IARs."""
+    announcing, enhanced = set(), set()
+    for event in read_record(path).received:
+        message = parse_output(event.text)
+        if message.mke != "IAR":
+            continue
+        if "\nENH/Y." in f"\n{message.body}":
+            enhanced.add((message.dest, message.control))
+        elif ANNOUNCES_ENHANCED in message.body:
+            announcing.add((message.dest, message.control))
+    return announcing, enhanced
+
+
+async def test_every_announced_enhanced_response_is_waited_for_and_recorded(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path
+) -> None:
+    # The technician takes half a second: longer than every first answer of the run.
+    gateway = await start_gateway(technician_delay="fixed", technician_delay_mean=0.5)
+    record = tmp_path / "enhanced.jsonl"
+    simulation = Simulation(
+        options(gateway.port, ["CA", "TX"], count=150, mix=parse_mix("iaq=1"), seed=5,
+                drain=5.0, record=record),
+        data_for(["CA", "TX"]),
+    )
+    report = await simulation.run()
+    assert report.violations == {}, report.examples
+    announcing, enhanced = announced(record)
+    assert announcing == enhanced
+    assert report.kinds[ENHANCED].answered == report.kinds[ENHANCED].sent == len(enhanced)
+    # Every reason the LESC gives one is in the run: several records, a firearms check that
+    # needs a technician, and a remark that asks for one.
+    sent = {parse_input(event.text).control: event.text for event in read_record(record).sent}
+    why = [sent[control] for _, control in announcing if control in sent]
+    assert any("PUR/F." in text for text in why)
+    assert any("REM/" in text and "PUR/C." in text for text in why)
+    assert status_counts(record)["MLT"] > 0
 
 
 async def test_same_seed_same_traffic() -> None:
@@ -167,6 +230,71 @@ async def test_cli_runs_and_prints_json_summary(gateway: Gateway, tmp_path: Path
     assert len([e for e in recorded.sent if e.kind != "yq"]) == 60
 
 
+async def test_progress_bar_and_summary_agree(gateway: Gateway) -> None:
+    # QW hits are followed by YQs, which the summary counts as sent: so does the bar.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "simulate", "--target", f"127.0.0.1:{gateway.port}",
+        "--records", str(RECORDS), "--lines", "CA,TX", "--rate", "200", "--count", "60",
+        "--seed", "5", "--mix", "iaq=50,qw=50", "--drain", "5",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, out.decode() + err.decode()
+    summary = out.decode().splitlines()[1]
+    counts = summary.split(";")[0]
+    sent = int(counts.split(" sent")[0])
+    assert sent > 60
+    assert "the mix: 60 inputs" in summary
+    bar = [line for line in err.decode().splitlines() if line.startswith("done")][-1]
+    assert counts in bar and "60/60" in bar
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``predicate`` holds (the gateway's state, read in this event loop)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.02)
+
+
+async def test_record_holds_only_the_runs_own_traffic(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path
+) -> None:
+    gateway = await start_gateway(technician_delay="fixed", technician_delay_mean=1.5)
+    lines = ["CA", "TX"]
+    run = {"count": 40, "rate": 40.0, "mix": parse_mix("iaq=1"), "seed": 9}
+    # An earlier run with the same seed, so the same control fields, leaves before the
+    # technician answers: its enhanced responses come while the next run is under way.
+    earlier = await Simulation(options(gateway.port, lines, drain=0.0, **run),
+                               data_for(lines)).run()
+    assert earlier.kinds[ENHANCED].sent > 0
+    # And an AM with one of those control fields waits for CA in the journal.
+    ny = await LineClient.connect("127.0.0.1", gateway.port, "NY")
+    sender = data_for(["NY"]).agencies["NY"][0]
+    await ny.send(format_input("AM", sender, ["CA"], "STORED BEFORE THE RUN", "CA00000003"))
+    await until(lambda: gateway.journal.last_out("CA") > gateway.journal.last_ack("CA"))
+    await ny.close()
+    record = tmp_path / "own.jsonl"
+    report = await Simulation(options(gateway.port, lines, drain=5.0, record=record, **run),
+                              data_for(lines)).run()
+    assert report.violations == {}, report.examples
+    assert report.earlier > earlier.kinds[ENHANCED].sent
+    sent: set[str | None] = set()
+    for event in read_record(record).events:
+        if event.ev == "send":
+            sent.add(parse_input(event.text).control)
+        else:
+            assert parse_output(event.text).control in sent, event.text
+            assert "STORED BEFORE THE RUN" not in event.text
+    announcing, enhanced = announced(record)
+    assert announcing == enhanced
+    # One enhanced IAR per announcement: the earlier run's for the same control are not in.
+    enhanced_iars = [e for e in read_record(record).received if "\nENH/Y." in e.text]
+    assert len(enhanced_iars) == len(enhanced) == report.kinds[ENHANCED].answered
+    assert report.kinds[ENHANCED].answered == report.kinds[ENHANCED].sent
+
+
 async def test_cli_table_output(gateway: Gateway) -> None:
     code, out, _ = await run_cli(
         "simulate", "--target", f"127.0.0.1:{gateway.port}", "--records", str(RECORDS),
@@ -189,25 +317,27 @@ async def test_cli_table_output(gateway: Gateway) -> None:
         (["--mix", "iaq"], "--mix"),
     ],
 )
-async def test_cli_bad_usage_exits_2(args: list[str], reason: str) -> None:
-    code, _, err = await run_cli("simulate", "--records", str(RECORDS), *args)
-    assert code == 2
-    assert reason in err
-    assert len(err.strip().splitlines()) == 1
+def test_cli_bad_usage_exits_2(args: list[str], reason: str) -> None:
+    result = CliRunner().invoke(app, ["simulate", "--records", str(RECORDS), *args])
+    assert result.exit_code == 2
+    assert reason in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
-async def test_cli_unreachable_gateway_exits_1(unused_tcp_port: int) -> None:
-    code, _, err = await run_cli(
+def test_cli_unreachable_gateway_exits_1(unused_tcp_port: int) -> None:
+    result = CliRunner().invoke(app, [
         "simulate", "--target", f"127.0.0.1:{unused_tcp_port}", "--records", str(RECORDS),
         "--lines", "CA", "--count", "1",
-    )
-    assert code == 1
-    assert "cannot run against" in err
+    ])
+    assert result.exit_code == 1
+    assert "cannot run against" in result.stderr
 
 
 # A faulty peer: it signs lines on and answers in ways a gateway must not.
 
-Reply = Callable[[str, str, int], list[tuple[int, OutputMessage]]]
+# (sequence step, output) or (sequence step, output, seconds before it goes out).
+Output = tuple[int, OutputMessage] | tuple[int, OutputMessage, float]
+Reply = Callable[[str, str, int], list[Output]]
 StartPeer = Callable[[Reply], Awaitable[tuple[int, list[str]]]]
 
 
@@ -217,9 +347,19 @@ def output(mke: str, sender: str, dest: str, control: str | None, body: str) -> 
     return OutputMessage(mke, sender, moment, 1, moment, 0, dest, control, body)
 
 
+def forward_to_self(line: str, text: str) -> list[Output]:
+    """A line's AM to its own code comes back to it, as the gateway forwards it (the start
+    mark of every run is one)."""
+    msg = parse_input(text)
+    if msg.mke != "AM" or msg.dests != (line,):
+        return []
+    return [(1, output("AM", msg.sender, line, msg.control, msg.body))]
+
+
 @pytest.fixture
 async def faulty_peer() -> AsyncIterator[StartPeer]:
-    """Start a stub switch whose answers ``reply(line, text, next_seq)`` chooses."""
+    """Start a stub switch whose answers ``reply(line, text, next_seq)`` chooses; it numbers
+    inputs and outputs as a gateway does."""
     servers: list[asyncio.Server] = []
     seen: list[str] = []
 
@@ -227,7 +367,7 @@ async def faulty_peer() -> AsyncIterator[StartPeer]:
         async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             decoder = FrameDecoder()
             line = ""
-            seq = 0
+            seq = inputs = 0
             while data := await reader.read(65536):
                 for frame in decoder.feed(data):
                     text = getattr(frame, "text", "")
@@ -239,13 +379,19 @@ async def faulty_peer() -> AsyncIterator[StartPeer]:
                     if control is not None:
                         continue
                     seen.append(text)
-                    for step, message in reply(line, text, seq + 1):
+                    inputs += 1
+                    for step, message, *after in (forward_to_self(line, text)
+                                                  or reply(line, text, seq + 1)):
                         seq += step
                         numbered = OutputMessage(
-                            message.mke, message.sender, message.in_time, message.in_seq,
+                            message.mke, message.sender, message.in_time, inputs,
                             message.out_time, seq, message.dest, message.control, message.body,
                         )
-                        writer.write(encode_frame(format_output(numbered)))
+                        frame = encode_frame(format_output(numbered))
+                        if after:
+                            asyncio.get_running_loop().call_later(after[0], writer.write, frame)
+                        else:
+                            writer.write(frame)
             writer.close()
 
         server = await asyncio.start_server(session, "127.0.0.1", 0)
@@ -259,7 +405,7 @@ async def faulty_peer() -> AsyncIterator[StartPeer]:
 
 
 async def test_unanswered_yq_is_asked_again_with_rno_2_and_3(faulty_peer: StartPeer) -> None:
-    def reply(line: str, text: str, seq: int) -> list[tuple[int, OutputMessage]]:
+    def reply(line: str, text: str, seq: int) -> list[Output]:
         msg = parse_input(text)
         if msg.mke == "QW":
             body = "MKE/IMMIGRATION VIOLATOR - ABSCONDER.\nNIC/I987654321."
@@ -282,8 +428,52 @@ async def test_unanswered_yq_is_asked_again_with_rno_2_and_3(faulty_peer: StartP
     assert report.violations["no answer"] == 2
 
 
+@pytest.mark.parametrize(
+    "announcement",
+    [
+        "STS/MLT.\nSEVERAL POSSIBLE RECORDS. AN ENHANCED RESPONSE FOLLOWS.",
+        "STS/OOS.\nSUBJECT IS OUT OF STATUS AND MAY BE REMOVABLE.\n"
+        "FIREARMS: MANUAL CHECK IN PROGRESS. AN ENHANCED RESPONSE FOLLOWS.",
+        "STS/LPR.\nSUBJECT IS A LAWFUL PERMANENT RESIDENT OF THE UNITED STATES.\n"
+        "AN ENHANCED RESPONSE FOLLOWS.",
+    ],
+    ids=["several-records", "firearms-check", "remark-asks"],
+)
+@pytest.mark.parametrize("comes", [True, False], ids=["comes", "never-comes"])
+async def test_an_announced_enhanced_response_is_waited_for(
+    faulty_peer: StartPeer, announcement: str, comes: bool
+) -> None:
+    def reply(line: str, text: str, seq: int) -> list[Output]:
+        msg = parse_input(text)
+        ack = "LESC ACKNOWLEDGES RECEIPT OF IAQ. LESC CONTROL NUMBER 0000000001"
+        answers: list[Output] = [
+            (1, output("AM", "VTINS07S0", msg.sender, msg.control, ack)),
+            (1, output("IAR", "VTINS07S0", msg.sender, msg.control, announcement)),
+        ]
+        if comes:
+            # Well after the first answers, as a technician's.
+            enhanced = "ENH/Y.\nSTS/LPR.\nENHANCED RESPONSE BY LESC TECHNICIAN 01."
+            answers.append((1, output("IAR", "VTINS07S0", msg.sender, msg.control, enhanced),
+                            0.3))
+        return answers
+
+    port, _ = await faulty_peer(reply)
+    simulation = Simulation(
+        options(port, ["CA"], count=1, mix=parse_mix("iaq=1"), drain=3.0 if comes else 0.3),
+        data_for(["CA"]),
+    )
+    report = await simulation.run()
+    assert report.kinds[ENHANCED].sent == 1
+    if comes:
+        assert report.kinds[ENHANCED].answered == 1
+        assert report.violations == {}, report.examples
+    else:
+        assert report.kinds[ENHANCED].answered == 0
+        assert report.violations == {"no enhanced response": 1}
+
+
 async def test_gap_and_missing_acknowledgement_are_reported(faulty_peer: StartPeer) -> None:
-    def reply(line: str, text: str, seq: int) -> list[tuple[int, OutputMessage]]:
+    def reply(line: str, text: str, seq: int) -> list[Output]:
         msg = parse_input(text)
         # No LESC acknowledgement, and the output skips one sequence number.
         return [(2, output("IAR", "VTINS07S0", msg.sender, msg.control, "STS/NRF."))]
@@ -296,11 +486,12 @@ async def test_gap_and_missing_acknowledgement_are_reported(faulty_peer: StartPe
     assert report.answered == 3
     assert report.violations["IAR without the LESC acknowledgement before it"] == 3
     assert report.violations["sequence gap"] == 3
-    assert report.examples["sequence gap"] == "CA: expected 1, got 2"
+    # The start mark took output 1.
+    assert report.examples["sequence gap"] == "CA: expected 2, got 3"
 
 
 async def test_copies_for_other_agencies_are_not_answers(faulty_peer: StartPeer) -> None:
-    def reply(line: str, text: str, seq: int) -> list[tuple[int, OutputMessage]]:
+    def reply(line: str, text: str, seq: int) -> list[Output]:
         msg = parse_input(text)
         # A copy for the state's ICE field office comes first, on the same line.
         return [
