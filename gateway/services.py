@@ -85,7 +85,7 @@ class ServiceHost:
         data_dir: Path,
         settings: Mapping[str, Any],
     ) -> None:
-        self.table = table
+        self._table = table
         self.batch = Batch()
         self.scheduler = Scheduler(clock, log)
         self._router = router
@@ -123,15 +123,15 @@ class ServiceHost:
 
     def runtime(self, service: str) -> ServiceRuntime:
         """The runtime a service's exchanges use (its own, or the one it shares)."""
-        return self._runtimes[self.table.owners[service]]
+        return self._runtimes[self._table.owners[service]]
 
     def owner(self, service: str) -> str:
         """The name of the service whose runtime ``service`` uses."""
-        return self.table.owners[service]
+        return self._table.owners[service]
 
     def find(self, service: str, mke: str) -> Pipeline | None:
         """The pipeline answering ``mke`` at ``service``, or None."""
-        return self.table.find(service, mke)
+        return self._table.find(service, mke)
 
     def write(self, effects: Iterable[tuple[str, object]], tx: Transaction) -> None:
         """Write effects, each through its owner's runtime, inside the open transaction."""
