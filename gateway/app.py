@@ -9,7 +9,7 @@ from typing import Any
 from gateway.bus import make_bus
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
-from gateway.datafiles import load_lines, load_oris
+from gateway.datafiles import load_lines, load_oris, reserved_oris
 from gateway.delivery import Delivery
 from gateway.journal import Journal, PendingOutput
 from gateway.logs import get_logger
@@ -59,7 +59,7 @@ class Gateway:
         self.log = log or get_logger()
         # The services and pipelines to run: the installed ones unless given.
         table = service_table(installed() if plugins is None else plugins)
-        reserved = frozenset({SWITCH_ORI}) | table.sends_as
+        reserved = reserved_oris(table)
         self.lines = load_lines(settings.lines, reserved)
         self.oris = load_oris(settings.oris, self.lines.codes, reserved)
         self.router = Router(self.lines, self.oris, table.destinations, reserved)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from formats.datafile import DataFileError, read_rows
 from gateway.rows import LineRow, OriRow
-from responders.registry import installed, service_table
+from responders.registry import ServiceTable, installed, service_table
 from routing.lines import LINE_CODES, Line, LineRegistry, default_ice_office_ori
 from routing.oris import Ori, OriRegistry, synthetic_oris
 from routing.services import SWITCH_ORI
@@ -14,9 +14,10 @@ from routing.services import SWITCH_ORI
 DEFAULT_LINES = Path(__file__).parent / "data" / "lines.csv"
 
 
-def reserved_oris() -> frozenset[str]:
-    """The switch's own ORI and every ORI an installed service sends as."""
-    return frozenset({SWITCH_ORI}) | service_table(installed()).sends_as
+def reserved_oris(table: ServiceTable | None = None) -> frozenset[str]:
+    """The switch's own ORI and every ORI a service sends as (default: the installed ones)."""
+    services = service_table(installed()) if table is None else table
+    return frozenset({SWITCH_ORI}) | services.sends_as
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -216,7 +216,7 @@ class Switch:
         for destination in destinations:
             try:
                 replies, effects = self._run(item, msg, destination)
-                produced = [self._pending(origin, now, reply) for reply in replies]
+                produced = [pending_output(self._router, origin, now, r) for r in replies]
             except MessageError as exc:
                 # One ER per distinct fault, however many destinations share it.
                 if (exc.code, exc.detail) not in errors:
@@ -259,9 +259,6 @@ class Switch:
         owner = self._services.owner(service)
         return replies, [(owner, effect) for effect in exchange.effects]
 
-    def _pending(self, origin: Origin, now: datetime, reply: Reply) -> PendingOutput:
-        return pending_output(self._router, origin, now, reply)
-
     def _notice(
         self,
         item: JournaledInput,
@@ -276,7 +273,7 @@ class Switch:
         dest = msg.sender if msg is not None and to_sender else item.line
         control = msg.control if msg is not None else None
         origin = Origin(item.id, item.received_at, item.in_seq, control)
-        return self._pending(origin, now, Reply(mke, SWITCH_ORI, dest, body))
+        return pending_output(self._router, origin, now, Reply(mke, SWITCH_ORI, dest, body))
 
     def _error(
         self,
