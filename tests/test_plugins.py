@@ -12,6 +12,7 @@ import structlog
 from conftest import gateway_settings
 from structlog.testing import CapturingLogger
 
+from formats.datafile import SettingError
 from formats.message import format_input
 from formats.notices import SM_UNABLE
 from formats.output import parse_output
@@ -342,3 +343,10 @@ async def test_an_effect_the_lesc_does_not_know_fails_the_input(tmp_path: Path) 
     assert parse_output(notice.text).body == f"{SM_UNABLE}\nDESTINATION AX"
     [failure] = events(logger, "pipeline.failed")
     assert failure["error"] == "TypeError: not a LESC effect: ('SOMETHING', 'ELSE')"
+
+
+def test_a_bad_lesc_setting_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SettingError) as caught:
+        Gateway(gateway_settings(tmp_path, technician_delay="sometimes"))
+    assert str(caught.value).startswith("IAQGW_TECHNICIAN_DELAY: Input should be 'off'")
+    assert "\n" not in str(caught.value)
