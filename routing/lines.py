@@ -7,7 +7,7 @@ the gateway's job (gateway/rows.py).
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -131,16 +131,3 @@ def default_control_ori(code: str) -> str:
 def dev_key(code: str) -> str:
     """The development key the shipped registry gives a line."""
     return f"DEV-{code}"
-
-
-def default_line_rows(salt_for: Callable[[str], bytes]) -> list[dict[str, str]]:
-    """Rows of the shipped development line registry: every line with key ``DEV-<LINE>``."""
-    return [
-        {
-            "line": code,
-            "key": hash_key(dev_key(code), salt_for(code)),
-            "ice_office_ori": default_ice_office_ori(code),
-            "control_ori": default_control_ori(code),
-        }
-        for code in LINE_CODES
-    ]

@@ -2,9 +2,10 @@
 
 Three runs under the same closed-loop load (MQTT lines, each keeping ``window`` IAQs in
 flight, QoS 1 both ways): one gateway instance, two instances sharing the inputs (outputs for
-lines homed on the other instance cross the broker once more), and an aiomqtt echo that
-answers each input with two messages of its size without any work: the most the broker and a
-Python client can carry per IAQ on this machine. Each server runs in its own process; the
+lines homed on the other instance cross the broker once more), and an echo that answers each
+input with two messages of its size without any work: the most the broker and a Python client
+can carry per IAQ on this machine. The load, the echo and the gateway use the same MQTT client
+(gateway/bus/client.py). Each server runs in its own process; the
 first instance and the echo are pinned to core 0, the second instance to core 1; mosquitto and
 the load are left to the scheduler.
 
@@ -23,9 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import aiomqtt
 import uvloop
 
+from gateway.bus.client import BusClient, BusError
 from gateway.bus.topics import SHARED_INPUT, input_topic, output_topic
 from gateway.datafiles import load_lines
 from gateway.mqtt_config import BrokerAccount, line_accounts, write_config
@@ -34,6 +35,7 @@ from routing.lines import dev_key
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 GATEWAY = BrokerAccount("iaqgw", "DEV-IAQGW")
 ACK_EVERY = 128
+RECEIVE_BATCH = 256
 START_TIMEOUT_S = 300
 
 
@@ -136,17 +138,17 @@ def _wait_until_echo(port: int) -> None:
     """An input on a line's topic comes back: the echo is subscribed."""
 
     async def probe() -> None:
-        async with aiomqtt.Client("127.0.0.1", port, username="AL", password=dev_key("AL"),
-                                  protocol=aiomqtt.ProtocolVersion.V5) as client:
-            await client.subscribe(output_topic("AL"), qos=1)
-            await client.publish(input_topic("AL"), b"PROBE", qos=1)
-            await anext(client.messages)
+        async with BusClient("127.0.0.1", port, identifier="bench-probe", username="AL",
+                             password=dev_key("AL")) as client:
+            await client.subscribe([output_topic("AL")])
+            await client.publish_acked(input_topic("AL"), b"PROBE")
+            await client.receive(1)
 
     for _ in range(50):
         try:
             uvloop.run(asyncio.wait_for(probe(), 2))
             return
-        except (TimeoutError, aiomqtt.MqttError):
+        except (TimeoutError, BusError):
             time.sleep(0.1)
     raise TimeoutError("the echo did not answer")
 
@@ -154,27 +156,25 @@ def _wait_until_echo(port: int) -> None:
 async def _drive_line(port: int, line: str, texts: list[bytes], count: int, window: int,
                       ready: asyncio.Barrier) -> tuple[int, float]:
     """One MQTT line, ``window`` IAQs in flight; returns IAQs answered and when it finished."""
-    async with aiomqtt.Client("127.0.0.1", port, username=line, password=dev_key(line),
-                              protocol=aiomqtt.ProtocolVersion.V5,
-                              max_inflight_messages=window * 2) as client:
-        await client.subscribe(output_topic(line), qos=1)
-        paho = client._client  # fire-and-forget QoS 1: paho handles the PUBACKs
+    async with BusClient("127.0.0.1", port, identifier=f"bench-{line}", username=line,
+                         password=dev_key(line)) as client:
+        await client.subscribe([output_topic(line)])
         topic = input_topic(line)
         await ready.wait()
         sent = received = 0
         while sent < min(window, count):
-            paho.publish(topic, texts[sent % len(texts)], 1)
+            client.publish_soon(topic, texts[sent % len(texts)])
             sent += 1
-        async for _ in client.messages:
-            received += 1
-            if received % ACK_EVERY == 0:
-                paho.publish(topic, f"ACK.{received}".encode(), 1)
-            more = min(count - sent, received // 2 + window - sent)
-            for _ in range(more):
-                paho.publish(topic, texts[sent % len(texts)], 1)
-                sent += 1
-            if received >= 2 * count:
-                break
+        while received < 2 * count:
+            for message in await client.receive(RECEIVE_BATCH):
+                client.ack(message)
+                received += 1
+                if received % ACK_EVERY == 0:
+                    client.publish_soon(topic, f"ACK.{received}".encode())
+                more = min(count - sent, received // 2 + window - sent)
+                for _ in range(more):
+                    client.publish_soon(topic, texts[sent % len(texts)])
+                    sent += 1
         return received // 2, time.perf_counter()
 
 
@@ -221,29 +221,29 @@ def bench_mqtt(data: Path, records: int, lines: Sequence[str],
         shutil.rmtree(work, ignore_errors=True)
     print(f"over MQTT ({len(lines)} lines x {window} in flight): one instance "
           f"{rates['one']:,.0f} IAQ/s, two instances {rates['two']:,.0f} IAQ/s, "
-          f"aiomqtt echo through mosquitto {rates['echo']:,.0f}/s")
+          f"echo through mosquitto {rates['echo']:,.0f}/s")
     return [
         f"| end-to-end IAQ/s over MQTT, one instance ({len(lines)} lines x {window}) "
         f"| {rates['one']:,.0f}/s | - |",
         f"| end-to-end IAQ/s over MQTT, two instances | {rates['two']:,.0f}/s | - |",
-        f"| aiomqtt echo through mosquitto, same load (ceiling) | {rates['echo']:,.0f}/s | - |",
+        f"| echo through mosquitto, same load (ceiling) | {rates['echo']:,.0f}/s | - |",
     ]
 
 
 async def _echo_server(port: int) -> None:
     """Answer every input with two messages of its size on the line's output topic."""
-    async with aiomqtt.Client("127.0.0.1", port, username=GATEWAY.username,
-                              password=GATEWAY.password, protocol=aiomqtt.ProtocolVersion.V5,
-                              max_inflight_messages=1000) as client:
-        await client.subscribe(SHARED_INPUT, qos=1)
-        paho = client._client
-        async for message in client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            if payload.startswith(b"ACK."):
-                continue
-            line = message.topic.value.rsplit("/", 1)[-1]
-            paho.publish(output_topic(line), payload, 1)
-            paho.publish(output_topic(line), payload, 1)
+    async with BusClient("127.0.0.1", port, identifier="bench-echo",
+                         username=GATEWAY.username, password=GATEWAY.password) as client:
+        await client.subscribe([SHARED_INPUT])
+        while True:
+            for message in await client.receive(RECEIVE_BATCH):
+                client.ack(message)
+                payload = bytes(message.payload)
+                if payload.startswith(b"ACK."):
+                    continue
+                line = message.topic.rsplit("/", 1)[-1]
+                client.publish_soon(output_topic(line), payload)
+                client.publish_soon(output_topic(line), payload)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["echo"]:

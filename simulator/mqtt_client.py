@@ -21,24 +21,29 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.client import MQTTMessage
 
 from formats.line_protocol import Ack, Input, LineProtocol, Received, Role
-from gateway.bus.client import NO_MATCHING_SUBSCRIBERS, BusClient, delivered
+from gateway.bus.backoff import Backoff
+from gateway.bus.client import (
+    NO_MATCHING_SUBSCRIBERS,
+    REFUSED,
+    BusClient,
+    BusError,
+    ConnectRefused,
+    delivered,
+)
 from gateway.bus.topics import SEQ_PROPERTY, input_topic, output_topic
 from routing.lines import dev_key
 from simulator.client import SignOnRejected
 from simulator.switches import Delivered, Handler, LinkCounters, SwitchLink, Target
 
-QOS = 1
 # A day: long enough for any outage a test or a simulation rides out.
 SESSION_EXPIRY_S = 86_400
 BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 2.0
-# CONNACK reason codes that mean the broker refused the account (v5 0x86, 0x87; v3 4, 5).
-REFUSED = frozenset({0x86, 0x87, 4, 5})
+# Outputs taken from the client per wake-up.
+RECEIVE_BATCH = 256
 # How long to wait before offering an input again that no gateway instance took.
 NO_GATEWAY_RETRY_S = 0.2
 
@@ -55,7 +60,7 @@ class _Connection:
     lost: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def _output_seq(message: aiomqtt.Message) -> int | None:
+def _output_seq(message: MQTTMessage) -> int | None:
     properties = message.properties
     for name, value in getattr(properties, "UserProperty", None) or []:
         if name == SEQ_PROPERTY and value.isdigit():
@@ -80,7 +85,6 @@ class MqttLineClient:
         self.auto_ack = auto_ack
         self.last_ack = 0
         self.duplicates = 0
-        self.reconnects = 0
         self._host = host
         self._port = port
         self._key = key
@@ -119,37 +123,32 @@ class MqttLineClient:
         return client
 
     async def _run(self, first: "asyncio.Future[None]") -> None:
-        delay = BACKOFF_MIN_S
+        backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
         while True:
-            properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = SESSION_EXPIRY_S
             client = BusClient(
-                self._host, self._port, username=self.line, password=self._key,
-                identifier=self._identifier, protocol=aiomqtt.ProtocolVersion.V5,
-                clean_start=False, properties=properties, keepalive=10,
-                max_inflight_messages=1000,
+                self._host, self._port, identifier=self._identifier, username=self.line,
+                password=self._key, keepalive=10, session_expiry=SESSION_EXPIRY_S,
             )
             connection = _Connection(client)
             try:
                 async with client:
-                    codes = await client.subscribe(output_topic(self.line), qos=QOS)
-                    if any(getattr(code, "is_failure", False) for code in codes):
+                    codes = await client.subscribe([output_topic(self.line)])
+                    if any(code.is_failure for code in codes):
                         raise SignOnRejected(f"{self.line}: output topic refused ({codes[0]})")
                     self._connection = connection
                     self._connected.set()
-                    if first.done():
-                        self.reconnects += 1
-                    else:
+                    if not first.done():
                         first.set_result(None)
-                    delay = BACKOFF_MIN_S
-                    async for message in client.messages:
-                        self._take(message)
-                        client.ack(message)
-            except aiomqtt.MqttCodeError as exc:
-                if not first.done() and getattr(exc.rc, "value", exc.rc) in REFUSED:
+                    backoff.reset()
+                    while True:
+                        for message in await client.receive(RECEIVE_BATCH):
+                            self._take(message)
+                            client.ack(message)
+            except ConnectRefused as exc:
+                if not first.done() and exc.reason in REFUSED:
                     first.set_exception(SignOnRejected(f"{self.line}: {exc}"))
                     return
-            except aiomqtt.MqttError:
+            except BusError:
                 pass
             except SignOnRejected as exc:
                 if not first.done():
@@ -159,10 +158,9 @@ class MqttLineClient:
                 self._connection = None
                 self._connected.clear()
                 connection.lost.set()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX_S)
+            await asyncio.sleep(backoff.next())
 
-    def _take(self, message: aiomqtt.Message) -> None:
+    def _take(self, message: MQTTMessage) -> None:
         raw = message.payload
         payload = bytes(raw) if isinstance(raw, bytes | bytearray) else b""
         # Frames the line cannot read, and HB (the gateway probes no MQTT line), are dropped.

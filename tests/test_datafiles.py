@@ -27,7 +27,7 @@ from gateway.datafiles import load_lines, load_oris
 from gateway.logs import configure_logging
 from responders.lesc.index import ImmigrationIndex
 from responders.lesc.records import CSV_COLUMNS, build_from_csv, ensure_index
-from routing.lines import LINE_CODES, Line
+from routing.lines import LINE_CODES, Line, dev_key, is_plain_key, verify_key
 from routing.oris import Ori, synthetic_oris
 from simulator.client import LineClient
 
@@ -465,7 +465,16 @@ def test_lines_are_read_with_defaults_and_any_case(tmp_path: Path) -> None:
 
 
 def test_shipped_registry_loads_every_line() -> None:
-    assert load_lines(None).codes == LINE_CODES
+    registry = load_lines(None)
+    assert registry.codes == LINE_CODES
+    # Every line's key is the hashed development key DEV-<LINE>, and its notice ORIs the defaults.
+    for line in registry:
+        assert not is_plain_key(line.key_hash)
+        assert verify_key(dev_key(line.code), line.key_hash)
+        assert (line.ice_office_ori, line.control_ori) == (f"{line.code}ICE0000",
+                                                           f"{line.code}0000000")
+    ca = registry.get("CA")
+    assert ca is not None and not verify_key("DEV-TX", ca.key_hash)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """The MQTT bus (SPEC.md §7): lines on MQTT, and several instances sharing the work.
 
-One aiomqtt connection per instance, MQTT v5, QoS 1, a persistent session (clean start off,
-a session that never expires) so that what arrives while the instance is away waits for it
-in the broker. It carries:
+One MQTT connection per instance (gateway/bus/client.py), MQTT v5, QoS 1, a persistent
+session (clean start off, a session that never expires) so that what arrives while the
+instance is away waits for it in the broker. It carries:
 
 - inputs of MQTT lines, ``$share/iaqgw/nlets/v1/in/+``: journaled and answered here like a
   TCP line's, then acknowledged to the broker (PUBACK only after the journal commit);
@@ -24,22 +24,25 @@ docs/scale-out.md explains the design and its limits.
 import asyncio
 import contextlib
 import functools
-import random
-import sys
 import uuid
 from collections.abc import Coroutine, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import aiomqtt
 import orjson
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
+from paho.mqtt.client import MQTTMessage
 
 from formats.line_protocol import Ack, Input, LineProtocol, Role
 from gateway.bus import home_of
-from gateway.bus.client import BusClient, SeqProperties, delivered
+from gateway.bus.backoff import Backoff
+from gateway.bus.client import (
+    CALL_TIMEOUT_S,
+    BusClient,
+    BusError,
+    SeqProperties,
+    Will,
+    delivered,
+)
 from gateway.bus.topics import (
     INSTANCES_FILTER,
     PRESENCE_FILTER,
@@ -55,7 +58,6 @@ from gateway.journal import OutboxEntry, PendingOutput, StoredOutput
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
-QOS = 1
 # MQTT v5: a session that never expires, so inputs and envelopes wait for an instance.
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 # Short, so that a connection that stopped moving is noticed (and replaced) within seconds.
@@ -64,13 +66,8 @@ BACKOFF_MIN_S = 0.25
 # Kept short: after a broker restart, mosquitto 2.0 has forgotten the shared subscription
 # until an instance subscribes again, and inputs published meanwhile find no subscriber.
 BACKOFF_MAX_S = 5.0
-# Longest wait for the broker to answer a call made while connecting.
-CALL_TIMEOUT_S = 10.0
 # How soon envelopes the broker could not place are offered again.
 OUTBOX_RETRY_S = 1.0
-# QoS 1 messages this instance has in flight to the broker; more than paho's 20 so that
-# publishing is not bound by the round trip.
-INFLIGHT = 1000
 INPUT_BATCH = 256
 OUTBOX_BATCH = 500
 STOP_GRACE_S = 2.0
@@ -224,56 +221,48 @@ class MqttBus:
         return orjson.dumps({"left": self._token})
 
     def _new_client(self) -> BusClient:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
         settings = self._gw.settings
         self._token = uuid.uuid4().hex
         return BusClient(
             self._host,
             self._port,
+            identifier=f"iaqgw-{self.instance}",
             username=settings.bus_user,
             password=settings.bus_password,
-            identifier=f"iaqgw-{self.instance}",
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False,
-            properties=properties,
             keepalive=KEEPALIVE_S,
-            max_inflight_messages=INFLIGHT,
+            session_expiry=SESSION_NEVER_EXPIRES,
             # The broker marks this connection gone when it vanishes.
-            will=aiomqtt.Will(instance_topic(self.instance), self._left(), qos=QOS, retain=True),
+            will=Will(instance_topic(self.instance), self._left(), retain=True),
         )
 
     async def _run(self) -> None:
-        delay = BACKOFF_MIN_S
+        backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
         while True:
             client = self._new_client()
             try:
                 async with client:
-                    delay = BACKOFF_MIN_S
+                    backoff.reset()
                     await self._serve(client)
-            except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
+            except (BusError, TimeoutError, OSError) as exc:
+                delay = backoff.next()
                 self._log.warning("bus.disconnected", host=self._host, port=self._port,
                                   error=str(exc) or type(exc).__name__, retry_s=round(delay, 2))
             except Exception:
                 # Whatever went wrong, the gateway keeps its TCP lines and tries the broker again.
+                delay = backoff.next()
                 self._log.exception("bus.error", retry_s=round(delay, 2))
             finally:
                 self._client = None
                 self._connected.clear()
                 for task in list(self._tasks):
                     task.cancel()
-            # Jitter, so that instances cut off together do not come back in lockstep.
-            await asyncio.sleep(delay * random.uniform(0.75, 1.25))
-            delay = min(delay * 2, BACKOFF_MAX_S)
+            await asyncio.sleep(delay)
 
-    async def _serve(self, client: BusClient) -> None:
-        # Thousands of publishes wait for their PUBACK under load; that is no warning.
-        client.pending_calls_threshold = sys.maxsize
-        options = SubscribeOptions(qos=QOS)
+    async def _serve(self, client: BusClient) -> NoReturn:
         topics = [SHARED_INPUT, PRESENCE_FILTER, INSTANCES_FILTER]
         topics += [route_topic(line) for line, home in self._homes.items()
                    if home == self.instance]
-        await client.subscribe([(topic, options) for topic in topics])
+        await client.subscribe(topics)
         foreign = [route_topic(line) for line, home in self._homes.items()
                    if home != self.instance]
         if foreign:
@@ -299,12 +288,8 @@ class MqttBus:
                 self._publish_presence(line, tcp_presence(self.instance))
         self._spawn(self._drain_outbox(client))
         self._outbox_wake.set()
-        messages = client.messages
-        async for message in messages:
-            batch = [message]
-            while len(messages) and len(batch) < INPUT_BATCH:
-                batch.append(await anext(messages))
-            self._take(client, batch)
+        while True:
+            self._take(client, await client.receive(INPUT_BATCH))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)
@@ -320,11 +305,11 @@ class MqttBus:
 
     # incoming
 
-    def _take(self, client: BusClient, batch: list[aiomqtt.Message]) -> None:
+    def _take(self, client: BusClient, batch: list[MQTTMessage]) -> None:
         inputs: dict[str, list[tuple[str, str | None]]] = {}
         envelopes: dict[str, list[tuple[int, PendingOutput]]] = {}
         for message in batch:
-            topic = message.topic.value
+            topic = message.topic
             raw = message.payload
             payload = bytes(raw) if isinstance(raw, bytes | bytearray) else b""
             try:
@@ -444,7 +429,7 @@ class MqttBus:
         if client is not None:
             # Presence and ACKs are sent again in full after a reconnect; a session's sign-on
             # must not fail because the broker connection is going.
-            with contextlib.suppress(aiomqtt.MqttError):
+            with contextlib.suppress(BusError):
                 client.publish_soon(topic, payload, retain=retain)
 
     def _publish_presence(self, line: str, value: str) -> None:
@@ -482,7 +467,7 @@ class MqttBus:
                     functools.partial(self._output_published, line, output.seq),
                     properties=SeqProperties(output.seq),
                 )
-            except aiomqtt.MqttError:
+            except BusError:
                 # The connection is going: the outputs wait in the journal for the next one.
                 return
 

@@ -11,7 +11,6 @@ from routing.lines import (
     LineRegistry,
     default_control_ori,
     default_ice_office_ori,
-    default_line_rows,
     dev_key,
     hash_key,
     is_plain_key,
@@ -120,19 +119,3 @@ def test_malformed_hash_never_verifies(stored: str) -> None:
 
 def test_dev_key() -> None:
     assert dev_key("CA") == "DEV-CA"
-
-
-def test_default_line_rows_build_the_development_registry() -> None:
-    rows = default_line_rows(lambda code: code.encode() * 8)
-    assert [r["line"] for r in rows] == list(LINE_CODES)
-    registry = LineRegistry(
-        Line(r["line"], r["key"], r["ice_office_ori"], r["control_ori"]) for r in rows
-    )
-    assert registry.codes == LINE_CODES
-    ca = registry.get("CA")
-    assert ca is not None
-    assert (ca.ice_office_ori, ca.control_ori) == ("CAICE0000", "CA0000000")
-    assert ca.key_hash.startswith("pbkdf2_sha256$100000$" + b"CA".hex() * 8 + "$")
-    assert verify_key("DEV-CA", ca.key_hash)
-    assert not verify_key("DEV-TX", ca.key_hash)
-    assert all(not is_plain_key(line.key_hash) for line in registry)
