@@ -1,29 +1,25 @@
-"""The gateway process: wires registries, index, journal, switch, delivery and the TCP server."""
+"""The gateway process: wires registries, journal, services, switch, delivery and the TCP server."""
 
 import asyncio
 import contextlib
 import ssl
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from gateway.bus import make_bus
-from gateway.casebook import Casebook
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
-from gateway.datafiles import load_lines, load_oris, nics_copies_to, open_index
-from gateway.deadlines import Deadlines, Emission
+from gateway.datafiles import load_lines, load_oris, reserved_oris
 from gateway.delivery import Delivery
-from gateway.journal import Journal, PendingOutput, StoredOutput
+from gateway.journal import Journal, PendingOutput
 from gateway.logs import get_logger
 from gateway.metrics import GatewayMetrics
+from gateway.services import ServiceHost
 from gateway.session import LineSession
 from gateway.switch import Switch
-from gateway.technician import SimulatedTechnician, TechnicianDelay
 from gateway.throttle import SignonThrottle
-from responders.base import Services
-from responders.registry import load_pipelines
+from responders.base import Pipeline, Service
+from responders.registry import installed, service_table
 from routing.lines import is_plain_key
 from routing.resolve import Router
 from routing.services import SWITCH_ORI
@@ -51,57 +47,53 @@ def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
 class Gateway:
     """One running switch."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, log: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        log: Any = None,
+        plugins: Sequence[Service | Pipeline] | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.log = log or get_logger()
-        self.lines = load_lines(settings.lines)
-        self.oris = load_oris(settings.oris, self.lines.codes)
-        self.router = Router(self.lines, self.oris)
-        nics_ori = nics_copies_to(settings, self.lines, self.router.line_of, self.log)
-        self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
+        # The services and pipelines to run: the installed ones unless given.
+        table = service_table(installed() if plugins is None else plugins)
+        reserved = reserved_oris(table)
+        self.lines = load_lines(settings.lines, reserved)
+        self.oris = load_oris(settings.oris, self.lines.codes, reserved)
+        self.router = Router(self.lines, self.oris, table.destinations, reserved)
         self.journal = Journal(settings.journal_path)
         self.delivery = Delivery(
             self.journal, self.clock, self.log, self.schedule_flush, settings.backlog_page
         )
-        # The LESC's cases and detainers live in the journal file (docs/lesc.md).
-        self.casebook = Casebook(
-            settings.journal_path,
-            clock=self.clock,
-            margins={
-                "U": timedelta(seconds=settings.hit_margin_urgent),
-                "R": timedelta(seconds=settings.hit_margin_routine),
-            },
-            technician_delay=TechnicianDelay(
-                settings.technician_delay,
-                settings.technician_delay_mean,
-                settings.technician_delay_max,
-            ).draw,
-            nics_ori=nics_ori,
-            log=self.log,
-        )
-        services = Services(index=self.index, lines=self.lines, desk=self.casebook)
+        try:
+            self.services = ServiceHost(
+                table,
+                router=self.router,
+                lines=self.lines,
+                journal=self.journal,
+                journal_path=settings.journal_path,
+                delivery=self.delivery,
+                clock=self.clock,
+                log=self.log,
+                data_dir=settings.data_dir,
+                # The switch's values and those given for services; not the bus account's.
+                settings=settings.model_dump(exclude={"bus_user", "bus_password"}),
+            )
+        except BaseException:
+            self.journal.close()
+            raise
+        self.scheduler = self.services.scheduler
         self.switch = Switch(
             router=self.router,
-            pipelines=load_pipelines(),
-            services=services,
+            services=self.services,
+            lines=self.lines,
             journal=self.journal,
             clock=self.clock,
             is_signed_on=self.in_service,
             log=self.log,
-            record_effects=self.casebook.write,
         )
-        self.deadlines = Deadlines(
-            casebook=self.casebook,
-            services=services,
-            technician=SimulatedTechnician(services),
-            clock=self.clock,
-            emit=self.emit,
-            poll=settings.queue_poll,
-            log=self.log,
-        )
-        self.casebook.on_write = self.deadlines.nudge
-        self.casebook.uncommitted = self.switch.uncommitted
         # After journal, delivery and switch: the MQTT bus hooks into all three.
         self.bus = make_bus(self)
         self.sessions: set[LineSession] = set()
@@ -113,7 +105,7 @@ class Gateway:
         )
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self._deadline_task: asyncio.Task[None] | None = None
+        self._timer_task: asyncio.Task[None] | None = None
         self._stopped = False
         self._flush_pending = False
         self.metrics: GatewayMetrics | None = None
@@ -125,24 +117,6 @@ class Gateway:
     def in_service(self, line: str) -> bool:
         """Whether the line takes outputs now: a session here, over MQTT or on another home."""
         return self.delivery.is_signed_on(line) or self.bus.in_service(line)
-
-    def emit(self, emissions: Sequence[Emission]) -> list[StoredOutput]:
-        """Journal, then deliver, outputs no arriving input caused, with the state they change.
-
-        The one path out for the LESC's timed actions: PENDING YRs at a deadline, the
-        simulated technician's and the operator's answers.
-        """
-        pending = [
-            output
-            for origin, replies, _ in emissions
-            for output in self.switch.emit(origin, replies)
-        ]
-        effects = [effect for _, _, changes in emissions for effect in changes]
-        stored = self.journal.store_outputs(
-            (), pending, also=partial(self.casebook.write, effects)
-        )
-        self.delivery.deliver(stored)
-        return stored
 
     def loop_time(self) -> float:
         """Monotonic time for session timers."""
@@ -179,14 +153,13 @@ class Gateway:
             ssl=server_tls_context(self.settings),
         )
         self._sweeper = asyncio.create_task(self._sweep())
-        self._deadline_task = asyncio.create_task(self.deadlines.run())
+        self._timer_task = asyncio.create_task(self.scheduler.run())
         if self.metrics is not None and self.settings.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
         self.log.info(
             "gateway.started",
             host=self.settings.host,
             port=self.port,
-            records=len(self.index),
             lines=len(self.lines),
             oris=len(self.oris),
             metrics_port=self.metrics_port,
@@ -212,7 +185,7 @@ class Gateway:
         if self._stopped:
             return
         self._stopped = True
-        for task in (self._sweeper, self._deadline_task):
+        for task in (self._sweeper, self._timer_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -228,9 +201,8 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.close()
         await self.bus.stop()
+        self.services.close()
         self.journal.close()
-        self.casebook.close()
-        self.index.close()
         self.log.info("gateway.stopped")
 
     def _announce_shutdown(self) -> None:

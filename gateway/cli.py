@@ -14,8 +14,8 @@ import uvloop
 
 from gateway.cli_audit import register_audit
 from gateway.cli_errors import job_failed, settings_from_flags, usage_error
-from gateway.cli_lesc import register_lesc
 from gateway.cli_mqtt import bus_problem, register_mqtt
+from gateway.cli_services import register_services
 from gateway.cli_tools import register_tools
 from gateway.config import SettingError
 from gateway.logs import configure_logging
@@ -138,33 +138,6 @@ async def _serve(gateway: Any) -> None:
         await gateway.serve_forever()
 
 
-@data_app.command("build")
-def data_build(
-    data_dir: DataDir = None,
-    records: Records = None,
-    synthetic_records: SyntheticRecords = None,
-) -> None:
-    """Build the immigration index when it is missing or older than --records (`make run`)."""
-    settings = settings_from_flags(data_dir=data_dir, records=records,
-                                   synthetic_records=synthetic_records)
-    from gateway.datafiles import ensure_index
-
-    if settings.records is not None and not settings.records.is_file():
-        usage_error(f"--records: no file {settings.records}")
-    path = settings.index_path
-    try:
-        outcome = ensure_index(path, settings.records, settings.synthetic_records)
-    except SettingError as exc:
-        usage_error(str(exc))
-    except (ValueError, OSError) as exc:
-        job_failed(str(exc))
-    reason = ""
-    if settings.records is not None and outcome != "built":
-        name = settings.records.name
-        reason = f" ({name} is newer)" if outcome == "rebuilt" else f" (up to date with {name})"
-    typer.echo(f"index {outcome}{reason}: {path}")
-
-
 @keys_app.command("hash")
 def keys_hash(
     key: Annotated[
@@ -180,7 +153,7 @@ def keys_hash(
 
 
 register_tools(app)
-register_lesc(app)
+register_services(app, data_app)
 register_mqtt(app)
 register_audit(app)
 

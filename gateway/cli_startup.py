@@ -5,6 +5,7 @@ from the error the start-up raised, since only trying tells whether a port is fr
 """
 
 import errno
+import os
 import socket
 import sqlite3
 import ssl
@@ -84,7 +85,9 @@ def listen_problem(exc: OSError, settings: Settings) -> str:
 
 
 def _unreadable_database(settings: Settings) -> Path | None:
-    for path in (settings.journal_path, settings.index_path):
+    # The journal first, then the files services keep beside it (the LESC's index).
+    others = sorted(settings.data_dir.glob("*.sqlite3")) if settings.data_dir.is_dir() else []
+    for path in (settings.journal_path, *others):
         if not path.is_file():
             continue
         try:
@@ -108,6 +111,9 @@ def data_dir_problem(exc: OSError | sqlite3.Error, settings: Settings) -> str:
         if where != data_dir and data_dir.resolve() not in where.resolve().parents:
             return f"{where}: {os_reason(exc)}"
         return f"--data-dir {data_dir}: {os_reason(exc)}: give a directory the gateway can write"
+    # SQLite says only "unable to open database file" when it may not create the journal.
+    if data_dir.is_dir() and not os.access(data_dir, os.W_OK | os.X_OK):
+        return f"--data-dir {data_dir}: permission denied: give a directory the gateway can write"
     broken = _unreadable_database(settings)
     if broken is not None:
         return (f"--data-dir {data_dir}: {broken.name} is not a database the gateway can read "

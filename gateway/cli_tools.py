@@ -165,10 +165,14 @@ def simulate(
 
 def _traffic_data(records: Path | None, data_dir: Path, synthetic_records: int,
                   oris_path: Path | None, lines_text: str, seed: int) -> tuple[Any, list[str]]:
-    from gateway.config import Settings
-    from gateway.datafiles import ensure_index, load_oris
-    from simulator.traffic import TrafficData, agencies_by_line, subjects_from_csv, traffic_data
-    from simulator.traffic import subjects_from_index as from_index
+    from gateway.datafiles import load_oris
+    from simulator.traffic import (
+        TrafficData,
+        agencies_by_line,
+        subjects_from_csv,
+        synthetic_subjects,
+        traffic_data,
+    )
 
     if records is not None and not records.is_file():
         _usage(f"--records: no file {records}")
@@ -182,9 +186,7 @@ def _traffic_data(records: Path | None, data_dir: Path, synthetic_records: int,
     try:
         if records is not None:
             return traffic_data(subjects_from_csv(records), registry, codes), codes
-        settings = Settings(data_dir=data_dir, synthetic_records=synthetic_records)
-        ensure_index(settings.index_path, None, synthetic_records)
-        ordinary, ivf, shared = from_index(settings.index_path, seed)
+        ordinary, ivf, shared = synthetic_subjects(data_dir, synthetic_records, seed)
     except (ValueError, KeyError, OSError) as exc:
         _usage(f"cannot read the records: {exc}")
     agencies = agencies_by_line(registry, codes)

@@ -1,15 +1,13 @@
-"""Time for the gateway; injectable so tests run deadline rules without sleeping."""
+"""Time for the gateway; injectable so tests run deadline rules without sleeping.
+
+The ``Clock`` protocol is the plugin interface's, so services are lent the same clock.
+"""
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
+from responders.base import Clock
 
-class Clock(Protocol):
-    """Wall-clock time in UTC."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC."""
-        ...
+__all__ = ["Clock", "ManualClock", "SystemClock"]
 
 
 class SystemClock:

@@ -1,4 +1,9 @@
-"""Gateway settings: command-line flags override ``IAQGW_*`` environment variables."""
+"""Gateway settings: command-line flags override ``IAQGW_*`` environment variables.
+
+These are the switch's. A service reads its own settings with a model of its own (the LESC's:
+responders/lesc/settings.py), from the same environment and from what the switch passes on:
+these values, and values for services given here in Python (kept as extras).
+"""
 
 from pathlib import Path
 from typing import Literal
@@ -6,17 +11,16 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from formats.datafile import SettingError
 from formats.framing import DEFAULT_MAX_TEXT
 
-
-class SettingError(ValueError):
-    """A setting or data file the gateway cannot use; the CLI prints it as one line, exit 2."""
+__all__ = ["SettingError", "Settings"]
 
 
 class Settings(BaseSettings):
     """Everything ``iaqgw serve`` can be told."""
 
-    model_config = SettingsConfigDict(env_prefix="IAQGW_")
+    model_config = SettingsConfigDict(env_prefix="IAQGW_", extra="allow")
 
     host: str = "127.0.0.1"
     port: int = Field(7300, ge=0, le=65535)
@@ -51,27 +55,8 @@ class Settings(BaseSettings):
     signon_lockout: float = Field(600.0, gt=0)
     # How long a SIGTERM waits for sessions to take their last frames before exiting.
     shutdown_grace: float = Field(5.0, gt=0)
-    # LESC (docs/lesc.md): the simulated technician's delay per case, in seconds ("off":
-    # only the operator answers, with `iaqgw queue answer`), capped at the maximum.
-    technician_delay: Literal["off", "fixed", "uniform", "exponential"] = "exponential"
-    technician_delay_mean: float = Field(3.0, ge=0)
-    technician_delay_max: float = Field(30.0, ge=0)
-    # A PENDING YR goes out this many seconds before a hit confirmation's deadline at latest.
-    hit_margin_urgent: float = Field(120.0, gt=0, lt=600)
-    hit_margin_routine: float = Field(600.0, gt=0, lt=3600)
-    # How often the gateway looks for answers an operator gave through the CLI.
-    queue_poll: float = Field(1.0, gt=0)
-    # Every PUR/F (Brady) response is copied to this ORI (the FBI NICS Section).
-    nics_ori: str = Field("WVFBINICS", pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")
 
     @property
     def journal_path(self) -> Path:
         """The SQLite journal of inputs, outputs and line state."""
         return self.data_dir / "journal.sqlite3"
-
-    @property
-    def index_path(self) -> Path:
-        """The immigration index built from ``records`` or generated."""
-        if self.records is not None:
-            return self.data_dir / f"index-{self.records.stem}.sqlite3"
-        return self.data_dir / f"index-synthetic-{self.synthetic_records}.sqlite3"

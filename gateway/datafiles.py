@@ -1,21 +1,23 @@
-"""Registries and the immigration index: read the operator's files or the shipped defaults."""
+"""The line and ORI registries: read the operator's files or the shipped defaults."""
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
 
-from gateway.config import SettingError, Settings
-from gateway.index import ImmigrationIndex, Record, build_from_records, build_synthetic
-from gateway.rows import DataFileError, LineRow, OriRow, RecordRow, read_rows
+from formats.datafile import DataFileError, read_rows
+from gateway.rows import LineRow, OriRow
+from responders.registry import ServiceTable, installed, service_table
 from routing.lines import LINE_CODES, Line, LineRegistry, default_ice_office_ori
 from routing.oris import Ori, OriRegistry, synthetic_oris
+from routing.services import SWITCH_ORI
 
 DEFAULT_LINES = Path(__file__).parent / "data" / "lines.csv"
 
-# What ensure_index did: made the index, made it again from newer records, or found it current.
-IndexOutcome = Literal["built", "rebuilt", "reused"]
+
+def reserved_oris(table: ServiceTable | None = None) -> frozenset[str]:
+    """The switch's own ORI and every ORI a service sends as (default: the installed ones)."""
+    services = service_table(installed()) if table is None else table
+    return frozenset({SWITCH_ORI}) | services.sends_as
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -37,14 +39,16 @@ def _first_lines(
     return first
 
 
-def load_lines(path: Path | None) -> LineRegistry:
+def load_lines(path: Path | None, reserved: frozenset[str] | None = None) -> LineRegistry:
     """The line registry from ``path``, or the shipped development registry (keys DEV-<LINE>).
 
     Raises DataFileError for a row the registry cannot hold, including an ICE field office
-    ORI on a line the file does not list: its detainer notices could go nowhere.
+    ORI on a line the file does not list (its detainer notices could go nowhere) and an ORI
+    in ``reserved`` (default: :func:`reserved_oris`).
     """
     source = path or DEFAULT_LINES
-    rows = list(read_rows(source, LineRow))
+    context = {"reserved": reserved_oris() if reserved is None else reserved}
+    rows = list(read_rows(source, LineRow, context=context))
     codes = _first_lines(
         source, "line", ((line, row.line) for line, row in rows), "list each line once"
     )
@@ -60,94 +64,28 @@ def load_lines(path: Path | None) -> LineRegistry:
     return LineRegistry(Line(r.line, r.key, r.ice_office_ori, r.control_ori) for _, r in rows)
 
 
-def load_oris(path: Path | None, lines: Sequence[str] = LINE_CODES) -> OriRegistry:
+def load_oris(
+    path: Path | None,
+    lines: Sequence[str] = LINE_CODES,
+    reserved: frozenset[str] | None = None,
+) -> OriRegistry:
     """The ORI registry from ``path``, or the deterministic synthetic one for ``lines``.
 
     The synthetic registry (about 12,000 ORIs over the shipped line codes) is cut down to the
-    given lines, so each line has the same ORIs whatever else the line registry holds.
+    given lines, so each line has the same ORIs whatever else the line registry holds. ORIs
+    in ``reserved`` (default: :func:`reserved_oris`) are refused in a file and left out of
+    the synthetic registry.
     """
+    reserved = reserved_oris() if reserved is None else reserved
     if path is None:
         wanted = set(lines)
-        return OriRegistry(entry for entry in synthetic_oris(LINE_CODES) if entry.line in wanted)
-    rows = list(read_rows(path, OriRow))
+        return OriRegistry(
+            entry
+            for entry in synthetic_oris(LINE_CODES)
+            if entry.line in wanted and entry.ori not in reserved
+        )
+    rows = list(read_rows(path, OriRow, context={"reserved": reserved}))
     _first_lines(path, "ori", ((line, row.ori) for line, row in rows), "list each ORI once")
     return OriRegistry(Ori(row.ori, row.line, row.agency) for _, row in rows)
 
 
-def nics_copies_to(
-    settings: Settings, lines: LineRegistry, line_of: Callable[[str], str | None], log: Any
-) -> str | None:
-    """The ORI PUR/F responses are copied to, or None when the line registry has no line for it.
-
-    The default NICS ORI on a line the registry lacks (a registry of a few states) turns the
-    copies off with a warning; a NICS ORI the operator set must be on a line (docs/lesc.md).
-    """
-    ori = settings.nics_ori
-    if line_of(ori) is not None:
-        return ori
-    if "nics_ori" in settings.model_fields_set:
-        codes = f" ({', '.join(lines.codes)})" if len(lines) <= 10 else ""
-        raise SettingError(
-            f"IAQGW_NICS_ORI: {ori} is on no line of the line registry; set it to an ORI on"
-            f" one of its lines{codes}, or add line {ori[:2]} to the --lines file"
-        )
-    log.warning(
-        "config.nics_copies_off", nics_ori=ori,
-        detail=f"line {ori[:2]} is not in the line registry; set IAQGW_NICS_ORI to copy PUR/F"
-        " responses to an ORI on one of its lines",
-    )  # fmt: skip
-    return None
-
-
-def _unique(source: Path, rows: Iterable[tuple[int, RecordRow]]) -> Iterator[Record]:
-    arns: dict[str, int] = {}
-    nics: dict[str, int] = {}
-    for line, row in rows:
-        earlier = arns.setdefault(row.arn, line)
-        if earlier != line:
-            raise DataFileError(
-                str(source), line, "arn", f"A{row.arn} is also on line {earlier}",
-                "list each person once: remove or merge the rows",
-            )  # fmt: skip
-        if row.nic is not None:
-            earlier = nics.setdefault(row.nic, line)
-            if earlier != line:
-                raise DataFileError(
-                    str(source), line, "nic", f"{row.nic} is also on line {earlier}",
-                    "each IVF record has its own NCIC number: correct one of them",
-                )  # fmt: skip
-        yield row.record()
-
-
-def build_from_csv(path_db: Path, csv_path: Path, today: date | None = None) -> int:
-    """Build the index from a records CSV (SPEC.md §5); returns the record count.
-
-    ``today`` (default: the current date) is what dates in the future are judged against.
-    Raises DataFileError naming the line and column of the first unusable value; the index
-    file is then left as it was.
-    """
-    return build_from_records(path_db, _unique(csv_path, read_rows(csv_path, RecordRow, today)))
-
-
-def ensure_index(
-    index_path: Path, records: Path | None, synthetic_records: int, today: date | None = None
-) -> IndexOutcome:
-    """Build the index when it is missing, or again when the records CSV is newer."""
-    if not index_path.exists():
-        outcome: IndexOutcome = "built"
-    elif records is not None and index_path.stat().st_mtime < records.stat().st_mtime:
-        outcome = "rebuilt"
-    else:
-        return "reused"
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    if records is not None:
-        build_from_csv(index_path, records, today)
-    else:
-        build_synthetic(index_path, synthetic_records)
-    return outcome
-
-
-def open_index(index_path: Path, records: Path | None, synthetic_records: int) -> ImmigrationIndex:
-    """Open the index, building it first when needed."""
-    ensure_index(index_path, records, synthetic_records)
-    return ImmigrationIndex.open(index_path)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from formats.output import OutputMessage, format_output
+from gateway.store import Transaction
 
 # inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
 # had an exchange aborted by a failing pipeline step (SPEC.md §11); like a processed one, it is
@@ -205,6 +206,10 @@ class Journal:
         self._dirty: set[str] = set()
         # Delivery records wait for the next commit, like acknowledgements (see note_delivered).
         self._audit_pending: list[AuditRecord] = []
+        # The open transaction (one writer, on the event loop thread), and whether the outbox
+        # got entries in it.
+        self._tx: Transaction | None = None
+        self._outbox_added = False
         # Set by the MQTT bus: lines whose home is another instance, and a wake-up for the
         # outbox; with the in-process bus every line is numbered here.
         self.remote: Callable[[str], bool] = _never
@@ -216,18 +221,37 @@ class Journal:
         self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[Transaction]:
+        """One transaction for what the block writes: services' effects and the journal's rows.
+
+        Inside an open transaction it joins it: only the outermost block commits, and an
+        exception anywhere rolls back everything.
+        """
+        if self._tx is not None:
+            yield self._tx
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._tx = Transaction(self._db)
         try:
-            yield
+            yield self._tx
             self._flush_counters()
             self._write_audit(self._audit_pending)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             self._reload_counters()
+            self._outbox_added = False
             raise
+        finally:
+            self._tx = None
         self._audit_pending.clear()
+        if self._outbox_added:
+            self._outbox_added = False
+            self.on_outbox()
+
+    def schema(self, ddl: str) -> None:
+        """Create a service's tables in the journal file (``CREATE ... IF NOT EXISTS``)."""
+        self._db.executescript(ddl)
 
     def _write_audit(self, records: Iterable[AuditRecord]) -> None:
         self._db.executemany(
@@ -273,7 +297,7 @@ class Journal:
         """Journal inputs from one line: (text, framing fault) pairs."""
         stamp = received_at.isoformat()
         journaled: list[JournaledInput] = []
-        with self._transaction():
+        with self.transaction():
             counters = self._counters(line)
             rows = []
             for text, bad in texts:
@@ -315,7 +339,7 @@ class Journal:
     def flush(self) -> None:
         """Write acknowledgements and delivery records that no transaction has carried yet."""
         if self._dirty or self._audit_pending:
-            with self._transaction():
+            with self.transaction():
                 pass
 
     def store_outputs(
@@ -323,19 +347,16 @@ class Journal:
         input_ids: Iterable[int],
         outputs: Iterable[PendingOutput],
         audit: Iterable[AuditRecord] = (),
-        also: Callable[[sqlite3.Connection], None] | None = None,
         failed: Collection[int] = (),
     ) -> list[StoredOutput]:
         """Number, render and store outputs, mark inputs processed, write audit: one transaction.
 
-        ``also`` writes more in the same transaction (the LESC casebook's cases and detainers).
-        Inputs in ``failed`` are marked failed rather than processed.
+        Inside :meth:`transaction` it is part of that one, with what else the block writes (a
+        service's effects). Inputs in ``failed`` are marked failed rather than processed.
         """
         stored: list[StoredOutput] = []
-        with self._transaction():
+        with self.transaction():
             self._write_audit(audit)
-            if also is not None:
-                also(self._db)
             rows = []
             outbox = []
             for out in outputs:
@@ -355,8 +376,7 @@ class Journal:
                 "UPDATE inputs SET processed = ? WHERE id = ?",
                 [(FAILED if i in failed else PROCESSED, i) for i in input_ids],
             )
-        if outbox:
-            self.on_outbox()
+            self._outbox_added = self._outbox_added or bool(outbox)
         return stored
 
     def _number(self, out: PendingOutput) -> tuple[tuple[object, ...], StoredOutput]:
@@ -446,7 +466,7 @@ class Journal:
 
     def outbox_sent(self, ids: Iterable[int]) -> None:
         """Forget outbox entries the broker has taken."""
-        with self._transaction():
+        with self.transaction():
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
     def origin(self) -> str:
@@ -455,7 +475,7 @@ class Journal:
         if row is not None:
             return str(row[0])
         origin = uuid.uuid4().hex
-        with self._transaction():
+        with self.transaction():
             self._db.execute("INSERT INTO bus_origin (origin) VALUES (?)", (origin,))
         return origin
 
@@ -468,7 +488,7 @@ class Journal:
         once however often the broker hands it over.
         """
         stored: list[StoredOutput] = []
-        with self._transaction():
+        with self.transaction():
             rows = []
             for ident, out in entries:
                 cursor = self._db.execute(
@@ -503,7 +523,7 @@ class Journal:
 
     def set_published(self, cursors: dict[str, int]) -> None:
         """Record how far each line's outputs were published over MQTT."""
-        with self._transaction():
+        with self.transaction():
             self._db.executemany(
                 "INSERT INTO bus_published (line, seq) VALUES (?, ?)"
                 " ON CONFLICT (line) DO UPDATE SET seq = MAX(seq, excluded.seq)",

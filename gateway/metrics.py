@@ -1,17 +1,18 @@
 """Prometheus metrics (``serve --metrics-port``): counters fed by hooks, state read at scrape.
 
 The switch and delivery call the ``Hooks`` methods; without ``--metrics-port`` they are
-no-ops. Queue depths, stored messages and open hit confirmations are read from the running
-gateway when Prometheus scrapes, so nothing on the message path keeps them up to date.
+no-ops. Queue depths, stored messages and the services' gauges (the LESC's open hit
+confirmations and technician queue) are read from the running gateway when Prometheus
+scrapes, so nothing on the message path keeps them up to date.
 
-The scrape runs on the HTTP server's thread, and sessions, transports and the journal's
-counters belong to the event loop: the scrape asks the loop for a snapshot of them and shows
-the last one taken when the loop does not answer within SNAPSHOT_WAIT seconds.
+The scrape runs on the HTTP server's thread, and sessions, transports, the journal's counters
+and the services' runtimes belong to the event loop: the scrape asks the loop for a snapshot
+of them and shows the last one taken when the loop does not answer within SNAPSHOT_WAIT
+seconds.
 """
 
 import asyncio
 import concurrent.futures
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from responders.lesc_desk import ANSWERED, ENHANCED, HIT, OPEN
+from responders.base import Gauge
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -57,14 +58,15 @@ SNAPSHOT_WAIT: Final = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The gateway's state as the event loop last saw it: (line, value) pairs."""
+    """The gateway's state as the event loop last saw it: (line, value) pairs, and gauges."""
 
     stored: tuple[tuple[str, int], ...] = ()
     queued: tuple[tuple[str, int], ...] = ()
+    gauges: tuple[Gauge, ...] = ()
 
 
 class _State(Collector):
-    """Gauges of the gateway's state: a snapshot taken on the event loop, open cases."""
+    """Gauges of the gateway's state: a snapshot taken on the event loop."""
 
     def __init__(self, gateway: "Gateway") -> None:
         self._gw = gateway
@@ -92,6 +94,7 @@ class _State(Collector):
                 for session in gateway.sessions
                 if session.line is not None and not session.closed
             ),
+            gauges=tuple(gateway.services.gauges()),
         )
         return self._snapshot
 
@@ -138,29 +141,8 @@ class _State(Collector):
         yield GaugeMetricFamily(
             "iaqgw_signed_on_lines", "Lines signed on now", value=len(snapshot.queued)
         )
-        counts = self._open_cases()
-        yield GaugeMetricFamily(
-            "iaqgw_open_hit_confirmations",
-            "Hit confirmations waiting for the technician's final YR", value=counts.get(HIT, 0),
-        )
-        yield GaugeMetricFamily(
-            "iaqgw_technician_queue",
-            "Cases in the technician queue (hit confirmations and enhanced responses)",
-            value=counts.get(HIT, 0) + counts.get(ENHANCED, 0),
-        )
-
-    def _open_cases(self) -> dict[str, int]:
-        """Open LESC cases by kind, read on a connection of this scrape's own (this thread)."""
-        path = self._gw.settings.journal_path.resolve()
-        db = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, timeout=1.0)
-        try:
-            rows = db.execute(
-                "SELECT kind, COUNT(*) FROM lesc_cases WHERE state IN (?, ?) GROUP BY kind",
-                (OPEN, ANSWERED),
-            ).fetchall()
-        finally:
-            db.close()
-        return {str(kind): int(count) for kind, count in rows}
+        for gauge in snapshot.gauges:
+            yield GaugeMetricFamily(gauge.name, gauge.help, value=gauge.value)
 
 
 class GatewayMetrics(Hooks):

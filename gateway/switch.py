@@ -5,57 +5,32 @@ frames in and gets the stored outputs back for delivery.
 
 One input and one of its destinations make an exchange, jPOS's transaction: a step failing
 with anything but a MessageError aborts that exchange alone (SPEC.md §11, docs/reliability.md).
-Its outputs and LESC state changes are dropped, the sender gets SM .04., the input is marked
+Its outputs and state changes are dropped, the sender gets SM .04., the input is marked
 failed, and the other exchanges and inputs of the read are answered as usual.
+
+The switch knows services only through the host (gateway/services.py): the pipeline that
+answers a key, the state an exchange reads, and the runtime that writes its effects.
 """
 
 import sqlite3
-import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from formats.errors import ErrorCode, MessageError
 from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage, parse_input
 from formats.notices import format_er_body, format_sm_body, format_sm_unable_body
-from gateway.clock import Clock
 from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput, StoredOutput
 from gateway.metrics import NO_HOOKS, Hooks
-from responders.base import Exchange, Pipeline, Reply, Services
-from responders.forward import FORWARD
-from responders.lesc_desk import Effect
-from responders.registry import find_pipeline
+from gateway.services import ServiceHost, pending_output
+from responders.base import FORWARD, Clock, Exchange, Origin, Reply, raised_at, summary
+from routing.lines import LineRegistry
 from routing.resolve import Destination, Router
 from routing.services import SWITCH_ORI
 
-RecordEffects = Callable[[Sequence[Effect], sqlite3.Connection], None]
-# How much of an exception's message the log and the audit trail keep.
-SUMMARY_MAX: Final = 200
-
-
-def summary(exc: BaseException) -> str:
-    """``Type: message`` on one line, cut to SUMMARY_MAX characters."""
-    text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
-    return text[:SUMMARY_MAX]
-
-
-def raised_at(exc: BaseException) -> str | None:
-    """``file.py:line`` of the innermost frame the exception passed through."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else None
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """The input an emitted output answers: its header line 2 and control field come from it."""
-
-    input_id: int
-    in_time: datetime
-    in_seq: int
-    control: str | None
+# A state change and the service whose runtime writes it.
+Owned = tuple[str, object]
 
 
 @dataclass(slots=True)
@@ -65,7 +40,7 @@ class _Answered:
     item: JournaledInput
     outputs: list[PendingOutput] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
-    effects: list[Effect] = field(default_factory=list)
+    effects: list[Owned] = field(default_factory=list)
     failed: bool = False
 
 
@@ -76,17 +51,16 @@ class Switch:
         self,
         *,
         router: Router,
-        pipelines: Mapping[tuple[str, str], Pipeline],
-        services: Services,
+        services: ServiceHost,
+        lines: LineRegistry,
         journal: Journal,
         clock: Clock,
         is_signed_on: Callable[[str], bool],
         log: Any,
-        record_effects: RecordEffects | None = None,
     ) -> None:
         self._router = router
-        self._pipelines = dict(pipelines)
         self._services = services
+        self._lines = lines
         self._journal = journal
         self._clock = clock
         self._is_signed_on = is_signed_on
@@ -94,10 +68,9 @@ class Switch:
         self.hooks: Hooks = NO_HOOKS
         # Audit records of the batch being answered; stored with its outputs.
         self._audit: list[AuditRecord] = []
-        # LESC state changes (responders/lesc_desk.py) of the batch being answered; stored
-        # with its outputs, and looked up by later inputs of the batch (see uncommitted).
-        self._record_effects = record_effects
-        self._effects: list[Effect] = []
+        # State changes of the batch being answered: stored with its outputs, and read by
+        # later inputs of the batch through their service's ServiceContext.uncommitted.
+        self._effects = services.batch.effects
         # Inputs of the batch with an aborted exchange.
         self._failed: set[int] = set()
 
@@ -119,7 +92,7 @@ class Switch:
         try:
             answered = [self._answer_input(item, now) for item in inputs]
         finally:
-            self._effects = []
+            self._effects.clear()
             self._audit = []
         if len(answered) > 1:
             try:
@@ -142,19 +115,15 @@ class Switch:
             return self._store([self._abort(answer.item, now, exc)])
 
     def _store(self, answered: Sequence[_Answered]) -> list[StoredOutput]:
-        effects = [effect for answer in answered for effect in answer.effects]
-        also = None
-        if effects:
-            if self._record_effects is None:
-                raise RuntimeError("a pipeline changed LESC state and no casebook takes it")
-            also = partial(self._record_effects, effects)
-        return self._journal.store_outputs(
-            [answer.item.id for answer in answered],
-            [output for answer in answered for output in answer.outputs],
-            [record for answer in answered for record in answer.audit],
-            also=also,
-            failed={answer.item.id for answer in answered if answer.failed},
-        )
+        """Each service's effects, the outputs, the audit rows, the inputs marked: one commit."""
+        with self._journal.transaction() as tx:
+            self._services.write((e for answer in answered for e in answer.effects), tx)
+            return self._journal.store_outputs(
+                [answer.item.id for answer in answered],
+                [output for answer in answered for output in answer.outputs],
+                [record for answer in answered for record in answer.audit],
+                failed={answer.item.id for answer in answered if answer.failed},
+            )
 
     def _answer_input(self, item: JournaledInput, now: datetime) -> _Answered:
         """Answer one input; anything escaping its exchanges aborts the whole input."""
@@ -173,22 +142,6 @@ class Switch:
             self._effects[effects_from:],
             item.id in self._failed,
         )
-
-    def uncommitted(self) -> Sequence[Effect]:
-        """LESC state changes of the batch being answered, not yet in the journal.
-
-        The casebook adds them to what it reads, so an input finds a case or detainer an
-        earlier input of the same batch brought.
-        """
-        return self._effects
-
-    def emit(self, origin: Origin, replies: Iterable[Reply]) -> list[PendingOutput]:
-        """Outputs no arriving input caused (a deadline, a technician's answer), to store.
-
-        Header line 2 and the control field are those of ``origin``, the input they answer.
-        """
-        now = self._clock.now()
-        return [self._pending(origin, now, reply) for reply in replies]
 
     def recover(self) -> int:
         """Answer inputs journaled before a crash whose outputs were never stored.
@@ -263,7 +216,7 @@ class Switch:
         for destination in destinations:
             try:
                 replies, effects = self._run(item, msg, destination)
-                produced = [self._pending(origin, now, reply) for reply in replies]
+                produced = [pending_output(self._router, origin, now, r) for r in replies]
             except MessageError as exc:
                 # One ER per distinct fault, however many destinations share it.
                 if (exc.code, exc.detail) not in errors:
@@ -284,9 +237,9 @@ class Switch:
 
     def _run(
         self, item: JournaledInput, msg: InputMessage, dest: Destination
-    ) -> tuple[list[Reply], list[Effect]]:
+    ) -> tuple[list[Reply], list[Owned]]:
         service = FORWARD if dest.kind == "line" else dest.name
-        pipeline = find_pipeline(self._pipelines, service, msg.mke)
+        pipeline = self._services.find(service, msg.mke)
         if pipeline is None:
             raise MessageError(
                 ErrorCode.TYPE_NOT_ALLOWED,
@@ -299,26 +252,12 @@ class Switch:
             destination=dest,
             received_at=item.received_at,
             control_number=f"{item.id:010d}",
-            services=self._services,
+            lines=self._lines,
+            state=self._services.runtime(service).state,
         )
-        return pipeline.run(exchange), exchange.effects
-
-    def _pending(self, origin: Origin, now: datetime, reply: Reply) -> PendingOutput:
-        line = self._router.line_of(reply.dest)
-        if line is None:
-            raise RuntimeError(f"output addressed {reply.dest}, which is on no line")
-        return PendingOutput(
-            line=line,
-            input_id=origin.input_id,
-            mke=reply.mke,
-            sender=reply.sender,
-            dest=reply.dest,
-            control=origin.control,
-            body=reply.body,
-            in_time=origin.in_time,
-            in_seq=origin.in_seq,
-            out_time=now,
-        )
+        replies = pipeline.run(exchange)
+        owner = self._services.owner(service)
+        return replies, [(owner, effect) for effect in exchange.effects]
 
     def _notice(
         self,
@@ -334,7 +273,7 @@ class Switch:
         dest = msg.sender if msg is not None and to_sender else item.line
         control = msg.control if msg is not None else None
         origin = Origin(item.id, item.received_at, item.in_seq, control)
-        return self._pending(origin, now, Reply(mke, SWITCH_ORI, dest, body))
+        return pending_output(self._router, origin, now, Reply(mke, SWITCH_ORI, dest, body))
 
     def _error(
         self,

@@ -1,48 +1,61 @@
-"""The responder protocol: a pipeline is a tuple of small steps run over one exchange.
+"""The plugin interface: what a service declares, and what the switch lends it (SPEC.md §12).
 
-Like structlog's processors or jPOS participants, each step does one thing to the
-:class:`Exchange` (parse, validate, look up, answer) and may end the run early. A step raises
-:class:`formats.errors.MessageError` to have the switch answer with an ER.
+A **pipeline** is a tuple of small steps run over one :class:`Exchange`. Like structlog's
+processors or jPOS participants, each step does one thing (parse, validate, look up, answer)
+and may end the run early; a step raises :class:`formats.errors.MessageError` to have the
+switch answer with an ER.
+
+A **service** (aiosmtpd style: everything it leaves out has a default) bundles what one
+destination needs beyond its pipelines: the header destinations that reach it, the ORIs only
+the gateway sends as for it, a runtime holding durable state and timers, and sub-commands of
+``iaqgw``. The switch finds services in the ``iaqgw.services`` entry point group and bare
+pipelines in ``iaqgw.pipelines`` (responders/registry.py); docs/plugins.md shows both.
+
+The gateway imports nothing of a service but this module and responders/registry.py: it
+never looks inside a service's state or the effects its pipelines describe.
 """
 
-from collections.abc import Callable, Sequence
+import sqlite3
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
 
 from formats.message import InputMessage
-from responders.lesc_desk import NO_DESK, Effect, LescDesk
 from routing.lines import LineRegistry
 from routing.resolve import Destination
 
+if TYPE_CHECKING:
+    import typer
 
-class RecordLookup(Protocol):
-    """What pipelines may ask of the immigration index."""
+ANY_MKE: Final = "*"
+# The service that answers a message to a line or an ORI on a line (responders/forward.py).
+FORWARD: Final = "forward"
+# How much of an exception's message the log and the audit trail keep.
+SUMMARY_MAX: Final = 200
 
-    def by_arn(self, arn: str) -> Any:
-        """The record with this A-number, or None."""
+
+def summary(exc: BaseException) -> str:
+    """``Type: message`` on one line, cut to SUMMARY_MAX characters (logs, audit trail)."""
+    text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
+    return text[:SUMMARY_MAX]
+
+
+def raised_at(exc: BaseException) -> str | None:
+    """``file.py:line`` of the innermost frame the exception passed through."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else None
+
+
+class Clock(Protocol):
+    """Wall-clock time in UTC."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
         ...
-
-    def by_name(self, last: str, first: str, dob: date, sex: str | None) -> list[Any]:
-        """Records matching Soundex surname, first initial and DOB (sex filters unless U)."""
-        ...
-
-    def by_nic(self, nic: str) -> Any:
-        """The IVF record with this NCIC number, or None."""
-        ...
-
-    def ivf_by_name(self, last: str, first: str, dob: date, sex: str | None) -> list[Any]:
-        """IVF records matching the name search."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """Data the gateway lends to pipelines; everything here is read-only to them."""
-
-    index: RecordLookup
-    lines: LineRegistry
-    desk: LescDesk = NO_DESK
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,19 +70,24 @@ class Reply:
 
 @dataclass(slots=True)
 class Exchange:
-    """One input on its way through one pipeline, and the outputs it has caused so far."""
+    """One input on its way through one pipeline, and the outputs it has caused so far.
+
+    ``state`` is the runtime state of the service the exchange is in (None for a service
+    without a runtime); ``effects`` are the changes to it the pipeline asks for, plain values
+    the service defines, written by its runtime in the same transaction as the outputs.
+    """
 
     message: InputMessage
     line: str
     destination: Destination
     received_at: datetime
     control_number: str
-    services: Services
+    lines: LineRegistry
+    state: Any = None
     fields: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     outputs: list[Reply] = field(default_factory=list)
-    # Changes to LESC state, written in the same transaction as the outputs.
-    effects: list[Effect] = field(default_factory=list)
+    effects: list[object] = field(default_factory=list)
     done: bool = False
 
     @property
@@ -86,9 +104,6 @@ class Exchange:
         self.outputs.append(Reply(mke, sender, dest, body))
 
 
-ANY_MKE = "*"
-
-
 class Step(Protocol):
     """One small stage of a pipeline."""
 
@@ -99,11 +114,16 @@ class Step(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
-    """Steps that answer one service for a set of message keys (``ANY_MKE`` takes all)."""
+    """Steps that answer one service for a set of message keys (``ANY_MKE`` takes all).
+
+    ``destinations`` are header destinations (mnemonics or ORIs) that reach ``service``: a
+    pipeline of a service of its own brings them; one added to an existing service need not.
+    """
 
     service: str
     accepts: frozenset[str]
     steps: Sequence[Step | Callable[[Exchange], None]]
+    destinations: frozenset[str] = frozenset()
 
     def run(self, exchange: Exchange) -> list[Reply]:
         """Run the steps in order until one ends the exchange; return its outputs."""
@@ -112,3 +132,173 @@ class Pipeline:
             if exchange.done:
                 break
         return exchange.outputs
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The input an output answers: its header line 2 and control field come from it."""
+
+    input_id: int
+    in_time: datetime
+    in_seq: int
+    control: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """Outputs no arriving input caused (a timer's), with the state changes that go with them."""
+
+    origin: Origin
+    replies: Sequence[Reply]
+    effects: Sequence[object] = ()
+
+
+class Transaction(Protocol):
+    """The switch's open transaction on its database; a service writes its effects through it."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement."""
+        ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        """Run one statement for each row."""
+        ...
+
+
+class ServiceStore(Protocol):
+    """A service's window on the switch's database: its own tables, never the switch's.
+
+    SQL stays in the service; the connection and the transaction are the switch's.
+    """
+
+    def schema(self, ddl: str) -> None:
+        """Create the service's tables (``CREATE ... IF NOT EXISTS``); run once at open."""
+        ...
+
+    def reader(self) -> sqlite3.Connection:
+        """A connection for reads: it sees what is committed."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A transaction of its own, for writes outside an exchange (an operator's command)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Gauge:
+    """A value a service reports for ``/metrics`` (a Prometheus gauge)."""
+
+    name: str
+    help: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """What the switch lends a service's runtime, and nothing more.
+
+    ``settings`` maps setting names to values given to the gateway (``serve`` flags, and
+    values for services given in Python); a service reads its own with its own model, which
+    also reads its ``IAQGW_*`` environment variables. ``emit`` journals outputs no input
+    caused, with their effects, in one transaction, then delivers them; it raises when the
+    journal refuses them. ``uncommitted`` gives the effects of the batch being answered that
+    are not written yet, so a later input of the batch sees what an earlier one brought.
+    ``nudge`` asks the scheduler to ask :meth:`ServiceRuntime.next_due` again.
+    """
+
+    name: str
+    data_dir: Path
+    settings: Mapping[str, Any]
+    clock: Clock
+    log: Any
+    lines: LineRegistry
+    line_of: Callable[[str], str | None]
+    store: ServiceStore
+    emit: Callable[[Sequence[Emission]], object]
+    uncommitted: Callable[[], Sequence[object]]
+    nudge: Callable[[], None]
+
+
+class ServiceRuntime:
+    """A service's state and timers while the gateway runs; every hook has a default.
+
+    A service with durable state or timers subclasses this and overrides what it needs.
+    """
+
+    #: What the service's pipelines read through ``exchange.state``.
+    state: Any = None
+
+    def write(self, effects: Sequence[object], tx: Transaction) -> None:
+        """Write effects inside the switch's transaction; raising rolls the transaction back."""
+        if effects:
+            raise TypeError(f"{type(self).__name__} stores no state: effects {effects[0]!r}")
+
+    def next_due(self) -> datetime | None:
+        """When the scheduler should next wake for this runtime (None: only when nudged)."""
+        return None
+
+    def due(self, now: datetime) -> int:
+        """Take the timed actions due by ``now``; return how many were taken.
+
+        Called each time the scheduler wakes (any runtime due, or a nudge), so it must be
+        cheap when nothing is due. Outputs go out through ``ServiceContext.emit``.
+        """
+        return 0
+
+    def gauges(self) -> Sequence[Gauge]:
+        """Values for ``/metrics``, read on the event loop at each scrape."""
+        return ()
+
+    def close(self) -> None:
+        """Release what :func:`Service.open` took."""
+
+
+class CommandLine(Protocol):
+    """What the ``iaqgw`` command line lends a service's sub-commands."""
+
+    @property
+    def app(self) -> "typer.Typer":
+        """The ``iaqgw`` command: add commands and groups to it."""
+        ...
+
+    @property
+    def data(self) -> "typer.Typer":
+        """The ``iaqgw data`` group: commands that build a service's data."""
+        ...
+
+    def settings(self, **flags: Any) -> Mapping[str, Any]:
+        """The gateway's settings from these flags (None: not given), as a service reads them.
+
+        Exits 2 with a one-line reason when one is unusable.
+        """
+        ...
+
+    def store(
+        self, data_dir: Path | None, *, read_only: bool = False
+    ) -> AbstractContextManager[ServiceStore]:
+        """The journal's store under ``data_dir``; exits 1 when there is no journal there."""
+        ...
+
+    def fail(self, reason: str, code: int = 1) -> NoReturn:
+        """Print ``iaqgw: reason`` and exit with ``code`` (1: the job failed, 2: bad usage)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """What one service brings to the switch; only ``name`` is required.
+
+    ``destinations`` reach this service; ``sends_as`` are ORIs only the gateway sends as for
+    it (a line presenting one is a security event); ``open`` makes its runtime at start
+    (none: the :class:`ServiceRuntime` defaults); ``shares`` names another service whose
+    runtime this one uses (its state, store and timers), so one distribution's services can
+    read one index; ``cli`` adds sub-commands to ``iaqgw``.
+    """
+
+    name: str
+    destinations: frozenset[str] = frozenset()
+    sends_as: frozenset[str] = frozenset()
+    pipelines: tuple[Pipeline, ...] = ()
+    open: Callable[[ServiceContext], ServiceRuntime] | None = None
+    shares: str | None = None
+    cli: Callable[[CommandLine], None] | None = None

@@ -1,8 +1,6 @@
 """Messages to a line or an ORI on a line go on unchanged (store-and-forward is the switch's)."""
 
-from responders.base import ANY_MKE, Exchange, Pipeline
-
-FORWARD = "forward"
+from responders.base import ANY_MKE, FORWARD, Exchange, Pipeline
 
 
 def forward_unchanged(exchange: Exchange) -> None:

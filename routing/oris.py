@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from routing.services import SERVICE_ORIS
+from routing.services import SWITCH_ORI
 
 ORI_RE: Final = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 LINE_CODE_RE: Final = re.compile(r"^[A-Z]{2}$")
@@ -166,8 +166,8 @@ def synthetic_oris(line_codes: Sequence[str], total: int = 12_000, seed: int = 0
             Ori(f"{code}0000000", code, "STATE CONTROL TERMINAL"),
             Ori(f"{code}ICE0000", code, "ICE FIELD OFFICE"),
         ]
-        # A line code like NL would make its control ORI a service ORI: leave that one out.
-        fixed = [entry for entry in fixed if entry.ori not in SERVICE_ORIS]
+        # A line code like NL would make its control ORI the switch's: leave that one out.
+        fixed = [entry for entry in fixed if entry.ori != SWITCH_ORI]
         oris.extend(fixed)
         oris.extend(_agency_oris(code, count - len(fixed), rng))
     return sorted(oris, key=lambda entry: entry.ori)

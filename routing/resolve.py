@@ -1,13 +1,13 @@
 """Destination resolution and sender checks (SPEC.md §1, §2, §3)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from formats.errors import ErrorCode, MessageError
 from routing.lines import LineRegistry
 from routing.oris import ORI_RE, OriRegistry
-from routing.services import SERVICE_DESTINATIONS, SERVICE_ORIS
+from routing.services import SWITCH_ORI
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +28,31 @@ class Resolution:
 
 
 class Router:
-    """Resolves destinations and checks senders against the line and ORI registries."""
+    """Resolves destinations and checks senders against the line and ORI registries.
 
-    def __init__(self, lines: LineRegistry, oris: OriRegistry) -> None:
+    ``services`` maps the header destinations services answer to their names, and
+    ``service_oris`` are the ORIs only the gateway sends as (the switch's own always among
+    them): both come from the services loaded (responders/registry.py).
+    """
+
+    def __init__(
+        self,
+        lines: LineRegistry,
+        oris: OriRegistry,
+        services: Mapping[str, str] | None = None,
+        service_oris: frozenset[str] = frozenset(),
+    ) -> None:
         self._lines = lines
         self._oris = oris
+        self._services = dict(services or {})
+        self._service_oris = service_oris | {SWITCH_ORI}
+        taken = sorted(dest for dest in self._services if dest in lines)
+        if taken:
+            raise ValueError(f"service destination {taken[0]} is a line code of the registry")
 
     def resolve(self, dest: str) -> Destination:
         """Resolve one DEST; raises MessageError(.19.) when it names nothing known."""
-        service = SERVICE_DESTINATIONS.get(dest)
+        service = self._services.get(dest)
         if service is not None:
             return Destination("service", service, dest)
         if dest in self._lines:
@@ -91,7 +107,7 @@ class Router:
 
     def check_sender(self, line: str, ori: str) -> None:
         """Check that a line may send as ``ori``; raises MessageError(.01.) when not."""
-        if ori in SERVICE_ORIS:
+        if ori in self._service_oris:
             detail = f"SENDER ORI {ori} IS RESERVED FOR THE GATEWAY"
         elif ori[:2] != line or len(line) != 2:
             detail = f"SENDER ORI {ori} NOT ON LINE {line}"
@@ -109,7 +125,7 @@ class Router:
         """
         if len(ori_or_code) == 2:
             return ori_or_code if ori_or_code in self._lines else None
-        if ORI_RE.fullmatch(ori_or_code) is None or ori_or_code in SERVICE_ORIS:
+        if ORI_RE.fullmatch(ori_or_code) is None or ori_or_code in self._service_oris:
             return None
         code = ori_or_code[:2]
         return code if code in self._lines else None

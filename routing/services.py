@@ -1,22 +1,6 @@
-"""Destinations answered inside the gateway (SPEC.md §1) and the ORIs they send as."""
+"""The switch's own ORI. Services bring theirs (responders/base.py) and the router learns them."""
 
 from typing import Final
 
-LESC_ORI: Final = "VTINS07S0"
+# The sender of ER and SM notices (SPEC.md §1); no line may send as it.
 SWITCH_ORI: Final = "NL0000000"
-NCIC_ORI: Final = "DCFBIWA00"
-
-# Only the gateway sends as these; a line presenting one as its sender is a security event.
-SERVICE_ORIS: Final = frozenset({LESC_ORI, SWITCH_ORI, NCIC_ORI})
-
-LESC: Final = "lesc"
-LESC_HELP: Final = "lesc_help"
-NCIC: Final = "ncic"
-
-# DEST as written in a message header -> the service pipeline that answers it.
-SERVICE_DESTINATIONS: Final[dict[str, str]] = {
-    "AX": LESC,
-    LESC_ORI: LESC,
-    "AXADMHELP": LESC_HELP,
-    "NCIC": NCIC,
-}

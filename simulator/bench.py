@@ -318,7 +318,7 @@ def bench_latency(rate: float = 5000, seconds: float = 5,
 
 def bench_lookup(count: int = 20_000) -> tuple[float, float]:
     """Microseconds per name search and per A-number lookup in the 1M-record index."""
-    from gateway.index import ImmigrationIndex
+    from responders.lesc.index import ImmigrationIndex
     from simulator.traffic import subjects_from_index
 
     path = BENCH_DATA / f"index-synthetic-{BENCH_RECORDS}.sqlite3"

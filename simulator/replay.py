@@ -29,7 +29,7 @@ MASKS: Final = (
     (re.compile(r"\bLCN/[0-9]+"), "LCN/<LCN>"),
     (re.compile(r"CONTROL NUMBER [0-9]+"), "CONTROL NUMBER <LCN>"),
     (re.compile(r"\bRTM/[0-9]{4}"), "RTM/<HHMM>"),
-    # The technician on duty follows the LESC control number (gateway/technician.py).
+    # The technician on duty follows the LESC control number (responders/lesc/technician.py).
     (re.compile(r"LESC TECHNICIAN [0-9]+"), "LESC TECHNICIAN <N>"),
 )
 MAX_SHOWN = 20

@@ -17,7 +17,7 @@ from typing import Final, Literal
 
 from formats.errors import MessageError
 from formats.notices import parse_er_body
-from routing.services import LESC_ORI
+from responders.lesc import LESC_ORI
 from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT
 from simulator.record import Recorder
 from simulator.report import ENHANCED, Report

@@ -17,8 +17,9 @@ from typing import Final
 from formats.dates import format_ccyymmdd
 from formats.message import format_fields, format_input
 from formats.soundex import soundex
+from responders.lesc import LESC_ORI
+from responders.lesc.records import ensure_index, index_path
 from routing.oris import OriRegistry
-from routing.services import LESC_ORI
 
 MIX_KINDS: Final = ("iaq", "qw", "am", "bad")
 DEFAULT_MIX: Final = {"iaq": 70.0, "qw": 15.0, "am": 13.0, "bad": 2.0}
@@ -102,6 +103,16 @@ _COLUMNS = "last, first, middle, dob, sex, pob, arn, nic"
 def _subject(row: tuple[str, str, str, str, str, str, str, str | None]) -> Subject:
     last, first, middle, dob, sex, pob, arn, nic = row
     return Subject(last, first, middle, _ymd(dob), sex, pob, arn, nic)
+
+
+def synthetic_subjects(
+    data_dir: Path, count: int, seed: int
+) -> tuple[list[Subject], list[Subject], list[Subject]]:
+    """:func:`subjects_from_index` of the synthetic index of ``count`` records the gateway
+    serves from ``data_dir``, built first when it is missing."""
+    path = index_path(data_dir, None, count)
+    ensure_index(path, None, count)
+    return subjects_from_index(path, seed)
 
 
 def subjects_from_index(path: Path, seed: int) -> tuple[list[Subject], list[Subject],

@@ -18,6 +18,7 @@ from structlog.testing import CapturingLogger
 from formats.message import format_fields, format_input
 from gateway.app import Gateway
 from gateway.clock import ManualClock
+from responders.lesc.service import LescRuntime
 from simulator.client import LineClient, Received
 
 # A Monday afternoon in fiscal year 2026.
@@ -45,6 +46,13 @@ def yq(
         else:
             values[tag.upper()] = value
     return format_input("YQ", sender, dests or ("VTINS07S0",), format_fields(values), control)
+
+
+def lesc_of(gateway: Gateway) -> LescRuntime:
+    """The LESC's runtime in a gateway: its casebook and its timed actions."""
+    runtime = gateway.services.runtime("lesc")
+    assert isinstance(runtime, LescRuntime)
+    return runtime
 
 
 def qw(sender: str, nam: str, dob: str, sex: str | None = None) -> str:
@@ -96,10 +104,10 @@ class Lesc:
     async def wait_open(self, gateway: Gateway, count: int) -> None:
         """Wait until the gateway holds ``count`` open cases (it answers inputs on its own)."""
         for _ in range(500):
-            if gateway.casebook.open_count() == count:
+            if lesc_of(gateway).casebook.open_count() == count:
                 return
             await asyncio.sleep(0.01)
-        raise AssertionError(f"{gateway.casebook.open_count()} open cases, not {count}")
+        raise AssertionError(f"{lesc_of(gateway).casebook.open_count()} open cases, not {count}")
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """Captured log events with this name, with their level."""
@@ -109,7 +117,7 @@ class Lesc:
         """Move the gateway's manual clock and have it sweep at once."""
         assert isinstance(gateway.clock, ManualClock)
         gateway.clock.advance(delta)
-        gateway.deadlines.nudge()
+        gateway.scheduler.nudge()
         await asyncio.sleep(0)
 
     async def close(self) -> None:

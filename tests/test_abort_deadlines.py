@@ -6,26 +6,28 @@ case fails while its PENDING (which needs no record) can still be given.
 """
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 from conftest import gateway_settings
-from lesc_support import LOPEZ_NIC, PEREZ_NIC, yq
+from lesc_support import LOPEZ_NIC, PEREZ_NIC, lesc_of, yq
 from messages import field_lines
 from structlog.testing import CapturingLogger
 
 from formats.output import OutputMessage, parse_output
 from gateway.app import Gateway
-from gateway.casebook import answer_case, connect
 from gateway.clock import ManualClock
-from gateway.deadlines import RETRY_FIRST, RETRY_MAX, Deadlines
-from gateway.technician import SimulatedTechnician
-from responders.base import Services
-from responders.lesc_desk import ANSWERED, CLOSED, OPEN
+from gateway.store import FileStore
+from responders.lesc.casebook import answer_case
+from responders.lesc.deadlines import RETRY_FIRST, RETRY_MAX, Deadlines
+from responders.lesc.desk import ANSWERED, CLOSED, OPEN, LescState
+from responders.lesc.technician import SimulatedTechnician
 
 TX = "TX0000000"
 START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -62,15 +64,15 @@ class Rig:
         )
         self.clock = ManualClock(START)
         self.gateway = Gateway(gateway_settings(tmp_path, **settings), clock=self.clock, log=log)
-        gw = self.gateway
-        self.index = DamagedIndex(gw.index, LOPEZ_NIC)
-        services = Services(index=self.index, lines=gw.lines, desk=gw.casebook)
+        lesc = lesc_of(self.gateway)
+        self.index = DamagedIndex(lesc.index, LOPEZ_NIC)
+        state = LescState(self.index, lesc.casebook, self.gateway.lines)
         self.deadlines = Deadlines(
-            casebook=gw.casebook,
-            services=services,
-            technician=SimulatedTechnician(services),
+            casebook=lesc.casebook,
+            state=state,
+            technician=SimulatedTechnician(state),
             clock=self.clock,
-            emit=gw.emit,
+            emit=partial(self.gateway.services.emit, "lesc"),
             poll=10.0,
             log=log,
         )
@@ -122,7 +124,7 @@ async def operator(tmp_path: Path) -> AsyncIterator[Rig]:
 
 def case_state(rig: Rig, case_id: int) -> str:
     """A case's state, read as the operator's CLI reads it."""
-    db = connect(rig.path)
+    db = sqlite3.connect(rig.path)
     try:
         row = db.execute("SELECT state FROM lesc_cases WHERE id = ?", (case_id,)).fetchone()
         return str(row[0])
@@ -153,7 +155,8 @@ async def test_a_failing_final_answer_is_retried_with_backoff_and_the_pending_go
     # Not tried again before its retry time, however often the scheduler sweeps.
     assert technician.advance(timedelta(0)) == 0
     assert len(technician.failures()) == 1
-    assert technician.deadlines.next_wait() == pytest.approx(RETRY_FIRST.total_seconds())
+    wait = technician.deadlines.next_due() - technician.clock.now()
+    assert wait == RETRY_FIRST
     technician.advance(RETRY_FIRST)
     assert len(technician.failures()) == 2
     technician.advance(RETRY_FIRST)  # the second retry waits twice as long
@@ -182,9 +185,9 @@ async def test_the_pending_goes_out_when_an_operators_answer_cannot_be_sent(
     operator: Rig,
 ) -> None:
     operator.yq(**LOPEZ)
-    db = connect(operator.path)
-    answer_case(db, 1, "CONFIRMED", "OFFICER DIAZ", None, START)
-    db.close()
+    store = FileStore(operator.path)
+    answer_case(store, 1, "CONFIRMED", "OFFICER DIAZ", None, START)
+    store.close()
     assert operator.advance(MINUTE) == 0
     assert [f["action"] for f in operator.failures()] == ["operator"]
     assert case_state(operator, 1) == ANSWERED

@@ -26,10 +26,10 @@ from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.journal import FAILED, PROCESSED
 from gateway.switch import Switch
-from responders.base import Exchange, Pipeline, Services
-from responders.lesc_desk import HIT, OPEN, Case, CaseClosed
-from responders.registry import load_pipelines
-from routing.services import LESC, LESC_ORI
+from responders.base import Exchange, Pipeline
+from responders.lesc import LESC, LESC_ORI
+from responders.lesc.desk import HIT, OPEN, Case, CaseClosed
+from responders.registry import installed
 
 CA = "CA0000000"
 START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -56,23 +56,21 @@ class Rig:
             wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         )
         self.gateway = Gateway(
-            gateway_settings(tmp_path, technician_delay="off"), clock=ManualClock(START), log=log
+            gateway_settings(tmp_path, technician_delay="off"),
+            clock=ManualClock(START),
+            log=log,
+            plugins=[*installed(), iaqgw_poison.pipeline, UNSTORABLE],
         )
-        pipelines = load_pipelines()
-        for extra in (iaqgw_poison.pipeline, UNSTORABLE):
-            pipelines.update({(extra.service, mke): extra for mke in extra.accepts})
         gw = self.gateway
         self.switch = Switch(
             router=gw.router,
-            pipelines=pipelines,
-            services=Services(index=gw.index, lines=gw.lines, desk=gw.casebook),
+            services=gw.services,
+            lines=gw.lines,
             journal=gw.journal,
             clock=gw.clock,
             is_signed_on=signed_on,
             log=log,
-            record_effects=gw.casebook.write,
         )
-        gw.casebook.uncommitted = self.switch.uncommitted
         self.db = sqlite3.connect(tmp_path / "data" / "journal.sqlite3")
 
     def outputs(self, line: str = "CA") -> list[OutputMessage]:

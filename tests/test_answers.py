@@ -17,8 +17,8 @@ from messages import am, iaq
 
 from formats.message import format_fields, format_input
 from formats.notices import parse_er_body
-from gateway.index import Record
-from responders.iaq_steps import ENHANCED_FOLLOWS, Inquiry, same_name
+from responders.lesc.iaq_steps import ENHANCED_FOLLOWS, Inquiry, same_name
+from responders.lesc.index import Record
 from simulator.client import LineClient, Received
 
 CA = "CA0000000"

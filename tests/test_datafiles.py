@@ -14,17 +14,19 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from lesc_support import lesc_of
 from messages import am, iaq
 from typer.testing import CliRunner
 
+from formats.datafile import DataFileError
 from formats.errors import ErrorCode
 from formats.notices import parse_er_body
 from gateway.app import Gateway
 from gateway.cli import app
-from gateway.datafiles import build_from_csv, ensure_index, load_lines, load_oris
-from gateway.index import ImmigrationIndex
+from gateway.datafiles import load_lines, load_oris
 from gateway.logs import configure_logging
-from gateway.rows import CSV_COLUMNS, DataFileError
+from responders.lesc.index import ImmigrationIndex
+from responders.lesc.records import CSV_COLUMNS, build_from_csv, ensure_index
 from routing.lines import LINE_CODES, Line, dev_key, is_plain_key, verify_key
 from routing.oris import Ori, synthetic_oris
 from simulator.client import LineClient
@@ -577,7 +579,7 @@ async def test_a_small_line_registry_serves(
     lines = write(tmp_path / "lines.csv", "line,key", "CA,KEY-CA", "TX,KEY-TX")
     gateway = await start_gateway(lines=lines)
     # The default NICS ORI (WVFBINICS) has no line here: PUR/F copies are off.
-    assert gateway.casebook.nics_ori is None
+    assert lesc_of(gateway).casebook.nics_ori is None
     assert {entry.line for entry in gateway.oris} == {"CA", "TX"}
     client = await LineClient.connect("127.0.0.1", gateway.port, "CA", "KEY-CA")
     try:

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from formats.datafile import DataFileError
 from formats.soundex import soundex
-from gateway.datafiles import build_from_csv
-from gateway.index import MAX_MATCHES, ImmigrationIndex, Record, build_synthetic, normalize_arn
-from gateway.rows import CSV_COLUMNS, DataFileError
+from responders.lesc.index import (
+    MAX_MATCHES,
+    ImmigrationIndex,
+    Record,
+    build_synthetic,
+    normalize_arn,
+)
+from responders.lesc.records import CSV_COLUMNS, build_from_csv
 
 HEADER = ",".join(CSV_COLUMNS)
 ROWS = [

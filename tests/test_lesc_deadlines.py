@@ -13,6 +13,7 @@ from lesc_support import (
     agency,
     fields_of,
     lesc_fixture,  # noqa: F401
+    lesc_of,
     nothing_more,
     yq,
 )
@@ -47,7 +48,7 @@ async def test_pending_yr_before_the_deadline(
     await lesc.wait_open(gateway, 1)
     assert await nothing_more(client, 0.1)
     await lesc.advance(gateway, due - timedelta(seconds=1))
-    assert gateway.deadlines.tick() == 0
+    assert lesc_of(gateway).deadlines.tick() == 0
     assert await nothing_more(client, 0.1)
     await lesc.advance(gateway, timedelta(seconds=1))
     yr = await client.recv()
@@ -92,7 +93,7 @@ async def test_pending_is_renewed_until_the_technician_answers(lesc: Lesc) -> No
     assert all(n.message.body.startswith("IMMIGRATION DETAINER LODGED") for n in notices)
     assert [e["sta"] for e in lesc.events("hit.deadline")] == ["PENDING", "PENDING", "CONFIRMED"]
     assert lesc.events("hit.deadline")[-1]["margin_ms"] == 9 * 60 * 1000
-    assert gateway.casebook.open_count() == 0
+    assert lesc_of(gateway).casebook.open_count() == 0
 
 
 async def test_second_and_third_request_answered_at_once(lesc: Lesc) -> None:
@@ -117,11 +118,11 @@ async def test_second_and_third_request_answered_at_once(lesc: Lesc) -> None:
     assert fields_of(notice)["ORI"] == sender and fields_of(notice)["OCA"] == "B-1"
     # The promise is now RTM 15:05 for PRI/R: nothing more before 14:55.
     await lesc.advance(gateway, 49 * MINUTE)
-    assert gateway.deadlines.tick() == 0
+    assert lesc_of(gateway).deadlines.tick() == 0
     await lesc.advance(gateway, MINUTE)
     assert fields_of(await client.recv())["STA"] == "PENDING"
     assert [e["rno"] for e in lesc.events("hit.deadline")] == [1, 2, 3]
-    [case] = [c for c, _ in gateway.casebook.pending_due(START + timedelta(days=1), 5)]
+    [case] = [c for c, _ in lesc_of(gateway).casebook.pending_due(START + timedelta(days=1), 5)]
     assert case.rno == 3 and case.pendings == 3 and case.pri == "R"
 
 
@@ -167,7 +168,7 @@ async def test_restart_keeps_the_deadline(
     client = await lesc.connect(second, "TX")
     await expect_shutdown_notice(client)
     if then:
-        assert second.deadlines.tick() == 0
+        assert lesc_of(second).deadlines.tick() == 0
         assert await nothing_more(client, 0.1)
         await lesc.advance(second, then)
     yr = await client.recv()

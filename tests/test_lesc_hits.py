@@ -12,6 +12,7 @@ from lesc_support import (
     agency,
     fields_of,
     lesc_fixture,  # noqa: F401
+    lesc_of,
     nothing_more,
     qw,
     yq,
@@ -153,7 +154,7 @@ async def test_identity_sex_mismatch_is_partial(lesc: Lesc) -> None:
     client = await lesc.connect(gateway, "CA")
     await client.send(yq(CA, nic=PEREZ_NIC, nam="PEREZ, ANA", dob="19920909", sex="M"))
     assert await nothing_more(client)
-    [(case, _)] = gateway.casebook.pending_due(lesc.clock.now() + timedelta(hours=1), 10)
+    [(case, _)] = lesc_of(gateway).casebook.pending_due(lesc.clock.now() + timedelta(hours=1), 10)
     assert case.state == "open" and case.nic == PEREZ_NIC
 
 
@@ -190,7 +191,7 @@ async def test_bad_hit_confirmation_input(
     # The session goes on; nothing was opened or counted.
     await client.send(qw(CA, "DOE, JOHN", "19800101"))
     assert (await client.recv()).message.mke == "QR"
-    assert gateway.casebook.open_count() == 0
+    assert lesc_of(gateway).casebook.open_count() == 0
 
 
 async def test_yq_to_lesc_and_a_line(lesc: Lesc) -> None:
@@ -228,4 +229,4 @@ async def test_requests_in_one_read_find_each_other(lesc: Lesc) -> None:
     assert fields_of(outputs[5])["DTN"] == "Y"
     assert await nothing_more(client)
     assert len(lesc.events("detainer.lodged")) == 1
-    assert gateway.casebook.open_count() == 1
+    assert lesc_of(gateway).casebook.open_count() == 1

@@ -8,6 +8,7 @@ from lesc_support import (
     fields_of,
     iaqgw_async,
     lesc_fixture,  # noqa: F401
+    lesc_of,
     nothing_more,
     yq,
 )
@@ -108,7 +109,7 @@ async def test_operator_answers_through_the_cli(lesc: Lesc) -> None:
     again = await iaqgw_async("queue", "answer", str(hit["id"]), "CONFIRMED", "--data-dir",
                               data_dir)
     assert again.returncode == 1 and "closed" in again.stderr
-    assert gateway.casebook.open_count() == 0
+    assert lesc_of(gateway).casebook.open_count() == 0
     listed = await iaqgw_async("queue", "list", "--json", "--data-dir", data_dir)
     assert orjson.loads(listed.stdout) == []
 

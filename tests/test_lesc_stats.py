@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 
 from gateway.cli import app
 from gateway.clock import ManualClock
-from gateway.stats import fiscal_year, format_duration
+from responders.lesc.stats import fiscal_year, format_duration
 
 # Ten minutes before fiscal year 2026 begins.
 EVE = datetime(2025, 9, 30, 23, 50, tzinfo=UTC)

@@ -21,8 +21,8 @@ from formats.output import OutputMessage, format_output, parse_output
 from gateway import cli_tools
 from gateway.app import Gateway
 from gateway.cli import app
-from gateway.config import Settings
 from gateway.datafiles import load_oris
+from responders.lesc.settings import LescSettings
 from routing.lines import dev_key
 from simulator.client import LineClient
 from simulator.defaults import TECHNICIAN_DELAY_MAX
@@ -130,7 +130,7 @@ async def test_slow_hit_confirmation_is_asked_again_and_answered_pending(
 def test_defaults_outlast_the_gateways_technician() -> None:
     # The gateway's default technician answers within technician_delay_max: a run with the
     # defaults waits for that, and asks again for a hit confirmation only after it.
-    slowest = Settings.model_fields["technician_delay_max"].default
+    slowest = LescSettings.model_fields["technician_delay_max"].default
     assert slowest == TECHNICIAN_DELAY_MAX
     defaults = SimulationOptions(parse_target("127.0.0.1:7300"), {}, 1.0, 1, {"iaq": 1.0}, 1)
     for drain, yq_timeout in ((defaults.drain, defaults.yq_timeout),

@@ -9,7 +9,7 @@ import pytest
 
 from routing.lines import LINE_CODES
 from routing.oris import ORI_RE, Ori, OriRegistry, synthetic_oris
-from routing.services import SERVICE_ORIS
+from routing.services import SWITCH_ORI
 
 
 def test_ori_shape() -> None:
@@ -50,7 +50,7 @@ def test_synthetic_default_registry() -> None:
     assert [entry.ori for entry in oris] == sorted({entry.ori for entry in oris})
     assert all(ORI_RE.fullmatch(entry.ori) and entry.line == entry.ori[:2] for entry in oris)
     assert all(entry.agency for entry in oris)
-    assert not {entry.ori for entry in oris} & SERVICE_ORIS
+    assert SWITCH_ORI not in {entry.ori for entry in oris}
     per_line = Counter(entry.line for entry in oris)
     assert set(per_line) == set(LINE_CODES)
     assert min(per_line.values()) >= 20

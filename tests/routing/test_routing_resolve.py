@@ -10,7 +10,11 @@ from formats.errors import ErrorCode, MessageError
 from routing.lines import Line, LineRegistry
 from routing.oris import Ori, OriRegistry
 from routing.resolve import Destination, Resolution, Router
-from routing.services import LESC, LESC_HELP, NCIC, SERVICE_ORIS
+
+# What the installed services bring (responders/lesc/service.py, responders/lesc/help.py).
+LESC, LESC_HELP, NCIC = "lesc", "lesc_help", "ncic"
+SERVICES = {"AX": LESC, "VTINS07S0": LESC, "AXADMHELP": LESC_HELP, "NCIC": NCIC}
+SERVICE_ORIS = frozenset({"VTINS07S0", "DCFBIWA00", "NL0000000"})
 
 
 def make_router() -> Router:
@@ -27,7 +31,7 @@ def make_router() -> Router:
             Ori("WY0110100", "WY", "CHEYENNE PD"),
         ]
     )
-    return Router(lines, oris)
+    return Router(lines, oris, SERVICES, SERVICE_ORIS)
 
 
 ROUTER = make_router()
@@ -234,3 +238,18 @@ def test_resolve_all_accounts_for_every_destination(dests: list[str]) -> None:
             continue
         key = (alone.kind, alone.name if alone.kind == "service" else alone.address)
         assert key in keys
+
+
+def test_the_switch_ori_is_reserved_without_services() -> None:
+    router = Router(LineRegistry([Line("NL", "key", "NLICE0000", "NL0000001")]), OriRegistry([]))
+    assert error_of(router.check_sender, "NL", "NL0000000").detail == (
+        "SENDER ORI NL0000000 IS RESERVED FOR THE GATEWAY"
+    )
+    assert router.line_of("NL0000000") is None
+    assert error_of(router.resolve, "AX").detail == "DESTINATION AX UNKNOWN"
+
+
+def test_a_service_destination_may_not_be_a_line_code() -> None:
+    lines = LineRegistry([Line("ZZ", "key", "ZZICE0000", "ZZ0000000")])
+    with pytest.raises(ValueError, match="service destination ZZ is a line code"):
+        Router(lines, OriRegistry([]), {"ZZ": "zz"})

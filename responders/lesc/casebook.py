@@ -1,12 +1,13 @@
-"""The LESC casebook: hit confirmations, the technician queue and detainers, in the journal file.
+"""The LESC casebook: hit confirmations, the technician queue and detainers, in the switch's store.
 
-The tables live in the journal database so that one transaction holds an input, its outputs
-and the case it opens or closes: the switch and the deadline scheduler hand effects to
-:meth:`Casebook.write`, which the journal runs inside its transaction. Reads (pipelines'
-look-ups, the scheduler's due queries) use a connection of their own and see what is
-committed, plus the effects of the batch the switch is answering (``uncommitted``).
+The tables live in the database the switch lends the LESC (its journal) so that one
+transaction holds an input, its outputs and the case it opens or closes: the switch and the
+LESC's timed actions hand effects to :meth:`Casebook.write`, which runs inside the switch's
+transaction. Reads (pipelines' look-ups, the due queries) use the store's read connection and
+see what is committed, plus the effects of the batch the switch is answering
+(``uncommitted``).
 
-The operator's CLI (``iaqgw queue``) opens the same file from another process: it lists the
+The operator's CLI (``iaqgw queue``) opens the same store from another process: it lists the
 queue and marks a case ``answered``; the gateway sends the answer on its next sweep.
 """
 
@@ -14,14 +15,12 @@ import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
-from gateway.clock import Clock
-from gateway.index import normalize_arn
-from responders.lesc_desk import (
+from responders.base import Clock, ServiceStore, Transaction
+from responders.lesc.desk import (
     ANSWERED,
     CLOSED,
     CONFIRMED,
@@ -35,9 +34,9 @@ from responders.lesc_desk import (
     CaseOpened,
     CasePending,
     DetainerLodged,
-    Effect,
     QueryServed,
 )
+from responders.lesc.index import normalize_arn
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS lesc_cases (
@@ -121,6 +120,8 @@ NAME_MAX: Final = 30
 REMARK_MAX: Final = 200
 
 
+# The effects that change a case or lodge a detainer (every LESC effect but QueryServed).
+CaseChange = CaseOpened | CasePending | CaseClosed | DetainerLodged
 # A log event to write once the effects are written: level, event, values.
 _Event = tuple[str, str, dict[str, Any]]
 
@@ -131,14 +132,6 @@ class StaleCase(Exception):
     def __init__(self, case_id: int) -> None:
         super().__init__(f"case {case_id} changed state")
         self.case_id = case_id
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the journal file for the casebook's tables (created when missing)."""
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(SCHEMA)
-    return db
 
 
 def stamp(moment: datetime) -> float:
@@ -217,7 +210,7 @@ def parse_answer(case: Case, text: str) -> str:
 
 
 def answer_case(
-    db: sqlite3.Connection,
+    store: ServiceStore,
     case_id: int,
     text: str,
     answered_by: str,
@@ -229,7 +222,7 @@ def answer_case(
     Raises LookupError when there is no open case ``case_id`` and ValueError when the answer
     does not fit the case, or the name or remark is not one line of printable text.
     """
-    case = read_case(db, case_id)
+    case = read_case(store.reader(), case_id)
     if case is None:
         raise LookupError(f"no case {case_id}")
     if case.state != OPEN:
@@ -240,44 +233,47 @@ def answer_case(
             value.strip() and len(value) <= limit and value.isascii() and value.isprintable()
         ):
             raise ValueError(f"{label}: 1 to {limit} printable ASCII characters on one line")
-    cursor = db.execute(
-        "UPDATE lesc_cases SET state = ?, answer = ?, answered_by = ?, remark = ?,"
-        " answered_at = ? WHERE id = ? AND state = ?",
-        (ANSWERED, answer, answered_by.upper(), remark.upper() if remark else None,
-         stamp(at), case_id, OPEN),
-    )
-    if cursor.rowcount != 1:
-        raise LookupError(f"case {case_id} was answered meanwhile")
-    answered = read_case(db, case_id)
+    with store.transaction() as tx:
+        cursor = tx.execute(
+            "UPDATE lesc_cases SET state = ?, answer = ?, answered_by = ?, remark = ?,"
+            " answered_at = ? WHERE id = ? AND state = ?",
+            (ANSWERED, answer, answered_by.upper(), remark.upper() if remark else None,
+             stamp(at), case_id, OPEN),
+        )
+        if cursor.rowcount != 1:
+            raise LookupError(f"case {case_id} was answered meanwhile")
+    answered = read_case(store.reader(), case_id)
     assert answered is not None
     return answered
 
 
 class Casebook:
-    """The gateway's LESC state: the desk pipelines read, the effects it writes, due actions."""
+    """The LESC's state: the desk pipelines read, the effects it writes, what is due.
+
+    ``uncommitted`` gives the LESC effects of the batch the switch is answering; ``on_write``
+    is called after effects that change a case were written (its due times may have moved).
+    """
 
     def __init__(
         self,
-        path: Path,
+        db: sqlite3.Connection,
         *,
         clock: Clock,
         margins: Mapping[str, timedelta],
         technician_delay: Callable[[], float | None],
         nics_ori: str | None,
         log: Any,
+        uncommitted: Callable[[], Sequence[object]] = tuple,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
-        self._db = connect(path)
+        self._db = db
         self._clock = clock
         self._margins = dict(margins)
         self._technician_delay = technician_delay
         self._nics_ori = nics_ori
         self._log = log
-        self.on_write: Callable[[], None] | None = None
-        self.uncommitted: Callable[[], Sequence[Effect]] = tuple
-
-    def close(self) -> None:
-        """Close the read connection."""
-        self._db.close()
+        self._uncommitted = uncommitted
+        self._on_write = on_write
 
     # the desk pipelines read
 
@@ -293,7 +289,7 @@ class Casebook:
             (ori, nic, oca),
         ).fetchone()
         case = _case(row) if row else None
-        for effect in self.uncommitted():
+        for effect in self._uncommitted():
             if isinstance(effect, CaseOpened):
                 opened = effect.case
                 if (opened.ori, opened.nic, opened.oca) == (ori, nic, oca):
@@ -311,7 +307,7 @@ class Casebook:
         """Whether a detainer for this A-number was already lodged for this agency."""
         if any(
             isinstance(effect, DetainerLodged) and (effect.ori, effect.arn) == (ori, arn)
-            for effect in self.uncommitted()
+            for effect in self._uncommitted()
         ):
             return True
         row = self._db.execute(
@@ -362,26 +358,34 @@ class Casebook:
 
     def open_count(self) -> int:
         """How many cases are open or answered but not sent."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM lesc_cases WHERE state IN (?, ?)", (OPEN, ANSWERED)
-        ).fetchone()
-        return int(row[0])
+        return sum(self.open_by_kind().values())
 
-    # writing effects (inside the journal's transaction)
+    def open_by_kind(self) -> dict[str, int]:
+        """Cases open or answered but not sent, by kind (HIT, ENH)."""
+        rows = self._db.execute(
+            "SELECT kind, COUNT(*) FROM lesc_cases WHERE state IN (?, ?) GROUP BY kind",
+            (OPEN, ANSWERED),
+        )
+        return {str(kind): int(count) for kind, count in rows}
 
-    def write(self, effects: Sequence[Effect], db: sqlite3.Connection) -> None:
-        """Apply effects on the journal's connection, inside its open transaction.
+    # writing effects (inside the switch's transaction)
+
+    def write(self, effects: Sequence[object], db: Transaction) -> None:
+        """Apply effects inside the switch's open transaction.
 
         Raises StaleCase, before logging anything, when a timed action finds its case no
-        longer in the state it was read in; the caller's transaction then rolls back.
+        longer in the state it was read in, and TypeError for a value that is no LESC effect;
+        the switch's transaction then rolls back.
         """
         served: list[tuple[Any, ...]] = []
-        changes: list[Effect] = []
+        changes: list[CaseChange] = []
         for effect in effects:
             if type(effect) is QueryServed:
                 served.append(effect)
-            else:
+            elif isinstance(effect, CaseChange):
                 changes.append(effect)
+            else:
+                raise TypeError(f"not a LESC effect: {effect!r}")
         if served:
             # Nearly every LESC input brings one of these: one statement for the batch.
             answered = stamp(self._clock.now())
@@ -394,8 +398,6 @@ class Casebook:
         self._check(changes, db)
         events: list[_Event] = []
         for effect in changes:
-            if isinstance(effect, QueryServed):
-                continue
             if isinstance(effect, CaseOpened):
                 self._open(effect, db)
             elif isinstance(effect, CasePending):
@@ -406,10 +408,10 @@ class Casebook:
                 events.append(self._detainer(effect, db))
         for level, event, values in events:
             getattr(self._log, level)(event, **values)
-        if self.on_write is not None:
-            self.on_write()
+        if self._on_write is not None:
+            self._on_write()
 
-    def _check(self, effects: Iterable[Effect], db: sqlite3.Connection) -> None:
+    def _check(self, effects: Iterable[CaseChange], db: Transaction) -> None:
         for effect in effects:
             if isinstance(effect, CaseClosed):
                 expected: tuple[str, ...] = (effect.case.state,)
@@ -430,7 +432,7 @@ class Casebook:
             return None
         return stamp(deadline - self._margins[pri])
 
-    def _open(self, effect: CaseOpened, db: sqlite3.Connection) -> None:
+    def _open(self, effect: CaseOpened, db: Transaction) -> None:
         case = effect.case
         is_open = case.state == OPEN
         delay = self._technician_delay() if is_open else None
@@ -451,7 +453,7 @@ class Casebook:
         if cursor.rowcount != 1:
             raise RuntimeError(f"case {case.id} opened by an input the journal does not hold")
 
-    def _pending(self, effect: CasePending, db: sqlite3.Connection) -> _Event:
+    def _pending(self, effect: CasePending, db: Transaction) -> _Event:
         case = effect.case
         db.execute(
             "UPDATE lesc_cases SET deadline = ?, due = ?, rtm = ?, pri = ?, rno = ?,"
@@ -461,7 +463,7 @@ class Casebook:
         )
         return self._deadline_event(case, effect.at, effect.due, "PENDING", rtm=effect.rtm)
 
-    def _closed(self, effect: CaseClosed, db: sqlite3.Connection) -> _Event:
+    def _closed(self, effect: CaseClosed, db: Transaction) -> _Event:
         case = effect.case
         db.execute(
             "UPDATE lesc_cases SET state = ?, outcome = ?, answered_by = ?, detainer = ?,"
@@ -491,9 +493,7 @@ class Casebook:
             values["late_ms"] = _ms(at - due)
         return ("warning" if margin < 0 else "info"), "hit.deadline", values
 
-    def _detainer(
-        self, effect: DetainerLodged, db: sqlite3.Connection
-    ) -> _Event:
+    def _detainer(self, effect: DetainerLodged, db: Transaction) -> _Event:
         db.execute(
             "INSERT INTO lesc_detainers (input_id, line, ori, arn, nic, ice_office, lodged_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",

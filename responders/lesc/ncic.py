@@ -6,9 +6,9 @@ from formats.dates import format_ccyymmdd
 from formats.hitconf import QW, validate_qw
 from formats.message import format_fields
 from responders.base import Exchange, Pipeline
-from responders.common import count_query, parse_body_fields
-from responders.lesc_desk import name_of
-from routing.services import NCIC, NCIC_ORI
+from responders.lesc import NCIC, NCIC_ORI
+from responders.lesc.common import count_query, parse_body_fields
+from responders.lesc.desk import lesc_state, name_of
 
 NO_RECORD: Final = "NO NCIC IMMIGRATION VIOLATOR RECORD"
 CAVEAT: Final = "CONFIRM HIT WITH LESC BY YQ TO VTINS07S0 BEFORE TAKING ACTION"
@@ -27,7 +27,8 @@ def count(exchange: Exchange) -> None:
 def search(exchange: Exchange) -> None:
     """The name search, restricted to the Immigration Violator File."""
     qw: QW = exchange.data["qw"]
-    exchange.data["hits"] = exchange.services.index.ivf_by_name(qw.last, qw.first, qw.dob, qw.sex)
+    index = lesc_state(exchange).index
+    exchange.data["hits"] = index.ivf_by_name(qw.last, qw.first, qw.dob, qw.sex)
 
 
 def hit_text(record: Any) -> str:

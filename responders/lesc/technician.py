@@ -8,10 +8,9 @@ operator (``iaqgw queue answer``).
 import random
 from typing import Final, Literal
 
-from responders.base import Services
-from responders.enhanced import technician_pick
-from responders.hit_confirmation import technician_verdict
-from responders.lesc_desk import HIT, Case
+from responders.lesc.desk import HIT, Case, LescState
+from responders.lesc.enhanced import technician_pick
+from responders.lesc.hit_confirmation import technician_verdict
 
 DelayKind = Literal["off", "fixed", "uniform", "exponential"]
 ROSTER: Final = 12
@@ -48,8 +47,8 @@ class TechnicianDelay:
 class SimulatedTechnician:
     """Answers queued cases as a technician comparing records by hand would."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, state: LescState) -> None:
+        self._state = state
 
     @staticmethod
     def name(case: Case) -> str:
@@ -58,7 +57,7 @@ class SimulatedTechnician:
 
     def answer(self, case: Case) -> str:
         """CONFIRMED / NOT CONFIRMED for a hit, an A-number or NRF for an enhanced IAQ."""
-        index = self._services.index
+        index = self._state.index
         if case.kind == HIT:
             return technician_verdict(case, index.by_nic(case.nic) if case.nic else None)
         records = [index.by_arn(arn) for arn in case.candidates]

@@ -2,7 +2,7 @@
 
 from formats.message import parse_fields
 from responders.base import Exchange
-from responders.lesc_desk import QueryServed
+from responders.lesc.desk import QueryServed
 
 
 def parse_body_fields(exchange: Exchange) -> None:

@@ -11,9 +11,9 @@ from typing import Any, Final
 from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ
 from formats.message import format_fields
-from responders.base import Exchange, Reply, Services
-from responders.lesc_desk import CaseAction, DetainerLodged, name_of
-from routing.services import LESC_ORI
+from responders.base import Exchange, Reply
+from responders.lesc import LESC_ORI
+from responders.lesc.desk import CaseAction, DetainerLodged, LescState, lesc_state, name_of
 
 DETAINER_LODGED: Final = "IMMIGRATION DETAINER LODGED"
 
@@ -23,17 +23,17 @@ def warrants_detainer(record: Any) -> bool:
     return record.status == "REM" or record.ivf is not None
 
 
-def ice_office(services: Services, line: str) -> str:
+def ice_office(state: LescState, line: str) -> str:
     """The ICE field office ORI for a line (registry column; default ``<LINE>ICE0000``)."""
-    entry = services.lines.get(line)
+    entry = state.lines.get(line)
     return entry.ice_office_ori if entry is not None else f"{line}ICE0000"
 
 
 def lodge(
-    services: Services, *, input_id: int, line: str, ori: str, record: Any, at: datetime
+    state: LescState, *, input_id: int, line: str, ori: str, record: Any, at: datetime
 ) -> CaseAction:
     """The notices of a new detainer (requester and ICE field office) and its record."""
-    office = ice_office(services, line)
+    office = ice_office(state, line)
     fields = [
         ("NAM", name_of(record.last, record.first, record.middle)),
         ("DOB", format_ccyymmdd(record.dob)),
@@ -64,7 +64,7 @@ def check_detainer(exchange: Exchange) -> None:
         return
     record = records[0]
     exchange.data["dtn"] = True
-    if not exchange.services.desk.detainer_in_place(exchange.message.sender, record.arn):
+    if not lesc_state(exchange).desk.detainer_in_place(exchange.message.sender, record.arn):
         exchange.data["lodge"] = record
 
 
@@ -74,7 +74,7 @@ def send_detainer_notices(exchange: Exchange) -> None:
     if record is None:
         return
     action = lodge(
-        exchange.services,
+        lesc_state(exchange),
         input_id=int(exchange.control_number),
         line=exchange.line,
         ori=exchange.message.sender,

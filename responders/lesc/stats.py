@@ -1,4 +1,4 @@
-"""The yearly figures the LESC publishes, from the journal's LESC tables (``iaqgw stats``).
+"""The yearly figures the LESC publishes, from the LESC's tables in its store (``iaqgw stats``).
 
 Per federal fiscal year (October 1 to September 30, UTC) and per state (the requester's line):
 
@@ -17,12 +17,11 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
-from responders.lesc_desk import CLOSED, CONFIRMED, HIT, NOT_CONFIRMED
+from responders.lesc.desk import CLOSED, CONFIRMED, HIT, NOT_CONFIRMED
 
 QUERY_KINDS: Final = ("IAQ_C", "IAQ_F", "YQ", "QW")
 # Response times from 0 ms to 30 days.
@@ -193,10 +192,3 @@ def compute(db: sqlite3.Connection, only_year: int | None = None) -> list[Fiscal
         if target is not None:
             target.detainers += 1
     return [years[year] for year in sorted(years)]
-
-
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """The journal, read-only; FileNotFoundError when there is none."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no journal at {path}")
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)

@@ -2,17 +2,17 @@
 
 Pipelines do no IO. They read LESC state through :class:`LescDesk` and describe every change
 (a case opened, a PENDING sent, a case closed, a detainer lodged) as an effect value; the
-gateway writes the effects in the same journal transaction as the outputs that go with them.
+casebook writes the effects inside the switch's transaction, with the outputs that go with
+them (casebook.py).
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
+from datetime import date, datetime, timedelta
+from typing import Any, Final, NamedTuple, Protocol
 
-if TYPE_CHECKING:
-    # responders.base lends a desk to every pipeline, so it imports this module.
-    from responders.base import Reply
+from responders.base import Exchange, Reply
+from routing.lines import LineRegistry
 
 # Kinds of case: a hit confirmation (YQ) and an enhanced IAQ response.
 HIT: Final = "HIT"
@@ -143,7 +143,7 @@ Effect = QueryServed | CaseOpened | CasePending | CaseClosed | DetainerLodged
 class CaseAction:
     """What answering a case outside an input's arrival produces: outputs and effects."""
 
-    replies: list["Reply"] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
 
 
@@ -164,24 +164,41 @@ class LescDesk(Protocol):
         ...
 
 
-class NoDesk:
-    """A desk with no cases and no detainers (pipelines used outside a gateway)."""
+class RecordLookup(Protocol):
+    """What pipelines may ask of the immigration index."""
 
-    @property
-    def nics_ori(self) -> str | None:
-        """No NICS copies."""
-        return None
+    def by_arn(self, arn: str) -> Any:
+        """The record with this A-number, or None."""
+        ...
 
-    def find_case(self, ori: str, nic: str, oca: str) -> Case | None:
-        """No case is known."""
-        return None
+    def by_name(self, last: str, first: str, dob: date, sex: str | None) -> list[Any]:
+        """Records matching Soundex surname, first initial and DOB (sex filters unless U)."""
+        ...
 
-    def detainer_in_place(self, ori: str, arn: str) -> bool:
-        """No detainer is known."""
-        return False
+    def by_nic(self, nic: str) -> Any:
+        """The IVF record with this NCIC number, or None."""
+        ...
+
+    def ivf_by_name(self, last: str, first: str, dob: date, sex: str | None) -> list[Any]:
+        """IVF records matching the name search."""
+        ...
 
 
-NO_DESK: Final = NoDesk()
+@dataclass(frozen=True, slots=True)
+class LescState:
+    """What the LESC's pipelines and timed actions read; everything here is read-only to them."""
+
+    index: RecordLookup
+    desk: LescDesk
+    lines: LineRegistry
+
+
+def lesc_state(exchange: Exchange) -> LescState:
+    """The LESC state the switch lends an exchange of the LESC or NCIC."""
+    state = exchange.state
+    if not isinstance(state, LescState):
+        raise TypeError(f"exchange to {exchange.destination.name} has no LESC state")
+    return state
 
 
 def promise(now: datetime, pri: str) -> datetime:

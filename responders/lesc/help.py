@@ -1,7 +1,11 @@
-"""``AXADMHELP``: the LESC help file, sent to whoever asks with an AM."""
+"""``AXADMHELP``: the LESC help file, sent to whoever asks with an AM.
+
+The smallest service there is: one bare pipeline (entry point group ``iaqgw.pipelines``) that
+brings its own destination and keeps no state (docs/plugins.md).
+"""
 
 from responders.base import Exchange, Pipeline
-from routing.services import LESC_HELP, LESC_ORI
+from responders.lesc import LESC_HELP, LESC_ORI
 
 HELP_TEXT = """LESC HELP FILE - IMMIGRATION ALIEN QUERY (IAQ)
 SEND IAQ TO AX (OR VTINS07S0):
@@ -20,4 +24,9 @@ def send_help(exchange: Exchange) -> None:
     exchange.reply("AM", LESC_ORI, HELP_TEXT)
 
 
-pipeline = Pipeline(service=LESC_HELP, accepts=frozenset({"AM"}), steps=(send_help,))
+pipeline = Pipeline(
+    service=LESC_HELP,
+    accepts=frozenset({"AM"}),
+    steps=(send_help,),
+    destinations=frozenset({"AXADMHELP"}),
+)

@@ -2,7 +2,7 @@
 
 A query goes to the technician queue when the search found several possible records
 (``STS/MLT``), when its ``REM/`` asks for an enhanced response (the word ``ENHANCED`` or
-``ENH``), or when a firearms (PUR/F) check needs a manual look (see responders/brady.py).
+``ENH``), or when a firearms (PUR/F) check needs a manual look (see responders/lesc/brady.py).
 """
 
 import re
@@ -12,10 +12,9 @@ from typing import Any, Final
 
 from formats.dates import parse_dob
 from formats.iaq import IAQ
-from responders.base import Exchange, Reply, Services
-from responders.detainers import lodge, warrants_detainer
-from responders.iaq_steps import FIREARMS, Inquiry, iar_body, nics_copies
-from responders.lesc_desk import (
+from responders.base import Exchange, Reply
+from responders.lesc import LESC_ORI
+from responders.lesc.desk import (
     ENHANCED,
     NRF,
     OPEN,
@@ -23,9 +22,11 @@ from responders.lesc_desk import (
     CaseAction,
     CaseClosed,
     CaseOpened,
+    LescState,
     request_fields,
 )
-from routing.services import LESC_ORI
+from responders.lesc.detainers import lodge, warrants_detainer
+from responders.lesc.iaq_steps import FIREARMS, Inquiry, iar_body, nics_copies
 
 _ASKS_ENHANCED: Final = re.compile(r"\bENH(?:ANCED)?\b")
 
@@ -98,12 +99,12 @@ def enhanced_action(
     answer: str,
     answered_by: str,
     remark: str | None,
-    services: Services,
+    state: LescState,
     at: datetime,
     due: datetime | None = None,
 ) -> CaseAction:
     """The second IAR (``ENH/Y``) from the technician's answer: an A-number or NRF."""
-    record = services.index.by_arn(answer) if answer != NRF else None
+    record = state.index.by_arn(answer) if answer != NRF else None
     status = str(record.status) if record is not None else NRF
     notes = [f"ENHANCED RESPONSE BY {answered_by}."]
     if remark:
@@ -115,9 +116,9 @@ def enhanced_action(
     dtn = False
     if record is not None and case.request.get("CUS") == "Y" and warrants_detainer(record):
         dtn = True
-        if not services.desk.detainer_in_place(case.ori, record.arn):
+        if not state.desk.detainer_in_place(case.ori, record.arn):
             lodged = lodge(
-                services, input_id=case.id, line=case.line, ori=case.ori, record=record, at=at
+                state, input_id=case.id, line=case.line, ori=case.ori, record=record, at=at
             )
     request = case.request
     # The DOB as queried was valid on the day the case opened, so it reads the same again.
@@ -141,7 +142,7 @@ def enhanced_action(
     )
     replies = [Reply("IAR", LESC_ORI, case.ori, body)]
     if firearms:
-        replies += nics_copies(services, case.ori, replies)
+        replies += nics_copies(state, case.ori, replies)
     action = CaseAction(replies, [CaseClosed(case, at, status, answered_by, dtn, due)])
     if lodged is not None:
         action.replies += lodged.replies

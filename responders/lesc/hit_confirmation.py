@@ -23,10 +23,10 @@ from formats.dates import format_ccyymmdd
 from formats.hitconf import YQ, validate_yq
 from formats.message import format_fields
 from formats.soundex import soundex
-from responders.base import Exchange, Pipeline, Reply, Services
-from responders.common import count_query, parse_body_fields
-from responders.detainers import lodge
-from responders.lesc_desk import (
+from responders.base import Exchange, Pipeline, Reply
+from responders.lesc import LESC, LESC_ORI
+from responders.lesc.common import count_query, parse_body_fields
+from responders.lesc.desk import (
     CLOSED,
     CONFIRMED,
     HIT,
@@ -40,11 +40,13 @@ from responders.lesc_desk import (
     CaseClosed,
     CaseOpened,
     CasePending,
+    LescState,
     hhmm,
+    lesc_state,
     promise,
     request_fields,
 )
-from routing.services import LESC, LESC_ORI
+from responders.lesc.detainers import lodge
 
 # An IVF entry whose subject has since gained lawful status no longer supports action.
 CLEARED_STATUSES: Final = frozenset({"USC", "LPR"})
@@ -132,7 +134,7 @@ def confirmed_note(record: Any) -> str:
 def follow_up(exchange: Exchange) -> None:
     """A request for a case already known is answered at once from that case."""
     yq: YQ = exchange.data["yq"]
-    case = exchange.services.desk.find_case(exchange.message.sender, yq.nic, yq.oca)
+    case = lesc_state(exchange).desk.find_case(exchange.message.sender, yq.nic, yq.oca)
     if case is None or (case.state == CLOSED and yq.rno == 1):
         return
     exchange.data["answered"] = True
@@ -161,7 +163,7 @@ def identify(exchange: Exchange) -> None:
     if exchange.data.get("answered"):
         return
     yq: YQ = exchange.data["yq"]
-    record = exchange.services.index.by_nic(yq.nic)
+    record = lesc_state(exchange).index.by_nic(yq.nic)
     exchange.data["record"] = record
     exchange.data["verdict"] = judge(yq.last, yq.first, yq.dob, yq.sex, yq.nic, record)
 
@@ -178,9 +180,9 @@ def decide(exchange: Exchange) -> None:
     lodged: CaseAction | None = None
     if sta == CONFIRMED:
         dtn = True
-        if not exchange.services.desk.detainer_in_place(sender, record.arn):
+        if not lesc_state(exchange).desk.detainer_in_place(sender, record.arn):
             lodged = lodge(
-                exchange.services,
+                lesc_state(exchange),
                 input_id=int(exchange.control_number),
                 line=exchange.line,
                 ori=sender,
@@ -223,7 +225,7 @@ def notify_third_request(exchange: Exchange) -> None:
     yq: YQ = exchange.data["yq"]
     if yq.rno != 3:
         return
-    entry = exchange.services.lines.get(exchange.line)
+    entry = exchange.lines.get(exchange.line)
     control_ori = entry.control_ori if entry is not None else f"{exchange.line}0000000"
     fields = [
         ("ORI", exchange.message.sender),
@@ -281,21 +283,21 @@ def final_action(
     sta: str,
     answered_by: str,
     remark: str | None,
-    services: Services,
+    state: LescState,
     at: datetime,
     due: datetime | None = None,
 ) -> CaseAction:
     """The final YR from a technician's answer, with the detainer a confirmation lodges."""
-    record = services.index.by_nic(case.nic) if case.nic else None
+    record = state.index.by_nic(case.nic) if case.nic else None
     lodged: CaseAction | None = None
     dtn = False
     if sta == CONFIRMED:
         note = confirmed_note(record) if record is not None else "HIT CONFIRMED BY TECHNICIAN."
         if record is not None:
             dtn = True
-            if not services.desk.detainer_in_place(case.ori, record.arn):
+            if not state.desk.detainer_in_place(case.ori, record.arn):
                 lodged = lodge(
-                    services, input_id=case.id, line=case.line, ori=case.ori, record=record, at=at
+                    state, input_id=case.id, line=case.line, ori=case.ori, record=record, at=at
                 )
     else:
         note = "HIT NOT CONFIRMED AFTER TECHNICIAN REVIEW."

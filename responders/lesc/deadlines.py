@@ -1,16 +1,18 @@
-"""The LESC scheduler: every timed action of the casebook, on the injectable clock.
+"""The LESC's timed actions: what the casebook has due, taken on the injectable clock.
 
-Each sweep, in this order (so a final answer wins over a PENDING due at the same moment):
+The gateway's generic scheduler (gateway/scheduler.py) asks the LESC's runtime when it is
+next due and calls :meth:`Deadlines.tick` then. Each sweep, in this order (so a final answer
+wins over a PENDING due at the same moment):
 
 1. answers an operator gave through ``iaqgw queue answer`` go out;
 2. the simulated technician answers the cases whose drawn delay has passed;
 3. an open hit confirmation whose deadline minus the margin has come gets ``STA/PENDING``.
 
-"Due" is always computed from ``clock.now()`` and the times stored in SQLite, so a restarted
-gateway picks up where the last one stopped, and a test moves a ManualClock and calls
-:meth:`Deadlines.nudge` (or :meth:`Deadlines.tick`) instead of sleeping. Outputs go through
-``emit``, the gateway's one path for outputs no arriving input caused: journaled with the
-effects in one transaction, then delivered.
+"Due" is always computed from the clock and the times stored in SQLite, so a restarted
+gateway picks up where the last one stopped, and a test moves a ManualClock and nudges the
+scheduler (or calls :meth:`Deadlines.tick`) instead of sleeping. Outputs go through ``emit``,
+the switch's one path for outputs no arriving input caused: journaled with the effects in one
+transaction, then delivered.
 
 Each case is acted on alone (docs/reliability.md): an action that raises is logged
 (``deadline.failed``) and tried again after a back-off, and the other cases go on. A hit
@@ -18,27 +20,20 @@ confirmation whose final answer keeps failing still gets its PENDING when that f
 also when an operator's answer is the one that cannot be sent.
 """
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from gateway.casebook import Casebook, StaleCase
-from gateway.clock import Clock
-from gateway.switch import Origin, raised_at, summary
-from gateway.technician import SimulatedTechnician
-from responders.base import Reply, Services
-from responders.enhanced import enhanced_action
-from responders.hit_confirmation import final_action, pending_action
-from responders.lesc_desk import HIT, Case, CaseAction, Effect
+from responders.base import Clock, Emission, Origin, raised_at, summary
+from responders.lesc.casebook import Casebook, StaleCase
+from responders.lesc.desk import HIT, Case, CaseAction, LescState
+from responders.lesc.enhanced import enhanced_action
+from responders.lesc.hit_confirmation import final_action, pending_action
+from responders.lesc.technician import SimulatedTechnician
 
-Emission = tuple[Origin, Sequence[Reply], Sequence[Effect]]
 Emit = Callable[[Sequence[Emission]], object]
 BATCH: Final = 256
-# Shortest wait between sweeps, so a due action that could not be taken is not spun on.
-MIN_WAIT: Final = 0.01
 # A failed action is tried again after RETRY_FIRST, then twice as long each time up to
 # RETRY_MAX: well inside the 2-minute margin before a PRI/U deadline.
 RETRY_FIRST: Final = timedelta(seconds=1)
@@ -69,7 +64,7 @@ class Deadlines:
         self,
         *,
         casebook: Casebook,
-        services: Services,
+        state: LescState,
         technician: SimulatedTechnician,
         clock: Clock,
         emit: Emit,
@@ -77,55 +72,32 @@ class Deadlines:
         log: Any,
     ) -> None:
         self._casebook = casebook
-        self._services = services
+        self._state = state
         self._technician = technician
         self._clock = clock
         self._emit = emit
         self._poll = poll
         self._log = log
-        self._wake = asyncio.Event()
         self._retry: dict[tuple[ActionKind, int], _Retry] = {}
 
-    def nudge(self) -> None:
-        """Sweep now (the casebook changed, or a test moved the clock)."""
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Sweep until cancelled: at once when nudged, else when the next action is due."""
-        while True:
-            try:
-                acted = self.tick()
-            except Exception:
-                # The sweep's own reads failed (each case's action is guarded in _act): try
-                # again on the next sweep rather than stop every deadline.
-                self._log.exception("deadlines.error")
-                acted = 0
-            if acted:
-                # More may be due: let sessions run, then sweep again.
-                await asyncio.sleep(0)
-                continue
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
-            # that arrives as the event is set, and then stop() would wait on this forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.next_wait()):
-                    await self._wake.wait()
-            self._wake.clear()
-
-    def next_wait(self) -> float:
-        """Seconds until the next sweep, after one that took no action."""
+    def next_due(self) -> datetime:
+        """When to sweep next: the next due action, or its retry, and a poll from now at the
+        latest (it finds answers an operator gave through the CLI, which another process
+        wrote)."""
         now = self._clock.now()
-        wait = self._poll
+        poll = now + timedelta(seconds=self._poll)
         next_due = self._casebook.next_due()
         if next_due is not None and next_due <= now and self._retry:
             # What is due waits for its retry (a sweep takes every other due action).
             next_due = min(retry.at for retry in self._retry.values())
-        if next_due is not None:
-            wait = min(wait, (next_due - now).total_seconds())
-        return max(wait, MIN_WAIT)
+        return poll if next_due is None else min(next_due, poll)
 
-    def tick(self) -> int:
-        """Take every action due now, up to a batch of each kind; return how many were taken."""
-        now = self._clock.now()
+    def tick(self, now: datetime | None = None) -> int:
+        """Take every action due by ``now`` (the clock's), up to a batch of each kind.
+
+        Returns how many were taken.
+        """
+        now = self._clock.now() if now is None else now
         casebook = self._casebook
         acted = self._act("operator", casebook.answered(BATCH), now, self._operator_answer)
         acted += self._act(
@@ -147,8 +119,8 @@ class Deadlines:
         due: datetime | None,
     ) -> CaseAction:
         if case.kind == HIT:
-            return final_action(case, answer, by, remark, self._services, now, due)
-        return enhanced_action(case, answer, by, remark, self._services, now, due)
+            return final_action(case, answer, by, remark, self._state, now, due)
+        return enhanced_action(case, answer, by, remark, self._state, now, due)
 
     def _pending(self, case: Case, now: datetime, due: datetime | None) -> CaseAction:
         assert due is not None
@@ -173,7 +145,7 @@ class Deadlines:
             except Exception as exc:
                 self._failed(kind, case, now, exc)
                 continue
-            batch[case.id] = (origin_of(case), result.replies, result.effects)
+            batch[case.id] = Emission(origin_of(case), result.replies, result.effects)
         return self._send(kind, batch, cases, now)
 
     def _send(

@@ -7,9 +7,9 @@ from typing import Any, Final, NamedTuple
 from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ, validate_iaq
 from formats.message import format_fields
-from responders.base import Exchange, Reply, Services
-from responders.lesc_desk import name_of
-from routing.services import LESC_ORI
+from responders.base import Exchange, Reply
+from responders.lesc import LESC_ORI
+from responders.lesc.desk import LescState, lesc_state, name_of
 
 STATUS_SUMMARY: Final = {
     "NRF": "NO RECORD LOCATED IN THE DHS INDICES SEARCHED. THIS DOES NOT ESTABLISH STATUS.",
@@ -104,7 +104,7 @@ def acknowledge(exchange: Exchange) -> None:
 def search(exchange: Exchange) -> None:
     """Exact A-number first; otherwise Soundex surname, first initial and DOB (sex filters)."""
     iaq: IAQ = exchange.data["iaq"]
-    index = exchange.services.index
+    index = lesc_state(exchange).index
     records: list[Any] | None = None
     if iaq.arn is not None:
         record = index.by_arn(iaq.arn)
@@ -193,9 +193,9 @@ def add_note(exchange: Exchange, note: str) -> None:
     exchange.data.setdefault("notes", []).append(note)
 
 
-def nics_copies(services: Services, requester: str, replies: Sequence[Reply]) -> list[Reply]:
+def nics_copies(state: LescState, requester: str, replies: Sequence[Reply]) -> list[Reply]:
     """Copies of a PUR/F response for the NICS ORI (none when NICS asked or none is set)."""
-    nics = services.desk.nics_ori
+    nics = state.desk.nics_ori
     if nics is None or nics == requester:
         return []
     return [Reply(reply.mke, reply.sender, nics, reply.body) for reply in replies]

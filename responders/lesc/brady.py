@@ -1,7 +1,7 @@
 """PUR/F: the firearms (Brady / NICS) check, its own run of the LESC IAQ answer.
 
 The registry keys pipelines by (service, MKE), and ``(lesc, IAQ)`` belongs to the pipeline in
-responders/lesc_iaq.py, which validates the query and hands PUR/F to :data:`pipeline` here.
+responders/lesc/iaq.py, which validates the query and hands PUR/F to :data:`pipeline` here.
 Differences from a criminal-justice IAQ: the IAR says what the status means under
 18 U.S.C. 922(g)(5); statuses that may prohibit (NIV, OOS, REM) and several possible records
 (MLT) go to the technician for a manual check, whose answer is an enhanced IAR; every
@@ -9,9 +9,11 @@ response is also copied to the NICS ORI (``IAQGW_NICS_ORI``).
 """
 
 from responders.base import Exchange, Pipeline
-from responders.detainers import check_detainer, send_detainer_notices
-from responders.enhanced import open_enhanced_case, want_enhanced
-from responders.iaq_steps import (
+from responders.lesc import LESC
+from responders.lesc.desk import lesc_state
+from responders.lesc.detainers import check_detainer, send_detainer_notices
+from responders.lesc.enhanced import open_enhanced_case, want_enhanced
+from responders.lesc.iaq_steps import (
     FIREARMS,
     FIREARMS_IN_PROGRESS,
     FIREARMS_MANUAL,
@@ -21,7 +23,6 @@ from responders.iaq_steps import (
     nics_copies,
     search,
 )
-from routing.services import LESC
 
 
 def firearms_check(exchange: Exchange) -> None:
@@ -38,7 +39,7 @@ def firearms_check(exchange: Exchange) -> None:
 def copy_to_nics(exchange: Exchange) -> None:
     """Copy the IAR to the NICS ORI."""
     iars = [reply for reply in exchange.outputs if reply.mke == "IAR"]
-    exchange.outputs.extend(nics_copies(exchange.services, exchange.message.sender, iars))
+    exchange.outputs.extend(nics_copies(lesc_state(exchange), exchange.message.sender, iars))
 
 
 pipeline = Pipeline(

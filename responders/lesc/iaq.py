@@ -1,18 +1,17 @@
 """The LESC answer to an Immigration Alien Query: acknowledgement, index search, IAR.
 
 PUR/C queries take the criminal-justice run below; PUR/F queries the Brady run
-(responders/brady.py). Both may lodge a detainer (CUS/Y and a REM or IVF record) and may put
+(responders/lesc/brady.py). Both may lodge a detainer (CUS/Y and a REM or IVF record) and may put
 the query in the technician queue for an enhanced response.
 """
 
 from formats.iaq import IAQ
-from responders import brady
 from responders.base import Exchange, Pipeline
-from responders.common import count_query, parse_body_fields
-from responders.detainers import check_detainer, send_detainer_notices
-from responders.enhanced import open_enhanced_case, want_enhanced
-from responders.iaq_steps import acknowledge, answer, search, validate
-from routing.services import LESC
+from responders.lesc import LESC, brady
+from responders.lesc.common import count_query, parse_body_fields
+from responders.lesc.detainers import check_detainer, send_detainer_notices
+from responders.lesc.enhanced import open_enhanced_case, want_enhanced
+from responders.lesc.iaq_steps import acknowledge, answer, search, validate
 
 criminal_justice = Pipeline(
     service=LESC,

@@ -1,0 +1,70 @@
+"""The services' sub-commands of ``iaqgw``: each service's ``cli`` hook, and what it is lent."""
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from gateway.cli_errors import job_failed, journal_file, settings_from_flags, stop
+from gateway.store import FileStore
+from responders.base import ServiceStore
+from responders.registry import PluginError, installed, service_table
+
+
+class ServiceCommands:
+    """What the command line lends a service's ``cli`` hook (responders.base.CommandLine)."""
+
+    def __init__(self, app: typer.Typer, data: typer.Typer) -> None:
+        self._app = app
+        self._data = data
+
+    @property
+    def app(self) -> typer.Typer:
+        """The ``iaqgw`` command."""
+        return self._app
+
+    @property
+    def data(self) -> typer.Typer:
+        """The ``iaqgw data`` group."""
+        return self._data
+
+    def settings(self, **flags: Any) -> Mapping[str, Any]:
+        """The gateway's settings from flags, as a service reads them; exit 2 on a bad one."""
+        return settings_from_flags(**flags).model_dump(exclude={"bus_user", "bus_password"})
+
+    @contextmanager
+    def store(self, data_dir: Path | None, *, read_only: bool = False) -> Iterator[ServiceStore]:
+        """The journal's store under ``data_dir``; exit 1 without a journal there, or when
+        SQLite cannot use it."""
+        path = journal_file(data_dir)
+        store = FileStore(path, read_only=read_only)
+        try:
+            yield store
+        except sqlite3.Error as exc:
+            job_failed(f"{path}: {exc}")
+        finally:
+            store.close()
+
+    def fail(self, reason: str, code: int = 1) -> NoReturn:
+        """Print ``iaqgw: reason`` on stderr and exit with ``code``."""
+        stop(reason, code)
+
+
+def register_services(app: typer.Typer, data: typer.Typer) -> None:
+    """Let every installed service add its sub-commands.
+
+    Services that contradict each other add none, and the command line says so on stderr (the
+    gateway refuses to start with them).
+    """
+    try:
+        table = service_table(installed())
+    except PluginError as exc:
+        typer.echo(f"iaqgw: {exc}", err=True)
+        return
+    commands = ServiceCommands(app, data)
+    for service in table.services.values():
+        if service.cli is not None:
+            service.cli(commands)

@@ -1,0 +1,181 @@
+"""The services while the gateway runs: their runtimes, what the switch lends them, their timers.
+
+The host opens each service's runtime with a :class:`responders.base.ServiceContext`, hands
+the switch the state and pipelines an exchange needs, writes each service's effects through
+its runtime inside the switch's transaction, and is the one path out for outputs no input
+caused (``emit``). It knows services only through responders.base: never their state or
+their effects.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from gateway.delivery import Delivery
+from gateway.journal import Journal, PendingOutput, StoredOutput
+from gateway.scheduler import Scheduler
+from gateway.store import Store, Transaction
+from responders.base import (
+    Clock,
+    Emission,
+    Gauge,
+    Origin,
+    Pipeline,
+    Reply,
+    ServiceContext,
+    ServiceRuntime,
+    summary,
+)
+from responders.registry import ServiceTable
+from routing.lines import LineRegistry
+from routing.resolve import Router
+
+
+class Batch:
+    """State changes of the batch the switch is answering, by the service whose runtime owns
+    them; written with the batch's outputs, and read before that by later inputs of the batch.
+    """
+
+    __slots__ = ("effects",)
+
+    def __init__(self) -> None:
+        self.effects: list[tuple[str, object]] = []
+
+    def of(self, owner: str) -> list[object]:
+        """The effects of one runtime, in the order the exchanges brought them."""
+        return [effect for name, effect in self.effects if name == owner]
+
+
+def pending_output(router: Router, origin: Origin, now: datetime, reply: Reply) -> PendingOutput:
+    """An output to store for ``reply``, answering ``origin``; RuntimeError when no line
+    owns its destination."""
+    line = router.line_of(reply.dest)
+    if line is None:
+        raise RuntimeError(f"output addressed {reply.dest}, which is on no line")
+    return PendingOutput(
+        line=line,
+        input_id=origin.input_id,
+        mke=reply.mke,
+        sender=reply.sender,
+        dest=reply.dest,
+        control=origin.control,
+        body=reply.body,
+        in_time=origin.in_time,
+        in_seq=origin.in_seq,
+        out_time=now,
+    )
+
+
+class ServiceHost:
+    """Every service's runtime, opened in the order the table lists them."""
+
+    def __init__(
+        self,
+        table: ServiceTable,
+        *,
+        router: Router,
+        lines: LineRegistry,
+        journal: Journal,
+        journal_path: Path,
+        delivery: Delivery,
+        clock: Clock,
+        log: Any,
+        data_dir: Path,
+        settings: Mapping[str, Any],
+    ) -> None:
+        self._table = table
+        self.batch = Batch()
+        self.scheduler = Scheduler(clock, log)
+        self._router = router
+        self._journal = journal
+        self._delivery = delivery
+        self._clock = clock
+        self._log = log
+        self._stores: list[Store] = []
+        self._runtimes: dict[str, ServiceRuntime] = {}
+        try:
+            for name, service in table.services.items():
+                if table.owners[name] != name:
+                    continue
+                store = Store(journal_path, journal.transaction, journal.schema)
+                self._stores.append(store)
+                context = ServiceContext(
+                    name=name,
+                    data_dir=data_dir,
+                    settings=settings,
+                    clock=clock,
+                    log=log,
+                    lines=lines,
+                    line_of=router.line_of,
+                    store=store,
+                    emit=partial(self.emit, name),
+                    uncommitted=partial(self.batch.of, name),
+                    nudge=self.scheduler.nudge,
+                )
+                runtime = service.open(context) if service.open else ServiceRuntime()
+                self._runtimes[name] = runtime
+                self.scheduler.add(name, runtime)
+        except BaseException:
+            self.close()
+            raise
+
+    def runtime(self, service: str) -> ServiceRuntime:
+        """The runtime a service's exchanges use (its own, or the one it shares)."""
+        return self._runtimes[self._table.owners[service]]
+
+    def owner(self, service: str) -> str:
+        """The name of the service whose runtime ``service`` uses."""
+        return self._table.owners[service]
+
+    def find(self, service: str, mke: str) -> Pipeline | None:
+        """The pipeline answering ``mke`` at ``service``, or None."""
+        return self._table.find(service, mke)
+
+    def write(self, effects: Iterable[tuple[str, object]], tx: Transaction) -> None:
+        """Write effects, each through its owner's runtime, inside the open transaction."""
+        grouped: dict[str, list[object]] = {}
+        for owner, effect in effects:
+            grouped.setdefault(owner, []).append(effect)
+        for owner, changes in grouped.items():
+            self._runtimes[owner].write(changes, tx)
+
+    def emit(self, owner: str, emissions: Sequence[Emission]) -> list[StoredOutput]:
+        """Journal, then deliver, outputs no arriving input caused, with the state they change.
+
+        Header line 2 and the control field of each output are those of its origin. Raises,
+        storing nothing, when an output has no line or the runtime refuses the effects.
+        """
+        now = self._clock.now()
+        pending = [
+            pending_output(self._router, emission.origin, now, reply)
+            for emission in emissions
+            for reply in emission.replies
+        ]
+        effects = [effect for emission in emissions for effect in emission.effects]
+        with self._journal.transaction() as tx:
+            self._runtimes[owner].write(effects, tx)
+            stored = self._journal.store_outputs((), pending)
+        self._delivery.deliver(stored)
+        return stored
+
+    def gauges(self) -> list[Gauge]:
+        """Every runtime's gauges; a runtime that cannot give them is left out and logged."""
+        gauges: list[Gauge] = []
+        for name, runtime in self._runtimes.items():
+            try:
+                gauges.extend(runtime.gauges())
+            except Exception as exc:
+                self._log.error("service.gauges_failed", service=name, error=summary(exc))
+        return gauges
+
+    def close(self) -> None:
+        """Close every runtime, then the stores' connections."""
+        for name, runtime in self._runtimes.items():
+            try:
+                runtime.close()
+            except Exception as exc:
+                self._log.error("service.close_failed", service=name, error=summary(exc))
+        for store in self._stores:
+            store.close()

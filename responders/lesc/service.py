@@ -1,0 +1,112 @@
+"""The LESC and NCIC IVF services, as the switch finds them (entry points ``iaqgw.services``).
+
+Both read one immigration index, and NCIC's queries count in the LESC's yearly figures, so
+NCIC shares the LESC's runtime. The help file is a bare pipeline (responders/lesc/help.py).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from responders.base import Gauge, Service, ServiceContext, ServiceRuntime, Transaction
+from responders.lesc import LESC, LESC_ORI, NCIC, NCIC_ORI, hit_confirmation, iaq, ncic
+from responders.lesc.casebook import SCHEMA, Casebook
+from responders.lesc.cli import add_commands
+from responders.lesc.deadlines import Deadlines
+from responders.lesc.desk import ENHANCED, HIT, LescState
+from responders.lesc.records import open_index
+from responders.lesc.settings import lesc_settings, nics_copies_to
+from responders.lesc.technician import SimulatedTechnician, TechnicianDelay
+
+
+class LescRuntime(ServiceRuntime):
+    """The LESC while the gateway runs: its index, its casebook and its timed actions."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        settings = lesc_settings(ctx.settings)
+        nics_ori = nics_copies_to(settings, ctx.lines, ctx.line_of, ctx.log)
+        self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
+        try:
+            ctx.store.schema(SCHEMA)
+            self.casebook = Casebook(
+                ctx.store.reader(),
+                clock=ctx.clock,
+                margins={
+                    "U": timedelta(seconds=settings.hit_margin_urgent),
+                    "R": timedelta(seconds=settings.hit_margin_routine),
+                },
+                technician_delay=TechnicianDelay(
+                    settings.technician_delay,
+                    settings.technician_delay_mean,
+                    settings.technician_delay_max,
+                ).draw,
+                nics_ori=nics_ori,
+                log=ctx.log,
+                uncommitted=ctx.uncommitted,
+                on_write=ctx.nudge,
+            )
+        except BaseException:
+            self.index.close()
+            raise
+        self.state = LescState(self.index, self.casebook, ctx.lines)
+        self.deadlines = Deadlines(
+            casebook=self.casebook,
+            state=self.state,
+            technician=SimulatedTechnician(self.state),
+            clock=ctx.clock,
+            emit=ctx.emit,
+            poll=settings.queue_poll,
+            log=ctx.log,
+        )
+        ctx.log.info("lesc.opened", records=len(self.index), index=str(settings.index_path))
+
+    def write(self, effects: Sequence[object], tx: Transaction) -> None:
+        """Record queries served and changes to cases and detainers."""
+        self.casebook.write(effects, tx)
+
+    def next_due(self) -> datetime:
+        """The next timed action, or the next look for operators' answers."""
+        return self.deadlines.next_due()
+
+    def due(self, now: datetime) -> int:
+        """Send operators' and the technician's answers and PENDINGs due by ``now``."""
+        return self.deadlines.tick(now)
+
+    def gauges(self) -> Sequence[Gauge]:
+        """Open hit confirmations and the technician queue."""
+        counts = self.casebook.open_by_kind()
+        return (
+            Gauge(
+                "iaqgw_open_hit_confirmations",
+                "Hit confirmations waiting for the technician's final YR",
+                counts.get(HIT, 0),
+            ),
+            Gauge(
+                "iaqgw_technician_queue",
+                "Cases in the technician queue (hit confirmations and enhanced responses)",
+                counts.get(HIT, 0) + counts.get(ENHANCED, 0),
+            ),
+        )
+
+    def close(self) -> None:
+        """Close the index."""
+        self.index.close()
+
+
+lesc = Service(
+    name=LESC,
+    destinations=frozenset({"AX", LESC_ORI}),
+    sends_as=frozenset({LESC_ORI}),
+    pipelines=(iaq.pipeline, hit_confirmation.pipeline),
+    open=LescRuntime,
+    cli=add_commands,
+)
+"""The LESC: IAQ and YQ to AX or VTINS07S0."""
+
+ncic_ivf = Service(
+    name=NCIC,
+    destinations=frozenset({"NCIC"}),
+    sends_as=frozenset({NCIC_ORI}),
+    pipelines=(ncic.pipeline,),
+    shares=LESC,
+)
+"""NCIC IVF inquiries: QW to NCIC, answered from the LESC's index."""
