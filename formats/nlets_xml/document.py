@@ -170,8 +170,11 @@ def shown_name(element: etree._Element) -> str:
 def text_value(element: etree._Element, where: str, strip: bool = True) -> str:
     """An element's text (CDATA included), checked against the character set (ER 0).
 
-    ``where`` names the element in the ER detail.
+    ``where`` names the element in the ER detail. An element with elements inside is .22.:
+    what they hold would be lost.
     """
+    if len(element):
+        raise MessageError(ErrorCode.FIELD, f"ELEMENT {where} MUST HOLD TEXT ONLY", "XML")
     value = element.text or ""
     if strip:
         value = value.strip(_WHITESPACE)
