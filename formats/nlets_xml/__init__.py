@@ -20,6 +20,7 @@ from formats.nlets_xml.messages import (
     render_xml_input,
     render_xml_output,
     text_to_xml,
+    tidy_query,
     xml_to_text,
 )
 from formats.nlets_xml.names import element_path, xml_error
@@ -43,6 +44,7 @@ __all__ = [
     "render_xml_input",
     "render_xml_output",
     "text_to_xml",
+    "tidy_query",
     "xml_error",
     "xml_to_text",
 ]

@@ -6,21 +6,25 @@ message, so every pipeline answers it unchanged. Writing loses nothing: a body t
 exact tagged form travels as text inside the document (docs/xml.md).
 """
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Final
 
 from lxml import etree
 
+from formats.dates import format_ccyymmdd, parse_dob
 from formats.errors import ErrorCode, MessageError
 from formats.framing import DEFAULT_MAX_TEXT
 from formats.message import (
     MAX_DESTINATIONS,
     YQ_MAX_DESTINATIONS,
     InputMessage,
+    format_fields,
     format_input,
+    parse_fields,
     parse_input,
 )
 from formats.nlets_xml.document import (
@@ -42,6 +46,7 @@ from formats.nlets_xml.fields import (
     write_inquiry,
     write_records,
 )
+from formats.nlets_xml.names import INQUIRY_FIELDS
 from formats.output import SEQ_WRAP, OutputMessage, format_output, parse_output
 
 VERSION: Final = "4.00"
@@ -433,24 +438,52 @@ def output_xml_to_text(text: str) -> str:
     return format_output(parse_xml_output(text))
 
 
+def tidy_query(msg: InputMessage, today: date) -> InputMessage:
+    """A text query laid out the way its tagged form takes it: fields one per line in legacy
+    order, a DOB written MMDDYY as CCYYMMDD (the century as of ``today``). The message as it
+    is when it is no query or its fields do not read as the key's."""
+    tags = INQUIRY_FIELDS.get(msg.mke)
+    if tags is None:
+        return msg
+    try:
+        fields = parse_fields(msg.body)
+    except MessageError:
+        return msg
+    if not fields.keys() <= set(tags):
+        return msg
+    dob = fields.get("DOB")
+    if dob is not None and len(dob) == 6:
+        # A DOB that is no date stays as written, for the LESC to refuse.
+        with contextlib.suppress(MessageError):
+            fields["DOB"] = format_ccyymmdd(parse_dob(dob, today))
+    return replace(msg, body=format_fields([(tag, fields[tag]) for tag in tags if tag in fields]))
+
+
 _TEXT_OUTPUT: Final = re.compile("[^\n]*\n[0-9]{2}:[0-9]{2} ")
 
 
-def convert(text: str, to: str | None = None) -> str:
+def convert(text: str, to: str | None = None, today: date | None = None) -> str:
     """One message, input or output, in the other form (or in ``to``: ``xml`` or ``text``).
 
     An XML text is an output when its header carries the send numbers; a legacy text when
-    its second line is a header clock. Raises MessageError when the message is not one, and
-    ValueError for a ``to`` other than xml or text.
+    its second line is a header clock. With ``today``, a text query to XML is first laid out
+    by :func:`tidy_query` (for a person converting by hand; the switch translates exactly).
+    Raises MessageError when the message is not one, ValueError for another ``to``.
     """
     if to not in (None, "xml", "text"):
         raise ValueError(f"cannot convert to {to!r}: write xml or text")
+
+    def query_to_xml(t: str) -> str:
+        _check_charset(t)
+        msg = parse_input(t)
+        return render_xml_input(msg if today is None else tidy_query(msg, today))
+
     steps: dict[tuple[bool, bool, str], Callable[[str], str]] = {
         (True, False, "text"): xml_to_text,
         (True, False, "xml"): lambda t: render_xml_input(parse_xml_input(t)),
         (True, True, "text"): output_xml_to_text,
         (True, True, "xml"): lambda t: render_xml_output(parse_xml_output(t)),
-        (False, False, "xml"): text_to_xml,
+        (False, False, "xml"): query_to_xml,
         (False, False, "text"): lambda t: _input_text(parse_input(t)),
         (False, True, "xml"): output_text_to_xml,
         (False, True, "text"): lambda t: format_output(parse_output(t)),
