@@ -6,6 +6,7 @@ DTD and touches no network, so nothing a document names is ever fetched. The cal
 the text by the maximum frame length; depth and attribute size are bounded here.
 """
 
+import functools
 import re
 from typing import Final
 
@@ -31,7 +32,8 @@ MAX_ATTRIBUTE: Final = 1024
 
 _WHITESPACE: Final = " \t\r\n"
 _OUTSIDE_CHARSET: Final = re.compile("[^\x20-\x7e\r\n]")
-_PARSER: Final = etree.XMLParser(
+# The hardened parser: no entity resolved, no DTD loaded, no network, no huge trees.
+PARSER: Final = etree.XMLParser(
     resolve_entities=False,
     no_network=True,
     load_dtd=False,
@@ -91,7 +93,7 @@ def parse_document(text: str) -> etree._Element:
     """
     _check_prolog(text)
     try:
-        root = etree.fromstring(text.encode("utf-8", "surrogatepass"), _PARSER)
+        root = etree.fromstring(text.encode("utf-8", "surrogatepass"), PARSER)
     except etree.XMLSyntaxError as exc:
         if exc.code == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
             raise MessageError(
@@ -117,34 +119,33 @@ def _reason(exc: etree.XMLSyntaxError) -> str:
     return " ".join(message.upper().split())[:80]
 
 
+# Each a single pass in C over the tree: an element below MAX_DEPTH, a long attribute value;
+# and the tag filter of an XInclude element.
+_TOO_DEEP: Final = etree.XPath("boolean(/*" + "/*" * MAX_DEPTH + ")")
+_LONG_ATTRIBUTE: Final = etree.XPath(f"boolean(//@*[string-length() > {MAX_ATTRIBUTE}])")
+_INCLUDE: Final = f"{{{XINCLUDE}}}*"
+
+
 def _check_limits(root: etree._Element) -> None:
     """Depth, attribute size and the external references of XInclude (ER 0)."""
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise MessageError(
-                ErrorCode.FORMAT, f"XML NESTED DEEPER THAN {MAX_DEPTH} ELEMENTS", "XML"
-            )
-        tag = element.tag
-        if not isinstance(tag, str):
-            # An entity reference left unresolved: only a DTD could declare one.
-            raise MessageError(ErrorCode.FORMAT, "XML ENTITY REFERENCE NOT ALLOWED", "XML")
-        if tag.startswith(f"{{{XINCLUDE}}}"):
-            raise MessageError(ErrorCode.FORMAT, "XML EXTERNAL REFERENCE NOT ALLOWED", "XML")
-        for value in element.attrib.values():
-            if len(value) > MAX_ATTRIBUTE:
-                raise MessageError(
-                    ErrorCode.FORMAT, f"XML ATTRIBUTE LONGER THAN {MAX_ATTRIBUTE}", "XML"
-                )
-        stack.extend((child, depth + 1) for child in element)
+    if _TOO_DEEP(root):
+        raise MessageError(
+            ErrorCode.FORMAT, f"XML NESTED DEEPER THAN {MAX_DEPTH} ELEMENTS", "XML"
+        )
+    if _LONG_ATTRIBUTE(root):
+        raise MessageError(ErrorCode.FORMAT, f"XML ATTRIBUTE LONGER THAN {MAX_ATTRIBUTE}", "XML")
+    if next(root.iter(_INCLUDE), None) is not None:
+        raise MessageError(ErrorCode.FORMAT, "XML EXTERNAL REFERENCE NOT ALLOWED", "XML")
+    if next(root.iter(etree.Entity), None) is not None:
+        # An entity reference left unresolved: only a DTD could declare one.
+        raise MessageError(ErrorCode.FORMAT, "XML ENTITY REFERENCE NOT ALLOWED", "XML")
 
 
 def parse_written(xml: str) -> etree._Element:
     """Elements written by this package, parsed inside a holder that declares the prefixes
     (to read them back); raises etree.XMLSyntaxError."""
     holder = f"<holder {_DECLARATIONS}>{xml}</holder>"
-    return etree.fromstring(holder.encode("ascii", "xmlcharrefreplace"), _PARSER)
+    return etree.fromstring(holder.encode("ascii", "xmlcharrefreplace"), PARSER)
 
 
 def local_name(element: etree._Element) -> str:
@@ -152,12 +153,18 @@ def local_name(element: etree._Element) -> str:
     return str(element.tag).rpartition("}")[2]
 
 
+@functools.lru_cache(maxsize=1024)
+def match_tag(tag: str) -> str:
+    """:func:`match_name` of an element's tag (``{namespace}local``)."""
+    namespace, _, local = tag[1:].rpartition("}")
+    prefix = _NLETS.get(namespace)
+    return local if prefix is None else f"{prefix}:{local}"
+
+
 def match_name(element: etree._Element) -> str:
     """The name an element is matched on: ``n2:X``/``nh2:X`` in the Nlets namespaces, else
     the local name (NIEM elements of any release)."""
-    namespace, _, local = str(element.tag)[1:].rpartition("}")
-    prefix = _NLETS.get(namespace)
-    return local if prefix is None else f"{prefix}:{local}"
+    return match_tag(str(element.tag))
 
 
 def shown_name(element: etree._Element) -> str:

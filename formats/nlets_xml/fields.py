@@ -7,7 +7,7 @@ them back gives the same body again; otherwise the caller carries the body as te
 """
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,6 +19,7 @@ from formats.message import format_fields, parse_fields
 from formats.nlets_xml.document import (
     escape,
     match_name,
+    match_tag,
     parse_written,
     shown_name,
     text_value,
@@ -64,6 +65,7 @@ class _Form:
     leaves: dict[tuple[str, ...], str]
     inner: frozenset[tuple[str, ...]]
     shown: dict[str, str]
+    tags: dict[str, str | None]
 
 
 def _form(tags: Sequence[str], extra: dict[str, tuple[str, ...]]) -> _Form:
@@ -77,7 +79,8 @@ def _form(tags: Sequence[str], extra: dict[str, tuple[str, ...]]) -> _Form:
             paths[tag] = extra.get(tag) or FIELD_ELEMENTS[tag]
     leaves = {tuple(_key(step) for step in path): slot for slot, path in paths.items()}
     inner = frozenset(leaf[:end] for leaf in leaves for end in range(1, len(leaf)))
-    return _Form(leaves, inner, {slot: "/".join(path) for slot, path in paths.items()})
+    shown = {slot: "/".join(path) for slot, path in paths.items()}
+    return _Form(leaves, inner, shown, {slot: _tag(slot) for slot in paths})
 
 
 _INQUIRY_FORMS: Final = {mke: _form(tags, {}) for mke, tags in INQUIRY_FIELDS.items()}
@@ -101,52 +104,69 @@ def has_record_form(mke: str) -> bool:
 # reading
 
 
-def _leaves(
-    container: etree._Element, form: _Form, mke: str
-) -> Iterator[tuple[str, etree._Element]]:
-    """(slot, element) of every leaf of the form under ``container``; a stranger is .22."""
-    stack: list[tuple[etree._Element, tuple[str, ...], str]] = [
-        (child, (), "") for child in reversed(container)
-    ]
-    while stack:
-        element, parent, shown = stack.pop()
-        name = match_name(element)
-        where = f"{shown}{shown_name(element)}"
-        # NIEM augmentation wrappers (j:PersonAugmentation …) add a level, not a meaning.
-        if ":" not in name and name.endswith("Augmentation"):
-            path = parent
-        else:
-            path = (*parent, name)
-            slot = form.leaves.get(path)
-            if slot is not None:
-                if len(element):
-                    raise MessageError(
-                        ErrorCode.FIELD, f"ELEMENT {where} MUST HOLD TEXT ONLY", _tag(slot)
-                    )
-                yield slot, element
-                continue
-            if path not in form.inner:
-                raise MessageError(
-                    ErrorCode.FIELD, f"ELEMENT {where} NOT ALLOWED IN {mke}", "XML"
-                )
-        stack.extend((child, path, f"{where}/") for child in reversed(element))
+def _shown_path(element: etree._Element, container: etree._Element) -> str:
+    """The element's path under ``container`` as the document wrote it, for ER details."""
+    steps = [shown_name(element)]
+    for ancestor in element.iterancestors():
+        if ancestor is container:
+            break
+        steps.append(shown_name(ancestor))
+    return "/".join(reversed(steps))
 
 
 def _values(container: etree._Element, form: _Form, mke: str) -> dict[str, str]:
-    """The text of each slot; repeated or empty elements are .22."""
+    """The text of each slot of the form under ``container``; an element the form does not
+    know, a repeated, empty or uncarriable one is .22."""
+    # The hot loop of an XML query: names are looked up once per tag, paths are tuples.
     values: dict[str, str] = {}
-    for slot, element in _leaves(container, form, mke):
-        where = form.shown[slot]
-        tag = _tag(slot)
-        if slot in values:
-            raise MessageError(ErrorCode.FIELD, f"ELEMENT {where} REPEATED", tag)
-        value = text_value(element, where)
-        if not value:
-            raise MessageError(ErrorCode.FIELD, f"ELEMENT {where} EMPTY", tag)
-        if tag is not None and tag != _REMARK:
-            _check_carriable(value, where, tag)
-        values[slot] = value
+    leaves = form.leaves
+    inner = form.inner
+    match = match_tag
+    stack: list[tuple[etree._Element, tuple[str, ...]]] = [(child, ()) for child in container]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        element, parent = pop()
+        name = match(element.tag)  # type: ignore[arg-type]
+        # NIEM augmentation wrappers (j:PersonAugmentation …) add a level, not a meaning.
+        if name.endswith("Augmentation") and ":" not in name:
+            path = parent
+        else:
+            path = (*parent, name)
+            slot = leaves.get(path)
+            if slot is not None:
+                values[slot] = _value(element, slot, form, values, container)
+                continue
+            if path not in inner:
+                where = _shown_path(element, container)
+                raise MessageError(
+                    ErrorCode.FIELD, f"ELEMENT {where} NOT ALLOWED IN {mke}", "XML"
+                )
+        for child in element:
+            push((child, path))
     return values
+
+
+def _value(
+    element: etree._Element,
+    slot: str,
+    form: _Form,
+    values: dict[str, str],
+    container: etree._Element,
+) -> str:
+    tag = form.tags[slot]
+    if len(element):
+        where = _shown_path(element, container)
+        raise MessageError(ErrorCode.FIELD, f"ELEMENT {where} MUST HOLD TEXT ONLY", tag)
+    where = form.shown[slot]
+    if slot in values:
+        raise MessageError(ErrorCode.FIELD, f"ELEMENT {where} REPEATED", tag)
+    value = text_value(element, where)
+    if not value:
+        raise MessageError(ErrorCode.FIELD, f"ELEMENT {where} EMPTY", tag)
+    if tag is not None and tag != _REMARK:
+        _check_carriable(value, where, tag)
+    return value
 
 
 def _check_carriable(value: str, where: str, tag: str) -> None:

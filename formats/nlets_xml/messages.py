@@ -33,6 +33,7 @@ from formats.nlets_xml.document import (
     escape,
     is_xml,
     match_name,
+    match_tag,
     parse_document,
     shown_name,
     text_value,
@@ -105,7 +106,7 @@ def _children(parent: etree._Element) -> dict[str, list[etree._Element]]:
     """The children of an element by match name."""
     found: dict[str, list[etree._Element]] = {}
     for child in parent:
-        found.setdefault(match_name(child), []).append(child)
+        found.setdefault(match_tag(child.tag), []).append(child)  # type: ignore[arg-type]
     return found
 
 

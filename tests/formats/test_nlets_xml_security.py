@@ -10,7 +10,7 @@ from lxml import etree
 from formats.errors import ErrorCode, MessageError
 from formats.framing import DEFAULT_MAX_TEXT
 from formats.nlets_xml import MAX_ATTRIBUTE, MAX_DEPTH, parse_xml_input, parse_xml_output
-from formats.nlets_xml.document import _PARSER
+from formats.nlets_xml.document import PARSER
 
 N2 = "http://www.nlets.org/niem/1.0"
 NH2 = "http://www.nlets.org/niem/nlets-hdr/1.0"
@@ -99,7 +99,7 @@ def test_the_parser_alone_fetches_nothing_either(listener: tuple[socket.socket, 
                      f'<!DOCTYPE r [<!ENTITY x SYSTEM "{url}">]><r>&x;</r>',
                      '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'):
         try:
-            root = etree.fromstring(document.encode(), _PARSER)
+            root = etree.fromstring(document.encode(), PARSER)
         except etree.XMLSyntaxError:
             continue
         assert "root:" not in etree.tostring(root, encoding="unicode")
