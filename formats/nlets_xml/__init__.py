@@ -8,7 +8,6 @@ network); the element an ER names; the line codec.
 from formats.nlets_xml.codec import XML, XmlCodec
 from formats.nlets_xml.document import MAX_ATTRIBUTE, MAX_DEPTH, is_xml
 from formats.nlets_xml.messages import (
-    RESPONSE_KEYS,
     XmlInput,
     convert,
     is_xml_output,
@@ -28,7 +27,6 @@ from formats.nlets_xml.names import element_path, xml_error
 __all__ = [
     "MAX_ATTRIBUTE",
     "MAX_DEPTH",
-    "RESPONSE_KEYS",
     "XML",
     "XmlCodec",
     "XmlInput",

@@ -16,8 +16,6 @@ class XmlCodec:
 
     __slots__ = ()
 
-    name = "xml"
-
     def read_output(self, text: str) -> OutputMessage:
         """The output a line received; raises MessageError when it is not an XML output."""
         return parse_xml_output(text)
