@@ -41,17 +41,20 @@ bench: $(STAMP)
 soak: $(STAMP) mosquitto
 	$(BIN)/pytest -q -m soak
 
-# Coverage-guided fuzzing of the frame decoder and the parsers, FUZZ_SECONDS per target.
+# Coverage-guided fuzzing of the frame decoder, the parsers and the Nlets XML readers,
+# FUZZ_SECONDS per target.
 # The corpus grows in .fuzz/; a finding is written there as crash-* and becomes a test.
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,fuzz]'
 	$(BIN)/python -m fuzz.seeds .fuzz/seeds
-	mkdir -p .fuzz/framing .fuzz/parsers
+	mkdir -p .fuzz/framing .fuzz/parsers .fuzz/xml
 	$(BIN)/python -m fuzz.fuzz_framing -max_total_time=$(FUZZ_SECONDS) \
 	  -artifact_prefix=.fuzz/crash-framing- .fuzz/framing .fuzz/seeds
 	$(BIN)/python -m fuzz.fuzz_parsers -max_total_time=$(FUZZ_SECONDS) \
 	  -artifact_prefix=.fuzz/crash-parsers- .fuzz/parsers .fuzz/seeds
+	$(BIN)/python -m fuzz.fuzz_xml -max_total_time=$(FUZZ_SECONDS) \
+	  -artifact_prefix=.fuzz/crash-xml- .fuzz/xml .fuzz/seeds
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

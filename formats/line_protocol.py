@@ -11,6 +11,7 @@ transport's. docs/protocol-notes.md describes the states and events.
 import contextlib
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 from formats.control import (
     HEARTBEAT,
@@ -39,6 +40,7 @@ __all__ = [
     "BAD_FRAME_DETAIL",
     "TEXT",
     "Ack",
+    "Codec",
     "Event",
     "Heartbeat",
     "Input",
@@ -193,8 +195,16 @@ _SENDS: dict[Role, dict[type, State]] = {
 }
 
 
+class Codec(Protocol):
+    """A line's message format: TextCodec here, formats.nlets_xml.XmlCodec for XML lines."""
+
+    def read_output(self, text: str) -> OutputMessage:
+        """The output a line received; raises MessageError when it is not one."""
+        ...
+
+
 class TextCodec:
-    """Nlets legacy text (SPEC.md §3, §4): the message format of every line for now."""
+    """Nlets legacy text (SPEC.md §3, §4): the message format of a line whose format is text."""
 
     __slots__ = ()
 
@@ -249,7 +259,7 @@ class LineProtocol:
     def __init__(
         self,
         role: Role,
-        codec: TextCodec = TEXT,
+        codec: Codec = TEXT,
         max_text: int = DEFAULT_MAX_TEXT,
         *,
         line: str | None = None,

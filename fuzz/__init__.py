@@ -1,1 +1,2 @@
-"""Coverage-guided fuzz targets (atheris) for the frame decoder and the parsers: `make fuzz`."""
+"""Coverage-guided fuzz targets (atheris) for the frame decoder, the parsers and the Nlets XML
+readers: `make fuzz`."""

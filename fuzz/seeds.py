@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from formats.message import format_fields, format_input
+from formats.nlets_xml import output_text_to_xml, text_to_xml
 
 IAQ = {"PUR": "C", "ATN": "DET SMITH", "PHN": "916-555-0100", "NAM": "GARCIA, MARIA ELENA",
        "DOB": "19850314", "SEX": "F", "POB": "MX", "CUS": "N", "OFF": "0399", "ARN": "A012345678",
@@ -27,6 +28,25 @@ SEEDS = [
     ".22. INVALID MESSAGE FORMAT\nDOB/ MUST BE MMDDYY OR CCYYMMDD\nORIGINAL MESSAGE\nIAQ.CA",
 ]
 
+# The same messages in Nlets XML, and one as a state switch writes it (indented, CDATA, a
+# NIEM 3.0 name, an augmentation wrapper), for the XML target.
+XML_SEEDS = [
+    *(text_to_xml(seed) for seed in SEEDS[:4]),
+    output_text_to_xml(SEEDS[9]),
+    "<?xml version='1.0'?>\n<n2:NLETS xmlns:n2='http://www.nlets.org/niem/1.0' "
+    "xmlns:nh2='http://www.nlets.org/niem/nlets-hdr/1.0' "
+    "xmlns:nc='http://release.niem.gov/niem/niem-core/3.0/' n2:version='4.00'>\n"
+    "  <n2:NLETSMessageHeader>\n    <nh2:MessageKeyCodeText>QW</nh2:MessageKeyCodeText>\n"
+    "    <nh2:OriginatingORIID>NY0000000</nh2:OriginatingORIID>\n"
+    "    <nh2:DestinationORIID>NCIC</nh2:DestinationORIID>\n"
+    "    <nh2:DocumentControlFieldText><![CDATA[Q1]]></nh2:DocumentControlFieldText>\n"
+    "  </n2:NLETSMessageHeader>\n  <n2:NLETSInquiryData><n2:Person>\n"
+    "    <nc:PersonName><nc:PersonFullName>SMITH, JOHN</nc:PersonFullName></nc:PersonName>\n"
+    "    <nc:PersonBirthDate><nc:Date>1990-07-04</nc:Date></nc:PersonBirthDate>\n"
+    "    <j:PersonAugmentation xmlns:j='http://release.niem.gov/niem/domains/jxdm/5.0/'/>\n"
+    "  </n2:Person></n2:NLETSInquiryData>\n</n2:NLETS>",
+]
+
 
 def main() -> None:
     """Write each seed as a file, and a framed stream of them for the decoder."""
@@ -34,6 +54,8 @@ def main() -> None:
     target.mkdir(parents=True, exist_ok=True)
     for number, seed in enumerate(SEEDS):
         (target / f"seed-{number:02d}").write_bytes(seed.encode())
+    for number, seed in enumerate(XML_SEEDS):
+        (target / f"seed-xml-{number:02d}").write_bytes(seed.encode())
     # The decoder target reads a max-length byte and a read-size byte first.
     stream = b"".join(b"\x02" + seed.encode() + b"\x03" for seed in SEEDS)
     (target / "seed-stream").write_bytes(b"\x40\x07" + stream + b"junk\x02\x01\x03")

@@ -14,6 +14,13 @@ from formats.framing import BadFrame, Frame, FrameDecoder
 from formats.hitconf import validate_qw, validate_yq
 from formats.iaq import validate_iaq
 from formats.message import format_input, parse_fields, parse_input
+from formats.nlets_xml import (
+    parse_xml_input,
+    parse_xml_output,
+    render_xml_input,
+    render_xml_output,
+    xml_error,
+)
 from formats.notices import parse_er_body
 from formats.output import format_output, parse_output
 
@@ -72,3 +79,33 @@ def parsers(data: bytes) -> None:
     for validate in (validate_iaq, validate_yq, validate_qw):
         with contextlib.suppress(MessageError):
             validate(fields, TODAY)
+
+
+def xml_parsers(data: bytes) -> None:
+    """The Nlets XML readers answer any text with a result or a MessageError; what they read,
+    written again, reads the same; an ER about its fields names an element or a tag."""
+    text = data.decode("latin-1")
+    try:
+        output = parse_xml_output(text)
+    except MessageError:
+        pass
+    else:
+        assert parse_xml_output(render_xml_output(output)) == output
+    try:
+        message = parse_xml_input(text)
+    except MessageError as exc:
+        assert "\n" not in exc.detail
+        return
+    again = parse_xml_input(render_xml_input(message))
+    assert (again.mke, again.sender, again.dests, again.control, again.body) == (
+        message.mke, message.sender, message.dests, message.control, message.body,
+    )
+    try:
+        fields = parse_fields(message.body)
+    except MessageError:
+        return
+    for validate in (validate_iaq, validate_yq, validate_qw):
+        try:
+            validate(fields, TODAY)
+        except MessageError as exc:
+            assert xml_error(exc, message.tagged).code == exc.code

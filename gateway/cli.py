@@ -14,6 +14,7 @@ import typer
 import uvloop
 
 from gateway.cli_audit import register_audit
+from gateway.cli_convert import register_convert
 from gateway.cli_errors import job_failed, settings_from_flags, usage_error
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
@@ -164,6 +165,7 @@ def register_commands(root: typer.Typer) -> None:
 register_services(app, data_app)
 register_mqtt(app)
 register_audit(app)
+register_convert(app)
 register_commands(app)
 
 

@@ -21,11 +21,14 @@ from pathlib import Path
 
 import orjson
 import uvloop
+from lxml import etree
 
 from formats.control import format_ack, format_signon
 from formats.framing import encode_frame
 from formats.iaq import validate_iaq
 from formats.message import format_fields, format_input, parse_fields, parse_input
+from formats.nlets_xml import parse_xml_input, text_to_xml
+from formats.nlets_xml.document import PARSER
 from routing.lines import LINE_CODES, dev_key
 from simulator.bench_hits import HitFigures, open_hits
 from simulator.bench_mqtt import bench_mqtt
@@ -57,6 +60,28 @@ def bench_parse(count: int = 200_000) -> float:
     for n in range(count):
         msg = parse_input(texts[n % 1000])
         validate_iaq(parse_fields(msg.body), today)
+    return count / (time.perf_counter() - start)
+
+
+def bench_xml_parse(count: int = 100_000) -> float:
+    """The same IAQs as Nlets XML: parse (hardened lxml, header, tagged fields) + field split +
+    validation per second on one core."""
+    texts = [text_to_xml(sample_iaq("CA0000000", n)) for n in range(1000)]
+    today = date(2026, 11, 23)
+    start = time.perf_counter()
+    for n in range(count):
+        msg = parse_xml_input(texts[n % 1000])
+        validate_iaq(parse_fields(msg.body), today)
+    return count / (time.perf_counter() - start)
+
+
+def bench_lxml_parse(count: int = 100_000) -> float:
+    """lxml's own parse of the same XML IAQs with the same parser, nothing read from the
+    tree: the floor under the XML figure."""
+    texts = [text_to_xml(sample_iaq("CA0000000", n)) for n in range(1000)]
+    start = time.perf_counter()
+    for n in range(count):
+        etree.fromstring(texts[n % 1000].encode(), PARSER)
     return count / (time.perf_counter() - start)
 
 
@@ -364,14 +389,22 @@ def main() -> None:
     parse = bench_parse()
     hl7_rate = bench_hl7_parse()
     fix_rate = bench_fix_parse()
+    xml_rate = bench_xml_parse()
+    lxml_rate = bench_lxml_parse()
     print(f"parse: IAQ {parse:,.0f}/s, hl7.parse {hl7_rate:,.0f}/s ({parse / hl7_rate:.1f}x), "
           f"simplefix {fix_rate:,.0f}/s ({parse / fix_rate:.1f}x)")
+    print(f"parse: XML IAQ {xml_rate:,.0f}/s ({xml_rate / parse:.0%} of text), "
+          f"lxml parse alone {lxml_rate:,.0f}/s ({xml_rate / lxml_rate:.0%} of the floor)")
     rows += [
         _row("IAQ parse + validate, one core", f"{parse:,.0f}/s", "150,000/s", parse >= 150_000),
         _row("python-hl7 `hl7.parse`, HL7 QBP query", f"{hl7_rate:,.0f}/s", "-", None),
         _row("IAQ parse / hl7.parse", f"{parse / hl7_rate:.1f}x", "25x", parse >= 25 * hl7_rate),
         _row("simplefix parse, FIX NewOrderSingle", f"{fix_rate:,.0f}/s", "-", None),
         _row("IAQ parse / simplefix", f"{parse / fix_rate:.1f}x", "-", None),
+        _row("XML IAQ parse + validate, one core", f"{xml_rate:,.0f}/s", "-", None),
+        _row("lxml parse of the same document (floor)", f"{lxml_rate:,.0f}/s", "-", None),
+        _row("XML IAQ / text IAQ parse", f"{xml_rate / parse:.0%}", "-", None),
+        _row("XML IAQ / lxml floor", f"{xml_rate / lxml_rate:.0%}", "-", None),
     ]
     e2e, started, peak_kib = bench_end_to_end()
     mllp = bench_peer("mllp")

@@ -5,8 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reliability_strategies import mutated_frames, valid_texts
 
-from fuzz.seeds import SEEDS
-from fuzz.targets import frame_decoder, parsers
+from formats.nlets_xml import text_to_xml
+from fuzz.seeds import SEEDS, XML_SEEDS
+from fuzz.targets import frame_decoder, parsers, xml_parsers
 
 texts = st.one_of(valid_texts.map(str.encode), mutated_frames(), st.binary(max_size=300),
                   st.sampled_from(SEEDS).map(str.encode))
@@ -25,7 +26,25 @@ def test_frame_decoder_target(max_byte: int, step: int, frames: list[bytes], jun
     frame_decoder(bytes([max_byte, step]) + stream)
 
 
+def xml_cut(text: str, data: st.DataObject) -> bytes:
+    """An XML seed or a valid text as XML, with a slice cut out and bytes put in."""
+    raw = text.encode()
+    start = data.draw(st.integers(0, len(raw)))
+    end = data.draw(st.integers(start, min(len(raw), start + 40)))
+    return raw[:start] + data.draw(st.binary(max_size=12)) + raw[end:]
+
+
+@given(st.sampled_from(XML_SEEDS) | valid_texts.filter(lambda t: "TXT" in t).map(text_to_xml),
+       st.data())
+def test_xml_target(text: str, data: st.DataObject) -> None:
+    xml_parsers(text.encode())
+    xml_parsers(xml_cut(text, data))
+
+
 def test_targets_take_the_seed_corpus() -> None:
     for seed in SEEDS:
         parsers(seed.encode())
         frame_decoder(b"\x40\x05\x02" + seed.encode() + b"\x03")
+    for seed in XML_SEEDS:
+        xml_parsers(seed.encode())
+        parsers(seed.encode())

@@ -1,0 +1,36 @@
+"""The line codec for Nlets XML, beside formats.line_protocol.TextCodec."""
+
+from formats.message import InputMessage
+from formats.nlets_xml.messages import (
+    parse_xml_input,
+    parse_xml_output,
+    render_xml_input,
+    render_xml_output,
+)
+from formats.output import OutputMessage
+
+
+class XmlCodec:
+    """Nlets XML (SPEC.md §10): the message format of a line whose registry ``format`` is
+    ``xml``. Reads and writes both directions, so either end of a line can use it."""
+
+    __slots__ = ()
+
+    def read_output(self, text: str) -> OutputMessage:
+        """The output a line received; raises MessageError when it is not an XML output."""
+        return parse_xml_output(text)
+
+    def write_output(self, msg: OutputMessage) -> str:
+        """The text of an output to a line of this format."""
+        return render_xml_output(msg)
+
+    def read_input(self, text: str) -> InputMessage:
+        """An input in XML; raises MessageError with the ER of SPEC.md §10."""
+        return parse_xml_input(text)
+
+    def write_input(self, msg: InputMessage) -> str:
+        """The text a line of this format sends for an input."""
+        return render_xml_input(msg)
+
+
+XML = XmlCodec()
