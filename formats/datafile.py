@@ -4,17 +4,16 @@ UTF-8 with or without a byte-order mark, CRLF, LF or CR line ends, columns in an
 header names and values in any letter case, spaces around values. Whatever cannot be used is
 refused with a DataFileError: one line naming the file, the line, the column, the rule and the
 fix (docs/data-files.md). The row models live with what reads them: the registries' in
-gateway/rows.py, the LESC records' in responders/lesc/records.py. This is the one module of
-formats/ that opens files.
+gateway/rows.py, the LESC records' in responders/lesc/records.py. Like the rest of formats/ it
+does no IO: the caller opens the file and hands its lines in.
 """
 
 import codecs
 import csv
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
-from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
@@ -115,9 +114,9 @@ class _TextLines:
     column it falls in.
     """
 
-    def __init__(self, handle: BinaryIO, source: str) -> None:
+    def __init__(self, chunks: Iterable[bytes], source: str) -> None:
         # bytes.splitlines breaks at CR, LF and CRLF alike, so old Mac exports read too.
-        self._pieces = (piece for chunk in handle for piece in chunk.splitlines(keepends=True))
+        self._pieces = (piece for chunk in chunks for piece in chunk.splitlines(keepends=True))
         self._source = source
         self.number = 0
         self.header: tuple[str, ...] = ()
@@ -205,57 +204,59 @@ def _refusal(exc: ValidationError, source: str, line: int) -> DataFileError:
     return DataFileError(source, line, column, error["msg"], "correct the value")
 
 
+def unreadable(source: str, exc: OSError) -> DataFileError:
+    """The refusal of a data file that cannot be opened or read."""
+    return DataFileError(
+        source, None, None, f"cannot be read ({exc.strerror or exc})",
+        "check that the file exists and is readable",
+    )  # fmt: skip
+
+
 def read_rows(
-    path: Path,
+    chunks: Iterable[bytes],
+    source: str,
     model: type[_Row],
     today: date | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[int, _Row]]:
     """The rows of a data file with their line numbers, each checked by ``model``.
 
-    ``today`` (default: the current date) is what dates in the future are judged against;
-    ``context`` gives the model's validators more to judge by.
-    Raises DataFileError on the first thing that cannot be used, and for a file without rows.
+    ``chunks`` are the file's bytes in pieces (an open binary file, a list of lines);
+    ``source`` names the file in refusals. ``today`` (default: the current date) is what
+    dates in the future are judged against; ``context`` gives the model's validators more to
+    judge by. Raises DataFileError on the first thing that cannot be used, and for a file
+    without rows.
     """
-    source = str(path)
     context = {**(context or {}), "today": today or date.today()}
+    lines = _TextLines(chunks, source)
+    reader = csv.reader(lines)
+    count = 0
     try:
-        handle = path.open("rb")
-    except OSError as exc:
+        first = next(reader, None)
+        if first is None:
+            raise DataFileError(
+                source, 1, None, "the file is empty",
+                f"the first line must be the header {_header_spec(model)}",
+            )  # fmt: skip
+        header = lines.header = _header(first, source, reader.line_num, model)
+        for cells in reader:
+            # Blank lines, and rows of empty cells a spreadsheet leaves at the end.
+            if not any(cell.strip() for cell in cells):
+                continue
+            line = reader.line_num
+            values = _cells(cells, header, source, line)
+            try:
+                row = model.model_validate(values, context=context)
+            except ValidationError as exc:
+                raise _refusal(exc, source, line) from None
+            count += 1
+            yield line, row
+    except csv.Error as exc:
         raise DataFileError(
-            source, None, None, f"cannot be read ({exc.strerror or exc})",
-            "check that the file exists and is readable",
+            source, reader.line_num, None, f"not readable as CSV ({exc})",
+            "save the file again as CSV, comma-separated, UTF-8",
         ) from None  # fmt: skip
-    with handle:
-        lines = _TextLines(handle, source)
-        reader = csv.reader(lines)
-        count = 0
-        try:
-            first = next(reader, None)
-            if first is None:
-                raise DataFileError(
-                    source, 1, None, "the file is empty",
-                    f"the first line must be the header {_header_spec(model)}",
-                )  # fmt: skip
-            header = lines.header = _header(first, source, reader.line_num, model)
-            for cells in reader:
-                # Blank lines, and rows of empty cells a spreadsheet leaves at the end.
-                if not any(cell.strip() for cell in cells):
-                    continue
-                line = reader.line_num
-                values = _cells(cells, header, source, line)
-                try:
-                    row = model.model_validate(values, context=context)
-                except ValidationError as exc:
-                    raise _refusal(exc, source, line) from None
-                count += 1
-                yield line, row
-        except csv.Error as exc:
-            raise DataFileError(
-                source, reader.line_num, None, f"not readable as CSV ({exc})",
-                "save the file again as CSV, comma-separated, UTF-8",
-            ) from None  # fmt: skip
-        if count == 0:
-            raise DataFileError(
-                source, reader.line_num + 1, None, "no rows after the header", model.empty_fix
-            )
+    if count == 0:
+        raise DataFileError(
+            source, reader.line_num + 1, None, "no rows after the header", model.empty_fix
+        )

@@ -6,6 +6,7 @@ import os
 import signal
 import sqlite3
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,10 +17,12 @@ from gateway.cli_audit import register_audit
 from gateway.cli_errors import job_failed, settings_from_flags, usage_error
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
-from gateway.cli_tools import register_tools
 from gateway.config import SettingError
 from gateway.logs import configure_logging
 from routing.lines import hash_key
+
+# Entry points that add commands from outside the switch (pyproject.toml: the simulator's).
+COMMANDS_GROUP = "iaqgw.commands"
 
 app = typer.Typer(
     help="iaq-gateway: an Nlets-style message switch with an emulated ICE LESC. Exit codes: "
@@ -152,10 +155,16 @@ def keys_hash(
     typer.echo(hash_key(key, os.urandom(16)))
 
 
-register_tools(app)
+def register_commands(root: typer.Typer) -> None:
+    """Let every installed ``iaqgw.commands`` entry point add its commands (the simulator's)."""
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        entry.load()(root)
+
+
 register_services(app, data_app)
 register_mqtt(app)
 register_audit(app)
+register_commands(app)
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """The line and ORI registries: read the operator's files or the shipped defaults."""
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-from formats.datafile import DataFileError, read_rows
+from formats.datafile import CsvRow, DataFileError, read_rows, unreadable
 from gateway.rows import LineRow, OriRow
 from responders.registry import ServiceTable, installed, service_table
 from routing.lines import LINE_CODES, Line, LineRegistry, default_ice_office_ori
@@ -39,6 +40,18 @@ def _first_lines(
     return first
 
 
+_Row = TypeVar("_Row", bound=CsvRow)
+
+
+def _read(path: Path, model: type[_Row], context: Mapping[str, Any]) -> list[tuple[int, _Row]]:
+    """Every row of a data file with its line number (DataFileError when it cannot be used)."""
+    try:
+        with path.open("rb") as handle:
+            return list(read_rows(handle, str(path), model, context=context))
+    except OSError as exc:
+        raise unreadable(str(path), exc) from None
+
+
 def load_lines(path: Path | None, reserved: frozenset[str] | None = None) -> LineRegistry:
     """The line registry from ``path``, or the shipped development registry (keys DEV-<LINE>).
 
@@ -48,7 +61,7 @@ def load_lines(path: Path | None, reserved: frozenset[str] | None = None) -> Lin
     """
     source = path or DEFAULT_LINES
     context = {"reserved": reserved_oris() if reserved is None else reserved}
-    rows = list(read_rows(source, LineRow, context=context))
+    rows = _read(source, LineRow, context)
     codes = _first_lines(
         source, "line", ((line, row.line) for line, row in rows), "list each line once"
     )
@@ -84,7 +97,7 @@ def load_oris(
             for entry in synthetic_oris(LINE_CODES)
             if entry.line in wanted and entry.ori not in reserved
         )
-    rows = list(read_rows(path, OriRow, context={"reserved": reserved}))
+    rows = _read(path, OriRow, {"reserved": reserved})
     _first_lines(path, "ori", ((line, row.ori) for line, row in rows), "list each ORI once")
     return OriRegistry(Ori(row.ori, row.line, row.agency) for _, row in rows)
 

@@ -197,3 +197,25 @@ async def test_deadline_missed_while_down_is_sent_at_once_and_logged(lesc: Lesc)
     assert fields_of(await client.recv())["STA"] == "PENDING"
     [event] = lesc.events("hit.deadline")
     assert event["level"] == "warning" and event["margin_ms"] == -60_000
+
+
+async def test_two_answers_in_one_sweep_lodge_one_detainer(lesc: Lesc) -> None:
+    # Two hit confirmations of one agency for one subject (two cases: two OCAs), answered by
+    # the technician in the same sweep: the second answer sees the first's detainer.
+    gateway = await lesc.start(
+        technician_delay="fixed", technician_delay_mean=60, technician_delay_max=3600
+    )
+    client = await lesc.connect(gateway, "TX")
+    await client.send(yq(TX, oca="CASE-1", control="A", **PARTIAL))
+    await client.send(yq(TX, oca="CASE-2", control="B", **PARTIAL))
+    await lesc.wait_open(gateway, 2)
+    await lesc.advance(gateway, MINUTE)
+    outputs = await client.recv_many(4)
+    finals = [fields_of(out) for out in outputs if out.message.mke == "YR"]
+    assert [(f["STA"], f["DTN"]) for f in finals] == [("CONFIRMED", "Y")] * 2
+    # One detainer: one notice to the agency and its copy to the ICE field office.
+    notices = [out for out in outputs if out.message.mke == "AM"]
+    assert len(notices) == 2
+    assert all(n.message.body.startswith("IMMIGRATION DETAINER LODGED") for n in notices)
+    assert len(lesc.events("detainer.lodged")) == 1
+    assert await nothing_more(client, 0.1)

@@ -24,12 +24,17 @@ from formats.framing import DEFAULT_MAX_TEXT, BadFrame, Frame, FrameDecoder, enc
 from formats.message import parse_input
 from formats.notices import parse_er_body
 from formats.output import SEQ_WRAP, OutputMessage, parse_output
-from gateway.datafiles import load_lines, load_oris
+from gateway.datafiles import load_lines, load_oris, reserved_oris
 from gateway.switch import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS
+from responders.registry import installed, service_table
 from routing.resolve import Router
 
 HANG = 20.0  # seconds without the sentinel's answer that count as a hang
-ROUTER = Router(load_lines(None), load_oris(None))
+# Routed as the gateway routes: the installed services' destinations and reserved ORIs.
+TABLE = service_table(installed())
+RESERVED = reserved_oris(TABLE)
+LINES = load_lines(None, RESERVED)
+ROUTER = Router(LINES, load_oris(None, LINES.codes, RESERVED), TABLE.destinations, RESERVED)
 
 
 def expected_errors(frame: Frame | BadFrame) -> list[str]:

@@ -18,12 +18,12 @@ from formats.control import SignOn, format_signon_ok, parse_control
 from formats.framing import FrameDecoder, encode_frame
 from formats.message import format_input, parse_fields, parse_input
 from formats.output import OutputMessage, format_output, parse_output
-from gateway import cli_tools
 from gateway.app import Gateway
 from gateway.cli import app
 from gateway.datafiles import load_oris
 from responders.lesc.settings import LescSettings
 from routing.lines import dev_key
+from simulator import cli as cli_tools
 from simulator.client import LineClient
 from simulator.defaults import TECHNICIAN_DELAY_MAX
 from simulator.record import read_record

@@ -13,7 +13,8 @@ queue and marks a case ``answered``; the gateway sends the answer on its next sw
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -274,6 +275,26 @@ class Casebook:
         self._log = log
         self._uncommitted = uncommitted
         self._on_write = on_write
+        # Effects of the timed actions being prepared in one sweep (see staged).
+        self._staged: list[object] = []
+
+    @contextmanager
+    def staged(self) -> Iterator[list[object]]:
+        """A list whose effects the desk's reads see until the block ends.
+
+        The timed actions of one sweep are prepared before any is stored: each adds its
+        effects here, so a later action finds the detainer an earlier one lodged, as a later
+        input of a batch does through ``uncommitted``.
+        """
+        self._staged = []
+        try:
+            yield self._staged
+        finally:
+            self._staged = []
+
+    def _pending_effects(self) -> Iterator[object]:
+        yield from self._uncommitted()
+        yield from self._staged
 
     # the desk pipelines read
 
@@ -289,7 +310,7 @@ class Casebook:
             (ori, nic, oca),
         ).fetchone()
         case = _case(row) if row else None
-        for effect in self._uncommitted():
+        for effect in self._pending_effects():
             if isinstance(effect, CaseOpened):
                 opened = effect.case
                 if (opened.ori, opened.nic, opened.oca) == (ori, nic, oca):
@@ -307,7 +328,7 @@ class Casebook:
         """Whether a detainer for this A-number was already lodged for this agency."""
         if any(
             isinstance(effect, DetainerLodged) and (effect.ori, effect.arn) == (ori, arn)
-            for effect in self._uncommitted()
+            for effect in self._pending_effects()
         ):
             return True
         row = self._db.execute(

@@ -136,16 +136,18 @@ class Deadlines:
         self._forget(kind, due)
         cases = {case.id: case for case, _ in due}
         batch: dict[int, Emission] = {}
-        for case, due_at in due:
-            retry = self._retry.get((kind, case.id))
-            if retry is not None and now < retry.at:
-                continue
-            try:
-                result = action(case, now, due_at)
-            except Exception as exc:
-                self._failed(kind, case, now, exc)
-                continue
-            batch[case.id] = Emission(origin_of(case), result.replies, result.effects)
+        with self._casebook.staged() as staged:
+            for case, due_at in due:
+                retry = self._retry.get((kind, case.id))
+                if retry is not None and now < retry.at:
+                    continue
+                try:
+                    result = action(case, now, due_at)
+                except Exception as exc:
+                    self._failed(kind, case, now, exc)
+                    continue
+                staged.extend(result.effects)
+                batch[case.id] = Emission(origin_of(case), result.replies, result.effects)
         return self._send(kind, batch, cases, now)
 
     def _send(

@@ -21,6 +21,7 @@ from formats.datafile import (
     read_rows,
     refuse,
     today_of,
+    unreadable,
     upper,
     words,
 )
@@ -243,7 +244,13 @@ def build_from_csv(path_db: Path, csv_path: Path, today: date | None = None) -> 
     Raises DataFileError naming the line and column of the first unusable value; the index
     file is then left as it was.
     """
-    return build_from_records(path_db, _unique(csv_path, read_rows(csv_path, RecordRow, today)))
+    try:
+        handle = csv_path.open("rb")
+    except OSError as exc:
+        raise unreadable(str(csv_path), exc) from None
+    with handle:
+        rows = read_rows(handle, str(csv_path), RecordRow, today)
+        return build_from_records(path_db, _unique(csv_path, rows))
 
 
 def ensure_index(

@@ -1,5 +1,8 @@
 """The test-harness and operator commands of ``iaqgw``: simulate, replay, tail (SPEC.md §8).
 
+The command line's root (gateway/cli.py) finds them through the entry point group
+``iaqgw.commands``, so the switch never imports the simulator.
+
 Exit codes as everywhere in ``iaqgw``: 0 ok, 1 the job failed (a protocol violation, a
 replay difference, no connection), 2 bad usage with a one-line reason.
 """
