@@ -71,7 +71,7 @@ class Gateway:
         broker = bus_address(settings.bus, instances)
         # Small shared pieces first, so that each part below gets its collaborators when it
         # is made: the homes, the journal and its flush, the counters, the bus's tables.
-        self.homes = Homes(settings.instance, instances, self.lines.codes)
+        homes = Homes(settings.instance, instances, self.lines.codes)
         self.journal = Journal(settings.journal_path)
         flush_soon = FlushSoon(self.journal.flush)
         self.metrics = GatewayMetrics() if settings.metrics_port is not None else None
@@ -81,8 +81,8 @@ class Gateway:
         bus_lines: BusLines | None = None
         try:
             if broker is not None:
-                self._bus_store = BusStore(self.journal, settings.journal_path, self.homes)
-                bus_lines = BusLines(self.homes, self._bus_store, self.journal, self.log)
+                self._bus_store = BusStore(self.journal, settings.journal_path, homes)
+                bus_lines = BusLines(homes, self._bus_store, self.journal, self.log)
             self.delivery = Delivery(
                 self.journal, self.clock, self.log, flush_soon, settings.backlog_page,
                 hooks=hooks, remote=bus_lines,
@@ -121,7 +121,7 @@ class Gateway:
         self.desk = LineDesk(
             settings,
             lines=self.lines,
-            homes=self.homes,
+            homes=homes,
             journal=self.journal,
             switch=self.switch,
             delivery=self.delivery,
@@ -134,7 +134,7 @@ class Gateway:
             self.bus = MqttBus(
                 broker,
                 settings=settings,
-                homes=self.homes,
+                homes=homes,
                 lines=bus_lines,
                 store=self._bus_store,
                 inputs=self.desk,
