@@ -6,18 +6,22 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.bus import make_bus
+from gateway.bus import Bus, Homes, LocalBus, bus_address, parse_instances
+from gateway.bus.lines import BusLines
+from gateway.bus.mqtt import MqttBus
+from gateway.bus.store import BusStore
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.datafiles import load_lines, load_oris, reserved_oris
-from gateway.delivery import Delivery
+from gateway.delivery import Delivery, FlushSoon
 from gateway.journal import Journal, PendingOutput
+from gateway.lines import LineDesk
 from gateway.logs import get_logger
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import NO_HOOKS, GatewayMetrics, StateReader
+from gateway.outputs import Outputs
 from gateway.services import ServiceHost
 from gateway.session import LineSession
 from gateway.switch import Switch
-from gateway.throttle import SignonThrottle
 from responders.base import Pipeline, Service
 from responders.registry import installed, service_table
 from routing.lines import is_plain_key
@@ -45,7 +49,7 @@ def server_tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 class Gateway:
-    """One running switch."""
+    """One running switch: builds its parts, each given what it uses, and runs them."""
 
     def __init__(
         self,
@@ -63,17 +67,34 @@ class Gateway:
         self.lines = load_lines(settings.lines, reserved)
         self.oris = load_oris(settings.oris, self.lines.codes, reserved)
         self.router = Router(self.lines, self.oris, table.destinations, reserved)
+        instances = parse_instances(settings.instance, settings.instances)
+        broker = bus_address(settings.bus, instances)
+        # Small shared pieces first, so that each part below gets its collaborators when it
+        # is made: the homes, the journal and its flush, the counters, the bus's tables.
+        homes = Homes(settings.instance, instances, self.lines.codes)
         self.journal = Journal(settings.journal_path)
-        self.delivery = Delivery(
-            self.journal, self.clock, self.log, self.schedule_flush, settings.backlog_page
-        )
+        flush_soon = FlushSoon(self.journal.flush)
+        self.metrics = GatewayMetrics() if settings.metrics_port is not None else None
+        hooks = self.metrics or NO_HOOKS
+        # With a broker: the bus's tables, and the lines it reaches (delivery's remote lines).
+        self._bus_store: BusStore | None = None
+        bus_lines: BusLines | None = None
         try:
+            if broker is not None:
+                self._bus_store = BusStore(self.journal, settings.journal_path, homes)
+                bus_lines = BusLines(homes, self._bus_store, self.journal, self.log)
+            self.delivery = Delivery(
+                self.journal, self.clock, self.log, flush_soon, settings.backlog_page,
+                hooks=hooks, remote=bus_lines,
+            )
+            outputs = Outputs(self.journal, self._bus_store)
             self.services = ServiceHost(
                 table,
                 router=self.router,
                 lines=self.lines,
                 journal=self.journal,
                 journal_path=settings.journal_path,
+                outputs=outputs,
                 delivery=self.delivery,
                 clock=self.clock,
                 log=self.log,
@@ -82,7 +103,7 @@ class Gateway:
                 settings=settings.model_dump(exclude={"bus_user", "bus_password"}),
             )
         except BaseException:
-            self.journal.close()
+            self._close_stores()
             raise
         self.scheduler = self.services.scheduler
         self.switch = Switch(
@@ -90,47 +111,46 @@ class Gateway:
             services=self.services,
             lines=self.lines,
             journal=self.journal,
+            outputs=outputs,
             clock=self.clock,
-            is_signed_on=self.in_service,
+            in_service=self.delivery.in_service,
+            log=self.log,
+            hooks=hooks,
+        )
+        self._outputs = outputs
+        self.desk = LineDesk(
+            settings,
+            lines=self.lines,
+            homes=homes,
+            journal=self.journal,
+            switch=self.switch,
+            delivery=self.delivery,
+            flush_soon=flush_soon,
+            clock=self.clock,
             log=self.log,
         )
-        # After journal, delivery and switch: the MQTT bus hooks into all three.
-        self.bus = make_bus(self)
-        self.sessions: set[LineSession] = set()
-        self.verified_keys: set[bytes] = set()
-        self.throttle = SignonThrottle(
-            # On the gateway's clock, so a test moves a ManualClock past a lockout.
-            settings.signon_max_failures, settings.signon_lockout,
-            lambda: self.clock.now().timestamp(),
-        )
+        self.bus: Bus = LocalBus()
+        if broker is not None and self._bus_store is not None and bus_lines is not None:
+            self.bus = MqttBus(
+                broker,
+                settings=settings,
+                homes=homes,
+                lines=bus_lines,
+                store=self._bus_store,
+                inputs=self.desk,
+                deliver=self.delivery.deliver,
+                log=self.log,
+            )
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._stopped = False
-        self._flush_pending = False
-        self.metrics: GatewayMetrics | None = None
         self.metrics_port: int | None = None
-        if settings.metrics_port is not None:
-            self.metrics = GatewayMetrics(self)
-            self.switch.hooks = self.delivery.hooks = self.metrics
 
-    def in_service(self, line: str) -> bool:
-        """Whether the line takes outputs now: a session here, over MQTT or on another home."""
-        return self.delivery.is_signed_on(line) or self.bus.in_service(line)
-
-    def loop_time(self) -> float:
-        """Monotonic time for session timers."""
-        return asyncio.get_running_loop().time()
-
-    def schedule_flush(self) -> None:
-        """Make acknowledgements durable at the end of this loop iteration, once."""
-        if not self._flush_pending:
-            self._flush_pending = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        self.journal.flush()
+    def _close_stores(self) -> None:
+        if self._bus_store is not None:
+            self._bus_store.close()
+        self.journal.close()
 
     @property
     def port(self) -> int:
@@ -147,7 +167,7 @@ class Gateway:
         self.switch.recover()
         await self.bus.start()
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: LineSession(self),
+            lambda: LineSession(self.desk),
             self.settings.host,
             self.settings.port,
             ssl=server_tls_context(self.settings),
@@ -155,7 +175,11 @@ class Gateway:
         self._sweeper = asyncio.create_task(self._sweep())
         self._timer_task = asyncio.create_task(self.scheduler.run())
         if self.metrics is not None and self.settings.metrics_port is not None:
-            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            state = StateReader(self.journal, self.lines.codes, self.desk.sessions,
+                                self.services.gauges)
+            self.metrics_port = self.metrics.serve(
+                self.settings.host, self.settings.metrics_port, state
+            )
         self.log.info(
             "gateway.started",
             host=self.settings.host,
@@ -166,19 +190,10 @@ class Gateway:
         )
 
     async def _sweep(self) -> None:
-        s = self.settings
-        period = min(1.0, s.signon_timeout / 4, s.idle_timeout / 4, s.heartbeat_interval / 4)
+        period = self.desk.sweep_period()
         while True:
             await asyncio.sleep(period)
-            now = self.loop_time()
-            for session in list(self.sessions):
-                if session.line is None:
-                    if now - session.opened_at > s.signon_timeout:
-                        session.close("no signon in time")
-                elif now - session.last_rx > s.idle_timeout:
-                    session.close("idle")
-                elif now - session.last_rx > s.heartbeat_interval and not session.hb_outstanding:
-                    session.send_heartbeat()
+            self.desk.sweep(self.desk.loop_time())
 
     async def stop(self) -> None:
         """Stop listening, close every session and the journal (once)."""
@@ -193,7 +208,7 @@ class Gateway:
         if self._server is not None:
             self._server.close()
         self._announce_shutdown()
-        for session in list(self.sessions):
+        for session in list(self.desk.sessions):
             session.close("shutdown")
         await self._drain_sessions()
         if self._server is not None:
@@ -202,14 +217,14 @@ class Gateway:
             self.metrics.close()
         await self.bus.stop()
         self.services.close()
-        self.journal.close()
+        self._close_stores()
         self.log.info("gateway.stopped")
 
     def _announce_shutdown(self) -> None:
         """Tell every signed-on line, with a stored and numbered SM, that the switch goes down."""
         now = self.clock.now()
         pending = []
-        for session in self.sessions:
+        for session in self.desk.sessions:
             line = self.lines.get(session.line) if session.line and not session.closed else None
             if line is not None:
                 pending.append(
@@ -218,12 +233,12 @@ class Gateway:
                 )
         self.log.info("gateway.stopping", lines=len(pending))
         if pending:
-            self.delivery.deliver(self.journal.store_outputs([], pending))
+            self.delivery.deliver(self._outputs.store([], pending))
 
     async def _drain_sessions(self) -> None:
         """Give closing sessions up to ``shutdown_grace`` seconds to take their last frames."""
-        deadline = self.loop_time() + self.settings.shutdown_grace
-        while self.sessions and self.loop_time() < deadline:
+        deadline = self.desk.loop_time() + self.settings.shutdown_grace
+        while self.desk.sessions and self.desk.loop_time() < deadline:
             await asyncio.sleep(0.02)
 
     async def serve_forever(self) -> None:

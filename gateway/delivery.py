@@ -1,5 +1,6 @@
 """Delivery: live sessions by line; outputs for a line that is not signed on wait in the journal."""
 
+import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,12 +22,54 @@ class LineLink(Protocol):
         ...
 
 
-def _no_link(line: str) -> LineLink | None:
-    return None
+class RemoteLines(Protocol):
+    """Lines reached beyond this process's sessions: the MQTT bus (gateway/bus/lines.py)."""
+
+    def link(self, line: str) -> LineLink | None:
+        """The link for a line no session here holds (an MQTT line homed here), or None."""
+        ...
+
+    def signed_on(self, line: str, signed_on: bool) -> None:
+        """A session here took the line (True) or let it go."""
+        ...
+
+    def in_service(self, line: str) -> bool:
+        """True when the line takes outputs beyond this process (over MQTT, another home)."""
+        ...
 
 
-def _ignore(line: str, signed_on: bool) -> None:
-    return None
+class NoRemoteLines:
+    """The in-process bus: every line is reached through a session here or not at all."""
+
+    def link(self, line: str) -> LineLink | None:
+        """None."""
+        return None
+
+    def signed_on(self, line: str, signed_on: bool) -> None:
+        """Nobody to tell."""
+
+    def in_service(self, line: str) -> bool:
+        """Never."""
+        return False
+
+
+class FlushSoon:
+    """Makes acknowledgements and delivery records durable at the end of this loop iteration,
+    once however often it is asked in the iteration."""
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = flush
+        self._pending = False
+
+    def __call__(self) -> None:
+        """Ask for a flush (on the event loop)."""
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        self._pending = False
+        self._flush()
 
 
 class Delivery:
@@ -37,8 +80,10 @@ class Delivery:
         journal: Journal,
         clock: Clock,
         log: Any,
-        flush_soon: Callable[[], None] | None = None,
+        flush_soon: Callable[[], None],
         backlog_page: int = 500,
+        hooks: Hooks = NO_HOOKS,
+        remote: RemoteLines | None = None,
     ) -> None:
         self._journal = journal
         self._backlog_page = backlog_page
@@ -49,19 +94,12 @@ class Delivery:
         # Called after delivery audit records were noted, to have them committed soon.
         self._flush_soon = flush_soon
         self._links: dict[str, LineLink] = {}
-        self.hooks: Hooks = NO_HOOKS
-        # Set by the MQTT bus: a link for a line no session here holds (an MQTT line whose
-        # home is here), and news of sign-ons and sign-offs for the other instances.
-        self.remote_link: Callable[[str], LineLink | None] = _no_link
-        self.on_signon: Callable[[str, bool], None] = _ignore
+        self._hooks = hooks
+        self._remote = remote or NoRemoteLines()
 
-    def is_signed_on(self, line: str) -> bool:
-        """Whether a session holds the line now."""
-        return line in self._links
-
-    def links(self) -> list[LineLink]:
-        """Every live session."""
-        return list(self._links.values())
+    def in_service(self, line: str) -> bool:
+        """Whether the line takes outputs now: a session here, over MQTT or on another home."""
+        return line in self._links or self._remote.in_service(line)
 
     def attach(self, line: str, link: LineLink) -> None:
         """Make ``link`` the line's session (replacing any older one) and resend what is unacked."""
@@ -69,7 +107,7 @@ class Delivery:
         if old is not None and old is not link:
             old.close("replaced")
         self._links[line] = link
-        self.on_signon(line, True)
+        self._remote.signed_on(line, True)
         self._backlog[line] = self._journal.last_ack(line)
 
     def backlog_page(self, line: str) -> bool:
@@ -81,7 +119,7 @@ class Delivery:
         after = self._backlog.get(line)
         if after is None:
             return False
-        page = self._journal.unacknowledged(line, after, self._backlog_page)
+        page = self._journal.outputs_after(line, after, self._backlog_page)
         if not page:
             del self._backlog[line]
             return False
@@ -94,7 +132,7 @@ class Delivery:
         if self._links.get(line) is link:
             del self._links[line]
             self._backlog.pop(line, None)
-            self.on_signon(line, False)
+            self._remote.signed_on(line, False)
 
     def deliver(self, outputs: Iterable[StoredOutput]) -> None:
         """Send each output to its line's session, or leave it stored for the next sign-on."""
@@ -110,7 +148,7 @@ class Delivery:
             if outcome == "live" and line in self._backlog:
                 # Stored already; the backlog pages reach it in order.
                 continue
-            link = self._links.get(line) or self.remote_link(line)
+            link = self._links.get(line) or self._remote.link(line)
             if link is None:
                 for output in batch:
                     self._log.info(
@@ -140,8 +178,7 @@ class Delivery:
                     out_seq=output.seq,
                     latency_ms=latency,
                 )
-                self.hooks.delivered(line, output.mke, latency)
+                self._hooks.delivered(line, output.mke, latency)
         if audit:
             self._journal.note_delivered(audit)
-            if self._flush_soon is not None:
-                self._flush_soon()
+            self._flush_soon()

@@ -1,5 +1,10 @@
 """The SQLite (WAL) journal: inputs before they are processed, outputs until acknowledged.
 
+A narrow store, like QuickFIX/J's MessageStore: journaled inputs, numbered outputs, per-line
+sequence state, acknowledgements and audit rows, and the one transaction the services' and
+the bus's tables join. It does not render output text (the caller's ``render`` does) nor
+decide which outputs cross the bus (gateway/outputs.py does).
+
 One process writes it, from the event loop thread, so sequence counters live in memory and are
 written in the same transaction as the rows that use them. ``synchronous=NORMAL`` in WAL mode
 survives a killed process (every commit is in the WAL file); only a power loss can drop the
@@ -7,7 +12,6 @@ last commits, which docs/reliability.md describes.
 """
 
 import sqlite3
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from formats.output import OutputMessage, format_output
 from gateway.store import Transaction
 
 # inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
@@ -66,36 +69,6 @@ CREATE TABLE IF NOT EXISTS line_state (
 """
 
 
-# What the MQTT bus keeps (docs/scale-out.md): outputs for lines whose home is another instance,
-# waiting to cross the broker; every envelope taken from another journal, so a redelivered one
-# is not numbered twice; how far each line's outputs were published to MQTT.
-BUS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    line TEXT NOT NULL,
-    input_id INTEGER,
-    mke TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    dest TEXT NOT NULL,
-    control TEXT,
-    body TEXT NOT NULL,
-    in_time TEXT NOT NULL,
-    in_seq INTEGER NOT NULL,
-    out_time TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS bus_seen (
-    origin TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    PRIMARY KEY (origin, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bus_published (
-    line TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bus_origin (origin TEXT NOT NULL);
-"""
-
-
 @dataclass(frozen=True, slots=True)
 class JournaledInput:
     """An input as the journal holds it; ``bad`` names a framing fault (ER 0) when set."""
@@ -122,6 +95,10 @@ class PendingOutput:
     in_time: datetime
     in_seq: int
     out_time: datetime
+
+
+# The text of an output given the number the journal gave it (gateway/outputs.py).
+Render = Callable[[PendingOutput, int], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,22 +141,6 @@ class AuditRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """An output waiting in the outbox to cross the broker to its line's home."""
-
-    id: int
-    output: PendingOutput
-
-
-def _never(line: str) -> bool:
-    return False
-
-
-def _nothing() -> None:
-    return None
-
-
 @dataclass(slots=True)
 class _LineCounters:
     last_in: int = 0
@@ -196,7 +157,6 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        self._db.executescript(BUS_SCHEMA)
         self._lines: dict[str, _LineCounters] = {
             line: _LineCounters(last_in, last_out, last_ack)
             for line, last_in, last_out, last_ack in self._db.execute(
@@ -206,14 +166,8 @@ class Journal:
         self._dirty: set[str] = set()
         # Delivery records wait for the next commit, like acknowledgements (see note_delivered).
         self._audit_pending: list[AuditRecord] = []
-        # The open transaction (one writer, on the event loop thread), and whether the outbox
-        # got entries in it.
+        # The open transaction (one writer, on the event loop thread).
         self._tx: Transaction | None = None
-        self._outbox_added = False
-        # Set by the MQTT bus: lines whose home is another instance, and a wake-up for the
-        # outbox; with the in-process bus every line is numbered here.
-        self.remote: Callable[[str], bool] = _never
-        self.on_outbox: Callable[[], None] = _nothing
 
     def close(self) -> None:
         """Write pending acknowledgements and close the database."""
@@ -240,17 +194,14 @@ class Journal:
         except BaseException:
             self._db.execute("ROLLBACK")
             self._reload_counters()
-            self._outbox_added = False
             raise
         finally:
             self._tx = None
         self._audit_pending.clear()
-        if self._outbox_added:
-            self._outbox_added = False
-            self.on_outbox()
 
     def schema(self, ddl: str) -> None:
-        """Create a service's tables in the journal file (``CREATE ... IF NOT EXISTS``)."""
+        """Create a service's or the bus's tables in the journal file (``CREATE ... IF NOT
+        EXISTS``)."""
         self._db.executescript(ddl)
 
     def _write_audit(self, records: Iterable[AuditRecord]) -> None:
@@ -346,52 +297,39 @@ class Journal:
         self,
         input_ids: Iterable[int],
         outputs: Iterable[PendingOutput],
+        render: Render,
         audit: Iterable[AuditRecord] = (),
         failed: Collection[int] = (),
     ) -> list[StoredOutput]:
-        """Number, render and store outputs, mark inputs processed, write audit: one transaction.
+        """Number and store outputs, mark inputs processed, write audit: one transaction.
 
-        Inside :meth:`transaction` it is part of that one, with what else the block writes (a
-        service's effects). Inputs in ``failed`` are marked failed rather than processed.
+        ``render`` gives the text of an output with the number the journal gave it. Inside
+        :meth:`transaction` it is part of that one, with what else the block writes (a
+        service's effects, the bus's outbox). Inputs in ``failed`` are marked failed rather
+        than processed.
         """
         stored: list[StoredOutput] = []
         with self.transaction():
             self._write_audit(audit)
             rows = []
-            outbox = []
             for out in outputs:
-                if self.remote(out.line):
-                    outbox.append(out)
-                    continue
-                row, output = self._number(out)
-                rows.append(row)
-                stored.append(output)
+                counters = self._counters(out.line)
+                counters.last_out += 1
+                seq = counters.last_out
+                text = render(out, seq)
+                rows.append((out.line, seq, out.input_id, out.out_time.isoformat(), out.mke,
+                             out.sender, out.dest, text))
+                stored.append(StoredOutput(out.line, seq, text, out.mke, out.dest, out.in_time))
             self._db.executemany(
                 "INSERT INTO outputs (line, seq, input_id, created_at, mke, sender, dest, text)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self._write_outbox(outbox)
             self._db.executemany(
                 "UPDATE inputs SET processed = ? WHERE id = ?",
                 [(FAILED if i in failed else PROCESSED, i) for i in input_ids],
             )
-            self._outbox_added = self._outbox_added or bool(outbox)
         return stored
-
-    def _number(self, out: PendingOutput) -> tuple[tuple[object, ...], StoredOutput]:
-        """Give an output the line's next sequence number: its ``outputs`` row and itself."""
-        counters = self._counters(out.line)
-        counters.last_out += 1
-        text = format_output(
-            OutputMessage(
-                out.mke, out.sender, out.in_time, out.in_seq, out.out_time,
-                counters.last_out, out.dest, out.control, out.body,
-            )
-        )
-        row = (out.line, counters.last_out, out.input_id, out.out_time.isoformat(),
-               out.mke, out.sender, out.dest, text)
-        return row, StoredOutput(out.line, counters.last_out, text, out.mke, out.dest, out.in_time)
 
     def last_ack(self, line: str) -> int:
         """The last output sequence number the line acknowledged."""
@@ -403,19 +341,17 @@ class Journal:
         counters = self._lines.get(line)
         return counters.last_out if counters else 0
 
-    def unacknowledged(
-        self, line: str, after: int | None = None, limit: int = -1
-    ) -> list[StoredOutput]:
-        """Outputs to the line after ``after`` (its last acknowledgement), in sequence order.
+    def outputs_after(self, line: str, seq: int, limit: int = -1) -> list[StoredOutput]:
+        """Outputs to the line numbered after ``seq``, in sequence order.
 
-        ``limit`` pages through a long backlog (-1: all of it).
+        ``limit`` pages through a long backlog (-1: all of them).
         """
         return [
-            StoredOutput(line, seq, text, mke, dest)
-            for seq, text, mke, dest in self._db.execute(
+            StoredOutput(line, number, text, mke, dest)
+            for number, text, mke, dest in self._db.execute(
                 "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
-                (line, self.last_ack(line) if after is None else after, limit),
+                (line, seq, limit),
             )
         ]
 
@@ -429,103 +365,3 @@ class Journal:
                 " WHERE processed = 0 ORDER BY id"
             )
         ]
-
-    # The MQTT bus (gateway/bus, docs/scale-out.md)
-
-    def _write_outbox(self, outputs: list[PendingOutput]) -> None:
-        self._db.executemany(
-            "INSERT INTO outbox (line, input_id, mke, sender, dest, control, body, in_time,"
-            " in_seq, out_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (out.line, out.input_id, out.mke, out.sender, out.dest, out.control, out.body,
-                 out.in_time.isoformat(), out.in_seq, out.out_time.isoformat())
-                for out in outputs
-            ],
-        )
-
-    def outbox(self, limit: int, lines: Iterable[str]) -> list[OutboxEntry]:
-        """The oldest outputs for ``lines`` waiting to cross the broker, in the order stored."""
-        wanted = list(lines)
-        if not wanted:
-            return []
-        return [
-            OutboxEntry(
-                row[0],
-                PendingOutput(
-                    row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                    datetime.fromisoformat(row[8]), row[9], datetime.fromisoformat(row[10]),
-                ),
-            )
-            for row in self._db.execute(
-                "SELECT id, line, input_id, mke, sender, dest, control, body, in_time, in_seq,"
-                f" out_time FROM outbox WHERE line IN ({', '.join('?' * len(wanted))})"
-                " ORDER BY id LIMIT ?",
-                (*wanted, limit),
-            )
-        ]
-
-    def outbox_sent(self, ids: Iterable[int]) -> None:
-        """Forget outbox entries the broker has taken."""
-        with self.transaction():
-            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-
-    def origin(self) -> str:
-        """A name for this journal file, new with every new file; it tags outbox entries."""
-        row = self._db.execute("SELECT origin FROM bus_origin").fetchone()
-        if row is not None:
-            return str(row[0])
-        origin = uuid.uuid4().hex
-        with self.transaction():
-            self._db.execute("INSERT INTO bus_origin (origin) VALUES (?)", (origin,))
-        return origin
-
-    def store_remote(
-        self, origin: str, entries: Iterable[tuple[int, PendingOutput]]
-    ) -> list[StoredOutput]:
-        """Number outputs another journal sent, each with its outbox id, in one transaction.
-
-        An (origin, id) already taken is a redelivery and is dropped: an output is numbered
-        once however often the broker hands it over.
-        """
-        stored: list[StoredOutput] = []
-        with self.transaction():
-            rows = []
-            for ident, out in entries:
-                cursor = self._db.execute(
-                    "INSERT INTO bus_seen (origin, id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    (origin, ident),
-                )
-                if cursor.rowcount == 0:
-                    continue
-                row, output = self._number(out)
-                rows.append(row)
-                stored.append(output)
-            self._db.executemany(
-                "INSERT INTO outputs (line, seq, input_id, created_at, mke, sender, dest, text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        return stored
-
-    def outputs_after(self, line: str, seq: int) -> list[StoredOutput]:
-        """Outputs to the line numbered after ``seq``, in sequence order."""
-        return [
-            StoredOutput(line, number, text, mke, dest)
-            for number, text, mke, dest in self._db.execute(
-                "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ? ORDER BY seq",
-                (line, seq),
-            )
-        ]
-
-    def published(self) -> dict[str, int]:
-        """Per line, the last output sequence number the broker took over MQTT."""
-        return {line: seq for line, seq in self._db.execute("SELECT line, seq FROM bus_published")}
-
-    def set_published(self, cursors: dict[str, int]) -> None:
-        """Record how far each line's outputs were published over MQTT."""
-        with self.transaction():
-            self._db.executemany(
-                "INSERT INTO bus_published (line, seq) VALUES (?, ?)"
-                " ON CONFLICT (line) DO UPDATE SET seq = MAX(seq, excluded.seq)",
-                list(cursors.items()),
-            )

@@ -1,9 +1,9 @@
 """Prometheus metrics (``serve --metrics-port``): counters fed by hooks, state read at scrape.
 
-The switch and delivery call the ``Hooks`` methods; without ``--metrics-port`` they are
-no-ops. Queue depths, stored messages and the services' gauges (the LESC's open hit
-confirmations and technician queue) are read from the running gateway when Prometheus
-scrapes, so nothing on the message path keeps them up to date.
+The switch and delivery are given the ``Hooks`` they call; without ``--metrics-port`` those
+are no-ops. Queue depths, stored messages and the services' gauges (the LESC's open hit
+confirmations and technician queue) are read from the running gateway (:class:`StateReader`)
+when Prometheus scrapes, so nothing on the message path keeps them up to date.
 
 The scrape runs on the HTTP server's thread, and sessions, transports, the journal's counters
 and the services' runtimes belong to the event loop: the scrape asks the loop for a snapshot
@@ -14,18 +14,16 @@ seconds.
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.journal import Journal
 from responders.base import Gauge
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
 
 # Seconds from the input entering the switch to the output being written to its line.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -65,11 +63,60 @@ class Snapshot:
     gauges: tuple[Gauge, ...] = ()
 
 
+class SessionView(Protocol):
+    """What a snapshot reads of a session."""
+
+    @property
+    def line(self) -> str | None:
+        """The line code once signed on."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True once the session ends."""
+        ...
+
+    def write_buffer_size(self) -> int:
+        """Bytes written to the line that the network has not taken yet."""
+        ...
+
+
+class StateReader:
+    """Reads the gateway's state into a :class:`Snapshot`; on the event loop thread only."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        lines: Iterable[str],
+        sessions: Collection[SessionView],
+        gauges: Callable[[], Iterable[Gauge]],
+    ) -> None:
+        self._journal = journal
+        self._lines = tuple(lines)
+        self._sessions = sessions
+        self._gauges = gauges
+
+    def __call__(self) -> Snapshot:
+        """The stored messages per line, the write queue per signed-on line, the gauges."""
+        journal = self._journal
+        return Snapshot(
+            stored=tuple(
+                (code, journal.last_out(code) - journal.last_ack(code)) for code in self._lines
+            ),
+            queued=tuple(
+                (session.line, session.write_buffer_size())
+                for session in self._sessions
+                if session.line is not None and not session.closed
+            ),
+            gauges=tuple(self._gauges()),
+        )
+
+
 class _State(Collector):
     """Gauges of the gateway's state: a snapshot taken on the event loop."""
 
-    def __init__(self, gateway: "Gateway") -> None:
-        self._gw = gateway
+    def __init__(self, read: Callable[[], Snapshot]) -> None:
+        self._read = read
         self._snapshot = Snapshot()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -82,20 +129,7 @@ class _State(Collector):
 
     def take(self) -> Snapshot:
         """Read lines and sessions into a new snapshot; on the event loop thread only."""
-        gateway = self._gw
-        journal = gateway.journal
-        self._snapshot = Snapshot(
-            stored=tuple(
-                (code, journal.last_out(code) - journal.last_ack(code))
-                for code in gateway.lines.codes
-            ),
-            queued=tuple(
-                (session.line, session.write_buffer_size())
-                for session in gateway.sessions
-                if session.line is not None and not session.closed
-            ),
-            gauges=tuple(gateway.services.gauges()),
-        )
+        self._snapshot = self._read()
         return self._snapshot
 
     def snapshot(self) -> Snapshot:
@@ -149,11 +183,10 @@ class GatewayMetrics(Hooks):
     """The gateway's Prometheus registry and the hooks that feed it."""
 
     __slots__ = (
-        "_children", "_errors", "_failed", "_in", "_latency", "_out", "_server", "_state",
-        "registry",
+        "_children", "_errors", "_failed", "_in", "_latency", "_out", "_server", "registry",
     )
 
-    def __init__(self, gateway: "Gateway") -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._in = Counter("iaqgw_messages_in", "Inputs accepted, by line and message key",
                            ["line", "mke"], registry=self.registry)
@@ -172,8 +205,6 @@ class GatewayMetrics(Hooks):
         )
         # Label lookups take a lock each; the children are kept for the message path.
         self._children: dict[tuple[str, ...], Any] = {}
-        self._state = _State(gateway)
-        self.registry.register(self._state)
         self._server: Any = None
 
     def _child(self, metric: Any, kind: str, *labels: str) -> Any:
@@ -201,12 +232,15 @@ class GatewayMetrics(Hooks):
         if latency_ms is not None:
             self._child(self._latency, "lat", mke).observe(latency_ms / 1000)
 
-    def serve(self, host: str, port: int) -> int:
-        """Serve ``/metrics`` over HTTP on a thread; returns the port (useful with 0).
+    def serve(self, host: str, port: int, read_state: Callable[[], Snapshot]) -> int:
+        """Serve ``/metrics`` over HTTP on a thread, with the counters and the gauges
+        ``read_state`` gives; returns the port (useful with 0).
 
         Called on the event loop, whose thread then takes every snapshot of the gateway.
         """
-        self._state.attach(asyncio.get_running_loop())
+        state = _State(read_state)
+        self.registry.register(state)
+        state.attach(asyncio.get_running_loop())
         self._server, _ = start_http_server(port, host, self.registry)
         return int(self._server.server_port)
 

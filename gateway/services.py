@@ -8,22 +8,20 @@ their effects.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gateway.delivery import Delivery
-from gateway.journal import Journal, PendingOutput, StoredOutput
+from gateway.journal import Journal, StoredOutput
+from gateway.outputs import Outputs, pending_output
 from gateway.scheduler import Scheduler
 from gateway.store import Store, Transaction
 from responders.base import (
     Clock,
     Emission,
     Gauge,
-    Origin,
     Pipeline,
-    Reply,
     ServiceContext,
     ServiceRuntime,
     summary,
@@ -48,26 +46,6 @@ class Batch:
         return [effect for name, effect in self.effects if name == owner]
 
 
-def pending_output(router: Router, origin: Origin, now: datetime, reply: Reply) -> PendingOutput:
-    """An output to store for ``reply``, answering ``origin``; RuntimeError when no line
-    owns its destination."""
-    line = router.line_of(reply.dest)
-    if line is None:
-        raise RuntimeError(f"output addressed {reply.dest}, which is on no line")
-    return PendingOutput(
-        line=line,
-        input_id=origin.input_id,
-        mke=reply.mke,
-        sender=reply.sender,
-        dest=reply.dest,
-        control=origin.control,
-        body=reply.body,
-        in_time=origin.in_time,
-        in_seq=origin.in_seq,
-        out_time=now,
-    )
-
-
 class ServiceHost:
     """Every service's runtime, opened in the order the table lists them."""
 
@@ -79,6 +57,7 @@ class ServiceHost:
         lines: LineRegistry,
         journal: Journal,
         journal_path: Path,
+        outputs: Outputs,
         delivery: Delivery,
         clock: Clock,
         log: Any,
@@ -90,6 +69,7 @@ class ServiceHost:
         self.scheduler = Scheduler(clock, log)
         self._router = router
         self._journal = journal
+        self._outputs = outputs
         self._delivery = delivery
         self._clock = clock
         self._log = log
@@ -156,7 +136,7 @@ class ServiceHost:
         effects = [effect for emission in emissions for effect in emission.effects]
         with self._journal.transaction() as tx:
             self._runtimes[owner].write(effects, tx)
-            stored = self._journal.store_outputs((), pending)
+            stored = self._outputs.store((), pending)
         self._delivery.deliver(stored)
         return stored
 

@@ -1,14 +1,17 @@
 """One connected state switch over TCP/TLS: the IO around the line protocol (SPEC.md §2).
 
 formats/line_protocol.py decides what each frame means; a session moves the bytes, keeps the
-timers, the write queue and its cut-off, and verifies keys off the event loop.
+write queue and its cut-off, and reports what the line does to its :class:`SessionHost`
+(gateway/lines.py), which decides sign-ons and takes inputs and acknowledgements. It never
+sees the gateway.
 """
 
 import asyncio
-import hashlib
 import re
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 from formats.line_protocol import (
     Ack,
@@ -24,10 +27,6 @@ from formats.line_protocol import (
     Violation,
 )
 from gateway.journal import StoredOutput
-from routing.lines import verify_key
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
 
 # A read this large means the line is sending faster than it is answered: see data_received.
 FAIR_READ = 64 * 1024
@@ -50,19 +49,96 @@ def certificate_line(cert: dict[str, Any] | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """The settings a session reads."""
+
+    # The longest message text a frame may carry.
+    max_frame: int
+    # Bytes a line may leave unread before the session waits (and, for live outputs, cuts
+    # the line off).
+    write_buffer_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Who is at the other end: ``host:port``, the host, and the line its certificate names."""
+
+    address: str = ""
+    host: str = ""
+    cert_line: str | None = None
+
+
+# The answer to a sign-on: sent to the line as it is.
+SignOnAnswer = SignOnAccepted | SignOnRefused
+
+
+class SessionHost(Protocol):
+    """All a session asks of the gateway (gateway/lines.py, ``LineDesk``)."""
+
+    @property
+    def settings(self) -> SessionSettings:
+        """The settings sessions read."""
+        ...
+
+    @property
+    def log(self) -> Any:
+        """The structlog logger."""
+        ...
+
+    def loop_time(self) -> float:
+        """Monotonic time for session timers."""
+        ...
+
+    def opened(self, session: "LineSession") -> None:
+        """A connection is up: watch its sign-on, idle and heartbeat timers."""
+        ...
+
+    def gone(self, session: "LineSession") -> None:
+        """The connection is lost: forget it."""
+        ...
+
+    def sign_on(
+        self, request: SignOnRequest, peer: Peer, answer: Callable[[SignOnAnswer], None]
+    ) -> None:
+        """Decide a sign-on (the key, lockouts, the line's home) and call ``answer``, now or
+        once the key is verified off the event loop."""
+        ...
+
+    def attach(self, line: str, session: "LineSession") -> None:
+        """The session holds the line now: outputs go to it, the stored backlog first."""
+        ...
+
+    def detach(self, line: str, session: "LineSession") -> None:
+        """The session no longer holds the line."""
+        ...
+
+    def backlog_page(self, line: str) -> bool:
+        """Send the session the next page of the line's stored backlog; False when done."""
+        ...
+
+    def inputs(self, line: str, frames: list[tuple[str, str | None]]) -> None:
+        """Journal, answer and deliver the inputs (text, framing fault) of a signed-on line."""
+        ...
+
+    def acknowledge(self, line: str, seq: int) -> None:
+        """Apply the line's cumulative acknowledgement."""
+        ...
+
+
 class LineSession(asyncio.Protocol):
     """The gateway's side of one TCP/TLS connection from a state switch."""
 
-    def __init__(self, gateway: "Gateway") -> None:
-        self._gw = gateway
-        self._protocol = LineProtocol(Role.GATEWAY, max_text=gateway.settings.max_frame)
+    def __init__(self, host: SessionHost) -> None:
+        self._host = host
+        self._log = host.log
+        self._settings = host.settings
+        self._protocol = LineProtocol(Role.GATEWAY, max_text=self._settings.max_frame)
         self._transport: asyncio.Transport | None = None
         self.opened_at = 0.0
         self.last_rx = 0.0
         self.closed = False
-        self.peer = ""
-        self.peer_host = ""
-        self.cert_line: str | None = None
+        self.peer = Peer()
         # Output frames not written yet (frame, live), and the bytes of the live ones: what
         # waits beyond the transport's buffer while the line reads slowly or not at all.
         self._queue: deque[tuple[bytes, bool]] = deque()
@@ -86,17 +162,19 @@ class LineSession(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
         # pause_writing/resume_writing at the buffer limit: resume_writing writes what waits.
-        self._transport.set_write_buffer_limits(high=self._gw.settings.write_buffer_limit)
-        self.opened_at = self.last_rx = self._gw.loop_time()
+        self._transport.set_write_buffer_limits(high=self._settings.write_buffer_limit)
+        self.opened_at = self.last_rx = self._host.loop_time()
         peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.peer_host = peer[0] if isinstance(peer, tuple) else str(peer)
-        self.cert_line = certificate_line(transport.get_extra_info("peercert"))
-        self._gw.sessions.add(self)
+        self.peer = Peer(
+            f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer),
+            peer[0] if isinstance(peer, tuple) else str(peer),
+            certificate_line(transport.get_extra_info("peercert")),
+        )
+        self._host.opened(self)
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to the protocol and act on the events of the frames they complete."""
-        self.last_rx = self._gw.loop_time()
+        self.last_rx = self._host.loop_time()
         events = self._protocol.receive_data(data)
         if events:
             self._guarded(events)
@@ -117,17 +195,17 @@ class LineSession(asyncio.Protocol):
         except Exception:
             # A fault in the switch must not take the process down with it; the input is
             # journaled and will be answered on recovery.
-            self._gw.log.exception("session.error", line=self.line, peer=self.peer)
+            self._log.exception("session.error", line=self.line, peer=self.peer.address)
             self.close("internal error")
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Release the line."""
         self.closed = True
         self._protocol.close()
-        self._gw.sessions.discard(self)
+        self._host.gone(self)
         if self.line is not None:
-            self._gw.delivery.detach(self.line, self)
-        self._gw.log.info("session.closed", line=self.line, peer=self.peer)
+            self._host.detach(self.line, self)
+        self._log.info("session.closed", line=self.line, peer=self.peer.address)
 
     # events
 
@@ -143,82 +221,34 @@ class LineSession(asyncio.Protocol):
                 if event.probe:
                     self._send(Heartbeat(probe=False))
             elif isinstance(event, SignOnRequest):
-                self._begin_signon(event)
+                # Frames that arrive meanwhile wait in the protocol until the answer is sent.
+                self._host.sign_on(event, self.peer, self._signon_answered)
             elif isinstance(event, Violation):
                 self._reject(event.reason)
         line = self.line
         if line is None:
             return
         if ack is not None:
-            self._gw.journal.acknowledge(line, ack)
-            self._gw.schedule_flush()
+            self._host.acknowledge(line, ack)
         if batch:
-            self._gw.delivery.deliver(self._gw.switch.handle(line, batch))
+            self._host.inputs(line, batch)
 
     # sign-on
 
-    def _begin_signon(self, signon: SignOnRequest) -> None:
-        line = self._gw.lines.get(signon.line)
-        # Unknown line codes are counted by address only, so they cannot fill the table.
-        line_keys = [f"line:{line.code}"] if line is not None else []
-        keys = [f"peer:{self.peer_host}", *line_keys]
-        locked = self._gw.throttle.locked(keys)
-        if locked is not None:
-            self._gw.log.warning("security.signon_rejected", line=signon.line, peer=self.peer,
-                                 reason="locked out", locked=locked)
-            return self._reject("TOO MANY ATTEMPTS")
-        self._gw.throttle.begin(line_keys)
-        if line is None:
-            return self._refuse(keys, signon.line, "unknown line", "UNKNOWN LINE")
-        if self.cert_line is not None and self.cert_line != line.code:
-            return self._refuse(keys, signon.line, f"certificate for line {self.cert_line}",
-                                "CERTIFICATE NOT FOR THIS LINE")
-        cache_key = hashlib.sha256(f"{line.code}\0{signon.key}\0{line.key_hash}".encode()).digest()
-        if cache_key in self._gw.verified_keys:
-            return self._finish_signon(signon.line, True, keys)
-        # Frames that arrive meanwhile wait in the protocol until the answer is sent.
-        future = asyncio.get_running_loop().run_in_executor(
-            None, verify_key, signon.key, line.key_hash
-        )
-
-        def done(fut: "asyncio.Future[bool]") -> None:
-            ok = not fut.cancelled() and fut.exception() is None and fut.result()
-            if ok:
-                self._gw.verified_keys.add(cache_key)
-            self._finish_signon(signon.line, bool(ok), keys)
-
-        future.add_done_callback(done)
-
-    def _finish_signon(self, code: str, ok: bool, keys: list[str]) -> None:
-        # The attempt is settled even when the peer has gone, or the lockout would miss it.
-        if not ok:
-            return self._refuse(keys, code, "invalid key", "INVALID KEY")
-        self._gw.throttle.succeeded(keys)
+    def _signon_answered(self, answer: SignOnAnswer) -> None:
+        if isinstance(answer, SignOnRefused):
+            return self._reject(answer.reason)
         if self.closed:
             return
-        home = self._gw.bus.home_of(code)
-        if home != self._gw.bus.instance:
-            # The line's numbers live in its home's journal (docs/scale-out.md).
-            self._gw.log.warning("session.wrong_instance", line=code, peer=self.peer, home=home)
-            return self._reject(f"LINE HOMED ON {home}")
-        last_ack = self._gw.journal.last_ack(code)
-        self._send(SignOnAccepted(code, last_ack))
-        self._gw.log.info("session.signon", line=code, peer=self.peer, last_ack=last_ack)
-        self._gw.delivery.attach(code, self)
+        self._send(answer)
+        self._log.info("session.signon", line=answer.line, peer=self.peer.address,
+                       last_ack=answer.last_ack)
+        self._host.attach(answer.line, self)
         # The stored backlog is paged in by the pump as the line takes it.
         self._pump()
         held = self._protocol.held_events()
         if held:
             self._guarded(held)
-
-    def _refuse(self, keys: list[str], code: str, reason: str, answer: str) -> None:
-        """Log and count a failed sign-on (locking its keys at the limit), then reject it."""
-        self._gw.log.warning("security.signon_rejected", line=code, peer=self.peer, reason=reason)
-        # keys[1:] is the line key whose attempt under way this settles.
-        for key in self._gw.throttle.failed(keys, pending=keys[1:]):
-            self._gw.log.warning("security.signon_locked", line=code, peer=self.peer, locked=key,
-                                 lockout_s=self._gw.settings.signon_lockout)
-        self._reject(answer)
 
     def _reject(self, reason: str) -> None:
         self._send(SignOnRefused(reason))
@@ -246,8 +276,8 @@ class LineSession(asyncio.Protocol):
             if live:
                 self._live_waiting += len(frame)
         self._pump()
-        if self._live_waiting > self._gw.settings.write_buffer_limit:
-            self._gw.log.warning("session.slow_reader", line=self.line, peer=self.peer)
+        if self._live_waiting > self._settings.write_buffer_limit:
+            self._log.warning("session.slow_reader", line=self.line, peer=self.peer.address)
             self.close("output buffer full", abort=True)
 
     def _pump(self) -> None:
@@ -260,12 +290,12 @@ class LineSession(asyncio.Protocol):
         self._pumping = True
         try:
             transport = self._transport
-            limit = self._gw.settings.write_buffer_limit
+            limit = self._settings.write_buffer_limit
             while transport is not None and not self.closed:
                 if transport.get_write_buffer_size() > limit:
                     break
                 if not self._queue:
-                    if self.line is None or not self._gw.delivery.backlog_page(self.line):
+                    if self.line is None or not self._host.backlog_page(self.line):
                         break
                     continue
                 room = limit + 1 - transport.get_write_buffer_size()
@@ -299,9 +329,9 @@ class LineSession(asyncio.Protocol):
             return
         self.closed = True
         self._protocol.close()
-        self._gw.log.info("session.closing", line=self.line, peer=self.peer, reason=reason)
+        self._log.info("session.closing", line=self.line, peer=self.peer.address, reason=reason)
         if self.line is not None:
-            self._gw.delivery.detach(self.line, self)
+            self._host.detach(self.line, self)
         if abort:
             self._transport.abort()
         else:

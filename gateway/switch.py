@@ -23,7 +23,8 @@ from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage,
 from formats.notices import format_er_body, format_sm_body, format_sm_unable_body
 from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput, StoredOutput
 from gateway.metrics import NO_HOOKS, Hooks
-from gateway.services import ServiceHost, pending_output
+from gateway.outputs import Outputs, pending_output
+from gateway.services import ServiceHost
 from responders.base import FORWARD, Clock, Exchange, Origin, Reply, raised_at, summary
 from routing.lines import LineRegistry
 from routing.resolve import Destination, Router
@@ -54,18 +55,21 @@ class Switch:
         services: ServiceHost,
         lines: LineRegistry,
         journal: Journal,
+        outputs: Outputs,
         clock: Clock,
-        is_signed_on: Callable[[str], bool],
+        in_service: Callable[[str], bool],
         log: Any,
+        hooks: Hooks = NO_HOOKS,
     ) -> None:
         self._router = router
         self._services = services
         self._lines = lines
         self._journal = journal
+        self._outputs = outputs
         self._clock = clock
-        self._is_signed_on = is_signed_on
+        self._in_service = in_service
         self._log = log
-        self.hooks: Hooks = NO_HOOKS
+        self._hooks = hooks
         # Audit records of the batch being answered; stored with its outputs.
         self._audit: list[AuditRecord] = []
         # State changes of the batch being answered: stored with its outputs, and read by
@@ -118,7 +122,7 @@ class Switch:
         """Each service's effects, the outputs, the audit rows, the inputs marked: one commit."""
         with self._journal.transaction() as tx:
             self._services.write((e for answer in answered for e in answer.effects), tx)
-            return self._journal.store_outputs(
+            return self._outputs.store(
                 [answer.item.id for answer in answered],
                 [output for answer in answered for output in answer.outputs],
                 [record for answer in answered for record in answer.audit],
@@ -208,7 +212,7 @@ class Switch:
         self._audit.append(
             AuditRecord(item.received_at, "accepted", item.line, msg.sender, msg.mke, item.in_seq)
         )
-        self.hooks.accepted(item.line, msg.mke)
+        self._hooks.accepted(item.line, msg.mke)
         origin = Origin(item.id, item.received_at, item.in_seq, msg.control)
         # The destinations that resolved get the message; each other one gets its own ER.
         outputs = [self._error(item, now, msg, exc) for exc in resolution.rejected]
@@ -229,7 +233,7 @@ class Switch:
                 continue
             self._effects.extend(effects)
             outputs.extend(produced)
-            if destination.kind == "line" and not self._is_signed_on(destination.name):
+            if destination.kind == "line" and not self._in_service(destination.name):
                 outputs.append(
                     self._notice(item, now, msg, "SM", format_sm_body(destination.address))
                 )
@@ -304,7 +308,7 @@ class Switch:
                 outcome=f"{exc.code} {exc.detail}",
             )
         )
-        self.hooks.rejected(item.line, str(exc.code))
+        self._hooks.rejected(item.line, str(exc.code))
         body = format_er_body(exc.code, exc.detail, item.text)
         return self._notice(item, now, msg, "ER", body, to_sender)
 
@@ -325,17 +329,16 @@ class Switch:
         """Fail a whole input: an SM .04. per destination in place of all it brought."""
         msg = _read(item)
         dests = msg.dests if msg is not None else ()
-        answer = _Answered(
-            item, audit=[self._failure(item, msg, ".".join(dests) or None, exc)], failed=True
-        )
+        audit = [self._failure(item, msg, ".".join(dests) or None, exc)]
         # The notices stay on the sending line; a line gone from the registry gets none.
+        outputs = []
         if self._router.line_of(item.line) is not None:
             to_sender = msg is not None and self._router.line_of(msg.sender) == item.line
-            answer.outputs = [
+            outputs = [
                 self._notice(item, now, msg, "SM", format_sm_unable_body(dest), to_sender)
                 for dest in (dests or (None,))
             ]
-        return answer
+        return _Answered(item, outputs, audit, failed=True)
 
     def _failure(
         self, item: JournaledInput, msg: InputMessage | None, dest: str | None, exc: Exception
@@ -356,7 +359,7 @@ class Switch:
             where=raised_at(exc),
             text=item.text[:100],
         )
-        self.hooks.failed(item.line, mke)
+        self._hooks.failed(item.line, mke)
         outcome = f"{dest} {error}" if dest is not None else error
         return AuditRecord(item.received_at, "failed", item.line, ori, mke, item.in_seq,
                            outcome=outcome)

@@ -25,6 +25,7 @@ from formats.output import OutputMessage, parse_output
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.journal import FAILED, PROCESSED
+from gateway.outputs import Outputs
 from gateway.switch import Switch
 from responders.base import Exchange, Pipeline
 from responders.lesc import LESC, LESC_ORI
@@ -67,8 +68,9 @@ class Rig:
             services=gw.services,
             lines=gw.lines,
             journal=gw.journal,
+            outputs=Outputs(gw.journal),
             clock=gw.clock,
-            is_signed_on=signed_on,
+            in_service=signed_on,
             log=log,
         )
         self.db = sqlite3.connect(tmp_path / "data" / "journal.sqlite3")

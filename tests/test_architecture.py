@@ -46,3 +46,59 @@ def test_each_room_imports_only_from_the_rooms_below(package: str) -> None:
         if not allowed(package, module)
     ]
     assert wrong == []
+
+
+def foreign_assignments(path: Path) -> list[str]:
+    """``a.b.c = …`` and ``param.b = …`` in a file: attributes of another object set after it
+    was made (its own attributes, ``self.b = …``, and locals it just built are its own)."""
+    found = []
+    for function in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        arguments = function.args
+        params = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]}
+        params -= {"self", "cls"}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign):
+                targets = [
+                    t
+                    for target in node.targets
+                    for t in (target.elts if isinstance(target, ast.Tuple | ast.List) else [target])
+                ]
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+                targets = [node.target]
+            else:
+                continue
+            for target in targets:
+                if not isinstance(target, ast.Attribute):
+                    continue
+                base = target.value
+                if isinstance(base, ast.Attribute) or (
+                    isinstance(base, ast.Name) and base.id in params
+                ):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(target)}")
+    return found
+
+
+def test_no_part_of_the_gateway_sets_another_parts_attributes() -> None:
+    # Collaborators come in constructors (docs/architecture.md): nobody rewires a journal,
+    # a delivery or a switch after it was made.
+    wrong = [
+        found
+        for path in sorted((ROOT / "gateway").rglob("*.py"))
+        for found in foreign_assignments(path)
+    ]
+    assert wrong == []
+
+
+def test_no_part_of_the_gateway_reaches_for_the_gateway_object() -> None:
+    # Sessions, the bus and metrics get the few collaborators they use, never the Gateway
+    # (gateway/app.py), which only the command line starts.
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / "gateway").rglob("*.py"))
+        if not path.name.startswith("cli")
+        for line, module in imports(path)
+        if module == "gateway.app"
+    ]
+    assert wrong == []

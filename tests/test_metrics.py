@@ -62,7 +62,7 @@ async def test_metrics_follow_the_traffic(
     await client.ack(outputs[-1].seq)
     await client.close()
     async with asyncio.timeout(10):
-        while gateway.sessions or gateway.journal.last_ack("CA") < outputs[-1].seq:
+        while gateway.desk.sessions or gateway.journal.last_ack("CA") < outputs[-1].seq:
             await asyncio.sleep(0.01)
     samples = await scrape(gateway.metrics_port)
     assert value(samples, "iaqgw_stored_messages", line="CA") == 0

@@ -20,6 +20,7 @@ from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.datafiles import load_oris
 from gateway.journal import FAILED, PROCESSED, Journal, PendingOutput
+from gateway.outputs import render_output
 from gateway.scheduler import FAILED_WAIT, Scheduler
 from gateway.store import FileStore
 from responders.base import Exchange, Pipeline, Service, ServiceRuntime
@@ -290,7 +291,7 @@ def test_effects_and_outputs_commit_together(journal: Journal, tmp_path: Path) -
     with journal.transaction() as tx:
         tx.execute("INSERT INTO kept (value) VALUES (?)", ("ONE",))
         # Inside the block, storing outputs joins the transaction instead of committing.
-        [stored] = journal.store_outputs([], [pending("FIRST")])
+        [stored] = journal.store_outputs([], [pending("FIRST")], render_output)
         assert rows(tmp_path, "SELECT value FROM kept") == []
     assert rows(tmp_path, "SELECT value FROM kept") == [("ONE",)]
     assert rows(tmp_path, "SELECT seq FROM outputs") == [(stored.seq,)]
@@ -301,12 +302,12 @@ def test_a_failure_in_the_block_rolls_back_effects_outputs_and_numbers(
 ) -> None:
     with pytest.raises(KeyError), journal.transaction() as tx:
         tx.executemany("INSERT INTO kept (value) VALUES (?)", [("ONE",), ("TWO",)])
-        journal.store_outputs([], [pending("LOST")])
+        journal.store_outputs([], [pending("LOST")], render_output)
         raise KeyError("EFFECT")
     assert rows(tmp_path, "SELECT value FROM kept") == []
     assert rows(tmp_path, "SELECT seq FROM outputs") == []
     assert journal.last_out("CA") == 0
-    [stored] = journal.store_outputs([], [pending("NEXT")])
+    [stored] = journal.store_outputs([], [pending("NEXT")], render_output)
     assert stored.seq == 1
 
 

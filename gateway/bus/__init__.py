@@ -8,12 +8,9 @@ the same list agrees without talking, and a changed list moves as few lines as p
 
 import hashlib
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
 
 INSTANCE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -50,22 +47,46 @@ def parse_bus_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-class Bus(Protocol):
-    """What the gateway asks of its bus."""
+class Homes:
+    """Which instance is each line's home: from the instance list alone, the same everywhere."""
 
-    instance: str
+    def __init__(self, instance: str, instances: Sequence[str], lines: Iterable[str]) -> None:
+        self.instance = instance
+        self.instances = tuple(instances)
+        self._homes = {line: home_of(line, self.instances) for line in lines}
 
     def home_of(self, line: str) -> str:
-        """The instance that numbers and delivers the line's outputs."""
-        ...
+        """The line's home instance (lines outside the registry: this one)."""
+        return self._homes.get(line, self.instance)
 
     def is_remote(self, line: str) -> bool:
-        """True when another instance is the line's home."""
-        ...
+        """True when another instance numbers and delivers the line's outputs."""
+        return self._homes.get(line, self.instance) != self.instance
 
-    def in_service(self, line: str) -> bool:
-        """True when the line is reached beyond this process (over MQTT or on another home)."""
-        ...
+    def lines(self) -> list[str]:
+        """Every line of the registry."""
+        return list(self._homes)
+
+    def here(self) -> list[str]:
+        """The lines homed on this instance."""
+        return [line for line, home in self._homes.items() if home == self.instance]
+
+    def elsewhere(self) -> list[tuple[str, str]]:
+        """(line, home) of every line homed on another instance."""
+        return [(line, home) for line, home in self._homes.items() if home != self.instance]
+
+
+def bus_address(bus: str | None, instances: Sequence[str]) -> tuple[str, int] | None:
+    """The broker ``--bus`` names, as (host, port); None for the in-process bus."""
+    if bus is None:
+        if len(instances) > 1:
+            raise ValueError("--instances needs --bus: instances meet only through a broker")
+        return None
+    return parse_bus_url(bus)
+
+
+class Bus(Protocol):
+    """What the gateway starts and stops: the broker connection, or nothing."""
 
     async def start(self) -> None:
         """Begin carrying traffic."""
@@ -79,37 +100,8 @@ class Bus(Protocol):
 class LocalBus:
     """One process, no broker: every line's home is this instance."""
 
-    def __init__(self, instance: str) -> None:
-        self.instance = instance
-
-    def home_of(self, line: str) -> str:
-        """This instance."""
-        return self.instance
-
-    def is_remote(self, line: str) -> bool:
-        """Never."""
-        return False
-
-    def in_service(self, line: str) -> bool:
-        """Never: only local TCP sessions reach lines."""
-        return False
-
     async def start(self) -> None:
         """Nothing to start."""
 
     async def stop(self) -> None:
         """Nothing to stop."""
-
-
-def make_bus(gateway: "Gateway") -> Bus:
-    """The bus ``--bus`` names: in-process without it, MQTT for ``mqtt://HOST:PORT``."""
-    settings = gateway.settings
-    instances = parse_instances(settings.instance, settings.instances)
-    if settings.bus is None:
-        if len(instances) > 1:
-            raise ValueError("--instances needs --bus: instances meet only through a broker")
-        return LocalBus(settings.instance)
-    from gateway.bus.mqtt import MqttBus
-
-    host, port = parse_bus_url(settings.bus)
-    return MqttBus(gateway, host, port, instances)

@@ -157,8 +157,9 @@ class BusClient:
             client.will_set(will.topic, will.payload, QOS, will.retain)
         self._properties: Properties | None = None
         if session_expiry is not None:
-            self._properties = _new_properties(PacketTypes.CONNECT)
-            self._properties.SessionExpiryInterval = session_expiry
+            properties = _new_properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = session_expiry
+            self._properties = properties
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -1,0 +1,76 @@
+"""The way out for every output: the outbox when its line is homed on another instance,
+else numbered, rendered and stored in the journal, inside the caller's transaction.
+
+The switch, the services' ``emit`` and the shutdown notice all store their outputs here, so
+the journal only numbers and stores, and the scale-out decision is the bus's (its outbox).
+"""
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from formats.output import OutputMessage, format_output
+from gateway.journal import AuditRecord, Journal, PendingOutput, StoredOutput
+from gateway.store import Transaction
+from responders.base import Origin, Reply
+from routing.resolve import Router
+
+
+class Outbox(Protocol):
+    """Where outputs for lines homed on another instance wait to cross the bus."""
+
+    def keep(self, outputs: Sequence[PendingOutput], tx: Transaction) -> Sequence[PendingOutput]:
+        """Keep those homed elsewhere (inside ``tx``); return the others, numbered here."""
+        ...
+
+
+def pending_output(router: Router, origin: Origin, now: datetime, reply: Reply) -> PendingOutput:
+    """An output to store for ``reply``, answering ``origin``; RuntimeError when no line
+    owns its destination."""
+    line = router.line_of(reply.dest)
+    if line is None:
+        raise RuntimeError(f"output addressed {reply.dest}, which is on no line")
+    return PendingOutput(
+        line=line,
+        input_id=origin.input_id,
+        mke=reply.mke,
+        sender=reply.sender,
+        dest=reply.dest,
+        control=origin.control,
+        body=reply.body,
+        in_time=origin.in_time,
+        in_seq=origin.in_seq,
+        out_time=now,
+    )
+
+
+def render_output(out: PendingOutput, seq: int) -> str:
+    """The text a line gets for ``out`` numbered ``seq``: header and body (SPEC.md §4)."""
+    return format_output(
+        OutputMessage(out.mke, out.sender, out.in_time, out.in_seq, out.out_time, seq, out.dest,
+                      out.control, out.body)
+    )
+
+
+class Outputs:
+    """Stores outputs: each line homed here numbers its own, the outbox keeps the others."""
+
+    def __init__(self, journal: Journal, outbox: Outbox | None = None) -> None:
+        self._journal = journal
+        # None with the in-process bus: every line is homed here.
+        self._outbox = outbox
+
+    def store(
+        self,
+        input_ids: Iterable[int],
+        outputs: Sequence[PendingOutput],
+        audit: Iterable[AuditRecord] = (),
+        failed: Collection[int] = (),
+    ) -> list[StoredOutput]:
+        """Store outputs and audit rows and mark inputs processed (``failed``: failed), in one
+        transaction (the caller's, when one is open); the numbered ones come back."""
+        if self._outbox is None:
+            return self._journal.store_outputs(input_ids, outputs, render_output, audit, failed)
+        with self._journal.transaction() as tx:
+            here = self._outbox.keep(outputs, tx)
+            return self._journal.store_outputs(input_ids, here, render_output, audit, failed)
