@@ -69,8 +69,11 @@ CREATE TABLE IF NOT EXISTS lesc_cases (
     closed_at REAL
 );
 CREATE INDEX IF NOT EXISTS lesc_cases_state ON lesc_cases (state, id);
-CREATE INDEX IF NOT EXISTS lesc_cases_due ON lesc_cases (due) WHERE state = 'open';
-CREATE INDEX IF NOT EXISTS lesc_cases_tech ON lesc_cases (tech_at) WHERE state = 'open';
+-- (state, time): a sweep reads its batch of due cases in order, not every open case.
+DROP INDEX IF EXISTS lesc_cases_due;
+DROP INDEX IF EXISTS lesc_cases_tech;
+CREATE INDEX IF NOT EXISTS lesc_cases_state_due ON lesc_cases (state, due);
+CREATE INDEX IF NOT EXISTS lesc_cases_state_tech ON lesc_cases (state, tech_at);
 CREATE INDEX IF NOT EXISTS lesc_cases_key ON lesc_cases (ori, nic, oca) WHERE nic IS NOT NULL;
 CREATE TABLE IF NOT EXISTS lesc_detainers (
     id INTEGER PRIMARY KEY,
