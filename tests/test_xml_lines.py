@@ -32,7 +32,7 @@ from gateway.journal import PendingOutput
 from gateway.outputs import LineRender
 from routing.lines import LINE_CODES, Line, LineRegistry, dev_key
 from simulator.bench import LINES as BENCH_LINES
-from simulator.bench import xml_registry
+from simulator.bench import _end_to_end, xml_registry
 from simulator.client import LineClient
 from simulator.mqtt_client import MqttLineClient
 from simulator.record import read_record
@@ -419,3 +419,15 @@ async def test_the_simulate_command_drives_xml_lines(
     assert recorded.run["xml_lines"] == ["CA"]
     assert any(is_xml(e.text) for e in recorded.received if e.line == "CA")
     assert not any(is_xml(e.text) for e in recorded.received if e.line == "TX")
+
+
+async def test_the_bench_load_runs_over_xml_lines(
+    tmp_path: Path, start_gateway: Callable[..., Awaitable[Gateway]]
+) -> None:
+    # The end-to-end figure's client, a few IAQs per line: each answered by two XML outputs.
+    lines = lines_file(tmp_path / "bench-lines.csv", xml=BENCH_LINES)
+    gateway = await start_gateway(lines=lines, technician_delay="off")
+    assert await _end_to_end(gateway.port, per_line=10, window=4, xml=True) > 0
+    with sqlite3.connect(gateway.settings.journal_path) as db:
+        texts = [text for (text,) in db.execute("SELECT text FROM outputs WHERE line = 'CA'")]
+    assert len(texts) == 20 and all(is_xml(text) for text in texts)
