@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from conftest import gateway_settings
 from messages import am, iaq
 from mqtt_broker import Broker
 from paths import RECORDS
+from structlog.testing import CapturingLogger
 from typer.testing import CliRunner
 
 from formats.errors import ErrorCode
@@ -431,3 +433,47 @@ async def test_the_bench_load_runs_over_xml_lines(
     with sqlite3.connect(gateway.settings.journal_path) as db:
         texts = [text for (text,) in db.execute("SELECT text FROM outputs WHERE line = 'CA'")]
     assert len(texts) == 20 and all(is_xml(text) for text in texts)
+
+
+async def test_logs_are_the_same_for_both_forms(tmp_path: Path) -> None:
+    logger = CapturingLogger()
+    log = structlog.wrap_logger(logger, processors=[structlog.processors.add_log_level],
+                                wrapper_class=structlog.make_filtering_bound_logger(10))
+    settings = gateway_settings(tmp_path, lines=lines_file(tmp_path / "lines.csv"))
+    gateway = Gateway(settings, log=log)
+    await gateway.start()
+    try:
+        ca = await LineClient.connect("127.0.0.1", gateway.port, "CA", codec=XML)
+        tx = await LineClient.connect("127.0.0.1", gateway.port, "TX")
+        for line, text, outputs in (
+            (ca, xml_iaq(CA, control="L1"), 2), (ca, xml_iaq(CA, cus=None), 1),
+            (tx, iaq(TX, control="L1"), 2), (tx, iaq(TX, cus=None), 1),
+        ):
+            await line.send(text)
+            await line.recv_many(outputs)
+        await ca.close()
+        await tx.close()
+    finally:
+        await gateway.stop()
+
+    def events(line: str) -> list[dict[str, Any]]:
+        found = [dict(call.kwargs) for call in logger.calls
+                 if str(call.kwargs.get("event", "")).startswith("message.")
+                 and call.kwargs.get("line") == line]
+        for event in found:
+            # The ER's detail names the element for XML, as the ER does, and delivery takes
+            # its own time; the rest is equal.
+            for key in ("detail", "latency_ms", "line"):
+                event.pop(key, None)
+        return found
+
+    ca_events = events("CA")
+    assert {"message.accepted", "message.rejected", "message.delivered"} == {
+        e["event"] for e in ca_events
+    }
+    assert as_text(ca_events).replace(CA, TX) == as_text(events("TX"))
+
+
+def as_text(events: list[dict[str, Any]]) -> str:
+    """Events as one comparable text."""
+    return json.dumps(events, sort_keys=True, default=str)
