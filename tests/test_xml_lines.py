@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import structlog
 from conftest import gateway_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from messages import am, iaq
 from mqtt_broker import Broker
 from paths import RECORDS
@@ -23,6 +25,7 @@ from structlog.testing import CapturingLogger
 from typer.testing import CliRunner
 
 from formats.errors import ErrorCode
+from formats.line_protocol import TEXT
 from formats.message import parse_input
 from formats.nlets_xml import MAX_ATTRIBUTE, XML, is_xml, parse_xml_input, render_xml_input
 from formats.notices import parse_er_body
@@ -31,7 +34,7 @@ from gateway.bus.mqtt import MqttBus
 from gateway.cli import app
 from gateway.datafiles import load_lines, load_oris
 from gateway.journal import PendingOutput
-from gateway.outputs import LineRender
+from gateway.outputs import LineRender, render_output
 from routing.lines import LINE_CODES, Line, LineRegistry, dev_key
 from simulator.bench import LINES as BENCH_LINES
 from simulator.bench import _end_to_end, xml_registry
@@ -477,3 +480,24 @@ async def test_logs_are_the_same_for_both_forms(tmp_path: Path) -> None:
 def as_text(events: list[dict[str, Any]]) -> str:
     """Events as one comparable text."""
     return json.dumps(events, sort_keys=True, default=str)
+
+
+@settings(max_examples=100)
+@given(
+    body=st.text(alphabet=[chr(c) for c in range(0x20, 0x7F)] + ["\n", "\r"], max_size=1200),
+    seq=st.integers(1, 10**7),
+    line=st.sampled_from(["CA", "TX"]),
+)
+def test_every_line_reads_back_what_it_is_sent_within_the_frame(
+    body: str, seq: int, line: str
+) -> None:
+    render = LineRender(LineRegistry([Line("CA", "k", "CAICE0000", "CA0000000", "xml"),
+                                      Line("TX", "k", "TXICE0000", "TX0000000")]),
+                        max_text=1024)
+    text = render(_pending(line, body), seq)
+    message = (XML if line == "CA" else TEXT).read_output(text)
+    assert (message.body, message.out_seq, message.dest) == (body, seq % 100_000,
+                                                             f"{line}0000000")
+    # A frame that fits as text fits whatever the line's format.
+    if len(render_output(_pending(line, body), seq)) <= 1024:
+        assert len(text) <= 1024
