@@ -18,7 +18,7 @@ from gateway.journal import Journal, PendingOutput
 from gateway.lines import LineDesk
 from gateway.logs import get_logger
 from gateway.metrics import NO_HOOKS, GatewayMetrics, StateReader
-from gateway.outputs import Outputs
+from gateway.outputs import LineRender, Outputs
 from gateway.services import ServiceHost
 from gateway.session import LineSession
 from gateway.switch import Switch
@@ -79,15 +79,17 @@ class Gateway:
         # With a broker: the bus's tables, and the lines it reaches (delivery's remote lines).
         self._bus_store: BusStore | None = None
         bus_lines: BusLines | None = None
+        # Each output is written in its destination line's format (text or Nlets XML).
+        render = LineRender(self.lines, settings.max_frame)
         try:
             if broker is not None:
-                self._bus_store = BusStore(self.journal, settings.journal_path, homes)
+                self._bus_store = BusStore(self.journal, settings.journal_path, homes, render)
                 bus_lines = BusLines(homes, self._bus_store, self.journal, self.log)
             self.delivery = Delivery(
                 self.journal, self.clock, self.log, flush_soon, settings.backlog_page,
                 hooks=hooks, remote=bus_lines,
             )
-            outputs = Outputs(self.journal, self._bus_store)
+            outputs = Outputs(self.journal, self._bus_store, render)
             self.services = ServiceHost(
                 table,
                 router=self.router,

@@ -74,7 +74,9 @@ def load_lines(path: Path | None, reserved: frozenset[str] | None = None) -> Lin
                 f"add line {office_line}, or leave the cell empty for"
                 f" {default_ice_office_ori(row.line)}",
             )  # fmt: skip
-    return LineRegistry(Line(r.line, r.key, r.ice_office_ori, r.control_ori) for _, r in rows)
+    return LineRegistry(
+        Line(r.line, r.key, r.ice_office_ori, r.control_ori, r.format) for _, r in rows
+    )
 
 
 def load_oris(

@@ -11,6 +11,8 @@ from pydantic import BeforeValidator, ValidationInfo
 from formats.datafile import CsvRow, refuse, upper, words
 from routing.lines import (
     HASH_SCHEME,
+    LINE_FORMATS,
+    LineFormat,
     default_control_ori,
     default_ice_office_ori,
     is_well_formed_key,
@@ -73,6 +75,17 @@ def _notice_ori(value: str | None, info: ValidationInfo) -> str:
     return ori
 
 
+def _format(value: str | None) -> LineFormat:
+    text = (value or "").strip().lower() or "text"
+    for known in LINE_FORMATS:
+        if text == known:
+            return known
+    raise refuse(
+        f"{text!r} is not a line format",
+        "write text or xml (the form of the line's outputs), or leave it empty for text",
+    )
+
+
 class LineRow(CsvRow):
     """One connected state switch of the line registry (``--lines``)."""
 
@@ -84,6 +97,7 @@ class LineRow(CsvRow):
     # state control ORI is the line's own.
     ice_office_ori: Annotated[str, BeforeValidator(_notice_ori)] = ""
     control_ori: Annotated[str, BeforeValidator(_notice_ori)] = ""
+    format: Annotated[LineFormat, BeforeValidator(_format)] = "text"
 
 
 def _agency_ori(value: str | None, info: ValidationInfo) -> str:

@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from formats.errors import ErrorCode, MessageError
-from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage, parse_input
+from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage, format_input
+from formats.nlets_xml import XmlInput, read_input, xml_error
 from formats.notices import format_er_body, format_sm_body, format_sm_unable_body
 from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput, StoredOutput
 from gateway.metrics import NO_HOOKS, Hooks
@@ -176,7 +177,8 @@ class Switch:
         if item.bad is not None:
             return [self._error(item, now, None, MessageError(ErrorCode.FORMAT, item.bad))]
         try:
-            msg = parse_input(item.text)
+            # Any line may send either form (SPEC.md §10): XML when the text starts with '<'.
+            msg = read_input(item.text)
         except MessageError as exc:
             return [self._error(item, now, None, exc)]
         try:
@@ -287,6 +289,10 @@ class Switch:
         exc: MessageError,
         to_sender: bool = True,
     ) -> PendingOutput:
+        if isinstance(msg, XmlInput):
+            # The ER of an XML input names the element, not the legacy field.
+            exc = xml_error(exc, msg.tagged)
+        quoted = _quoted(item, msg)
         self._log.info(
             "message.rejected",
             line=item.line,
@@ -295,7 +301,7 @@ class Switch:
             in_seq=item.in_seq,
             error_code=str(exc.code),
             detail=exc.detail,
-            text=item.text[:100],
+            text=quoted[:100],
         )
         self._audit.append(
             AuditRecord(
@@ -309,7 +315,7 @@ class Switch:
             )
         )
         self._hooks.rejected(item.line, str(exc.code))
-        body = format_er_body(exc.code, exc.detail, item.text)
+        body = format_er_body(exc.code, exc.detail, quoted)
         return self._notice(item, now, msg, "ER", body, to_sender)
 
     def _fail(
@@ -357,7 +363,7 @@ class Switch:
             control=msg.control if msg is not None else None,
             error=error,
             where=raised_at(exc),
-            text=item.text[:100],
+            text=_quoted(item, msg)[:100],
         )
         self._hooks.failed(item.line, mke)
         outcome = f"{dest} {error}" if dest is not None else error
@@ -365,12 +371,21 @@ class Switch:
                            outcome=outcome)
 
 
+def _quoted(item: JournaledInput, msg: InputMessage | None) -> str:
+    """The input as ERs quote it and logs show it: an XML input read far enough to have a
+    header by its legacy translation (its first 100 characters say more than the namespace
+    declarations), anything else as received."""
+    if isinstance(msg, XmlInput):
+        return format_input(msg.mke, msg.sender, msg.dests, msg.body, msg.control)
+    return item.text
+
+
 def _read(item: JournaledInput) -> InputMessage | None:
     """The input's header, when it can be read at all (for the notices of a failed input)."""
     if item.bad is not None:
         return None
     try:
-        return parse_input(item.text)
+        return read_input(item.text)
     except Exception:
         # A MessageError, or the parser failing itself: either way there is no header.
         return None

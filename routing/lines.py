@@ -9,7 +9,7 @@ import hmac
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 LINE_CODES: Final[tuple[str, ...]] = tuple(
     sorted(
@@ -34,14 +34,21 @@ _HEX_RE: Final = re.compile(r"(?:[0-9a-f]{2})+")
 _ITERATIONS_RE: Final = re.compile(r"[1-9][0-9]{0,8}")
 
 
+# The message format a line receives its outputs in (SPEC.md §10); it may send either.
+LineFormat = Literal["text", "xml"]
+LINE_FORMATS: Final[tuple[LineFormat, ...]] = ("text", "xml")
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One connected state switch: its code, key hash and the ORIs it gets notices for."""
+    """One connected state switch: its code, key hash, the ORIs it gets notices for, and the
+    format its outputs are written in."""
 
     code: str
     key_hash: str
     ice_office_ori: str
     control_ori: str
+    format: LineFormat = "text"
 
 
 class LineRegistry:

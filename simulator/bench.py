@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +29,7 @@ from formats.iaq import validate_iaq
 from formats.message import format_fields, format_input, parse_fields, parse_input
 from formats.nlets_xml import parse_xml_input, text_to_xml
 from formats.nlets_xml.document import PARSER
+from gateway.datafiles import DEFAULT_LINES
 from routing.lines import LINE_CODES, dev_key
 from simulator.bench_hits import HitFigures, open_hits
 from simulator.bench_mqtt import bench_mqtt
@@ -143,13 +144,26 @@ def _memory_kib(pid: int, field: str) -> int:
     return 0
 
 
+def xml_registry(path: Path, xml: Iterable[str]) -> Path:
+    """The shipped line registry (its hashed development keys) with a ``format`` column that
+    makes the ``xml`` lines XML lines; written to ``path``."""
+    xml_lines = set(xml)
+    rows = DEFAULT_LINES.read_text().splitlines()
+    written = [rows[0] + ",format"]
+    written += [f"{row},{'xml' if row.split(',', 1)[0] in xml_lines else 'text'}"
+                for row in rows[1:] if row]
+    path.write_text("\n".join(written) + "\n")
+    return path
+
+
 @contextmanager
 def gateway_process(cpu: int = 0, profile: Path | None = None,
-                    technician: str = "off") -> Iterator[Started]:
+                    technician: str = "off", xml: Iterable[str] = ()) -> Iterator[Started]:
     """Start ``iaqgw serve`` pinned to one core on a fresh journal and the 1M-record index.
 
     ``technician`` is the simulated technician's delay kind: ``off`` leaves enhanced
     responses to an operator, so each IAQ has exactly two outputs (acknowledgement, IAR).
+    The lines in ``xml`` are registered as XML lines (``--lines`` with the format column).
     """
     work = Path(tempfile.mkdtemp(prefix="iaqgw-bench-"))
     index = f"index-synthetic-{BENCH_RECORDS}.sqlite3"
@@ -157,11 +171,12 @@ def gateway_process(cpu: int = 0, profile: Path | None = None,
     log_path = work / "gateway.log"
     wrapper = ([sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile), "-m"]
                if profile is not None else [sys.executable, "-m"])
+    registry = ["--lines", str(xml_registry(work / "lines.csv", xml))] if xml else []
     with log_path.open("wb") as log:
         begun = time.perf_counter()
         proc = subprocess.Popen(
             [*wrapper, "gateway", "serve", "--port", "0", "--data-dir", str(work),
-             "--synthetic-records", str(BENCH_RECORDS)],
+             "--synthetic-records", str(BENCH_RECORDS), *registry],
             stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
             env={**os.environ, "IAQGW_TECHNICIAN_DELAY": technician,
@@ -220,10 +235,12 @@ async def _sign_on(port: int, line: str) -> tuple[asyncio.StreamReader, asyncio.
 
 
 async def _drive_line(session: tuple[asyncio.StreamReader, asyncio.StreamWriter, int],
-                      line: str, count: int, window: int) -> int:
+                      line: str, count: int, window: int, xml: bool = False) -> int:
     reader, writer, last_ack = session
     sender = f"{line}0000000"
-    texts = [encode_frame(sample_iaq(sender, n)) for n in range(min(count, 1000))]
+    # An XML line sends its IAQs as Nlets XML documents (and gets its outputs as XML).
+    write = text_to_xml if xml else str
+    texts = [encode_frame(write(sample_iaq(sender, n))) for n in range(min(count, 1000))]
     sent = received = 0
     # Each IAQ yields two outputs (acknowledgement and IAR).
     expected = 2 * count
@@ -267,12 +284,13 @@ async def _drive_peer(port: int, requests: list[bytes], end: bytes, count: int,
     return received
 
 
-async def _end_to_end(port: int, per_line: int, window: int, peer: str | None = None) -> float:
+async def _end_to_end(port: int, per_line: int, window: int, peer: str | None = None,
+                      xml: bool = False) -> float:
     if peer is None:
         # Sign every line on first, so the timed part is traffic only.
         sessions = await asyncio.gather(*(_sign_on(port, line) for line in LINES))
         start = time.perf_counter()
-        done = await asyncio.gather(*(_drive_line(session, line, per_line, window)
+        done = await asyncio.gather(*(_drive_line(session, line, per_line, window, xml)
                                       for session, line in zip(sessions, LINES, strict=True)))
         return sum(done) / (time.perf_counter() - start)
     if peer == "mllp":
@@ -287,15 +305,16 @@ async def _end_to_end(port: int, per_line: int, window: int, peer: str | None = 
     return sum(done) / (time.perf_counter() - start)
 
 
-def bench_end_to_end(per_line: int = 3000, window: int = 64,
-                     profile: Path | None = None) -> tuple[float, Started, int]:
-    """End-to-end IAQ per second: 16 lines, ``window`` IAQs in flight on each.
+def bench_end_to_end(per_line: int = 3000, window: int = 64, profile: Path | None = None,
+                     xml: bool = False) -> tuple[float, Started, int]:
+    """End-to-end IAQ per second: 16 lines, ``window`` IAQs in flight on each; with ``xml``
+    the 16 lines are XML lines, sending and getting Nlets XML.
 
     Returns the rate, the gateway's start-up figures and its peak RSS in KiB.
     """
-    with gateway_process(profile=profile) as gateway:
-        uvloop.run(_end_to_end(gateway.port, per_line // 10, window))  # warm-up
-        rate = uvloop.run(_end_to_end(gateway.port, per_line, window))
+    with gateway_process(profile=profile, xml=LINES if xml else ()) as gateway:
+        uvloop.run(_end_to_end(gateway.port, per_line // 10, window, xml=xml))  # warm-up
+        rate = uvloop.run(_end_to_end(gateway.port, per_line, window, xml=xml))
         return rate, gateway, _memory_kib(gateway.pid, "VmHWM")
 
 
@@ -407,13 +426,18 @@ def main() -> None:
         _row("XML IAQ / lxml floor", f"{xml_rate / lxml_rate:.0%}", "-", None),
     ]
     e2e, started, peak_kib = bench_end_to_end()
+    e2e_xml = bench_end_to_end(xml=True)[0]
     mllp = bench_peer("mllp")
     echo = bench_peer("echo")
     print(f"end to end: gateway {e2e:,.0f} IAQ/s, python-hl7 MLLP ACK server {mllp:,.0f}/s "
           f"({e2e / mllp:.1f}x), framed echo {echo:,.0f}/s (gateway at {e2e / echo:.1%})")
+    print(f"end to end over XML lines: {e2e_xml:,.0f} IAQ/s ({e2e_xml / e2e:.0%} of text)")
     rows += [
         _row("end-to-end IAQ/s (16 lines x 64 in flight)", f"{e2e:,.0f}/s", "25,000/s",
              e2e >= 25_000),
+        _row("end-to-end IAQ/s over XML lines, same load", f"{e2e_xml:,.0f}/s", "-", None),
+        _row("XML lines / text lines, end to end", f"{e2e_xml / e2e:.0%}", "60%",
+             e2e_xml >= 0.6 * e2e),
         _row("python-hl7 MLLP ACK server, same load", f"{mllp:,.0f}/s", "-", None),
         _row("gateway / MLLP peer", f"{e2e / mllp:.1f}x", "10x", e2e >= 10 * mllp),
         _row("framed echo server (ceiling)", f"{echo:,.0f}/s", "-", None),

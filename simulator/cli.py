@@ -73,6 +73,20 @@ def _lines(text: str, oris: Any) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
+def _xml_lines(text: str | None, codes: list[str]) -> frozenset[str]:
+    """The lines of ``--xml-lines``: codes among the run's lines, or ``all`` of them."""
+    if text is None:
+        return frozenset()
+    if text.strip().lower() == "all":
+        return frozenset(codes)
+    given = [code.strip().upper() for code in text.split(",") if code.strip()]
+    strangers = [code for code in given if code not in codes]
+    if not given or strangers:
+        _usage(f"--xml-lines: {', '.join(strangers) or 'none given'} is not a line of the run"
+               f" ({','.join(codes)}); give some of those, or all")
+    return frozenset(given)
+
+
 def simulate(
     target: Annotated[str, typer.Option(help="Gateway as HOST:PORT or tcp://HOST:PORT")] = (
         DEFAULT_TARGET
@@ -81,6 +95,11 @@ def simulate(
         str | None, typer.Option(help="Drive MQTT lines through this broker (mqtt://HOST:PORT)")
     ] = None,
     lines: Annotated[str, typer.Option(help="Line codes (CA,TX,NY) or how many lines")] = "8",
+    xml_lines: Annotated[
+        str | None,
+        typer.Option(help="Lines of the run that send and read Nlets XML (CA,TX, or all); "
+                          "the gateway's --lines file gives them format xml"),
+    ] = None,
     rate: Annotated[float, typer.Option(help="Inputs per second, open loop")] = 20.0,
     duration: Annotated[
         float | None, typer.Option(help="Seconds of traffic (10 without --count)")
@@ -143,11 +162,12 @@ def simulate(
     if seed is None:
         seed = random.randrange(1_000_000)
     data, codes = _traffic_data(records, data_dir, synthetic_records, oris, lines, seed)
+    xml = _xml_lines(xml_lines, codes)
     from simulator.simulate import Simulation, SimulationOptions
 
     options = SimulationOptions(
         target=parsed_target, keys=_keys(codes, keys), rate=rate, count=total, mix=weights,
-        seed=seed, record=record, yq_timeout=yq_timeout, drain=drain,
+        seed=seed, record=record, yq_timeout=yq_timeout, drain=drain, xml_lines=xml,
         records=records.name if records is not None else f"synthetic-{synthetic_records}",
     )
     simulation = Simulation(options, data)

@@ -5,7 +5,9 @@ import contextlib
 import ssl
 
 from formats.line_protocol import (
+    TEXT,
     Ack,
+    Codec,
     Event,
     Heartbeat,
     Input,
@@ -26,7 +28,11 @@ class SignOnRejected(Exception):
 
 
 class LineClient:
-    """One line's connection to the gateway (TCP or TLS); frames it cannot read are skipped."""
+    """One line's connection to the gateway (TCP or TLS); frames it cannot read are skipped.
+
+    ``codec`` reads the outputs: the line's registry format (``formats.nlets_xml.XML`` for an
+    XML line). Inputs go as the caller writes them, either form.
+    """
 
     def __init__(
         self,
@@ -34,13 +40,14 @@ class LineClient:
         writer: asyncio.StreamWriter,
         line: str,
         auto_ack: bool = True,
+        codec: Codec = TEXT,
     ) -> None:
         self.line = line
         self.auto_ack = auto_ack
         self.last_ack = 0
         self._reader = reader
         self._writer = writer
-        self._protocol = LineProtocol(Role.LINE)
+        self._protocol = LineProtocol(Role.LINE, codec=codec)
         # Outputs in order of arrival; None once the gateway has closed the connection.
         self._outputs: asyncio.Queue[Received | None] = asyncio.Queue()
         self._pump_task: asyncio.Task[None] | None = None
@@ -58,12 +65,13 @@ class LineClient:
         tls: ssl.SSLContext | None = None,
         auto_ack: bool = True,
         timeout: float = 10.0,
+        codec: Codec = TEXT,
     ) -> "LineClient":
         """Connect and sign on; raises SignOnRejected with the gateway's reason."""
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=tls), timeout
         )
-        client = cls(reader, writer, line, auto_ack)
+        client = cls(reader, writer, line, auto_ack, codec)
         await client.send_raw(client._protocol.send(SignOnRequest(line, key or dev_key(line))))
         answer = await client._signon_answer(timeout)
         if isinstance(answer, SignOnRefused):

@@ -23,7 +23,7 @@ from typing import Any
 
 from paho.mqtt.client import MQTTMessage
 
-from formats.line_protocol import Ack, Input, LineProtocol, Received, Role
+from formats.line_protocol import TEXT, Ack, Codec, Input, LineProtocol, Received, Role
 from gateway.bus.backoff import Backoff
 from gateway.bus.client import (
     NO_MATCHING_SUBSCRIBERS,
@@ -80,6 +80,7 @@ class MqttLineClient:
         auto_ack: bool = True,
         identifier: str | None = None,
         on_output: Callable[[Received], None] | None = None,
+        codec: Codec = TEXT,
     ) -> None:
         self.line = line
         self.auto_ack = auto_ack
@@ -91,7 +92,7 @@ class MqttLineClient:
         self._identifier = identifier or f"line-{line}"
         self._on_output = on_output
         # The broker signs the line on: its login is the sign-on.
-        self._protocol = LineProtocol(Role.LINE, line=line)
+        self._protocol = LineProtocol(Role.LINE, codec=codec, line=line)
         self._outputs: asyncio.Queue[Received] = asyncio.Queue()
         self._seen: set[int] = set()
         self._connection: _Connection | None = None
@@ -110,9 +111,15 @@ class MqttLineClient:
         timeout: float = 10.0,
         identifier: str | None = None,
         on_output: Callable[[Received], None] | None = None,
+        codec: Codec = TEXT,
     ) -> "MqttLineClient":
-        """Log in and subscribe; raises SignOnRejected when the broker refuses the account."""
-        client = cls(host, port, line, key or dev_key(line), auto_ack, identifier, on_output)
+        """Log in and subscribe; raises SignOnRejected when the broker refuses the account.
+
+        ``codec`` reads the outputs, as for :class:`simulator.client.LineClient`.
+        """
+        client = cls(
+            host, port, line, key or dev_key(line), auto_ack, identifier, on_output, codec
+        )
         first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         client._runner = asyncio.create_task(client._run(first))
         try:
@@ -283,10 +290,14 @@ class MqttSwitch:
             await self._client.close()
 
 
-async def connect_mqtt(target: Target, line: str, key: str, handler: Handler) -> SwitchLink:
-    """Log ``line`` in to the broker at ``target`` (``mqtt://HOST:PORT``) and subscribe."""
+async def connect_mqtt(
+    target: Target, line: str, key: str, handler: Handler, codec: Codec = TEXT
+) -> SwitchLink:
+    """Log ``line`` in to the broker at ``target`` (``mqtt://HOST:PORT``) and subscribe;
+    ``codec`` reads its outputs."""
     switch = MqttSwitch(line, handler)
     switch._client = await MqttLineClient.connect(
-        target.host, target.port, line, key, auto_ack=False, on_output=switch._output
+        target.host, target.port, line, key, auto_ack=False, on_output=switch._output,
+        codec=codec,
     )
     return switch

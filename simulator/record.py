@@ -34,6 +34,8 @@ class RunLine(BaseModel):
     ev: Literal["run"]
     version: Literal[1]
     lines: list[LineCode] = []
+    # Lines that sent and read Nlets XML (a record made before XML lines has none).
+    xml_lines: list[LineCode] = []
 
 
 class SendLine(BaseModel):
@@ -125,6 +127,11 @@ class TrafficRecord:
         found = dict.fromkeys(self.run.get("lines", []))
         found.update(dict.fromkeys(event.line for event in self.events))
         return list(found)
+
+    @property
+    def xml_lines(self) -> frozenset[str]:
+        """The lines that sent and read Nlets XML."""
+        return frozenset(self.run.get("xml_lines", []))
 
 
 def _refusal(number: int, item: dict[str, Any], exc: ValidationError) -> RecordError:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from formats.errors import MessageError
-from formats.message import parse_input
+from formats.nlets_xml import is_xml, parse_xml_output, read_input
 from formats.output import parse_output
 from simulator.record import TrafficRecord
 from simulator.switches import Delivered, OwnOutputs, Target, connect_all
@@ -52,9 +52,13 @@ def parse_speed(text: str) -> float | None:
 
 
 def normalize(line: str, text: str) -> tuple[Key, str]:
-    """The comparison key of an output and its text with the run-dependent parts masked."""
+    """The comparison key of an output and its text with the run-dependent parts masked.
+
+    An output in either form (text or Nlets XML) is compared by its values, so a record made
+    with XML lines verifies against a replay whatever the form.
+    """
     try:
-        message = parse_output(text)
+        message = parse_xml_output(text) if is_xml(text) else parse_output(text)
     except MessageError:
         return (line, None), _mask(text)
     return (line, message.control), f"{message.mke}.{message.sender} TO {message.dest}\n" + _mask(
@@ -166,7 +170,7 @@ class ReplayResult:
 
 def _control(text: str) -> str | None:
     try:
-        return parse_input(text).control
+        return read_input(text).control
     except MessageError:
         return None
 
@@ -177,7 +181,7 @@ def _mark_senders(record: TrafficRecord) -> dict[str, str]:
     for event in record.sent:
         if event.line not in senders:
             try:
-                senders[event.line] = parse_input(event.text).sender
+                senders[event.line] = read_input(event.text).sender
             except MessageError:
                 continue
     for event in record.sent:
@@ -201,7 +205,7 @@ async def replay(record: TrafficRecord, target: Target, keys: dict[str, str],
         arrived.set()
 
     own = OwnOutputs(collect)
-    links = await connect_all(target, keys, own)
+    links = await connect_all(target, keys, own, record.xml_lines)
     start = time.perf_counter()
     sent = 0
     try:

@@ -21,7 +21,14 @@ from responders.lesc import LESC_ORI
 from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT
 from simulator.record import Recorder
 from simulator.report import ENHANCED, Report
-from simulator.switches import Delivered, OwnOutputs, SwitchLink, Target, connect_all
+from simulator.switches import (
+    Delivered,
+    OwnOutputs,
+    SwitchLink,
+    Target,
+    connect_all,
+    xml_input,
+)
 from simulator.traffic import (
     ANSWER_MKE,
     HitConfirmation,
@@ -57,6 +64,7 @@ class SimulationOptions:
     drain: float = DEFAULT_DRAIN
     records: str = ""  # what the subjects were drawn from, for the record's run line
     wait_enhanced: bool = True  # whether the drain waits for announced enhanced responses
+    xml_lines: frozenset[str] = frozenset()  # lines that send and read Nlets XML
 
 
 @dataclass(slots=True)
@@ -114,7 +122,8 @@ class Simulation:
         lines = list(options.keys)
         self._generator = TrafficGenerator(self.data, options.mix, lines, options.seed)
         self._own = OwnOutputs(self._on_output)
-        self.links = await connect_all(options.target, options.keys, self._own)
+        self.links = await connect_all(options.target, options.keys, self._own,
+                                       options.xml_lines)
         try:
             await self._own.start(
                 self.links, {line: self.data.agencies[line][0] for line in lines}
@@ -128,7 +137,7 @@ class Simulation:
         if options.record is not None:
             self._recorder = Recorder(options.record, {
                 "target": str(options.target), "records": options.records, "lines": lines,
-                "seed": options.seed,
+                "seed": options.seed, "xml_lines": sorted(options.xml_lines),
                 "rate": options.rate, "count": options.count, "mix": options.mix,
             })
         escalation = asyncio.create_task(self._escalate())
@@ -182,14 +191,16 @@ class Simulation:
         link = self.links[planned.line]
         assert self._own is not None
         self._own.sent(planned.line, planned.control)
-        link.send(planned.text)
+        # An XML line sends the same message as a document; the record holds what went out.
+        text = xml_input(planned.text) if planned.line in self.options.xml_lines else planned.text
+        link.send(text)
         sent = Sent(planned, due, request=request)
         self._pending[planned.control] = sent
         self._outstanding += 1
         self.report.kind(planned.kind).sent += 1
         if self._recorder is not None:
             at = time.perf_counter() - self._t0
-            self._recorder.send(at, planned.line, planned.kind, planned.text)
+            self._recorder.send(at, planned.line, planned.kind, text)
         return sent
 
     def _answer(self, sent: Sent, at: float) -> None:

@@ -9,13 +9,16 @@ what the gateway held for the lines before (docs/simulator.md, "Only the run's o
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol, cast
 from urllib.parse import urlsplit
 
+from formats.errors import MessageError
 from formats.line_protocol import (
+    TEXT,
     Ack,
+    Codec,
     Event,
     Heartbeat,
     Input,
@@ -28,7 +31,8 @@ from formats.line_protocol import (
     Unreadable,
     Violation,
 )
-from formats.message import format_input
+from formats.message import format_input, parse_input
+from formats.nlets_xml import XML
 from formats.output import SEQ_WRAP, OutputMessage
 from simulator.client import SignOnRejected
 
@@ -110,18 +114,28 @@ class SwitchLink(Protocol):
         ...
 
 
-Connector = Callable[[Target, str, str, Handler], Awaitable[SwitchLink]]
+# (target, line, key, handler, the codec the line reads its outputs with) -> a signed-on link.
+Connector = Callable[[Target, str, str, Handler, Codec], Awaitable[SwitchLink]]
+
+
+def xml_input(text: str) -> str:
+    """An input as an XML line sends it: the same message as an Nlets XML document. A text
+    that is no message (the mix's bad inputs) goes as it is: a broken switch sends that too."""
+    try:
+        return XML.write_input(parse_input(text))
+    except MessageError:
+        return text
 
 
 class TcpSwitch(asyncio.Protocol):
     """A state switch line on TCP; outputs are acknowledged once per read."""
 
-    def __init__(self, line: str, key: str, handler: Handler) -> None:
+    def __init__(self, line: str, key: str, handler: Handler, codec: Codec = TEXT) -> None:
         self.line = line
         self.counters = LinkCounters()
         self._key = key
         self._handler = handler
-        self._protocol = LineProtocol(Role.LINE)
+        self._protocol = LineProtocol(Role.LINE, codec=codec)
         self._transport: asyncio.Transport | None = None
         self._signed_on: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._closed = asyncio.get_running_loop().create_future()
@@ -200,12 +214,14 @@ class TcpSwitch(asyncio.Protocol):
             await asyncio.wait_for(asyncio.shield(self._closed), 5)
 
 
-async def connect_tcp(target: Target, line: str, key: str, handler: Handler) -> SwitchLink:
+async def connect_tcp(
+    target: Target, line: str, key: str, handler: Handler, codec: Codec = TEXT
+) -> SwitchLink:
     """Open a TCP session for ``line`` and sign on."""
     loop = asyncio.get_running_loop()
     _, protocol = await asyncio.wait_for(
         loop.create_connection(
-            lambda: TcpSwitch(line, key, handler), target.host, target.port
+            lambda: TcpSwitch(line, key, handler, codec), target.host, target.port
         ),
         SIGNON_TIMEOUT,
     )
@@ -217,24 +233,28 @@ async def connect_tcp(target: Target, line: str, key: str, handler: Handler) -> 
     return protocol
 
 
-async def connect_mqtt(target: Target, line: str, key: str, handler: Handler) -> SwitchLink:
+async def connect_mqtt(
+    target: Target, line: str, key: str, handler: Handler, codec: Codec = TEXT
+) -> SwitchLink:
     """An MQTT line through the broker at ``target`` (simulator/mqtt_client.py)."""
     # Imported on use: the MQTT client builds on this module's SwitchLink and Handler.
     from simulator.mqtt_client import connect_mqtt as connect
 
-    return await connect(target, line, key, handler)
+    return await connect(target, line, key, handler, codec)
 
 
 TRANSPORTS: dict[str, Connector] = {"tcp": connect_tcp, "mqtt": connect_mqtt}
 
 
 async def connect_all(
-    target: Target, keys: dict[str, str], handler: Handler
+    target: Target, keys: dict[str, str], handler: Handler, xml: Collection[str] = ()
 ) -> dict[str, SwitchLink]:
-    """Sign every line on (all before any traffic, so no line sees an SM for a sibling)."""
+    """Sign every line on (all before any traffic, so no line sees an SM for a sibling); the
+    lines in ``xml`` read their outputs as Nlets XML."""
     connector = TRANSPORTS[target.scheme]
     results = await asyncio.gather(
-        *(connector(target, line, key, handler) for line, key in keys.items()),
+        *(connector(target, line, key, handler, XML if line in xml else TEXT)
+          for line, key in keys.items()),
         return_exceptions=True,
     )
     links = {link.line: link for link in results if not isinstance(link, BaseException)}

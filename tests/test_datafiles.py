@@ -464,6 +464,26 @@ def test_lines_are_read_with_defaults_and_any_case(tmp_path: Path) -> None:
     assert registry.get("NY") == Line("NY", "k", "NYICE0000", "NY0000000")
 
 
+def test_the_format_column_says_which_lines_get_xml(tmp_path: Path) -> None:
+    lines = write(tmp_path / "lines.csv", "line,key,format", "CA,k,XML ", "TX,k,", "NY,k,text")
+    registry = load_lines(lines)
+    assert [line.format for line in registry] == ["xml", "text", "text"]
+    # Left out, every line is a text line.
+    assert load_lines(write(tmp_path / "lines.csv", "line,key", "CA,k")).get("CA") == Line(
+        "CA", "k", "CAICE0000", "CA0000000", "text"
+    )
+
+
+def test_a_format_not_known_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    lines = write(tmp_path / "lines.csv", "line,key,format", "CA,k,json")
+    with pytest.raises(DataFileError) as caught:
+        load_lines(lines)
+    assert str(caught.value) == (
+        f"{lines} line 2, column format: 'json' is not a line format; write text or xml"
+        " (the form of the line's outputs), or leave it empty for text"
+    )
+
+
 def test_shipped_registry_loads_every_line() -> None:
     registry = load_lines(None)
     assert registry.codes == LINE_CODES

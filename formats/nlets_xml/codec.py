@@ -1,13 +1,14 @@
 """The line codec for Nlets XML, beside formats.line_protocol.TextCodec."""
 
 from formats.message import InputMessage
+from formats.nlets_xml.document import is_xml
 from formats.nlets_xml.messages import (
     parse_xml_input,
     parse_xml_output,
     render_xml_input,
     render_xml_output,
 )
-from formats.output import OutputMessage
+from formats.output import OutputMessage, parse_output
 
 
 class XmlCodec:
@@ -17,8 +18,12 @@ class XmlCodec:
     __slots__ = ()
 
     def read_output(self, text: str) -> OutputMessage:
-        """The output a line received; raises MessageError when it is not an XML output."""
-        return parse_xml_output(text)
+        """The output a line received; raises MessageError when it is not one.
+
+        An XML line gets an output in text form when its document would be longer than the
+        maximum frame (docs/xml.md), so the text form is read too.
+        """
+        return parse_xml_output(text) if is_xml(text) else parse_output(text)
 
     def write_output(self, msg: OutputMessage) -> str:
         """The text of an output to a line of this format."""

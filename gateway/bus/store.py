@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from gateway.bus import Homes
-from gateway.journal import Journal, PendingOutput, StoredOutput
+from gateway.journal import Journal, PendingOutput, Render, StoredOutput
 from gateway.outputs import render_output
 from gateway.store import Store, Transaction
 
@@ -57,9 +57,13 @@ class OutboxEntry:
 class BusStore:
     """The bus's rows, on the journal's writer (its transactions) and a reader of their own."""
 
-    def __init__(self, journal: Journal, path: Path, homes: Homes) -> None:
+    def __init__(
+        self, journal: Journal, path: Path, homes: Homes, render: Render = render_output
+    ) -> None:
         self._journal = journal
         self._homes = homes
+        # Outputs from other journals are rendered here, in their line's format.
+        self._render = render
         self._store = Store(path, journal.transaction, journal.schema)
         self._store.schema(SCHEMA)
         # Set when the outbox got entries, and when a home came back: the drain looks again.
@@ -151,7 +155,7 @@ class BusStore:
                     (origin, ident),
                 ).rowcount
             ]
-            return self._journal.store_outputs((), fresh, render_output)
+            return self._journal.store_outputs((), fresh, self._render)
 
     def published(self) -> dict[str, int]:
         """Per line, the last output sequence number the broker took over MQTT."""

@@ -408,7 +408,10 @@ def test_the_xml_codec_reads_outputs_on_a_line() -> None:
     [received] = line.receive_data(encode_frame(xml))
     assert isinstance(received, Received)
     assert received.seq == 100_001 and received.message.body == OUTPUT.body
-    [bad] = line.receive_data(encode_frame(format_output(OUTPUT)))
+    # The text form is read too: an XML line gets it for an output too long for a document.
+    [text] = line.receive_data(encode_frame(format_output(replace(OUTPUT, out_seq=100_002))))
+    assert isinstance(text, Received) and text.seq == 100_002
+    [bad] = line.receive_data(encode_frame("NOT AN OUTPUT"))
     assert isinstance(bad, Unreadable)
     assert XML.write_output(OUTPUT) == xml.replace("00001<", "00002<")
     assert XML.read_input(XML.write_input(parse_input(iaq("CA0000000")))).body == parse_input(
