@@ -49,6 +49,43 @@ async def test_qw_hit_lists_each_ivf_record_with_caveat(lesc: Lesc) -> None:
 
 
 @pytest.mark.parametrize(
+    ("nam", "dob", "category", "notes"),
+    [
+        (
+            "LOPEZ, CARLOS", "19750505", "DEPORTED FELON",
+            ["CRIMINAL - SUBJECT WAS DEPORTED AFTER CONVICTION FOR DRUG OR FIREARMS TRAFFICKING"
+             " OR A SERIOUS VIOLENT CRIME.",
+             "REENTRY AFTER REMOVAL WITHOUT PERMISSION IS A FEDERAL FELONY (8 USC 1326)."],
+        ),
+        (
+            "PEREZ, ANA", "19920909", "ABSCONDER",
+            ["CIVIL - SUBJECT FAILED TO DEPART AFTER A FINAL ORDER OF REMOVAL.",
+             "ICE HOLDS AN ADMINISTRATIVE WARRANT OF REMOVAL (DHS FORM I-205).",
+             "THIS IS NOT A CRIMINAL WARRANT."],
+        ),
+        (
+            "HADDAD, OMAR", "19790909", "NSEERS VIOLATOR",
+            ["CIVIL - SUBJECT FAILED TO COMPLY WITH NSEERS SPECIAL REGISTRATION.",
+             "NO CRIMINAL WARRANT IS ON FILE FOR THIS VIOLATION."],
+        ),
+    ],
+)  # fmt: skip
+async def test_qw_hit_says_what_its_ivf_category_means(
+    lesc: Lesc, nam: str, dob: str, category: str, notes: list[str]
+) -> None:
+    gateway = await lesc.start()
+    client = await lesc.connect(gateway, "CA")
+    await client.send(qw(CA, nam, dob))
+    out = await client.recv()
+    assert fields_of(out)["MKE"] == f"IMMIGRATION VIOLATOR - {category}"
+    lines = out.message.body.split("\n")
+    # The category's notes sit between the record's fields and the caveat to confirm it.
+    assert lines[-len(notes) - 1 : -1] == notes
+    assert lines[-1] == "CONFIRM HIT WITH LESC BY YQ TO VTINS07S0 BEFORE TAKING ACTION"
+    assert ("NOT A CRIMINAL WARRANT" in out.message.body) is (category == "ABSCONDER")
+
+
+@pytest.mark.parametrize(
     ("nam", "dob"),
     [
         ("GARCIA, MARIA", "19850314"),  # in the index, not in the IVF
