@@ -13,7 +13,6 @@ from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ
 from formats.message import format_fields
 from responders.base import Exchange, Reply
-from responders.lesc import LESC_ORI
 from responders.lesc.desk import CaseAction, DetainerLodged, LescState, lesc_state, name_of
 
 DETAINER_LODGED: Final = "IMMIGRATION DETAINER LODGED"
@@ -75,12 +74,12 @@ def lodge(
             f" ALIEN. THIS DETERMINATION IS BASED ON {removability_basis(record)}.",
             *REQUESTS,
             f"CONTACT ICE FIELD OFFICE {office}; IF NO OFFICIAL CAN BE REACHED, THE LAW"
-            f" ENFORCEMENT SUPPORT CENTER AT {LESC_ORI}.",
+            f" ENFORCEMENT SUPPORT CENTER AT {state.ori}.",
         ]
     )
-    replies = [Reply("AM", LESC_ORI, ori, body)]
+    replies = [Reply("AM", state.ori, ori, body)]
     if office != ori:
-        replies.append(Reply("AM", LESC_ORI, office, body))
+        replies.append(Reply("AM", state.ori, office, body))
     effect = DetainerLodged(input_id, line, ori, record.arn, record.nic, office, at)
     return CaseAction(replies, [effect])
 
