@@ -95,6 +95,11 @@ def serve(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: any free one)")
     ] = None,
+    lesc_ori: Annotated[
+        str | None,
+        typer.Option(help="The LESC ORI the LESC sends as: VTINS07S0 or VTICE0900",
+                     show_default="VTINS07S0"),
+    ] = None,
 ) -> None:
     """Run the gateway.
 
@@ -107,6 +112,7 @@ def serve(
         instance=instance, instances=instances,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
         log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
+        lesc_ori=lesc_ori,
     )
     from gateway.app import Gateway
     from gateway.cli_startup import data_dir_problem, file_problem, listen_problem, tls_problem

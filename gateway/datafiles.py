@@ -101,6 +101,6 @@ def load_oris(
         )
     rows = _read(path, OriRow, {"reserved": reserved})
     _first_lines(path, "ori", ((line, row.ori) for line, row in rows), "list each ORI once")
-    return OriRegistry(Ori(row.ori, row.line, row.agency) for _, row in rows)
+    return OriRegistry(Ori(row.ori, row.line, row.agency, row.chri) for _, row in rows)
 
 

@@ -112,12 +112,17 @@ def _ori_line(value: str | None, info: ValidationInfo) -> str:
     text = upper(value)
     if ori is None:
         return text
-    if text and text != ori[:2]:
-        raise refuse(
-            f"{text!r} is not the line of {ori}",
-            f"write {ori[:2]} (a line owns the ORIs that start with its code), or leave it empty",
-        )
-    return ori[:2]
+    # A federal agency sits on its federal line whatever its ORI's state (SPEC.md §11).
+    return _line_code(text) if text else ori[:2]
+
+
+def _yes_no(value: str | bool | None) -> bool:
+    if isinstance(value, bool):  # the default, validated too
+        return value
+    text = upper(value)
+    if text not in ("", "Y", "N"):
+        raise refuse(f"{text!r} is not Y or N", "write Y or N, or leave it empty for Y")
+    return text != "N"
 
 
 def _agency(value: str | None) -> str:
@@ -137,4 +142,6 @@ class OriRow(CsvRow):
     ori: Annotated[str, BeforeValidator(_agency_ori)]
     line: Annotated[str, BeforeValidator(_ori_line)] = ""
     agency: Annotated[str, BeforeValidator(_agency)]
+    # Authorized for criminal history (IAQ, QW, YQ), as an Nlets ORION entry says.
+    chri: Annotated[bool, BeforeValidator(_yes_no)] = True
 

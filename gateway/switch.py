@@ -195,6 +195,7 @@ class Switch:
             )
             return [self._error(item, now, msg, exc, to_sender=False)]
         try:
+            self._router.check_authorized(msg.mke, msg.sender)
             limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
             resolution = self._router.resolve_all(msg.dests, limit)
         except MessageError as exc:

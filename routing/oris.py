@@ -14,11 +14,13 @@ LINE_CODE_RE: Final = re.compile(r"^[A-Z]{2}$")
 
 @dataclass(frozen=True, slots=True)
 class Ori:
-    """A registered originating agency: its ORI, the line that owns it and its name."""
+    """A registered originating agency: its ORI, the line that owns it, its name, and whether
+    it may receive criminal history (IAQ, QW, YQ)."""
 
     ori: str
     line: str
     agency: str
+    chri: bool = True
 
 
 class OriRegistry:

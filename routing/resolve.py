@@ -2,12 +2,16 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from formats.errors import ErrorCode, MessageError
 from routing.lines import LineRegistry
 from routing.oris import ORI_RE, OriRegistry
 from routing.services import SWITCH_ORI
+
+# The message keys that carry or ask for criminal history: an ORI the registry does not
+# authorize for it may not send them (docs/protocol-notes.md).
+CHRI_MKES: Final = frozenset({"IAQ", "QW", "YQ"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,26 +110,46 @@ class Router:
         return Resolution(tuple(resolved), tuple(rejected))
 
     def check_sender(self, line: str, ori: str) -> None:
-        """Check that a line may send as ``ori``; raises MessageError(.01.) when not."""
+        """Check that a line may send as ``ori``; raises MessageError(.01.) when not.
+
+        A line sends as the ORIs the registry gives it (its ``line`` column), whatever their
+        prefix; an unregistered ORI with the line's prefix is unregistered, any other is
+        not on the line.
+        """
+        entry = self._oris.get(ori)
         if ori in self._service_oris:
             detail = f"SENDER ORI {ori} IS RESERVED FOR THE GATEWAY"
-        elif ori[:2] != line or len(line) != 2:
-            detail = f"SENDER ORI {ori} NOT ON LINE {line}"
-        elif ori not in self._oris:
-            detail = f"SENDER ORI {ori} NOT REGISTERED"
-        else:
+        elif entry is not None and entry.line == line:
             return
+        elif entry is not None or ori[:2] != line or len(line) != 2:
+            detail = f"SENDER ORI {ori} NOT ON LINE {line}"
+        else:
+            detail = f"SENDER ORI {ori} NOT REGISTERED"
         raise MessageError(ErrorCode.HEADER, detail, "ORI")
+
+    def check_authorized(self, mke: str, ori: str) -> None:
+        """Refuse criminal-history traffic from an ORI the registry does not authorize for it.
+
+        Raises MessageError(.02.) for an IAQ, QW or YQ from an ORI whose ``chri`` is N.
+        """
+        entry = self._oris.get(ori)
+        if mke in CHRI_MKES and entry is not None and not entry.chri:
+            raise MessageError(
+                ErrorCode.TYPE_NOT_ALLOWED,
+                f"ORI {ori} NOT AUTHORIZED FOR CRIMINAL HISTORY ({mke})",
+                "ORI",
+            )
 
     def line_of(self, ori_or_code: str) -> str | None:
         """The line that owns a line code or ORI, or None.
 
-        Ownership follows SPEC.md §1 (a line owns every ORI that starts with its code), so an
-        ORI need not be registered here, e.g. a notice ORI from the line registry.
+        A registered ORI is its registry line's; another ORI is the line's its prefix names
+        (SPEC.md §1), so a notice ORI from the line registry need not be registered.
         """
         if len(ori_or_code) == 2:
             return ori_or_code if ori_or_code in self._lines else None
         if ORI_RE.fullmatch(ori_or_code) is None or ori_or_code in self._service_oris:
             return None
-        code = ori_or_code[:2]
+        entry = self._oris.get(ori_or_code)
+        code = entry.line if entry is not None else ori_or_code[:2]
         return code if code in self._lines else None

@@ -552,6 +552,24 @@ def test_oris_are_read_with_the_line_optional(tmp_path: Path) -> None:
     assert list(registry) == [Ori("TX2270100", "TX", "austin pd"), Ori("CA0194200", "CA", "LASD")]
 
 
+def test_ori_registry_gives_lines_and_criminal_history_authorization(tmp_path: Path) -> None:
+    oris = write(
+        tmp_path / "oris.csv",
+        "ori,line,agency,chri",
+        "WVFBINICS,FB,FBI NICS SECTION,",
+        "DCFBI0100,FB,FBI FIELD OFFICE,Y",
+        "CA0194200,,LASD,n",
+    )
+    assert list(load_oris(oris)) == [
+        Ori("WVFBINICS", "FB", "FBI NICS SECTION", True),
+        Ori("DCFBI0100", "FB", "FBI FIELD OFFICE", True),
+        Ori("CA0194200", "CA", "LASD", False),
+    ]
+    bad = write(tmp_path / "bad.csv", "ori,line,agency,chri", "CA0194200,CA,LASD,X")
+    with pytest.raises(DataFileError, match="line 2, column chri: 'X' is not Y or N; write Y"):
+        load_oris(bad)
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [
@@ -559,7 +577,7 @@ def test_oris_are_read_with_the_line_optional(tmp_path: Path) -> None:
         (",TX,PD", "column ori: empty; give the agency's 9-character ORI"),
         ("VTINS07S0,VT,PD", "column ori: VTINS07S0 is an ORI of the gateway's own services"),
         ("CA0194200,CA,PD", "column ori: CA0194200 is also on line 2; list each ORI once"),
-        ("TX2270100,CA,PD", "column line: 'CA' is not the line of TX2270100; write TX"),
+        ("TX2270100,C1,PD", "column line: 'C1' is not a line code; write the two-letter code"),
         ("TX2270100,TX, ", "column agency: empty; give the agency's name"),
     ],
 )

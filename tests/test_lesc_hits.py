@@ -49,6 +49,43 @@ async def test_qw_hit_lists_each_ivf_record_with_caveat(lesc: Lesc) -> None:
 
 
 @pytest.mark.parametrize(
+    ("nam", "dob", "category", "notes"),
+    [
+        (
+            "LOPEZ, CARLOS", "19750505", "DEPORTED FELON",
+            ["CRIMINAL - SUBJECT WAS DEPORTED AFTER CONVICTION FOR DRUG OR FIREARMS TRAFFICKING"
+             " OR A SERIOUS VIOLENT CRIME.",
+             "REENTRY AFTER REMOVAL WITHOUT PERMISSION IS A FEDERAL FELONY (8 USC 1326)."],
+        ),
+        (
+            "PEREZ, ANA", "19920909", "ABSCONDER",
+            ["CIVIL - SUBJECT FAILED TO DEPART AFTER A FINAL ORDER OF REMOVAL.",
+             "ICE HOLDS AN ADMINISTRATIVE WARRANT OF REMOVAL (DHS FORM I-205).",
+             "THIS IS NOT A CRIMINAL WARRANT."],
+        ),
+        (
+            "HADDAD, OMAR", "19790909", "NSEERS VIOLATOR",
+            ["CIVIL - SUBJECT FAILED TO COMPLY WITH NSEERS SPECIAL REGISTRATION.",
+             "NO CRIMINAL WARRANT IS ON FILE FOR THIS VIOLATION."],
+        ),
+    ],
+)  # fmt: skip
+async def test_qw_hit_says_what_its_ivf_category_means(
+    lesc: Lesc, nam: str, dob: str, category: str, notes: list[str]
+) -> None:
+    gateway = await lesc.start()
+    client = await lesc.connect(gateway, "CA")
+    await client.send(qw(CA, nam, dob))
+    out = await client.recv()
+    assert fields_of(out)["MKE"] == f"IMMIGRATION VIOLATOR - {category}"
+    lines = out.message.body.split("\n")
+    # The category's notes sit between the record's fields and the caveat to confirm it.
+    assert lines[-len(notes) - 1 : -1] == notes
+    assert lines[-1] == "CONFIRM HIT WITH LESC BY YQ TO VTINS07S0 BEFORE TAKING ACTION"
+    assert ("NOT A CRIMINAL WARRANT" in out.message.body) is (category == "ABSCONDER")
+
+
+@pytest.mark.parametrize(
     ("nam", "dob"),
     [
         ("GARCIA, MARIA", "19850314"),  # in the index, not in the IVF
@@ -230,3 +267,46 @@ async def test_requests_in_one_read_find_each_other(lesc: Lesc) -> None:
     assert await nothing_more(client)
     assert len(lesc.events("detainer.lodged")) == 1
     assert lesc_of(gateway).casebook.open_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("arn", "name", "basis"),
+    [
+        ("033333333", "LOPEZ, CARLOS", "A FINAL ORDER OF REMOVAL AGAINST THE SUBJECT"),
+        ("044444444", "PEREZ, ANA", "A FINAL ORDER OF REMOVAL AGAINST THE SUBJECT"),
+        (
+            "077777777", "HADDAD, OMAR",
+            "RECORDS CHECKS OF FEDERAL DATABASES THAT AFFIRMATIVELY INDICATE THE SUBJECT LACKS"
+            " IMMIGRATION STATUS OR IS REMOVABLE UNDER U.S. IMMIGRATION LAW",
+        ),
+    ],
+)  # fmt: skip
+async def test_detainer_carries_the_i247a_notice(
+    lesc: Lesc, arn: str, name: str, basis: str
+) -> None:
+    gateway = await lesc.start()
+    client = await lesc.connect(gateway, "TX")
+    await client.send(iaq("TX0000000", arn=arn, cus="Y"))
+    # The acknowledgement, the IAR, the notice and its copy to the ICE field office (on TX).
+    outputs = await client.recv_many(4)
+    lodged = [o for o in outputs if o.message.body.startswith("IMMIGRATION DETAINER LODGED")]
+    [notice, copy] = sorted(lodged, key=lambda out: out.message.dest)
+    assert (notice.message.dest, copy.message.dest) == ("TX0000000", "TXICE0000")
+    assert copy.message.body == notice.message.body
+    fields = fields_of(notice)
+    assert (fields["NAM"], fields["ARN"], fields["ORI"]) == (name, f"A{arn}", "TX0000000")
+    lines = notice.message.body.split("\n")
+    assert lines[0] == "IMMIGRATION DETAINER LODGED"
+    assert lines[-7:] == [
+        "DHS FORM I-247A IMMIGRATION DETAINER - NOTICE OF ACTION",
+        "DHS HAS DETERMINED THAT PROBABLE CAUSE EXISTS THAT THE SUBJECT IS A REMOVABLE ALIEN."
+        f" THIS DETERMINATION IS BASED ON {basis}.",
+        "IT IS REQUESTED THAT YOU:",
+        "NOTIFY DHS AS EARLY AS PRACTICABLE (AT LEAST 48 HOURS, IF POSSIBLE) BEFORE THE SUBJECT"
+        " IS RELEASED FROM YOUR CUSTODY.",
+        "MAINTAIN CUSTODY OF THE SUBJECT FOR A PERIOD NOT TO EXCEED 48 HOURS BEYOND THE TIME WHEN"
+        " THE SUBJECT WOULD OTHERWISE HAVE BEEN RELEASED FROM YOUR CUSTODY.",
+        "A COPY OF THIS DETAINER MUST BE SERVED ON THE SUBJECT FOR IT TO TAKE EFFECT.",
+        "CONTACT ICE FIELD OFFICE TXICE0000; IF NO OFFICIAL CAN BE REACHED, THE LAW ENFORCEMENT"
+        " SUPPORT CENTER AT VTINS07S0.",
+    ]

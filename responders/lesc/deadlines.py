@@ -124,7 +124,7 @@ class Deadlines:
 
     def _pending(self, case: Case, now: datetime, due: datetime | None) -> CaseAction:
         assert due is not None
-        return pending_action(case, now, due)
+        return pending_action(case, self._state.ori, now, due)
 
     def _act(
         self,

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final, NamedTuple, Protocol
 
 from responders.base import Exchange, Reply
+from responders.lesc import LESC_ORI
 from routing.lines import LineRegistry
 
 # Kinds of case: a hit confirmation (YQ) and an enhanced IAQ response.
@@ -191,6 +192,7 @@ class LescState:
     index: RecordLookup
     desk: LescDesk
     lines: LineRegistry
+    ori: str = LESC_ORI  # the ORI the LESC sends as (--lesc-ori)
 
 
 def lesc_state(exchange: Exchange) -> LescState:

@@ -1,8 +1,9 @@
 """Immigration detainers: on a confirmed hit, and on an IAQ with CUS/Y for a removable subject.
 
-The requesting agency gets an AM ``IMMIGRATION DETAINER LODGED`` and the ICE field office of
-its state gets a copy. A detainer already lodged for the same agency and A-number is not
-lodged again; the answer still carries ``DTN/Y``.
+The requesting agency gets an AM ``IMMIGRATION DETAINER LODGED`` carrying what DHS Form
+I-247A says (docs/lesc.md) and the ICE field office of its state gets a copy. A detainer
+already lodged for the same agency and A-number is not lodged again; the answer still
+carries ``DTN/Y``.
 """
 
 from datetime import datetime
@@ -12,15 +13,37 @@ from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ
 from formats.message import format_fields
 from responders.base import Exchange, Reply
-from responders.lesc import LESC_ORI
 from responders.lesc.desk import CaseAction, DetainerLodged, LescState, lesc_state, name_of
 
 DETAINER_LODGED: Final = "IMMIGRATION DETAINER LODGED"
+FORM: Final = "DHS FORM I-247A IMMIGRATION DETAINER - NOTICE OF ACTION"
+# The bases Form I-247A lists that the index can show: a removal order on file (a removed
+# subject, a deported felon, an absconder), else the records check of federal databases.
+BASIS_ORDER: Final = "A FINAL ORDER OF REMOVAL AGAINST THE SUBJECT"
+BASIS_RECORDS: Final = (
+    "RECORDS CHECKS OF FEDERAL DATABASES THAT AFFIRMATIVELY INDICATE THE SUBJECT LACKS"
+    " IMMIGRATION STATUS OR IS REMOVABLE UNDER U.S. IMMIGRATION LAW"
+)
+REQUESTS: Final = (
+    "IT IS REQUESTED THAT YOU:",
+    "NOTIFY DHS AS EARLY AS PRACTICABLE (AT LEAST 48 HOURS, IF POSSIBLE) BEFORE THE SUBJECT"
+    " IS RELEASED FROM YOUR CUSTODY.",
+    "MAINTAIN CUSTODY OF THE SUBJECT FOR A PERIOD NOT TO EXCEED 48 HOURS BEYOND THE TIME WHEN"
+    " THE SUBJECT WOULD OTHERWISE HAVE BEEN RELEASED FROM YOUR CUSTODY.",
+    "A COPY OF THIS DETAINER MUST BE SERVED ON THE SUBJECT FOR IT TO TAKE EFFECT.",
+)
 
 
 def warrants_detainer(record: Any) -> bool:
     """A previously removed subject, or one in the Immigration Violator File."""
     return record.status == "REM" or record.ivf is not None
+
+
+def removability_basis(record: Any) -> str:
+    """Why DHS holds the subject removable, as Form I-247A words the basis."""
+    if record.status == "REM" or record.ivf in ("DEPORTED FELON", "ABSCONDER"):
+        return BASIS_ORDER
+    return BASIS_RECORDS
 
 
 def ice_office(state: LescState, line: str) -> str:
@@ -46,12 +69,17 @@ def lodge(
         [
             DETAINER_LODGED,
             format_fields(fields),
-            f"ICE FIELD OFFICE {office} WILL CONTACT THE AGENCY HOLDING THE SUBJECT.",
+            FORM,
+            "DHS HAS DETERMINED THAT PROBABLE CAUSE EXISTS THAT THE SUBJECT IS A REMOVABLE"
+            f" ALIEN. THIS DETERMINATION IS BASED ON {removability_basis(record)}.",
+            *REQUESTS,
+            f"CONTACT ICE FIELD OFFICE {office}; IF NO OFFICIAL CAN BE REACHED, THE LAW"
+            f" ENFORCEMENT SUPPORT CENTER AT {state.ori}.",
         ]
     )
-    replies = [Reply("AM", LESC_ORI, ori, body)]
+    replies = [Reply("AM", state.ori, ori, body)]
     if office != ori:
-        replies.append(Reply("AM", LESC_ORI, office, body))
+        replies.append(Reply("AM", state.ori, office, body))
     effect = DetainerLodged(input_id, line, ori, record.arn, record.nic, office, at)
     return CaseAction(replies, [effect])
 

@@ -13,7 +13,6 @@ from typing import Any, Final
 from formats.dates import parse_dob
 from formats.iaq import IAQ
 from responders.base import Exchange, Reply
-from responders.lesc import LESC_ORI
 from responders.lesc.desk import (
     ENHANCED,
     NRF,
@@ -140,7 +139,7 @@ def enhanced_action(
         notes=notes,
         enhanced=True,
     )
-    replies = [Reply("IAR", LESC_ORI, case.ori, body)]
+    replies = [Reply("IAR", state.ori, case.ori, body)]
     if firearms:
         replies += nics_copies(state, case.ori, replies)
     action = CaseAction(replies, [CaseClosed(case, at, status, answered_by, dtn, due)])

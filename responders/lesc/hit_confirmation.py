@@ -24,7 +24,7 @@ from formats.hitconf import YQ, validate_yq
 from formats.message import format_fields
 from formats.soundex import soundex
 from responders.base import Exchange, Pipeline, Reply
-from responders.lesc import LESC, LESC_ORI
+from responders.lesc import LESC
 from responders.lesc.common import count_query, parse_body_fields
 from responders.lesc.desk import (
     CLOSED,
@@ -148,11 +148,11 @@ def follow_up(exchange: Exchange) -> None:
             note=REPEATED,
             dtn=case.detainer,
         )
-        exchange.reply("YR", LESC_ORI, body)
+        exchange.reply("YR", lesc_state(exchange).ori, body)
         return
     deadline = promise(exchange.received_at, yq.pri)
     rtm = hhmm(deadline)
-    exchange.reply("YR", LESC_ORI, pending_body(request, yq.rno, rtm))
+    exchange.reply("YR", lesc_state(exchange).ori, pending_body(request, yq.rno, rtm))
     exchange.effects.append(
         CasePending(case, exchange.received_at, deadline, rtm, yq.pri, max(case.rno, yq.rno))
     )
@@ -213,7 +213,9 @@ def decide(exchange: Exchange) -> None:
     if sta is None:
         return
     exchange.reply(
-        "YR", LESC_ORI, yr_body(request, rno=yq.rno, sta=sta, nao=HIT_UNIT, note=note, dtn=dtn)
+        "YR",
+        lesc_state(exchange).ori,
+        yr_body(request, rno=yq.rno, sta=sta, nao=HIT_UNIT, note=note, dtn=dtn),
     )
     if lodged is not None:
         exchange.outputs.extend(lodged.replies)
@@ -241,7 +243,7 @@ def notify_third_request(exchange: Exchange) -> None:
             "THE LESC HAS ANSWERED THE REQUESTING AGENCY.",
         ]
     )
-    exchange.send("AM", LESC_ORI, control_ori, body)
+    exchange.send("AM", lesc_state(exchange).ori, control_ori, body)
 
 
 def pending_body(request: Mapping[str, str], rno: int, rtm: str) -> str:
@@ -250,12 +252,13 @@ def pending_body(request: Mapping[str, str], rno: int, rtm: str) -> str:
     return yr_body(request, rno=rno, sta=PENDING, nao=HIT_UNIT, note=note, rtm=rtm)
 
 
-def pending_action(case: Case, at: datetime, due: datetime) -> CaseAction:
-    """The deadline is near and no final answer is out: send PENDING, promise a new RTM."""
+def pending_action(case: Case, ori: str, at: datetime, due: datetime) -> CaseAction:
+    """The deadline is near and no final answer is out: send PENDING (as ``ori``), promise a
+    new RTM."""
     pri = case.pri or "U"
     deadline = promise(at, pri)
     rtm = hhmm(deadline)
-    reply = Reply("YR", LESC_ORI, case.ori, pending_body(case.request, case.rno, rtm))
+    reply = Reply("YR", ori, case.ori, pending_body(case.request, case.rno, rtm))
     return CaseAction([reply], [CasePending(case, at, deadline, rtm, pri, case.rno, due)])
 
 
@@ -305,7 +308,7 @@ def final_action(
         note = f"{note}\nREMARKS: {remark}"
     body = yr_body(case.request, rno=case.rno, sta=sta, nao=answered_by, note=note, dtn=dtn)
     action = CaseAction(
-        [Reply("YR", LESC_ORI, case.ori, body)],
+        [Reply("YR", state.ori, case.ori, body)],
         [CaseClosed(case, at, sta, answered_by, dtn, due)],
     )
     if lodged is not None:

@@ -8,7 +8,6 @@ from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ, validate_iaq
 from formats.message import format_fields
 from responders.base import Exchange, Reply
-from responders.lesc import LESC_ORI
 from responders.lesc.desk import LescState, lesc_state, name_of
 
 STATUS_SUMMARY: Final = {
@@ -95,7 +94,7 @@ def acknowledge(exchange: Exchange) -> None:
     """Tell the sender at once that the LESC has the query, with its control number."""
     exchange.reply(
         "AM",
-        LESC_ORI,
+        lesc_state(exchange).ori,
         "LESC ACKNOWLEDGES RECEIPT OF IAQ. "
         f"LESC CONTROL NUMBER {exchange.control_number}",
     )
@@ -185,7 +184,7 @@ def answer(exchange: Exchange) -> None:
         dtn=exchange.data.get("dtn", False),
         notes=notes,
     )
-    exchange.reply("IAR", LESC_ORI, body)
+    exchange.reply("IAR", lesc_state(exchange).ori, body)
 
 
 def add_note(exchange: Exchange, note: str) -> None:

@@ -12,6 +12,25 @@ from responders.lesc.desk import lesc_state, name_of
 
 NO_RECORD: Final = "NO NCIC IMMIGRATION VIOLATOR RECORD"
 CAVEAT: Final = "CONFIRM HIT WITH LESC BY YQ TO VTINS07S0 BEFORE TAKING ACTION"
+# What each IVF category is, as the file's entry criteria describe it (docs/lesc.md): a
+# deported felon's reentry is a crime; an absconder's warrant of removal and an NSEERS
+# violation are civil, so those QRs say no criminal warrant stands behind the record.
+CATEGORY_NOTES: Final[dict[str, tuple[str, ...]]] = {
+    "DEPORTED FELON": (
+        "CRIMINAL - SUBJECT WAS DEPORTED AFTER CONVICTION FOR DRUG OR FIREARMS"
+        " TRAFFICKING OR A SERIOUS VIOLENT CRIME.",
+        "REENTRY AFTER REMOVAL WITHOUT PERMISSION IS A FEDERAL FELONY (8 USC 1326).",
+    ),
+    "ABSCONDER": (
+        "CIVIL - SUBJECT FAILED TO DEPART AFTER A FINAL ORDER OF REMOVAL.",
+        "ICE HOLDS AN ADMINISTRATIVE WARRANT OF REMOVAL (DHS FORM I-205).",
+        "THIS IS NOT A CRIMINAL WARRANT.",
+    ),
+    "NSEERS VIOLATOR": (
+        "CIVIL - SUBJECT FAILED TO COMPLY WITH NSEERS SPECIAL REGISTRATION.",
+        "NO CRIMINAL WARRANT IS ON FILE FOR THIS VIOLATION.",
+    ),
+}
 
 
 def validate(exchange: Exchange) -> None:
@@ -32,7 +51,7 @@ def search(exchange: Exchange) -> None:
 
 
 def hit_text(record: Any) -> str:
-    """One IVF record as NCIC shows it, with the caveat to confirm it."""
+    """One IVF record as NCIC shows it: its fields, what its category means, the caveat."""
     fields = [
         ("MKE", f"IMMIGRATION VIOLATOR - {record.ivf}"),
         ("NIC", record.nic),
@@ -42,7 +61,7 @@ def hit_text(record: Any) -> str:
         ("POB", record.pob),
         ("ARN", f"A{record.arn}"),
     ]
-    return format_fields(fields) + "\n" + CAVEAT
+    return "\n".join([format_fields(fields), *CATEGORY_NOTES[record.ivf], CAVEAT])
 
 
 def answer(exchange: Exchange) -> None:

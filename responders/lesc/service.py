@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from responders.base import Gauge, Service, ServiceContext, ServiceRuntime, Transaction
-from responders.lesc import LESC, LESC_ORI, NCIC, NCIC_ORI, hit_confirmation, iaq, ncic
+from responders.lesc import LESC, LESC_ORIS, NCIC, NCIC_ORI, hit_confirmation, iaq, ncic
 from responders.lesc.casebook import SCHEMA, Casebook
 from responders.lesc.cli import add_commands
 from responders.lesc.deadlines import Deadlines
@@ -47,7 +47,7 @@ class LescRuntime(ServiceRuntime):
         except BaseException:
             self.index.close()
             raise
-        self.state = LescState(self.index, self.casebook, ctx.lines)
+        self.state = LescState(self.index, self.casebook, ctx.lines, settings.lesc_ori)
         self.deadlines = Deadlines(
             casebook=self.casebook,
             state=self.state,
@@ -94,13 +94,13 @@ class LescRuntime(ServiceRuntime):
 
 lesc = Service(
     name=LESC,
-    destinations=frozenset({"AX", LESC_ORI}),
-    sends_as=frozenset({LESC_ORI}),
+    destinations=frozenset({"AX", *LESC_ORIS}),
+    sends_as=LESC_ORIS,
     pipelines=(iaq.pipeline, hit_confirmation.pipeline),
     open=LescRuntime,
     cli=add_commands,
 )
-"""The LESC: IAQ and YQ to AX or VTINS07S0."""
+"""The LESC: IAQ and YQ to AX, VTINS07S0 or VTICE0900."""
 
 ncic_ivf = Service(
     name=NCIC,

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from formats.datafile import SettingError
+from responders.lesc import LESC_ORI
 from responders.lesc.records import index_path
 from routing.lines import LineRegistry
 
@@ -37,6 +38,8 @@ class LescSettings(BaseSettings):
     queue_poll: float = Field(1.0, gt=0)
     # Every PUR/F (Brady) response is copied to this ORI (the FBI NICS Section).
     nics_ori: str = Field("WVFBINICS", pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")
+    # Which of the LESC's ORIs it sends as; it is reached at both.
+    lesc_ori: Literal["VTINS07S0", "VTICE0900"] = LESC_ORI
 
     @property
     def index_path(self) -> Path:

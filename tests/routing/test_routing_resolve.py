@@ -253,3 +253,55 @@ def test_a_service_destination_may_not_be_a_line_code() -> None:
     lines = LineRegistry([Line("ZZ", "key", "ZZICE0000", "ZZ0000000")])
     with pytest.raises(ValueError, match="service destination ZZ is a line code"):
         Router(lines, OriRegistry([]), {"ZZ": "zz"})
+
+
+def federal_router() -> Router:
+    """A state line and a federal line owning ORIs with several states' prefixes."""
+    lines = LineRegistry(
+        Line(code, "key", f"{code}ICE0000", f"{code}0000000") for code in ("TX", "FB")
+    )
+    oris = OriRegistry(
+        [
+            Ori("TX2270100", "TX", "AUSTIN PD"),
+            Ori("TX0000001", "TX", "COUNTY PROBATION", chri=False),
+            Ori("WVFBINICS", "FB", "FBI NICS SECTION"),
+            Ori("TXFBIHQ00", "FB", "FBI FIELD OFFICE HOUSTON"),
+        ]
+    )
+    return Router(lines, oris, SERVICES, SERVICE_ORIS)
+
+
+@pytest.mark.parametrize("ori", ["WVFBINICS", "TXFBIHQ00"])
+def test_a_federal_line_sends_as_the_oris_the_registry_gives_it(ori: str) -> None:
+    router = federal_router()
+    router.check_sender("FB", ori)
+    assert router.line_of(ori) == "FB"
+    assert router.resolve(ori) == Destination("line", "FB", ori)
+    # The state line of the prefix does not own the federal agency's ORI.
+    exc = error_of(router.check_sender, "TX", ori)
+    assert (exc.code, exc.detail) == (ErrorCode.HEADER, f"SENDER ORI {ori} NOT ON LINE TX")
+
+
+def test_a_federal_line_owns_no_unregistered_ori() -> None:
+    router = federal_router()
+    exc = error_of(router.check_sender, "FB", "WVFBI0001")
+    assert exc.detail == "SENDER ORI WVFBI0001 NOT ON LINE FB"
+    # Unregistered ORIs keep the prefix rule (state lines, notice ORIs).
+    assert error_of(router.check_sender, "TX", "TX9990100").detail == (
+        "SENDER ORI TX9990100 NOT REGISTERED"
+    )
+    assert router.line_of("TXICE0000") == "TX"
+
+
+@pytest.mark.parametrize("mke", ["IAQ", "QW", "YQ"])
+def test_an_ori_not_authorized_for_criminal_history_is_refused(mke: str) -> None:
+    router = federal_router()
+    exc = error_of(router.check_authorized, mke, "TX0000001")
+    assert (exc.code, exc.field) == (ErrorCode.TYPE_NOT_ALLOWED, "ORI")
+    assert exc.detail == f"ORI TX0000001 NOT AUTHORIZED FOR CRIMINAL HISTORY ({mke})"
+    router.check_authorized(mke, "TX2270100")
+
+
+@pytest.mark.parametrize("mke", ["AM", "IAR", "YR"])
+def test_other_traffic_needs_no_criminal_history_authorization(mke: str) -> None:
+    federal_router().check_authorized(mke, "TX0000001")
