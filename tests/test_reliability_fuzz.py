@@ -21,7 +21,7 @@ from reliability_tools import record_figure
 from formats.control import Ack, Heartbeat, SignOn, format_ack, parse_control
 from formats.errors import MessageError
 from formats.framing import DEFAULT_MAX_TEXT, BadFrame, Frame, FrameDecoder, encode_frame
-from formats.message import parse_input
+from formats.nlets_xml import read_input
 from formats.notices import parse_er_body
 from formats.output import SEQ_WRAP, OutputMessage, parse_output
 from gateway.datafiles import load_lines, load_oris, reserved_oris
@@ -50,7 +50,8 @@ def expected_errors(frame: Frame | BadFrame) -> list[str]:
     if isinstance(control, SignOn):
         return ["0"]
     try:
-        msg = parse_input(frame.text)
+        # Read as the switch reads: legacy text, or Nlets XML when it starts with '<'.
+        msg = read_input(frame.text)
         ROUTER.check_sender(LINE, msg.sender)
         limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
         resolution = ROUTER.resolve_all(msg.dests, limit)
