@@ -28,7 +28,8 @@ run: data
 test: $(STAMP) mosquitto
 	$(BIN)/ruff check $(PACKAGES) tests
 	$(BIN)/mypy $(PACKAGES)
-	$(BIN)/pytest -q
+	# One worker per core; each test file stays on one worker (its fixtures and brokers with it).
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(PACKAGES) tests
