@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from routing.lines import default_ice_office_ori
 from routing.services import SWITCH_ORI
 
 ORI_RE: Final = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
@@ -166,7 +167,7 @@ def synthetic_oris(line_codes: Sequence[str], total: int = 12_000, seed: int = 0
     for code, count in zip(line_codes, _allocate(line_codes, total), strict=True):
         fixed = [
             Ori(f"{code}0000000", code, "STATE CONTROL TERMINAL"),
-            Ori(f"{code}ICE0000", code, "ICE FIELD OFFICE"),
+            Ori(default_ice_office_ori(code), code, "ICE FIELD OFFICE"),
         ]
         # A line code like NL would make its control ORI the switch's: leave that one out.
         fixed = [entry for entry in fixed if entry.ori != SWITCH_ORI]

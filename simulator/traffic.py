@@ -18,6 +18,7 @@ from formats.dates import format_ccyymmdd
 from formats.message import format_fields, format_input
 from formats.soundex import soundex
 from responders.lesc import LESC_ORI
+from responders.lesc.desk import name_of
 from responders.lesc.records import ensure_index, index_path
 from routing.oris import OriRegistry
 
@@ -60,8 +61,7 @@ class Subject:
     @property
     def nam(self) -> str:
         """``LAST, FIRST MIDDLE``."""
-        name = f"{self.last}, {self.first} {self.middle}".rstrip()
-        return name[:30]
+        return name_of(self.last, self.first, self.middle)[:30]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """Fixtures: a real gateway on a loopback port with real SQLite files, and line clients."""
 
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,14 @@ def instances(tmp_path: Path, broker: Broker) -> Iterator[dict[str, GatewayProce
     yield started
     for process in started.values():
         process.stop()
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[socket.socket, int]]:
+    """A listening TCP socket on 127.0.0.1: anything that tries to fetch from it is seen."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+    yield server, server.getsockname()[1]
+    server.close()

@@ -26,11 +26,13 @@ from gateway.cli import app
 from gateway.datafiles import load_lines, load_oris
 from gateway.logs import configure_logging
 from responders.lesc.index import ImmigrationIndex
-from responders.lesc.records import CSV_COLUMNS, build_from_csv, ensure_index
+from responders.lesc.records import RecordRow, build_from_csv, ensure_index
 from routing.lines import LINE_CODES, Line, dev_key, is_plain_key, verify_key
 from routing.oris import Ori, synthetic_oris
 from simulator.client import LineClient
 
+# The records CSV's columns, in the order the model declares them.
+CSV_COLUMNS = RecordRow.columns()
 HEADER = "arn,last,first,middle,dob,sex,pob,status,coa,status_date,ivf,nic"
 GARCIA = "012345678,GARCIA,MARIA,ELENA,19850314,F,MX,LPR,IR1,20100501,,"
 TODAY = date(2025, 1, 1)

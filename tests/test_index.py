@@ -17,8 +17,10 @@ from responders.lesc.index import (
     build_synthetic,
     normalize_arn,
 )
-from responders.lesc.records import CSV_COLUMNS, build_from_csv
+from responders.lesc.records import RecordRow, build_from_csv
 
+# The records CSV's columns, in the order the model declares them.
+CSV_COLUMNS = RecordRow.columns()
 HEADER = ",".join(CSV_COLUMNS)
 ROWS = [
     "A012345678,GARCIA,MARIA,ELENA,19850314,F,MX,LPR,IR1,20100501,,",

@@ -8,7 +8,7 @@ import re
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,17 +112,6 @@ def hostile(text: str, *, prolog: str = "", attributes: str = "") -> str:
         f"<n2:NLETSMailData n2:key='AM'><nc:MessageText>{text}</nc:MessageText>"
         "</n2:NLETSMailData></n2:NLETS>"
     )
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[socket.socket, int]]:
-    """A listening TCP socket: a parser that fetches a DTD from it would be seen."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.setblocking(False)
-    yield server, server.getsockname()[1]
-    server.close()
 
 
 async def test_xml_iaq_from_an_xml_line_is_answered_in_xml_with_the_header_numbers(

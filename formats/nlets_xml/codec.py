@@ -3,10 +3,8 @@
 from formats.message import InputMessage
 from formats.nlets_xml.document import is_xml
 from formats.nlets_xml.messages import (
-    parse_xml_input,
     parse_xml_output,
     render_xml_input,
-    render_xml_output,
 )
 from formats.output import OutputMessage, parse_output
 
@@ -24,14 +22,6 @@ class XmlCodec:
         maximum frame (docs/xml.md), so the text form is read too.
         """
         return parse_xml_output(text) if is_xml(text) else parse_output(text)
-
-    def write_output(self, msg: OutputMessage) -> str:
-        """The text of an output to a line of this format."""
-        return render_xml_output(msg)
-
-    def read_input(self, text: str) -> InputMessage:
-        """An input in XML; raises MessageError with the ER of SPEC.md §10."""
-        return parse_xml_input(text)
 
     def write_input(self, msg: InputMessage) -> str:
         """The text a line of this format sends for an input."""

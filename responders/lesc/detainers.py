@@ -14,6 +14,7 @@ from formats.iaq import IAQ
 from formats.message import format_fields
 from responders.base import Exchange, Reply
 from responders.lesc.desk import CaseAction, DetainerLodged, LescState, lesc_state, name_of
+from routing.lines import default_ice_office_ori
 
 DETAINER_LODGED: Final = "IMMIGRATION DETAINER LODGED"
 FORM: Final = "DHS FORM I-247A IMMIGRATION DETAINER - NOTICE OF ACTION"
@@ -49,7 +50,7 @@ def removability_basis(record: Any) -> str:
 def ice_office(state: LescState, line: str) -> str:
     """The ICE field office ORI for a line (registry column; default ``<LINE>ICE0000``)."""
     entry = state.lines.get(line)
-    return entry.ice_office_ori if entry is not None else f"{line}ICE0000"
+    return entry.ice_office_ori if entry is not None else default_ice_office_ori(line)
 
 
 def lodge(

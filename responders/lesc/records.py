@@ -216,7 +216,6 @@ class RecordRow(CsvRow):
         )  # fmt: skip
 
 
-CSV_COLUMNS: Final = RecordRow.columns()
 def _unique(source: Path, rows: Iterable[tuple[int, RecordRow]]) -> Iterator[Record]:
     arns: dict[str, int] = {}
     nics: dict[str, int] = {}

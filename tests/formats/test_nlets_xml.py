@@ -413,8 +413,7 @@ def test_the_xml_codec_reads_outputs_on_a_line() -> None:
     assert isinstance(text, Received) and text.seq == 100_002
     [bad] = line.receive_data(encode_frame("NOT AN OUTPUT"))
     assert isinstance(bad, Unreadable)
-    assert XML.write_output(OUTPUT) == xml.replace("00001<", "00002<")
-    assert XML.read_input(XML.write_input(parse_input(iaq("CA0000000")))).body == parse_input(
+    assert parse_xml_input(XML.write_input(parse_input(iaq("CA0000000")))).body == parse_input(
         iaq("CA0000000")).body
 
 

@@ -2,7 +2,6 @@
 
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 from lxml import etree
@@ -34,17 +33,6 @@ def error(text: str) -> MessageError:
         parse_xml_input(text)
     assert "\n" not in info.value.detail
     return info.value
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[socket.socket, int]]:
-    """A listening TCP socket on 127.0.0.1: anything that tries to fetch from it is seen."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.setblocking(False)
-    yield server, server.getsockname()[1]
-    server.close()
 
 
 def nothing_connected(server: socket.socket) -> bool:
