@@ -11,7 +11,7 @@ does no IO: the caller opens the file and hands its lines in.
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -202,6 +202,27 @@ def _refusal(exc: ValidationError, source: str, line: int) -> DataFileError:
     if error["type"] == _CUSTOM:
         return DataFileError(source, line, column, str(context["problem"]), str(context["fix"]))
     return DataFileError(source, line, column, error["msg"], "correct the value")
+
+
+class FirstLines:
+    """The line each value of a column is first on; a value seen again is refused, naming
+    both lines (a person, a line code or an ORI listed twice)."""
+
+    def __init__(
+        self, source: str, column: str, fix: str, shown: Callable[[str], str] = str
+    ) -> None:
+        self._source = source
+        self._column = column
+        self._fix = fix
+        self._shown = shown
+        self.lines: dict[str, int] = {}
+
+    def add(self, line: int, value: str) -> None:
+        """Note ``value`` on ``line``; raises DataFileError when an earlier line holds it."""
+        earlier = self.lines.setdefault(value, line)
+        if earlier != line:
+            problem = f"{self._shown(value)} is also on line {earlier}"
+            raise DataFileError(self._source, line, self._column, problem, self._fix)
 
 
 def unreadable(source: str, exc: OSError) -> DataFileError:

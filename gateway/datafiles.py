@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from formats.datafile import CsvRow, DataFileError, read_rows, unreadable
+from formats.datafile import CsvRow, DataFileError, FirstLines, read_rows, unreadable
 from gateway.rows import LineRow, OriRow
 from responders.registry import ServiceTable, installed, service_table
 from routing.lines import LINE_CODES, Line, LineRegistry, default_ice_office_ori
@@ -31,13 +31,10 @@ def _first_lines(
     source: Path, column: str, rows: Iterable[tuple[int, str]], fix: str
 ) -> dict[str, int]:
     """The line each value is first on; a value seen again is refused, naming both lines."""
-    first: dict[str, int] = {}
+    first = FirstLines(str(source), column, fix)
     for line, value in rows:
-        earlier = first.setdefault(value, line)
-        if earlier != line:
-            problem = f"{value} is also on line {earlier}"
-            raise DataFileError(str(source), line, column, problem, fix)
-    return first
+        first.add(line, value)
+    return first.lines
 
 
 _Row = TypeVar("_Row", bound=CsvRow)

@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, ValidationInfo
 
 from formats.datafile import (
     CsvRow,
-    DataFileError,
+    FirstLines,
     ccyymmdd,
     read_rows,
     refuse,
@@ -217,22 +217,16 @@ class RecordRow(CsvRow):
 
 
 def _unique(source: Path, rows: Iterable[tuple[int, RecordRow]]) -> Iterator[Record]:
-    arns: dict[str, int] = {}
-    nics: dict[str, int] = {}
+    arns = FirstLines(
+        str(source), "arn", "list each person once: remove or merge the rows", "A{}".format
+    )
+    nics = FirstLines(
+        str(source), "nic", "each IVF record has its own NCIC number: correct one of them"
+    )
     for line, row in rows:
-        earlier = arns.setdefault(row.arn, line)
-        if earlier != line:
-            raise DataFileError(
-                str(source), line, "arn", f"A{row.arn} is also on line {earlier}",
-                "list each person once: remove or merge the rows",
-            )  # fmt: skip
+        arns.add(line, row.arn)
         if row.nic is not None:
-            earlier = nics.setdefault(row.nic, line)
-            if earlier != line:
-                raise DataFileError(
-                    str(source), line, "nic", f"{row.nic} is also on line {earlier}",
-                    "each IVF record has its own NCIC number: correct one of them",
-                )  # fmt: skip
+            nics.add(line, row.nic)
         yield row.record()
 
 
