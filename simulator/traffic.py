@@ -20,7 +20,7 @@ from formats.soundex import soundex
 from responders.lesc import LESC_ORI
 from responders.lesc.desk import name_of
 from responders.lesc.records import ensure_index, index_path
-from routing.oris import OriRegistry
+from routing.oris import FBI_CJIS_ORI, OriRegistry
 
 MIX_KINDS: Final = ("iaq", "qw", "am", "bad")
 DEFAULT_MIX: Final = {"iaq": 70.0, "qw": 15.0, "am": 13.0, "bad": 2.0}
@@ -169,10 +169,18 @@ def traffic_data(subjects: Iterable[Subject], oris: OriRegistry,
 
 
 def agencies_by_line(oris: OriRegistry, lines: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """Agency ORIs of each line (the control terminal stands in for a line with none)."""
+    """Agency ORIs of each line (the control terminal stands in for a line with none).
+
+    The FBI CJIS Division is left out: an IAQ from it is biometric (docs/lesc.md), which the
+    mix's queries are not.
+    """
     found = {}
     for line in lines:
-        agencies = tuple(o.ori for o in oris.by_line(line) if not o.ori.endswith("0000"))
+        agencies = tuple(
+            o.ori
+            for o in oris.by_line(line)
+            if not o.ori.endswith("0000") and o.ori != FBI_CJIS_ORI
+        )
         found[line] = agencies or (f"{line}0000000",)
     return found
 

@@ -22,12 +22,13 @@ from typer.testing import CliRunner
 from formats.datafile import DataFileError
 from formats.notices import parse_er_body
 from gateway.cli import app
-from gateway.datafiles import load_lines
+from gateway.datafiles import load_lines, load_oris
 from gateway.store import FileStore
 from responders.lesc.casebook import create_tables, table_columns
 from routing.lines import ident_bureau_ori
 from routing.oris import FBI_CJIS_ORI
 from simulator.client import LineClient, Received
+from simulator.traffic import agencies_by_line
 
 LOPEZ = {"nam": "LOPEZ, CARLOS", "dob": "19750505", "sex": "M", "cus": "Y"}  # REM, IVF
 
@@ -286,3 +287,12 @@ def test_create_tables_adds_the_column_to_an_old_journal_once(tmp_path: Path) ->
         assert rows.fetchall() == [(1, 0)]
     finally:
         store.close()
+
+
+def test_simulated_agencies_never_send_as_the_cjis_ori() -> None:
+    # The FBI CJIS Division is no booking agency: an IAQ of the mix sent as it would be
+    # taken for a biometric IAQ and refused.
+    registry = load_oris(None, ["WV", "CA"])
+    assert registry.get(FBI_CJIS_ORI) is not None
+    agencies = agencies_by_line(registry, ["WV", "CA"])
+    assert agencies["WV"] and FBI_CJIS_ORI not in agencies["WV"]
