@@ -4,6 +4,7 @@ answered to the booking agency and copied to the state identification bureau, co
 import asyncio
 import sqlite3
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,22 @@ from lesc_support import (
     nothing_more,
 )
 from messages import iaq
+from paths import RECORDS
 from typer.testing import CliRunner
 
 from formats.datafile import DataFileError
 from formats.notices import parse_er_body
+from gateway.app import Gateway
 from gateway.cli import app
 from gateway.datafiles import load_lines, load_oris
 from gateway.store import FileStore
 from responders.lesc.casebook import create_tables, table_columns
-from routing.lines import ident_bureau_ori
+from routing.lines import dev_key, ident_bureau_ori
 from routing.oris import FBI_CJIS_ORI
 from simulator.client import LineClient, Received
-from simulator.traffic import agencies_by_line
+from simulator.simulate import Simulation, SimulationOptions
+from simulator.switches import parse_target
+from simulator.traffic import agencies_by_line, parse_mix, subjects_from_csv, traffic_data
 
 LOPEZ = {"nam": "LOPEZ, CARLOS", "dob": "19750505", "sex": "M", "cus": "Y"}  # REM, IVF
 
@@ -296,3 +301,31 @@ def test_simulated_agencies_never_send_as_the_cjis_ori() -> None:
     assert registry.get(FBI_CJIS_ORI) is not None
     agencies = agencies_by_line(registry, ["WV", "CA"])
     assert agencies["WV"] and FBI_CJIS_ORI not in agencies["WV"]
+
+
+async def test_simulated_biometric_iaqs_are_answered_to_the_booking_agencies(
+    start_gateway: Callable[..., Awaitable[Gateway]],
+) -> None:
+    gateway = await start_gateway(technician_delay="fixed", technician_delay_mean=0.05)
+    lines = ["CA", "TX", "WV"]
+    options = SimulationOptions(
+        target=parse_target(f"127.0.0.1:{gateway.port}"),
+        keys={line: dev_key(line) for line in lines},
+        rate=300.0, count=120, mix=parse_mix("iaq=1,bio=1"), seed=5, drain=3.0,
+    )  # fmt: skip
+    data = traffic_data(subjects_from_csv(RECORDS), load_oris(None), lines)
+    report = await Simulation(options, data).run()
+    assert report.violations == {}, report.examples
+    biometric = report.kinds["iaq-b"]
+    assert biometric.sent > 20 and biometric.answered == biometric.sent
+    assert biometric.errors == 0 and report.answered == report.sent
+
+
+def test_simulate_refuses_biometric_traffic_without_the_cjis_line() -> None:
+    result = CliRunner().invoke(
+        app, ["simulate", "--lines", "CA,TX", "--mix", "iaq=1,bio=1", "--records", str(RECORDS)]
+    )
+    assert result.exit_code == 2
+    assert "--mix bio sends on line WV (the FBI CJIS Division's): add it to --lines" in (
+        result.output
+    )
