@@ -21,7 +21,7 @@ from formats.errors import ErrorCode
 from formats.person import Person, parse_person
 
 _REQUIRED = ("PUR", "ATN", "PHN", "NAM", "DOB", "SEX", "POB", "CUS", "OFF")
-_OPTIONAL = ("ARN", "FBI", "SID", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA", "REM")
+_OPTIONAL = ("ARN", "FBI", "SID", "BOR", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA", "REM")
 _REQUIRED_SET = frozenset(_REQUIRED)
 _ALLOWED = frozenset(_REQUIRED + _OPTIONAL)
 _PURPOSES = frozenset({"C", "F"})
@@ -31,10 +31,14 @@ _FBI = re.compile("[A-Z0-9]{1,9}")
 _SID = re.compile("[A-Z0-9]{1,10}")
 _OLN = re.compile("[A-Z0-9]{1,20}")
 _SOC = re.compile("[0-9]{9}")
+_ORI = re.compile("[A-Z]{2}[A-Z0-9]{7}")
+# What a biometric IAQ (from the FBI CJIS Division) must carry beyond an IAQ's fields.
+BIOMETRIC_REQUIRED = ("FBI", "SID", "BOR")
 # The optional fields but ARN (which is normalised), each with its rule.
 _OPTIONAL_CHECKS: tuple[tuple[str, Callable[[str, str], object]], ...] = (
     ("FBI", partial(check_pattern, pattern=_FBI, rule="MUST BE UP TO 9 LETTERS OR DIGITS")),
     ("SID", partial(check_pattern, pattern=_SID, rule="MUST BE UP TO 10 LETTERS OR DIGITS")),
+    ("BOR", partial(check_pattern, pattern=_ORI, rule="MUST BE A 9-CHARACTER ORI")),
     ("OLN", partial(check_pattern, pattern=_OLN, rule="MUST BE UP TO 20 LETTERS OR DIGITS")),
     ("OLS", partial(check_choice, choices=TWO_LETTERS, rule="MUST BE 2 LETTERS")),
     ("SOC", partial(check_pattern, pattern=_SOC, rule="MUST BE 9 DIGITS")),
@@ -69,6 +73,9 @@ class IAQ(Person):
     ctz: str | None
     oca: str | None
     rem: str | None
+    # The booking agency's ORI of a biometric IAQ; last, with a default, so the usual query
+    # is built without it.
+    bor: str | None = None
 
 
 def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
@@ -117,5 +124,17 @@ def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
     return IAQ(
         nam, last, first, middle, dob, sex, pur, atn, phn, pob, cus, off,
         arn, get("FBI"), get("SID"), get("OLN"), get("OLS"), get("SOC"), get("MNU"),
-        get("CTZ"), get("OCA"), get("REM"),
+        get("CTZ"), get("OCA"), get("REM"), get("BOR"),
     )
+
+
+def check_biometric(fields: Mapping[str, str], iaq: IAQ) -> str:
+    """The booking ORI of a biometric IAQ; raises MessageError (.14. missing, .22. PUR/F).
+
+    A biometric IAQ follows a fingerprint match at booking: it carries the FBI and SID
+    numbers the match found and the booking agency's ORI, and its purpose is criminal justice.
+    """
+    check_present(fields, BIOMETRIC_REQUIRED)
+    if iaq.pur != "C":
+        raise field_error("PUR", "MUST BE C IN A BIOMETRIC IAQ")
+    return fields["BOR"]

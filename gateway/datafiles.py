@@ -72,7 +72,8 @@ def load_lines(path: Path | None, reserved: frozenset[str] | None = None) -> Lin
                 f" {default_ice_office_ori(row.line)}",
             )  # fmt: skip
     return LineRegistry(
-        Line(r.line, r.key, r.ice_office_ori, r.control_ori, r.format) for _, r in rows
+        Line(r.line, r.key, r.ice_office_ori, r.control_ori, r.format, r.ident_bureau_ori)
+        for _, r in rows
     )
 
 

@@ -15,6 +15,7 @@ from routing.lines import (
     LineFormat,
     default_control_ori,
     default_ice_office_ori,
+    default_ident_bureau_ori,
     is_well_formed_key,
 )
 from routing.oris import LINE_CODE_RE, ORI_RE
@@ -75,6 +76,19 @@ def _notice_ori(value: str | None, info: ValidationInfo) -> str:
     return ori
 
 
+def _ident_bureau_ori(value: str | None, info: ValidationInfo) -> str | None:
+    """The state identification bureau's ORI, on the row's own line; None when empty."""
+    code: str | None = info.data.get("line")
+    text = upper(value)
+    if code is None or not text:  # a bad line code is reported on its own
+        return None
+    what = "state identification bureau's ORI"
+    ori = _ori(text, what, f", or leave it empty for {default_ident_bureau_ori(code)}", info)
+    if ori[:2] != code:
+        raise refuse(f"{ori} is not on line {code}", f"give an ORI starting with {code}")
+    return ori
+
+
 def _format(value: str | None) -> LineFormat:
     text = (value or "").strip().lower() or "text"
     for known in LINE_FORMATS:
@@ -98,6 +112,8 @@ class LineRow(CsvRow):
     ice_office_ori: Annotated[str, BeforeValidator(_notice_ori)] = ""
     control_ori: Annotated[str, BeforeValidator(_notice_ori)] = ""
     format: Annotated[LineFormat, BeforeValidator(_format)] = "text"
+    # Gets a copy of the answers to biometric IAQs for the line's agencies (docs/lesc.md).
+    ident_bureau_ori: Annotated[str | None, BeforeValidator(_ident_bureau_ori)] = None
 
 
 def _agency_ori(value: str | None, info: ValidationInfo) -> str:

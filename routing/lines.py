@@ -42,13 +42,18 @@ LINE_FORMATS: Final[tuple[LineFormat, ...]] = ("text", "xml")
 @dataclass(frozen=True, slots=True)
 class Line:
     """One connected state switch: its code, key hash, the ORIs it gets notices for, and the
-    format its outputs are written in."""
+    format its outputs are written in.
+
+    ``ident_bureau_ori`` is the state identification bureau that gets a copy of the answers
+    to biometric IAQs for the line's agencies; None: :func:`default_ident_bureau_ori`.
+    """
 
     code: str
     key_hash: str
     ice_office_ori: str
     control_ori: str
     format: LineFormat = "text"
+    ident_bureau_ori: str | None = None
 
 
 class LineRegistry:
@@ -133,6 +138,16 @@ def default_ice_office_ori(code: str) -> str:
 def default_control_ori(code: str) -> str:
     """The state control terminal ORI of a line when the registry names none."""
     return f"{code}0000000"
+
+
+def default_ident_bureau_ori(code: str) -> str:
+    """The state identification bureau ORI of a line when the registry names none."""
+    return f"{code}SIB0000"
+
+
+def ident_bureau_ori(line: Line) -> str:
+    """The state identification bureau ORI of a line: its registry column or the default."""
+    return line.ident_bureau_ori or default_ident_bureau_ori(line.code)
 
 
 def dev_key(code: str) -> str:

@@ -11,6 +11,9 @@ from routing.services import SWITCH_ORI
 
 ORI_RE: Final = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 LINE_CODE_RE: Final = re.compile(r"^[A-Z]{2}$")
+# The FBI CJIS Division (Clarksburg, WV): the sender of biometric IAQs, the ORI fingerprint
+# submissions address IAFIS/NGI by (docs/lesc.md, "Biometric IAQs").
+FBI_CJIS_ORI: Final = "WVIAFIS0Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +156,7 @@ def synthetic_oris(line_codes: Sequence[str], total: int = 12_000, seed: int = 0
 
     Every line gets its state control ORI ``<LINE>0000000``, its ICE field office ORI
     ``<LINE>ICE0000`` and agency ORIs, at least MIN_PER_LINE ORIs in all, the rest in
-    proportion to population.
+    proportion to population; line WV also the FBI CJIS Division (:data:`FBI_CJIS_ORI`).
     """
     if len(set(line_codes)) != len(line_codes):
         raise ValueError("line codes repeat")
@@ -169,6 +172,8 @@ def synthetic_oris(line_codes: Sequence[str], total: int = 12_000, seed: int = 0
             Ori(f"{code}0000000", code, "STATE CONTROL TERMINAL"),
             Ori(default_ice_office_ori(code), code, "ICE FIELD OFFICE"),
         ]
+        if code == FBI_CJIS_ORI[:2]:
+            fixed.append(Ori(FBI_CJIS_ORI, code, "FBI CJIS DIVISION"))
         # A line code like NL would make its control ORI the switch's: leave that one out.
         fixed = [entry for entry in fixed if entry.ori != SWITCH_ORI]
         oris.extend(fixed)

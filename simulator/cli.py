@@ -107,7 +107,10 @@ def simulate(
     count: Annotated[int | None, typer.Option(help="Number of inputs (instead of --duration)")] = (
         None
     ),
-    mix: Annotated[str, typer.Option(help="Weights of the mix: iaq=…,qw=…,am=…,bad=…")] = (
+    mix: Annotated[
+        str, typer.Option(help="Weights of the mix: iaq=…,qw=…,am=…,bad=…,bio=… (bio: "
+                               "biometric IAQs, sent on line WV)")
+    ] = (
         "iaq=70,qw=15,am=13,bad=2"
     ),
     seed: Annotated[int | None, typer.Option(help="Seed for the same traffic again")] = None,
@@ -141,7 +144,7 @@ def simulate(
     ),
 ) -> None:
     """Run simulated state switches against a gateway and summarise latency and outcomes."""
-    from simulator.traffic import parse_mix
+    from simulator.traffic import CJIS_LINE, parse_mix
 
     if bus is not None and not bus.startswith("mqtt://"):
         _usage("--bus takes mqtt://HOST:PORT")
@@ -162,6 +165,8 @@ def simulate(
     if seed is None:
         seed = random.randrange(1_000_000)
     data, codes = _traffic_data(records, data_dir, synthetic_records, oris, lines, seed)
+    if weights["bio"] > 0 and CJIS_LINE not in codes:
+        _usage(f"--mix bio sends on line {CJIS_LINE} (the FBI CJIS Division's): add it to --lines")
     xml = _xml_lines(xml_lines, codes)
     from simulator.simulate import Simulation, SimulationOptions
 

@@ -15,7 +15,7 @@ _DIGITS = 3
 PERCENTILES = (50.0, 95.0, 99.0)
 # Enhanced responses are second answers to IAQs, not inputs: their row counts expected ones.
 ENHANCED = "iaq-enh"
-ROW_ORDER = ("iaq-c", "iaq-f", "qw", "yq", "am", "bad", ENHANCED)
+ROW_ORDER = ("iaq-c", "iaq-f", "iaq-b", "qw", "yq", "am", "bad", ENHANCED)
 
 
 @dataclass(slots=True)

@@ -237,8 +237,8 @@ class Simulation:
                 sent.request.final = True  # a rejected YQ is not asked again
             return
         kind = sent.planned.kind
-        if kind != "am" and message.dest != sent.planned.sender:
-            return  # a copy for another agency: the NICS, the ICE field office
+        if kind != "am" and message.dest not in (sent.planned.sender, sent.planned.answer_ori):
+            return  # a copy for another agency: the NICS, the ICE field office, the SIB
         if kind.startswith("iaq"):
             self._iaq_output(sent, delivered)
         elif kind == "qw" and message.mke == "QR":
@@ -258,7 +258,8 @@ class Simulation:
         elif message.mke == "IAR" and _ENHANCED.search(message.body):
             self._enhanced(sent, delivered.at)
         elif message.mke == "IAR":
-            if not sent.acknowledged:
+            # A biometric IAQ's acknowledgement and IAR come on two lines: no order between them.
+            if not sent.acknowledged and sent.planned.answer_ori is None:
                 self.report.violation(
                     "IAR without the LESC acknowledgement before it",
                     f"{delivered.line} *{message.control}",

@@ -20,16 +20,19 @@ from formats.soundex import soundex
 from responders.lesc import LESC_ORI
 from responders.lesc.desk import name_of
 from responders.lesc.records import ensure_index, index_path
-from routing.oris import OriRegistry
+from routing.oris import FBI_CJIS_ORI, OriRegistry
 
-MIX_KINDS: Final = ("iaq", "qw", "am", "bad")
+MIX_KINDS: Final = ("iaq", "qw", "am", "bad", "bio")
 DEFAULT_MIX: Final = {"iaq": 70.0, "qw": 15.0, "am": 13.0, "bad": 2.0}
 # Kinds as the report shows them: the mix's IAQ splits by purpose, YQ follows QW hits.
-REPORT_KINDS: Final = ("iaq-c", "iaq-f", "qw", "yq", "am", "bad")
+REPORT_KINDS: Final = ("iaq-c", "iaq-f", "iaq-b", "qw", "yq", "am", "bad")
 # The output that answers each kind (an ER answers any of them).
 ANSWER_MKE: Final = {
-    "iaq-c": "IAR", "iaq-f": "IAR", "qw": "QR", "yq": "YR", "am": "AM", "bad": "ER",
+    "iaq-c": "IAR", "iaq-f": "IAR", "iaq-b": "IAR", "qw": "QR", "yq": "YR", "am": "AM",
+    "bad": "ER",
 }  # fmt: skip
+# The line biometric IAQs (mix kind ``bio``) are sent on: the FBI CJIS Division's.
+CJIS_LINE: Final = FBI_CJIS_ORI[:2]
 INDEX_SAMPLE: Final = 5000
 SHARED_SAMPLE: Final = 500
 OFFENSES: Final = ("0399", "1399", "2404", "3599", "5404", "5707", "4899", "2303")
@@ -169,10 +172,18 @@ def traffic_data(subjects: Iterable[Subject], oris: OriRegistry,
 
 
 def agencies_by_line(oris: OriRegistry, lines: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """Agency ORIs of each line (the control terminal stands in for a line with none)."""
+    """Agency ORIs of each line (the control terminal stands in for a line with none).
+
+    The FBI CJIS Division is left out: an IAQ from it is biometric (docs/lesc.md), which the
+    mix's queries are not.
+    """
     found = {}
     for line in lines:
-        agencies = tuple(o.ori for o in oris.by_line(line) if not o.ori.endswith("0000"))
+        agencies = tuple(
+            o.ori
+            for o in oris.by_line(line)
+            if not o.ori.endswith("0000") and o.ori != FBI_CJIS_ORI
+        )
         found[line] = agencies or (f"{line}0000000",)
     return found
 
@@ -208,6 +219,8 @@ class Planned:
     text: str
     answer_line: str  # where the answer arrives (the destination line for a forwarded AM)
     subject: Subject | None = None
+    # The ORI the answer goes to when it is not the sender: a biometric IAQ's booking agency.
+    answer_ori: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +264,8 @@ class TrafficGenerator:
             return self._qw(line, sender)
         if kind == "am":
             return self._am(line, sender)
+        if kind == "bio":
+            return self._biometric(line, sender)
         return self._bad(line, sender)
 
     def _pick_subject(self) -> tuple[Subject, bool]:
@@ -305,6 +320,24 @@ class TrafficGenerator:
         body = format_fields(self._iaq_fields(line, subject, with_arn, purpose))
         text = format_input("IAQ", sender, [self._rng.choice(("AX", LESC_ORI))], body, control)
         return Planned(f"iaq-{purpose.lower()}", line, sender, control, text, line, subject)
+
+    def _biometric(self, line: str, booking: str) -> Planned:
+        """The FBI CJIS Division's IAQ, on its own line, after a fingerprint match at a
+        booking by ``booking``: answered to the booking agency (docs/lesc.md)."""
+        rng = self._rng
+        subject, _ = self._pick_subject()
+        control = self.control(CJIS_LINE)
+        fields = self._iaq_fields(line, subject, False, "C")
+        remark = fields.pop("REM", None)
+        fields["ATN"] = "FBI CJIS DIVISION"
+        fields["CUS"] = "Y"  # booked
+        fields["FBI"] = f"{rng.randint(100_000, 999_999)}AB{rng.randint(0, 9)}"
+        fields["SID"] = f"{line}{rng.randint(10**7, 10**8 - 1)}"
+        fields["BOR"] = booking
+        if remark is not None:
+            fields["REM"] = remark  # REM/ stands last
+        text = format_input("IAQ", FBI_CJIS_ORI, ["AX"], format_fields(fields), control)
+        return Planned("iaq-b", CJIS_LINE, FBI_CJIS_ORI, control, text, line, subject, booking)
 
     def _qw(self, line: str, sender: str) -> Planned:
         rng = self._rng

@@ -33,6 +33,9 @@ FIELD_ELEMENTS: Final[dict[str, tuple[str, ...]]] = {
     "ARN": (PERSON, "im:AlienNumber", _ID),
     "FBI": (PERSON, "j4:PersonFBIIdentification", _ID),
     "SID": (PERSON, "j4:PersonStateFingerprintIdentification", _ID),
+    # The booking agency's ORI (biometric IAQ); NIEM's ORI sits in j4:OrganizationAugmentation,
+    # a wrapper the reader passes over (docs/xml.md).
+    "BOR": ("j4:Booking", "j4:BookingAgency", "j4:OrganizationORIIdentification", _ID),
     "OLN": (PERSON, "nc:DriverLicense", "nc:DriverLicenseIdentification", _ID),
     "OLS": (PERSON, "nc:DriverLicense", "nc:DriverLicenseIdentification",
             "j4:IdentificationJurisdictionNCICLISCode"),
@@ -59,7 +62,7 @@ RECORD_KEY: Final = ("n2:NCICRecordMessageKeyText",)
 # The fields of each tagged form, in legacy order (SPEC.md §3, §4, §6).
 INQUIRY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "IAQ": ("PUR", "ATN", "PHN", "NAM", "DOB", "SEX", "POB", "CUS", "OFF", "ARN", "FBI",
-            "SID", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA", "REM"),
+            "SID", "BOR", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA", "REM"),
     "YQ": ("RTY", "RNO", "PRI", "OCA", "NIC", "NAM", "DOB", "SEX", "RNA", "RAG", "PHO", "REM"),
     "QW": ("NAM", "DOB", "SEX"),
 }

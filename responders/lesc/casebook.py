@@ -93,9 +93,14 @@ CREATE TABLE IF NOT EXISTS lesc_queries (
     line TEXT NOT NULL,
     ori TEXT NOT NULL,
     received_at REAL NOT NULL,
-    answered_at REAL NOT NULL
+    answered_at REAL NOT NULL,
+    biometric INTEGER NOT NULL DEFAULT 0
 );
 """
+# Columns added to the tables after journals were written without them: (table, column,
+# definition). create_tables adds them to such a journal; readers of a journal they may not
+# change (``iaqgw stats``) ask table_columns.
+ADDED_COLUMNS: Final = (("lesc_queries", "biometric", "INTEGER NOT NULL DEFAULT 0"),)
 
 _COLUMNS: Final = (
     "id, kind, state, line, ori, in_seq, received_at, control, request, candidates, nic, oca,"
@@ -111,8 +116,8 @@ _INSERT: Final = (
     " WHERE id = ?"
 )
 _INSERT_QUERY: Final = (
-    "INSERT INTO lesc_queries (input_id, kind, purpose, line, ori, received_at, answered_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO lesc_queries (input_id, kind, purpose, line, ori, received_at, answered_at,"
+    " biometric) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Answers an operator may give to a hit confirmation (either spelling of NOT CONFIRMED).
 HIT_ANSWERS: Final = {
@@ -122,6 +127,26 @@ HIT_ANSWERS: Final = {
 }
 NAME_MAX: Final = 30
 REMARK_MAX: Final = 200
+
+
+def table_columns(db: sqlite3.Connection, table: str) -> frozenset[str]:
+    """The columns a table of the store has (none when it has no such table)."""
+    return frozenset(str(row[1]) for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def create_tables(store: ServiceStore) -> None:
+    """Create the LESC's tables, and add the columns a journal written before them lacks."""
+    store.schema(SCHEMA)
+    reader = store.reader()
+    for table, column, definition in ADDED_COLUMNS:
+        if column in table_columns(reader, table):
+            continue
+        try:
+            store.schema(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        except sqlite3.OperationalError:
+            # Another process (the gateway, an operator's command) added it first.
+            if column not in table_columns(reader, table):
+                raise
 
 
 # The effects that change a case or lodge a detainer (every LESC effect but QueryServed).
@@ -401,7 +426,7 @@ class Casebook:
         longer in the state it was read in, and TypeError for a value that is no LESC effect;
         the switch's transaction then rolls back.
         """
-        served: list[tuple[Any, ...]] = []
+        served: list[QueryServed] = []
         changes: list[CaseChange] = []
         for effect in effects:
             if type(effect) is QueryServed:
@@ -415,7 +440,10 @@ class Casebook:
             answered = stamp(self._clock.now())
             db.executemany(
                 _INSERT_QUERY,
-                [(*query[:5], stamp(query[5]), answered) for query in served],
+                [
+                    (*query[:5], stamp(query[5]), answered, int(query.biometric))
+                    for query in served
+                ],
             )
         if not changes:
             return

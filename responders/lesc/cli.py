@@ -19,11 +19,11 @@ from rich.table import Table
 
 from formats.datafile import SettingError
 from responders.base import CommandLine
-from responders.lesc.casebook import SCHEMA, answer_case, queue
+from responders.lesc.casebook import answer_case, create_tables, queue
 from responders.lesc.desk import HIT, Case
 from responders.lesc.records import ensure_index
 from responders.lesc.settings import lesc_settings
-from responders.lesc.stats import Figures, FiscalYear, compute, format_duration
+from responders.lesc.stats import IAQ_SOURCES, Figures, FiscalYear, compute, format_duration
 
 DataDir = Annotated[
     Path | None, typer.Option(help="Journal directory (default: data, or IAQGW_DATA_DIR)")
@@ -80,7 +80,9 @@ def _row(name: str, figures: Figures) -> list[str]:
     times = figures.as_dict()["response_ms"]
     return [
         name,
-        *(str(figures.queries[kind]) for kind in ("IAQ_C", "IAQ_F", "YQ", "QW")),
+        *(str(figures.queries[kind]) for kind in ("IAQ_C", "IAQ_F")),
+        *(str(figures.iaq_sources[source]) for source in IAQ_SOURCES),
+        *(str(figures.queries[kind]) for kind in ("YQ", "QW")),
         str(figures.detainers),
         str(figures.confirmed),
         str(figures.not_confirmed),
@@ -94,8 +96,8 @@ def _row(name: str, figures: Figures) -> list[str]:
 def _table(year: FiscalYear) -> Table:
     data = year.as_dict()
     table = Table(title=f"FY{year.year} ({data['from']} to {data['to']})")
-    for column in ("STATE", "IAQ C", "IAQ F", "YQ", "QW", "DETAINERS", "CONFIRMED",
-                   "NOT CONF", "OPEN", "ORIS", "MEDIAN", "P99"):
+    for column in ("STATE", "IAQ C", "IAQ F", "IAQ BIOM", "IAQ BIOG", "YQ", "QW", "DETAINERS",
+                   "CONFIRMED", "NOT CONF", "OPEN", "ORIS", "MEDIAN", "P99"):
         table.add_column(column, justify="left" if column == "STATE" else "right")
     for state in sorted(year.states):
         table.add_row(*_row(state, year.states[state]))
@@ -135,7 +137,7 @@ def add_commands(cli: CommandLine) -> None:
     def queue_list(data_dir: DataDir = None, json: Json = False) -> None:
         """List open cases (hit confirmations first) and answers the gateway has yet to send."""
         with cli.store(data_dir) as store:
-            store.schema(SCHEMA)
+            create_tables(store)
             cases = queue(store.reader())
         if json:
             typer.echo(orjson.dumps([_item(case) for case in cases]).decode())
@@ -165,7 +167,7 @@ def add_commands(cli: CommandLine) -> None:
     ) -> None:
         """Answer a queued case; the running gateway sends the answer on its next sweep."""
         with cli.store(data_dir) as store:
-            store.schema(SCHEMA)
+            create_tables(store)
             try:
                 case = answer_case(
                     store, case_id, " ".join(answer), by, remark, datetime.now(UTC)

@@ -10,15 +10,25 @@ def parse_body_fields(exchange: Exchange) -> None:
     exchange.fields = parse_fields(exchange.message.body)
 
 
-def count_query(exchange: Exchange, kind: str, purpose: str | None = None) -> None:
-    """Record a valid query to the LESC or NCIC for the yearly figures."""
+def count_query(
+    exchange: Exchange,
+    kind: str,
+    purpose: str | None = None,
+    booking: tuple[str, str] | None = None,
+) -> None:
+    """Record a valid query to the LESC or NCIC for the yearly figures.
+
+    ``booking`` (ORI, line) marks a biometric IAQ, counted for its booking agency.
+    """
+    ori, line = booking or (exchange.message.sender, exchange.line)
     exchange.effects.append(
         QueryServed(
             int(exchange.control_number),
             kind,
             purpose,
-            exchange.line,
-            exchange.message.sender,
+            line,
+            ori,
             exchange.received_at,
+            booking is not None,
         )
     )

@@ -6,7 +6,7 @@ casebook writes the effects inside the switch's transaction, with the outputs th
 them (casebook.py).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final, NamedTuple, Protocol
@@ -14,6 +14,7 @@ from typing import Any, Final, NamedTuple, Protocol
 from responders.base import Exchange, Reply
 from responders.lesc import LESC_ORI
 from routing.lines import LineRegistry
+from routing.oris import FBI_CJIS_ORI
 
 # Kinds of case: a hit confirmation (YQ) and an enhanced IAQ response.
 HIT: Final = "HIT"
@@ -78,7 +79,10 @@ class Case:
 
 
 class QueryServed(NamedTuple):
-    """A query the LESC or NCIC answered (``kind`` IAQ, YQ or QW), for ``iaqgw stats``."""
+    """A query the LESC or NCIC answered (``kind`` IAQ, YQ or QW), for ``iaqgw stats``.
+
+    A biometric IAQ counts for its booking agency: ``line`` and ``ori`` are the booking ORI's.
+    """
 
     input_id: int
     kind: str
@@ -86,6 +90,7 @@ class QueryServed(NamedTuple):
     line: str
     ori: str
     received_at: datetime
+    biometric: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +198,9 @@ class LescState:
     desk: LescDesk
     lines: LineRegistry
     ori: str = LESC_ORI  # the ORI the LESC sends as (--lesc-ori)
+    cjis_ori: str = FBI_CJIS_ORI  # the sender of biometric IAQs (IAQGW_CJIS_ORI)
+    # The line that owns an ORI (the switch's, ServiceContext.line_of); None: on no line.
+    line_of: Callable[[str], str | None] = lambda ori: None
 
 
 def lesc_state(exchange: Exchange) -> LescState:

@@ -13,6 +13,7 @@ from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ
 from formats.message import format_fields
 from responders.base import Exchange, Reply
+from responders.lesc.biometric import requester
 from responders.lesc.desk import CaseAction, DetainerLodged, LescState, lesc_state, name_of
 from routing.lines import default_ice_office_ori
 
@@ -93,7 +94,7 @@ def check_detainer(exchange: Exchange) -> None:
         return
     record = records[0]
     exchange.data["dtn"] = True
-    if not lesc_state(exchange).desk.detainer_in_place(exchange.message.sender, record.arn):
+    if not lesc_state(exchange).desk.detainer_in_place(requester(exchange)[0], record.arn):
         exchange.data["lodge"] = record
 
 
@@ -102,11 +103,12 @@ def send_detainer_notices(exchange: Exchange) -> None:
     record = exchange.data.get("lodge")
     if record is None:
         return
+    ori, line = requester(exchange)
     action = lodge(
         lesc_state(exchange),
         input_id=int(exchange.control_number),
-        line=exchange.line,
-        ori=exchange.message.sender,
+        line=line,
+        ori=ori,
         record=record,
         at=exchange.received_at,
     )

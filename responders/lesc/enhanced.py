@@ -13,6 +13,7 @@ from typing import Any, Final
 from formats.dates import parse_dob
 from formats.iaq import IAQ
 from responders.base import Exchange, Reply
+from responders.lesc.biometric import booking_of, bureau_copies, requester
 from responders.lesc.desk import (
     ENHANCED,
     NRF,
@@ -28,6 +29,8 @@ from responders.lesc.detainers import lodge, warrants_detainer
 from responders.lesc.iaq_steps import FIREARMS, Inquiry, iar_body, nics_copies
 
 _ASKS_ENHANCED: Final = re.compile(r"\bENH(?:ANCED)?\b")
+# The request field of a biometric IAQ's case naming the bureau its answers are copied to.
+_BUREAU: Final = "IDENT_BUREAU"
 
 
 def asks_enhanced(remark: str | None) -> bool:
@@ -49,12 +52,14 @@ def open_enhanced_case(exchange: Exchange) -> None:
         return
     iaq: IAQ = exchange.data["iaq"]
     records: list[Any] = exchange.data["records"]
+    ori, line = requester(exchange)
+    booking = booking_of(exchange)
     case = Case(
         id=int(exchange.control_number),
         kind=ENHANCED,
         state=OPEN,
-        line=exchange.line,
-        ori=exchange.message.sender,
+        line=line,
+        ori=ori,
         received_at=exchange.received_at,
         control=exchange.message.control,
         request=request_fields(
@@ -68,6 +73,7 @@ def open_enhanced_case(exchange: Exchange) -> None:
                 ("FIRST", iaq.first),
                 ("MIDDLE", iaq.middle),
                 ("REM", iaq.rem),
+                (_BUREAU, None if booking is None else booking.bureau),
             ]
         ),
         candidates=tuple(record.arn for record in records),
@@ -146,4 +152,7 @@ def enhanced_action(
     if lodged is not None:
         action.replies += lodged.replies
         action.effects += lodged.effects
+    bureau = case.request.get(_BUREAU)
+    if bureau is not None:
+        action.replies = bureau_copies(action.replies, case.ori, bureau)
     return action

@@ -2,12 +2,15 @@
 
 PUR/C queries take the criminal-justice run below; PUR/F queries the Brady run
 (responders/lesc/brady.py). Both may lodge a detainer (CUS/Y and a REM or IVF record) and may put
-the query in the technician queue for an enhanced response.
+the query in the technician queue for an enhanced response. A biometric IAQ (from the FBI CJIS
+Division, responders/lesc/biometric.py) takes the criminal-justice run, answered to its booking
+agency.
 """
 
 from formats.iaq import IAQ
 from responders.base import Exchange, Pipeline
 from responders.lesc import LESC, brady
+from responders.lesc.biometric import booking_of, classify, to_booking_agency
 from responders.lesc.common import count_query, parse_body_fields
 from responders.lesc.detainers import check_detainer, send_detainer_notices
 from responders.lesc.enhanced import open_enhanced_case, want_enhanced
@@ -23,6 +26,7 @@ criminal_justice = Pipeline(
         want_enhanced,
         answer,
         send_detainer_notices,
+        to_booking_agency,
         open_enhanced_case,
     ),
 )
@@ -30,9 +34,10 @@ criminal_justice = Pipeline(
 
 
 def count(exchange: Exchange) -> None:
-    """Count the query, by purpose, for the yearly figures."""
+    """Count the query, by purpose and source, for the yearly figures."""
     iaq: IAQ = exchange.data["iaq"]
-    count_query(exchange, "IAQ", iaq.pur)
+    booking = booking_of(exchange)
+    count_query(exchange, "IAQ", iaq.pur, None if booking is None else (booking.ori, booking.line))
 
 
 def by_purpose(exchange: Exchange) -> None:
@@ -44,5 +49,5 @@ def by_purpose(exchange: Exchange) -> None:
 pipeline = Pipeline(
     service=LESC,
     accepts=frozenset({"IAQ"}),
-    steps=(parse_body_fields, validate, count, by_purpose),
+    steps=(parse_body_fields, validate, classify, count, by_purpose),
 )

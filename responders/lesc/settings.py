@@ -15,6 +15,7 @@ from formats.datafile import SettingError
 from responders.lesc import LESC_ORI
 from responders.lesc.records import index_path
 from routing.lines import LineRegistry
+from routing.oris import FBI_CJIS_ORI
 
 
 class LescSettings(BaseSettings):
@@ -38,6 +39,8 @@ class LescSettings(BaseSettings):
     queue_poll: float = Field(1.0, gt=0)
     # Every PUR/F (Brady) response is copied to this ORI (the FBI NICS Section).
     nics_ori: str = Field("WVFBINICS", pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")
+    # An IAQ from this ORI (the FBI CJIS Division) is biometric: answered to its booking ORI.
+    cjis_ori: str = Field(FBI_CJIS_ORI, pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")
     # Which of the LESC's ORIs it sends as; it is reached at both.
     lesc_ori: Literal["VTINS07S0", "VTICE0900"] = LESC_ORI
 

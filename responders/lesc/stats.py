@@ -3,7 +3,9 @@
 Per federal fiscal year (October 1 to September 30, UTC) and per state (the requester's line):
 
 - queries received: valid IAQs by purpose (PUR/C, PUR/F), YQs (every request, follow-ups
-  included) and QWs; inputs answered with an ER are not queries;
+  included) and QWs; inputs answered with an ER are not queries; IAQs also by source,
+  biometric (from the FBI CJIS Division after a fingerprint match, counted for the booking
+  agency's state) or biographic (an agency's own query);
 - detainers lodged (by the time they were lodged);
 - hit confirmations: requests answered CONFIRMED, NOT CONFIRMED, or still open;
 - distinct ORIs served: requesting ORIs among those queries;
@@ -21,9 +23,11 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
+from responders.lesc.casebook import table_columns
 from responders.lesc.desk import CLOSED, CONFIRMED, HIT, NOT_CONFIRMED
 
 QUERY_KINDS: Final = ("IAQ_C", "IAQ_F", "YQ", "QW")
+IAQ_SOURCES: Final = ("biometric", "biographic")
 # Response times from 0 ms to 30 days.
 _HIGHEST_MS: Final = 30 * 24 * 3600 * 1000
 TOTAL: Final = "TOTAL"
@@ -60,6 +64,7 @@ class Figures:
     """The figures of one state (or all states) in one fiscal year."""
 
     queries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(QUERY_KINDS, 0))
+    iaq_sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(IAQ_SOURCES, 0))
     detainers: int = 0
     confirmed: int = 0
     not_confirmed: int = 0
@@ -71,6 +76,8 @@ class Figures:
         """Fold another state's figures into these."""
         for kind, count in other.queries.items():
             self.queries[kind] += count
+        for source, count in other.iaq_sources.items():
+            self.iaq_sources[source] += count
         self.detainers += other.detainers
         self.confirmed += other.confirmed
         self.not_confirmed += other.not_confirmed
@@ -88,6 +95,7 @@ class Figures:
         """The figures as JSON-ready values."""
         return {
             "queries": {**self.queries, "total": sum(self.queries.values())},
+            "iaq_sources": dict(self.iaq_sources),
             "detainers": self.detainers,
             "hit_confirmations": {
                 "confirmed": self.confirmed,
@@ -159,15 +167,22 @@ def compute(db: sqlite3.Connection, only_year: int | None = None) -> list[Fiscal
 
     if not _has_tables(db):
         return []
+    # A journal written before biometric IAQs were counted has no such column: all biographic.
+    biometric = "q.biometric" if "biometric" in table_columns(db, "lesc_queries") else "0"
     rows = db.execute(
         "SELECT q.kind, q.purpose, q.line, q.ori, q.received_at, q.answered_at,"
-        " c.state, c.closed_at FROM lesc_queries q LEFT JOIN lesc_cases c ON c.id = q.input_id"
+        f" c.state, c.closed_at, {biometric}"
+        " FROM lesc_queries q LEFT JOIN lesc_cases c ON c.id = q.input_id"
     )
-    for kind, purpose, line, ori, received, answered, case_state, closed in rows:
+    for kind, purpose, line, ori, received, answered, case_state, closed, bio in rows:
         target = figures(received, line)
         if target is None:
             continue
-        target.queries[f"IAQ_{purpose}" if kind == "IAQ" else kind] += 1
+        if kind == "IAQ":
+            target.queries[f"IAQ_{purpose}"] += 1
+            target.iaq_sources[IAQ_SOURCES[0] if bio else IAQ_SOURCES[1]] += 1
+        else:
+            target.queries[kind] += 1
         target.oris.add(ori)
         if case_state is not None:
             # The request opened a case: its final answer is the case's.

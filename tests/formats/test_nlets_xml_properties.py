@@ -45,7 +45,7 @@ def full_iaqs(draw: st.DrawFn) -> str:
         "DOB": draw(dobs), "SEX": draw(st.sampled_from("MFU")), "POB": "MX",
         "CUS": draw(st.sampled_from("YN")), "OFF": "0399",
     }
-    for tag in ("ARN", "FBI", "SID", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA"):
+    for tag in ("ARN", "FBI", "SID", "BOR", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA"):
         if draw(st.booleans()):
             fields[tag] = draw(codes)
     if draw(st.booleans()):
