@@ -10,8 +10,13 @@ def parse_body_fields(exchange: Exchange) -> None:
     exchange.fields = parse_fields(exchange.message.body)
 
 
-def count_query(exchange: Exchange, kind: str, purpose: str | None = None) -> None:
-    """Record a valid query to the LESC or NCIC for the yearly figures."""
+def count_query(
+    exchange: Exchange, kind: str, purpose: str | None = None, indices: str | None = None
+) -> None:
+    """Record a valid query to the LESC or NCIC for the yearly figures.
+
+    ``indices`` is the IAR's ``IDX/`` listing of an IAQ ("" or None: no index searched).
+    """
     exchange.effects.append(
         QueryServed(
             int(exchange.control_number),
@@ -20,5 +25,6 @@ def count_query(exchange: Exchange, kind: str, purpose: str | None = None) -> No
             exchange.line,
             exchange.message.sender,
             exchange.received_at,
+            indices or None,
         )
     )

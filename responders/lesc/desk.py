@@ -78,7 +78,10 @@ class Case:
 
 
 class QueryServed(NamedTuple):
-    """A query the LESC or NCIC answered (``kind`` IAQ, YQ or QW), for ``iaqgw stats``."""
+    """A query the LESC or NCIC answered (``kind`` IAQ, YQ or QW), for ``iaqgw stats``.
+
+    ``indices`` is an IAQ's ``IDX/`` listing: the indices searched and which of them hit.
+    """
 
     input_id: int
     kind: str
@@ -86,6 +89,7 @@ class QueryServed(NamedTuple):
     line: str
     ori: str
     received_at: datetime
+    indices: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from responders.base import Gauge, Service, ServiceContext, ServiceRuntime, Transaction
 from responders.lesc import LESC, LESC_ORIS, NCIC, NCIC_ORI, hit_confirmation, iaq, ncic
-from responders.lesc.casebook import SCHEMA, Casebook
+from responders.lesc.casebook import Casebook, create_tables
 from responders.lesc.cli import add_commands
 from responders.lesc.deadlines import Deadlines
 from responders.lesc.desk import ENHANCED, HIT, LescState
@@ -26,7 +26,7 @@ class LescRuntime(ServiceRuntime):
         nics_ori = nics_copies_to(settings, ctx.lines, ctx.line_of, ctx.log)
         self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
         try:
-            ctx.store.schema(SCHEMA)
+            create_tables(ctx.store)
             self.casebook = Casebook(
                 ctx.store.reader(),
                 clock=ctx.clock,

@@ -7,6 +7,8 @@ Per federal fiscal year (October 1 to September 30, UTC) and per state (the requ
 - detainers lodged (by the time they were lodged);
 - hit confirmations: requests answered CONFIRMED, NOT CONFIRMED, or still open;
 - distinct ORIs served: requesting ORIs among those queries;
+- per index (CIS, NCIC, III ...): IAQs that searched it and IAQs it found a record for, from
+  the ``IDX/`` listing of each IAR (IAQs of journals older than the listing count in neither);
 - response time, median and 99th percentile: from a query entering the switch to its final
   answer (the enhanced IAR when one was due, the final YR of a hit confirmation, the IAR or
   QR otherwise), for requests whose final answer is out. YQ follow-ups belong to their case.
@@ -21,7 +23,9 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
+from responders.lesc.casebook import has_column
 from responders.lesc.desk import CLOSED, CONFIRMED, HIT, NOT_CONFIRMED
+from responders.lesc.indices.finding import parse_listing
 
 QUERY_KINDS: Final = ("IAQ_C", "IAQ_F", "YQ", "QW")
 # Response times from 0 ms to 30 days.
@@ -66,6 +70,8 @@ class Figures:
     open_hits: int = 0
     oris: set[str] = field(default_factory=set)
     times: HdrHistogram = field(default_factory=_histogram)
+    searched: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    hits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, other: "Figures") -> None:
         """Fold another state's figures into these."""
@@ -77,6 +83,24 @@ class Figures:
         self.open_hits += other.open_hits
         self.oris |= other.oris
         self.times.add(other.times)
+        for name, count in other.searched.items():
+            self.searched[name] += count
+        for name, count in other.hits.items():
+            self.hits[name] += count
+
+    def add_indices(self, listing: str) -> None:
+        """Count the indices one IAQ searched and those that found a record.
+
+        A listing that cannot be read (a journal edited by hand) counts in neither.
+        """
+        try:
+            pairs = parse_listing(listing)
+        except ValueError:
+            return
+        for name, hit in pairs:
+            self.searched[name] += 1
+            if hit:
+                self.hits[name] += 1
 
     def percentile(self, value: float) -> int | None:
         """A response-time percentile in ms, or None without answered requests."""
@@ -95,6 +119,11 @@ class Figures:
                 "open": self.open_hits,
             },
             "distinct_oris": len(self.oris),
+            # Indices in the order the LESC searches them: the order they were first counted.
+            "indices": {
+                name: {"searched": count, "hits": self.hits[name]}
+                for name, count in self.searched.items()
+            },
             "response_ms": {
                 "count": self.times.get_total_count(),
                 "median": self.percentile(50),
@@ -159,16 +188,22 @@ def compute(db: sqlite3.Connection, only_year: int | None = None) -> list[Fiscal
 
     if not _has_tables(db):
         return []
+    # A journal the gateway has not opened since the listing came has no column for it.
+    indices = "q.indices" if has_column(db, "lesc_queries", "indices") else "NULL"
     rows = db.execute(
         "SELECT q.kind, q.purpose, q.line, q.ori, q.received_at, q.answered_at,"
-        " c.state, c.closed_at FROM lesc_queries q LEFT JOIN lesc_cases c ON c.id = q.input_id"
+        f" c.state, c.closed_at, {indices}"
+        " FROM lesc_queries q LEFT JOIN lesc_cases c ON c.id = q.input_id"
+        " ORDER BY q.input_id"
     )
-    for kind, purpose, line, ori, received, answered, case_state, closed in rows:
+    for kind, purpose, line, ori, received, answered, case_state, closed, listing in rows:
         target = figures(received, line)
         if target is None:
             continue
         target.queries[f"IAQ_{purpose}" if kind == "IAQ" else kind] += 1
         target.oris.add(ori)
+        if listing:
+            target.add_indices(listing)
         if case_state is not None:
             # The request opened a case: its final answer is the case's.
             if case_state == CLOSED:
