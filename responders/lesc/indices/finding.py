@@ -13,6 +13,8 @@ NO_RECORD: Final = "NRF"
 _NAME_RE: Final = re.compile(r"[A-Z][A-Z0-9]{0,11}")
 _ENTRY_RE: Final = re.compile(r"([A-Z][A-Z0-9]{0,11}) (HIT|NRF)")
 _SEPARATOR: Final = ", "
+# Names already found good: every IAQ lists the same few.
+_checked: set[str] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,10 @@ def format_listing(findings: Iterable[tuple[str, bool] | IndexFinding]) -> str:
     entries = []
     for finding in findings:
         name, hit = (finding.index, finding.hit) if isinstance(finding, IndexFinding) else finding
-        if _NAME_RE.fullmatch(name) is None:
-            raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
+        if name not in _checked:
+            if _NAME_RE.fullmatch(name) is None:
+                raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
+            _checked.add(name)
         entries.append(f"{name} {HIT if hit else NO_RECORD}")
     return _SEPARATOR.join(entries)
 

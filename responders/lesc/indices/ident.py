@@ -16,6 +16,7 @@ from responders.lesc.indices.identifiers import fin, uniforms
 from responders.lesc.indices.subjects import subjects
 
 NAME: Final = "IDENT"
+MISS: Final = IndexFinding(NAME, False)
 ENROLLED_SHARE: Final = {"REM": 1.0, "OOS": 1.0, "NIV": 1.0, "LPR": 0.7, "USC": 0.5}
 
 
@@ -34,7 +35,7 @@ def search(exchange: Exchange) -> None:
     """Find the subject's biometric encounters."""
     found = [(record, n) for record in subjects(exchange, fbi=True) if (n := encounters(record))]
     if not found:
-        add_finding(exchange, IndexFinding(NAME, False))
+        add_finding(exchange, MISS)
         return
     detail = tuple(
         pair for record, n in found for pair in (("FIN", fin(record.arn)), ("ENCOUNTERS", str(n)))

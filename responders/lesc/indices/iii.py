@@ -16,6 +16,7 @@ from responders.lesc.indices.identifiers import fbi_number, sid_number, uniforms
 from responders.lesc.indices.subjects import subjects
 
 NAME: Final = "III"
+MISS: Final = IndexFinding(NAME, False)
 # Shares of records with a criminal history, by status; a deported felon always has one.
 HISTORY_SHARE: Final = {"REM": 0.4, "OOS": 0.15}
 # How many states hold records of one person: 1 (60%), 2 (30%), 3 (10%).
@@ -26,8 +27,11 @@ _STATES: Final = ("CA", "TX", "FL", "NY", "IL", "AZ", "NJ", "GA", "NC", "WA", "N
 
 def repositories(record: Any) -> tuple[str, ...]:
     """The states holding criminal history records of this person (none: no history)."""
+    felon = record.ivf == "DEPORTED FELON"
+    if not felon and record.status not in HISTORY_SHARE:
+        return ()
     first, second, third, fourth = uniforms(NAME, record.arn)
-    if record.ivf != "DEPORTED FELON" and first >= HISTORY_SHARE.get(record.status, 0.0):
+    if not felon and first >= HISTORY_SHARE[record.status]:
         return ()
     count = next(n for limit, n in _REPOSITORIES if second < limit)
     states: list[str] = []
@@ -49,7 +53,7 @@ def search(exchange: Exchange) -> None:
         if (states := repositories(record))
     ]
     if not found:
-        add_finding(exchange, IndexFinding(NAME, False))
+        add_finding(exchange, MISS)
         return
     detail: list[tuple[str, str]] = []
     entries: list[str] = []

@@ -12,13 +12,14 @@ from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.subjects import subjects
 
 NAME: Final = "NCIC"
+MISS: Final = IndexFinding(NAME, False)
 
 
 def search(exchange: Exchange) -> None:
     """Find the subject's IVF records."""
     records = [record for record in subjects(exchange, fbi=True) if record.ivf is not None]
     if not records:
-        add_finding(exchange, IndexFinding(NAME, False))
+        add_finding(exchange, MISS)
         return
     detail = tuple(
         pair for record in records for pair in (("NIC", record.nic), ("IVF", record.ivf))

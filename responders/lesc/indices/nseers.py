@@ -18,6 +18,7 @@ from responders.lesc.indices.identifiers import fin, uniforms
 from responders.lesc.indices.subjects import subjects
 
 NAME: Final = "NSEERS"
+MISS: Final = IndexFinding(NAME, False)
 # ISO 3166 codes of the 25 countries, as the records write them, less the three that are also
 # NCIC state codes (ID Indonesia, MA Morocco, SD Sudan): as a place of birth they mean a state.
 COUNTRIES: Final = frozenset({
@@ -34,14 +35,16 @@ _VIOLATOR: Final = "NSEERS VIOLATOR"
 
 def registration(record: Any) -> date | None:
     """The day this person registered under NSEERS, or None."""
-    registered, day, _, _ = uniforms(NAME, record.arn)
-    if record.ivf != _VIOLATOR and not (
+    violator = record.ivf == _VIOLATOR
+    if not violator and not (
         record.sex == "M"
         and record.pob in COUNTRIES
         and record.dob <= _BORN_BY
         and record.status != "USC"
-        and registered < REGISTERED_SHARE
     ):
+        return None
+    registered, day, _, _ = uniforms(NAME, record.arn)
+    if not violator and registered >= REGISTERED_SHARE:
         return None
     return _CALL_IN + timedelta(days=int(day * (_CALL_IN_DAYS + 1)))
 
@@ -52,7 +55,7 @@ def search(exchange: Exchange) -> None:
         (record, day) for record in subjects(exchange, arn=True) if (day := registration(record))
     ]
     if not found:
-        add_finding(exchange, IndexFinding(NAME, False))
+        add_finding(exchange, MISS)
         return
     detail: list[tuple[str, str]] = []
     entries: list[str] = []

@@ -14,6 +14,7 @@ from responders.lesc.indices.identifiers import sevis_id
 from responders.lesc.indices.subjects import name_candidates
 
 NAME: Final = "SEVIS"
+MISS: Final = IndexFinding(NAME, False)
 PROGRAMS: Final = {"F1": "STUDENT", "M1": "VOCATIONAL STUDENT", "J1": "EXCHANGE VISITOR"}
 RECORD_STATUS: Final = {"NIV": "ACTIVE", "OOS": "TERMINATED"}
 
@@ -27,7 +28,7 @@ def search(exchange: Exchange) -> None:
     """Find the subject's student or exchange visitor records."""
     records = [record for record in name_candidates(exchange) if enrolled(record)]
     if not records:
-        add_finding(exchange, IndexFinding(NAME, False))
+        add_finding(exchange, MISS)
         return
     detail: list[tuple[str, str]] = []
     entries: list[str] = []

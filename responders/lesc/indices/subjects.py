@@ -40,6 +40,8 @@ def subjects(
         from_sid = arn_of_sid(iaq.sid)
         if from_sid is not None:
             numbers.append(from_sid[0])
+    if not numbers:
+        return name_candidates(exchange)
     index = lesc_state(exchange).index
     by_number = (index.by_arn(number) for number in numbers)
     return _once([record for record in by_number if record is not None], name_candidates(exchange))
