@@ -227,7 +227,8 @@ def add_commands(cli: CommandLine) -> None:
             int | None, typer.Option(help="Only this fiscal year (FY2026: Oct 2025 - Sep 2026)")
         ] = None,
     ) -> None:
-        """Yearly LESC figures by fiscal year and state: queries, detainers, hits, ORIs, times."""
+        """Yearly LESC figures by fiscal year and state: queries, detainers, hits, ORIs, times,
+        and hits per index searched."""
         with cli.store(data_dir, read_only=True) as store:
             years = compute(store.reader(), year)
         if json:
