@@ -281,8 +281,10 @@ def test_ident_holds_nobody_born_a_citizen_or_in_the_us(
 
 def test_nseers_finds_a_violator_by_arn_and_by_name(open_index: Any) -> None:
     violator = person("100000001", pob="SY", ivf="NSEERS VIOLATOR", nic="I100000001")
-    day = nseers.registration(violator)
-    assert day is not None and date(2002, 11, 15) <= day <= date(2003, 4, 25)
+    held = nseers.registration(violator)
+    assert held is not None
+    day, complied = held
+    assert date(2002, 11, 15) <= day <= date(2003, 4, 25) and not complied
     index = open_index([violator])
     for fields in ({}, {"arn": "100000001", "nam": "ROE, JOHN"}):
         found = finding(searched(index, **fields), "NSEERS")

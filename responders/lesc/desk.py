@@ -197,6 +197,8 @@ class LescState:
     desk: LescDesk
     lines: LineRegistry
     ori: str = LESC_ORI  # the ORI the LESC sends as (--lesc-ori)
+    # The index files' tables by index name (responders/lesc/indices/files.py).
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def lesc_state(exchange: Exchange) -> LescState:

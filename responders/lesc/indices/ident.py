@@ -8,20 +8,26 @@ two: the arrest and the removal); no citizen by birth (no class of admission) an
 in the US (POB US).
 """
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.identifiers import fin, uniforms
-from responders.lesc.indices.subjects import subjects
+from responders.lesc.indices.subjects import subjects, table_of
 
 NAME: Final = "IDENT"
 MISS: Final = IndexFinding(NAME, False)
 ENROLLED_SHARE: Final = {"REM": 1.0, "OOS": 1.0, "NIV": 1.0, "LPR": 0.7, "USC": 0.5}
 
 
-def encounters(record: Any) -> int:
-    """How many times DHS took this person's fingerprints (0: not in IDENT)."""
+def encounters(record: Any, table: Mapping[str, int] | None = None) -> int:
+    """How many times DHS took this person's fingerprints (0: not in IDENT).
+
+    ``table`` is ident.csv's, when given (files.py): it replaces the synthetic data.
+    """
+    if table is not None:
+        return table.get(record.arn, 0)
     if record.pob == "US" or not record.coa:
         return 0
     enrolled, count, _, _ = uniforms(NAME, record.arn)
@@ -33,7 +39,10 @@ def encounters(record: Any) -> int:
 
 def search(exchange: Exchange) -> None:
     """Find the subject's biometric encounters."""
-    found = [(record, n) for record in subjects(exchange, fbi=True) if (n := encounters(record))]
+    table = table_of(exchange, NAME)
+    found = [
+        (record, n) for record in subjects(exchange, fbi=True) if (n := encounters(record, table))
+    ]
     if not found:
         add_finding(exchange, MISS)
         return

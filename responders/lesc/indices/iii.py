@@ -7,13 +7,14 @@ share of the other removed (REM) and out-of-status (OOS) records, each with one 
 repositories, all drawn from the A-number (identifiers.py).
 """
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from formats.iaq import IAQ
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.identifiers import fbi_number, sid_number, uniforms
-from responders.lesc.indices.subjects import subjects
+from responders.lesc.indices.subjects import subjects, table_of
 
 NAME: Final = "III"
 MISS: Final = IndexFinding(NAME, False)
@@ -25,8 +26,15 @@ _REPOSITORIES: Final = ((0.6, 1), (0.9, 2), (1.0, 3))
 _STATES: Final = ("CA", "TX", "FL", "NY", "IL", "AZ", "NJ", "GA", "NC", "WA", "NV", "CO")
 
 
-def repositories(record: Any) -> tuple[str, ...]:
-    """The states holding criminal history records of this person (none: no history)."""
+def repositories(
+    record: Any, table: Mapping[str, tuple[str, ...]] | None = None
+) -> tuple[str, ...]:
+    """The states holding criminal history records of this person (none: no history).
+
+    ``table`` is iii.csv's, when given (files.py): it replaces the synthetic data.
+    """
+    if table is not None:
+        return table.get(record.arn, ())
     felon = record.ivf == "DEPORTED FELON"
     if not felon and record.status not in HISTORY_SHARE:
         return ()
@@ -47,10 +55,11 @@ def repositories(record: Any) -> tuple[str, ...]:
 def search(exchange: Exchange) -> None:
     """Find the subject's criminal history by FBI number, SID, then name and DOB."""
     iaq: IAQ = exchange.data["iaq"]
+    table = table_of(exchange, NAME)
     found = [
         (record, states)
         for record in subjects(exchange, fbi=True, sid=True)
-        if (states := repositories(record))
+        if (states := repositories(record, table))
     ]
     if not found:
         add_finding(exchange, MISS)

@@ -8,6 +8,7 @@ index born in a listed country before 15 November 1986 who are not citizens (com
 registered on a day of the call-in period drawn from the A-number.
 """
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, Final
 
@@ -15,7 +16,7 @@ from formats.dates import format_ccyymmdd
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.identifiers import fin, uniforms
-from responders.lesc.indices.subjects import subjects
+from responders.lesc.indices.subjects import subjects, table_of
 
 NAME: Final = "NSEERS"
 MISS: Final = IndexFinding(NAME, False)
@@ -33,8 +34,15 @@ _CALL_IN_DAYS: Final = (date(2003, 4, 25) - _CALL_IN).days
 _VIOLATOR: Final = "NSEERS VIOLATOR"
 
 
-def registration(record: Any) -> date | None:
-    """The day this person registered under NSEERS, or None."""
+def registration(
+    record: Any, table: Mapping[str, tuple[date, bool]] | None = None
+) -> tuple[date, bool] | None:
+    """The day this person registered under NSEERS and whether he complied, or None.
+
+    ``table`` is nseers.csv's, when given (files.py): it replaces the synthetic data.
+    """
+    if table is not None:
+        return table.get(record.arn)
     violator = record.ivf == _VIOLATOR
     if not violator and not (
         record.sex == "M"
@@ -46,21 +54,24 @@ def registration(record: Any) -> date | None:
     registered, day, _, _ = uniforms(NAME, record.arn)
     if not violator and registered >= REGISTERED_SHARE:
         return None
-    return _CALL_IN + timedelta(days=int(day * (_CALL_IN_DAYS + 1)))
+    return _CALL_IN + timedelta(days=int(day * (_CALL_IN_DAYS + 1))), not violator
 
 
 def search(exchange: Exchange) -> None:
     """Find the subject's special registration."""
+    table = table_of(exchange, NAME)
     found = [
-        (record, day) for record in subjects(exchange, arn=True) if (day := registration(record))
+        (record, held)
+        for record in subjects(exchange, arn=True)
+        if (held := registration(record, table)) is not None
     ]
     if not found:
         add_finding(exchange, MISS)
         return
     detail: list[tuple[str, str]] = []
     entries: list[str] = []
-    for record, day in found:
-        complied = "FAILED TO COMPLY" if record.ivf == _VIOLATOR else "COMPLIED"
+    for record, (day, kept) in found:
+        complied = "COMPLIED" if kept else "FAILED TO COMPLY"
         detail += [("FIN", fin(record.arn)), ("REGISTERED", format_ccyymmdd(day)),
                    ("COMPLIANCE", complied)]  # fmt: skip
         entries.append(f"REGISTERED {format_ccyymmdd(day)}, FIN {fin(record.arn)}, {complied}")

@@ -5,13 +5,18 @@ searching one is: find the people the IAQ's identifiers name, then keep those th
 The name + DOB search is run once per IAQ however many indices ask for it.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from formats.iaq import IAQ
 from responders.base import Exchange
 from responders.lesc.desk import lesc_state
 from responders.lesc.indices.identifiers import arn_of_fbi, arn_of_sid
+
+
+def table_of(exchange: Exchange, index: str) -> Mapping[str, Any] | None:
+    """The people an index file lists for this index (files.py), or None: synthetic data."""
+    return lesc_state(exchange).tables.get(index)
 
 
 def name_candidates(exchange: Exchange) -> list[Any]:
