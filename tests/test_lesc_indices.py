@@ -3,7 +3,7 @@ and miss on a real index file, the identifiers they derive, and the IAR's ``IDX/
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -95,9 +95,13 @@ def open_index(tmp_path: Path) -> Iterator[Callable[[Sequence[Record]], Immigrat
 
 
 def searched(
-    index: ImmigrationIndex, steps: Sequence[Callable[[Exchange], None]] = SEARCHES, **fields: str
+    index: ImmigrationIndex,
+    steps: Sequence[Callable[[Exchange], None]] = SEARCHES,
+    tables: Mapping[str, Mapping[str, Any]] | None = None,
+    **fields: str,
 ) -> Exchange:
-    """An IAQ for DOE, JOHN 19800101 M (fields override) run through validation and ``steps``."""
+    """An IAQ for DOE, JOHN 19800101 M (fields override) run through validation and ``steps``,
+    the indices holding what ``tables`` list (index files) or their synthetic data."""
     text = iaq(CA, **{"nam": "DOE, JOHN", "dob": "19800101", "sex": "M", **fields})
     exchange = Exchange(
         message=parse_input(text),
@@ -106,7 +110,7 @@ def searched(
         received_at=NOW,
         control_number="0000000001",
         lines=LineRegistry([]),
-        state=LescState(index, NoCases(), LineRegistry([])),
+        state=LescState(index, NoCases(), LineRegistry([]), tables=tables or {}),
     )
     parse_body_fields(exchange)
     validate(exchange)
