@@ -268,15 +268,8 @@ def answer_case(
         cursor = tx.execute(
             "UPDATE lesc_cases SET state = ?, answer = ?, answered_by = ?, remark = ?,"
             " answered_at = ? WHERE id = ? AND state = ?",
-            (
-                ANSWERED,
-                answer,
-                answered_by.upper(),
-                remark.upper() if remark else None,
-                stamp(at),
-                case_id,
-                OPEN,
-            ),
+            (ANSWERED, answer, answered_by.upper(), remark.upper() if remark else None,
+             stamp(at), case_id, OPEN),
         )
         if cursor.rowcount != 1:
             raise LookupError(f"case {case_id} was answered meanwhile")
@@ -352,16 +345,12 @@ class Casebook:
                 opened = effect.case
                 if (opened.ori, opened.nic, opened.oca) == (ori, nic, oca):
                     case = opened
-            elif (
-                isinstance(effect, CasePending) and case is not None and (effect.case.id == case.id)
+            elif isinstance(effect, CasePending) and case is not None and (
+                effect.case.id == case.id
             ):
                 case = dataclasses.replace(
-                    case,
-                    deadline=effect.deadline,
-                    rtm=effect.rtm,
-                    pri=effect.pri,
-                    rno=effect.rno,
-                    pendings=case.pendings + 1,
+                    case, deadline=effect.deadline, rtm=effect.rtm, pri=effect.pri,
+                    rno=effect.rno, pendings=case.pendings + 1,
                 )
         return case
 
@@ -381,7 +370,9 @@ class Casebook:
 
     def answered(self, limit: int) -> list[tuple[Case, datetime | None]]:
         """Cases an operator answered whose answer has not gone out."""
-        rows = self._db.execute(f"{_SELECT} WHERE state = ? ORDER BY id LIMIT ?", (ANSWERED, limit))
+        rows = self._db.execute(
+            f"{_SELECT} WHERE state = ? ORDER BY id LIMIT ?", (ANSWERED, limit)
+        )
         return [(_case(row), None) for row in rows]
 
     def technician_due(self, now: datetime, limit: int) -> list[tuple[Case, datetime | None]]:
@@ -451,7 +442,10 @@ class Casebook:
             answered = stamp(self._clock.now())
             db.executemany(
                 _INSERT_QUERY,
-                [(*query[:5], stamp(query[5]), answered, query.indices) for query in served],
+                [
+                    (*query[:5], stamp(query[5]), answered, query.indices)
+                    for query in served
+                ],
             )
         if not changes:
             return
@@ -499,25 +493,13 @@ class Casebook:
         cursor = db.execute(
             _INSERT,
             (
-                case.id,
-                case.kind,
-                case.state,
-                case.line,
-                case.ori,
-                stamp(case.received_at),
-                case.control,
-                orjson.dumps(dict(case.request)).decode(),
-                " ".join(case.candidates),
-                case.nic,
-                case.oca,
-                case.pri,
-                case.rno,
+                case.id, case.kind, case.state, case.line, case.ori, stamp(case.received_at),
+                case.control, orjson.dumps(dict(case.request)).decode(),
+                " ".join(case.candidates), case.nic, case.oca, case.pri, case.rno,
                 stamp(case.deadline) if case.deadline is not None else None,
                 self._due_of(case.pri, case.deadline) if is_open else None,
                 stamp(effect.at) + delay if delay is not None else None,
-                case.answered_by,
-                case.outcome,
-                int(case.detainer),
+                case.answered_by, case.outcome, int(case.detainer),
                 None if is_open else stamp(effect.at),
                 case.id,
             ),
@@ -530,14 +512,8 @@ class Casebook:
         db.execute(
             "UPDATE lesc_cases SET deadline = ?, due = ?, rtm = ?, pri = ?, rno = ?,"
             " pendings = pendings + 1 WHERE id = ?",
-            (
-                stamp(effect.deadline),
-                self._due_of(effect.pri, effect.deadline),
-                effect.rtm,
-                effect.pri,
-                effect.rno,
-                case.id,
-            ),
+            (stamp(effect.deadline), self._due_of(effect.pri, effect.deadline), effect.rtm,
+             effect.pri, effect.rno, case.id),
         )
         return self._deadline_event(case, effect.at, effect.due, "PENDING", rtm=effect.rtm)
 
@@ -546,24 +522,14 @@ class Casebook:
         db.execute(
             "UPDATE lesc_cases SET state = ?, outcome = ?, answered_by = ?, detainer = ?,"
             " closed_at = ? WHERE id = ?",
-            (
-                CLOSED,
-                effect.outcome,
-                effect.answered_by,
-                int(effect.detainer),
-                stamp(effect.at),
-                case.id,
-            ),
+            (CLOSED, effect.outcome, effect.answered_by, int(effect.detainer), stamp(effect.at),
+             case.id),
         )
         if case.kind == HIT:
             return self._deadline_event(case, effect.at, effect.due, effect.outcome)
         values = {
-            "line": case.line,
-            "ori": case.ori,
-            "case": case.control_number,
-            "kind": case.kind,
-            "outcome": effect.outcome,
-            "by": effect.answered_by,
+            "line": case.line, "ori": case.ori, "case": case.control_number, "kind": case.kind,
+            "outcome": effect.outcome, "by": effect.answered_by,
             "latency_ms": _ms(effect.at - case.received_at),
         }
         return "info", "queue.answered", values
@@ -574,14 +540,8 @@ class Casebook:
         deadline = case.deadline or at
         margin = _ms(deadline - at)
         values: dict[str, Any] = {
-            "line": case.line,
-            "ori": case.ori,
-            "case": case.control_number,
-            "pri": case.pri,
-            "rno": case.rno,
-            "sta": sta,
-            "rtm": rtm,
-            "margin_ms": margin,
+            "line": case.line, "ori": case.ori, "case": case.control_number, "pri": case.pri,
+            "rno": case.rno, "sta": sta, "rtm": rtm, "margin_ms": margin,
         }
         if due is not None:
             values["late_ms"] = _ms(at - due)
@@ -591,22 +551,12 @@ class Casebook:
         db.execute(
             "INSERT INTO lesc_detainers (input_id, line, ori, arn, nic, ice_office, lodged_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                effect.input_id,
-                effect.line,
-                effect.ori,
-                effect.arn,
-                effect.nic,
-                effect.ice_office,
-                stamp(effect.lodged_at),
-            ),
+            (effect.input_id, effect.line, effect.ori, effect.arn, effect.nic,
+             effect.ice_office, stamp(effect.lodged_at)),
         )
         values = {
-            "line": effect.line,
-            "ori": effect.ori,
-            "dest": effect.ice_office,
-            "case": f"{effect.input_id:010d}",
-            "nic": effect.nic,
+            "line": effect.line, "ori": effect.ori, "dest": effect.ice_office,
+            "case": f"{effect.input_id:010d}", "nic": effect.nic,
         }
         return "info", "detainer.lodged", values
 

@@ -35,9 +35,8 @@ IndexDir = Annotated[
 # The file is checked by the command itself (readable=False), to say in one line what is wrong.
 Records = Annotated[
     Path | None,
-    typer.Option(
-        help="Immigration index CSV (SPEC.md §5) instead of synthetic data", readable=False
-    ),
+    typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data",
+                 readable=False),
 ]
 SyntheticRecords = Annotated[
     int | None, typer.Option(help="Size of the generated index", show_default="1000000")
@@ -95,20 +94,8 @@ def _row(name: str, figures: Figures) -> list[str]:
 def _table(year: FiscalYear) -> Table:
     data = year.as_dict()
     table = Table(title=f"FY{year.year} ({data['from']} to {data['to']})")
-    for column in (
-        "STATE",
-        "IAQ C",
-        "IAQ F",
-        "YQ",
-        "QW",
-        "DETAINERS",
-        "CONFIRMED",
-        "NOT CONF",
-        "OPEN",
-        "ORIS",
-        "MEDIAN",
-        "P99",
-    ):
+    for column in ("STATE", "IAQ C", "IAQ F", "YQ", "QW", "DETAINERS", "CONFIRMED",
+                   "NOT CONF", "OPEN", "ORIS", "MEDIAN", "P99"):
         table.add_column(column, justify="left" if column == "STATE" else "right")
     for state in sorted(year.states):
         table.add_row(*_row(state, year.states[state]))
@@ -132,20 +119,12 @@ def _index_table(year: FiscalYear) -> Table | None:
     return table
 
 
+
+
 def _print_queue(cases: list[Case]) -> None:
     table = Table(title=f"LESC technician queue: {len(cases)} case(s)")
-    for column in (
-        "ID",
-        "KIND",
-        "STATE",
-        "ORI",
-        "PRI/PUR",
-        "RNO",
-        "SUBJECT",
-        "RECORD",
-        "RECEIVED",
-        "DEADLINE",
-    ):
+    for column in ("ID", "KIND", "STATE", "ORI", "PRI/PUR", "RNO", "SUBJECT", "RECORD",
+                   "RECEIVED", "DEADLINE"):
         table.add_column(column)
     for case in cases:
         subject = f"{case.request.get('NAM', '')} {case.request.get('DOB', '')}"
@@ -155,16 +134,8 @@ def _print_queue(cases: list[Case]) -> None:
             kind_detail = f"PUR/{case.request.get('PUR', '')}"
             record = " ".join(f"A{arn}" for arn in case.candidates) or "(no record)"
         table.add_row(
-            str(case.id),
-            case.kind,
-            case.state,
-            case.ori,
-            kind_detail,
-            str(case.rno),
-            subject,
-            record,
-            _time(case.received_at),
-            _time(case.deadline),
+            str(case.id), case.kind, case.state, case.ori, kind_detail, str(case.rno),
+            subject, record, _time(case.received_at), _time(case.deadline),
         )
     _console().print(table)
 
@@ -189,7 +160,9 @@ def add_commands(cli: CommandLine) -> None:
 
     @queue_app.command("answer")
     def queue_answer(
-        case_id: Annotated[int, typer.Argument(metavar="ID", help="Case number from `queue list`")],
+        case_id: Annotated[
+            int, typer.Argument(metavar="ID", help="Case number from `queue list`")
+        ],
         answer: Annotated[
             list[str],
             typer.Argument(
@@ -210,15 +183,15 @@ def add_commands(cli: CommandLine) -> None:
         with cli.store(data_dir) as store:
             create_tables(store)
             try:
-                case = answer_case(store, case_id, " ".join(answer), by, remark, datetime.now(UTC))
+                case = answer_case(
+                    store, case_id, " ".join(answer), by, remark, datetime.now(UTC)
+                )
             except ValueError as exc:
                 cli.fail(str(exc), 2)
             except LookupError as exc:
                 cli.fail(str(exc))
-        typer.echo(
-            f"case {case.id} answered {case.answer} by {case.answered_by}; "
-            "the gateway sends it on its next sweep"
-        )
+        typer.echo(f"case {case.id} answered {case.answer} by {case.answered_by}; "
+                   "the gateway sends it on its next sweep")
 
     def stats(
         data_dir: DataDir = None,
@@ -251,9 +224,8 @@ def add_commands(cli: CommandLine) -> None:
         synthetic_records: SyntheticRecords = None,
     ) -> None:
         """Build the immigration index when it is missing or older than --records (`make run`)."""
-        given = cli.settings(
-            data_dir=data_dir, records=records, synthetic_records=synthetic_records
-        )
+        given = cli.settings(data_dir=data_dir, records=records,
+                             synthetic_records=synthetic_records)
         try:
             settings = lesc_settings(given)
         except SettingError as exc:

@@ -107,22 +107,15 @@ class Deadlines:
         return acted
 
     def _operator_answer(self, case: Case, now: datetime, due: datetime | None) -> CaseAction:
-        return self._final(
-            case, case.answer or "", case.answered_by or "LESC OPERATOR", case.remark, now, due
-        )
+        return self._final(case, case.answer or "", case.answered_by or "LESC OPERATOR",
+                           case.remark, now, due)
 
     def _technician_answer(self, case: Case, now: datetime, due: datetime | None) -> CaseAction:
-        return self._final(
-            case, self._technician.answer(case), self._technician.name(case), None, now, due
-        )
+        return self._final(case, self._technician.answer(case), self._technician.name(case),
+                           None, now, due)
 
     def _final(
-        self,
-        case: Case,
-        answer: str,
-        by: str,
-        remark: str | None,
-        now: datetime,
+        self, case: Case, answer: str, by: str, remark: str | None, now: datetime,
         due: datetime | None,
     ) -> CaseAction:
         if case.kind == HIT:

@@ -96,7 +96,8 @@ def acknowledge(exchange: Exchange) -> None:
     exchange.reply(
         "AM",
         lesc_state(exchange).ori,
-        f"LESC ACKNOWLEDGES RECEIPT OF IAQ. LESC CONTROL NUMBER {exchange.control_number}",
+        "LESC ACKNOWLEDGES RECEIPT OF IAQ. "
+        f"LESC CONTROL NUMBER {exchange.control_number}",
     )
 
 

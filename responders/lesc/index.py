@@ -38,7 +38,8 @@ CREATE INDEX record_name ON record (soundex, finit, dob);
 """
 _INSERT: Final = "INSERT INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SELECT: Final = (
-    "SELECT arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic FROM record"
+    "SELECT arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic"
+    " FROM record"
 )
 _BY_ARN: Final = _SELECT + " WHERE arn = ?"
 _BY_NIC: Final = _SELECT + " WHERE nic = ?"
@@ -318,7 +319,8 @@ _SURNAMES: Final = {
         " ZHENG LIANG XIE TANG SONG DENG FENG HAN CAO PENG"
     ),
     "vietnamese": _zipf(
-        "NGUYEN TRAN LE PHAM HOANG HUYNH PHAN VU VO DANG BUI DO HO NGO DUONG LY TRUONG DINH LAM MAI"
+        "NGUYEN TRAN LE PHAM HOANG HUYNH PHAN VU VO DANG BUI DO HO NGO DUONG LY TRUONG DINH"
+        " LAM MAI"
     ),
     "filipino": _zipf(
         "SANTOS REYES CRUZ BAUTISTA OCAMPO GARCIA MENDOZA TORRES TOMAS ANDRES MARQUEZ"
