@@ -466,3 +466,19 @@ async def test_a_journal_from_before_the_indices_still_counts(lesc: Lesc) -> Non
     [year] = (await stats(lesc))["fiscal_years"]
     assert year["total"]["queries"]["IAQ_C"] == 2
     assert year["total"]["indices"]["CIS"] == {"searched": 1, "hits": 1}
+
+
+async def test_a_listing_edited_by_hand_counts_in_no_index(lesc: Lesc) -> None:
+    gateway = await lesc.start()
+    client = await lesc.connect(gateway, "CA")
+    await client.send(iaq(CA))
+    await client.send(iaq(CA))
+    await client.recv_many(4)
+    with sqlite3.connect(lesc.data_dir / "journal.sqlite3") as db:
+        db.execute(
+            "UPDATE lesc_queries SET indices = 'CIS MAYBE'"
+            " WHERE input_id = (SELECT MIN(input_id) FROM lesc_queries)"
+        )
+    [year] = (await stats(lesc))["fiscal_years"]
+    assert year["total"]["queries"]["IAQ_C"] == 2
+    assert year["total"]["indices"]["CIS"] == {"searched": 1, "hits": 1}
