@@ -21,8 +21,8 @@ from responders.lesc.iaq_steps import (
     add_note,
     answer,
     nics_copies,
-    search,
 )
+from responders.lesc.indices import SEARCHES
 
 
 def firearms_check(exchange: Exchange) -> None:
@@ -47,7 +47,7 @@ pipeline = Pipeline(
     accepts=frozenset({"IAQ"}),
     steps=(
         acknowledge,
-        search,
+        *SEARCHES,
         check_detainer,
         want_enhanced,
         firearms_check,

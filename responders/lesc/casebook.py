@@ -94,13 +94,18 @@ CREATE TABLE IF NOT EXISTS lesc_queries (
     ori TEXT NOT NULL,
     received_at REAL NOT NULL,
     answered_at REAL NOT NULL,
-    biometric INTEGER NOT NULL DEFAULT 0
+    biometric INTEGER NOT NULL DEFAULT 0,
+    indices TEXT
 );
 """
 # Columns added to the tables after journals were written without them: (table, column,
 # definition). create_tables adds them to such a journal; readers of a journal they may not
 # change (``iaqgw stats``) ask table_columns.
-ADDED_COLUMNS: Final = (("lesc_queries", "biometric", "INTEGER NOT NULL DEFAULT 0"),)
+ADDED_COLUMNS: Final = (
+    ("lesc_queries", "biometric", "INTEGER NOT NULL DEFAULT 0"),
+    # An IAQ's IDX/ listing; an IAQ of a journal from before it counts in no index.
+    ("lesc_queries", "indices", "TEXT"),
+)
 
 _COLUMNS: Final = (
     "id, kind, state, line, ori, in_seq, received_at, control, request, candidates, nic, oca,"
@@ -117,7 +122,7 @@ _INSERT: Final = (
 )
 _INSERT_QUERY: Final = (
     "INSERT INTO lesc_queries (input_id, kind, purpose, line, ori, received_at, answered_at,"
-    " biometric) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " biometric, indices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Answers an operator may give to a hit confirmation (either spelling of NOT CONFIRMED).
 HIT_ANSWERS: Final = {
@@ -441,7 +446,7 @@ class Casebook:
             db.executemany(
                 _INSERT_QUERY,
                 [
-                    (*query[:5], stamp(query[5]), answered, int(query.biometric))
+                    (*query[:5], stamp(query[5]), answered, int(query.biometric), query.indices)
                     for query in served
                 ],
             )

@@ -105,6 +105,22 @@ def _table(year: FiscalYear) -> Table:
     return table
 
 
+def _index_table(year: FiscalYear) -> Table | None:
+    """Hits per index: IAQs that found a record there, of those that searched it."""
+    total = year.total()
+    if not total.searched:
+        return None
+    table = Table(title=f"FY{year.year} index hits (hits/searched)")
+    table.add_column("STATE")
+    for name in total.searched:
+        table.add_column(name, justify="right")
+    rows = [(state, year.states[state]) for state in sorted(year.states)]
+    for name, figures in [*rows, ("TOTAL", total)]:
+        cells = [f"{figures.hits[index]}/{figures.searched[index]}" for index in total.searched]
+        table.add_row(name, *cells, style="bold" if name == "TOTAL" else None)
+    return table
+
+
 
 
 def _print_queue(cases: list[Case]) -> None:
@@ -186,7 +202,8 @@ def add_commands(cli: CommandLine) -> None:
             int | None, typer.Option(help="Only this fiscal year (FY2026: Oct 2025 - Sep 2026)")
         ] = None,
     ) -> None:
-        """Yearly LESC figures by fiscal year and state: queries, detainers, hits, ORIs, times."""
+        """Yearly LESC figures by fiscal year and state: queries, detainers, hits, ORIs, times,
+        and hits per index searched."""
         with cli.store(data_dir, read_only=True) as store:
             years = compute(store.reader(), year)
         if json:
@@ -198,6 +215,9 @@ def add_commands(cli: CommandLine) -> None:
         console = _console()
         for fiscal in years:
             console.print(_table(fiscal))
+            indices = _index_table(fiscal)
+            if indices is not None:
+                console.print(indices)
 
     @cli.data.command("build")
     def data_build(

@@ -15,10 +15,12 @@ def count_query(
     kind: str,
     purpose: str | None = None,
     booking: tuple[str, str] | None = None,
+    indices: str | None = None,
 ) -> None:
     """Record a valid query to the LESC or NCIC for the yearly figures.
 
-    ``booking`` (ORI, line) marks a biometric IAQ, counted for its booking agency.
+    ``booking`` (ORI, line) marks a biometric IAQ, counted for its booking agency;
+    ``indices`` is the IAR's ``IDX/`` listing of an IAQ ("" or None: no index searched).
     """
     ori, line = booking or (exchange.message.sender, exchange.line)
     exchange.effects.append(
@@ -30,5 +32,6 @@ def count_query(
             ori,
             exchange.received_at,
             booking is not None,
+            indices or None,
         )
     )

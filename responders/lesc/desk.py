@@ -82,6 +82,7 @@ class QueryServed(NamedTuple):
     """A query the LESC or NCIC answered (``kind`` IAQ, YQ or QW), for ``iaqgw stats``.
 
     A biometric IAQ counts for its booking agency: ``line`` and ``ori`` are the booking ORI's.
+    ``indices`` is an IAQ's ``IDX/`` listing: the indices searched and which of them hit.
     """
 
     input_id: int
@@ -91,6 +92,7 @@ class QueryServed(NamedTuple):
     ori: str
     received_at: datetime
     biometric: bool = False
+    indices: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,8 @@ class LescState:
     cjis_ori: str = FBI_CJIS_ORI  # the sender of biometric IAQs (IAQGW_CJIS_ORI)
     # The line that owns an ORI (the switch's, ServiceContext.line_of); None: on no line.
     line_of: Callable[[str], str | None] = lambda ori: None
+    # The index files' tables by index name (responders/lesc/indices/files.py).
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def lesc_state(exchange: Exchange) -> LescState:

@@ -1,9 +1,10 @@
-"""The LESC answer to an Immigration Alien Query: acknowledgement, index search, IAR.
+"""The LESC answer to an Immigration Alien Query: acknowledgement, index searches, IAR.
 
 PUR/C queries take the criminal-justice run below; PUR/F queries the Brady run
-(responders/lesc/brady.py). Both may lodge a detainer (CUS/Y and a REM or IVF record) and may put
-the query in the technician queue for an enhanced response. A biometric IAQ (from the FBI CJIS
-Division, responders/lesc/biometric.py) takes the criminal-justice run, answered to its booking
+(responders/lesc/brady.py). Both search the indices of responders/lesc/indices/, one step
+each, may lodge a detainer (CUS/Y and a REM or IVF record) and may put the query in the
+technician queue for an enhanced response. A biometric IAQ (from the FBI CJIS Division,
+responders/lesc/biometric.py) takes the criminal-justice run, answered to its booking
 agency.
 """
 
@@ -14,14 +15,16 @@ from responders.lesc.biometric import booking_of, classify, to_booking_agency
 from responders.lesc.common import count_query, parse_body_fields
 from responders.lesc.detainers import check_detainer, send_detainer_notices
 from responders.lesc.enhanced import open_enhanced_case, want_enhanced
-from responders.lesc.iaq_steps import acknowledge, answer, search, validate
+from responders.lesc.iaq_steps import acknowledge, answer, validate
+from responders.lesc.indices import SEARCHES
+from responders.lesc.indices.finding import format_listing
 
 criminal_justice = Pipeline(
     service=LESC,
     accepts=frozenset({"IAQ"}),
     steps=(
         acknowledge,
-        search,
+        *SEARCHES,
         check_detainer,
         want_enhanced,
         answer,
@@ -34,10 +37,17 @@ criminal_justice = Pipeline(
 
 
 def count(exchange: Exchange) -> None:
-    """Count the query, by purpose and source, for the yearly figures."""
+    """Count the query, by purpose and source, and what each index found, for the yearly
+    figures."""
     iaq: IAQ = exchange.data["iaq"]
     booking = booking_of(exchange)
-    count_query(exchange, "IAQ", iaq.pur, None if booking is None else (booking.ori, booking.line))
+    count_query(
+        exchange,
+        "IAQ",
+        iaq.pur,
+        None if booking is None else (booking.ori, booking.line),
+        format_listing(exchange.data.get("indices", ())),
+    )
 
 
 def by_purpose(exchange: Exchange) -> None:
@@ -49,5 +59,6 @@ def by_purpose(exchange: Exchange) -> None:
 pipeline = Pipeline(
     service=LESC,
     accepts=frozenset({"IAQ"}),
-    steps=(parse_body_fields, validate, classify, count, by_purpose),
+    # Counted once answered: the figures hold what the indices found.
+    steps=(parse_body_fields, validate, classify, by_purpose, count),
 )

@@ -9,6 +9,7 @@ from formats.iaq import IAQ, validate_iaq
 from formats.message import format_fields
 from responders.base import Exchange, Reply
 from responders.lesc.desk import LescState, lesc_state, name_of
+from responders.lesc.indices.finding import IndexFinding, format_listing
 
 STATUS_SUMMARY: Final = {
     "NRF": "NO RECORD LOCATED IN THE DHS INDICES SEARCHED. THIS DOES NOT ESTABLISH STATUS.",
@@ -100,30 +101,6 @@ def acknowledge(exchange: Exchange) -> None:
     )
 
 
-def search(exchange: Exchange) -> None:
-    """Exact A-number first; otherwise Soundex surname, first initial and DOB (sex filters)."""
-    iaq: IAQ = exchange.data["iaq"]
-    index = lesc_state(exchange).index
-    records: list[Any] | None = None
-    if iaq.arn is not None:
-        record = index.by_arn(iaq.arn)
-        if record is not None:
-            records = [record]
-    if records is None:
-        records = index.by_name(iaq.last, iaq.first, iaq.dob, iaq.sex)
-    exchange.data["records"] = records
-    exchange.data["status"] = iar_status(records)
-
-
-def iar_status(records: Sequence[Any]) -> str:
-    """The STS/ value for what the search found."""
-    if not records:
-        return "NRF"
-    if len(records) > 1:
-        return "MLT"
-    return str(records[0].status)
-
-
 def iar_body(
     *,
     nam: str,
@@ -136,11 +113,13 @@ def iar_body(
     dtn: bool,
     notes: Sequence[str] = (),
     enhanced: bool = False,
+    indices: Sequence[IndexFinding] = (),
 ) -> str:
     """The IAR text: fields one per line, the summary line, then further lines.
 
     The fields are those of SPEC.md §4 in its order; ``RNM/`` and ``RDB/`` (where the record
-    differs from the inquiry) come last, so a reader of the SPEC fields finds them in place.
+    differs from the inquiry) and ``IDX/`` (the indices searched) come last, so a reader of
+    the SPEC fields finds them in place. The indices' own lines follow the differences.
     """
     fields = [("NAM", nam), ("DOB", dob), ("SEX", sex), ("LCN", lcn)]
     if enhanced:
@@ -161,7 +140,12 @@ def iar_body(
     if dtn:
         fields.append(("DTN", "Y"))
     fields += differing
-    return "\n".join([format_fields(fields), STATUS_SUMMARY[status], *differences, *notes])
+    if indices:
+        fields.append(("IDX", format_listing(indices)))
+    findings = [finding.summary for finding in indices if finding.summary]
+    return "\n".join(
+        [format_fields(fields), STATUS_SUMMARY[status], *differences, *findings, *notes]
+    )
 
 
 def answer(exchange: Exchange) -> None:
@@ -183,6 +167,7 @@ def answer(exchange: Exchange) -> None:
         inquiry=Inquiry(iaq.last, iaq.first, iaq.middle, iaq.dob),
         dtn=exchange.data.get("dtn", False),
         notes=notes,
+        indices=exchange.data.get("indices", ()),
     )
     exchange.reply("IAR", lesc_state(exchange).ori, body)
 

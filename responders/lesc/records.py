@@ -48,7 +48,8 @@ _NIC_RE: Final = re.compile(r"[A-Z][0-9]{9}")
 _SEXES: Final = {"M": "M", "F": "F", "U": "U", "MALE": "M", "FEMALE": "F", "UNKNOWN": "U"}
 
 
-def _arn(value: str | None) -> str:
+def arn_cell(value: str | None) -> str:
+    """An A-number cell as 9 digits: hyphens and spaces dropped, 8 digits get a leading 0."""
     text = upper(value)
     if not text:
         raise refuse("empty", "give the A-number: 8 or 9 digits, with or without a leading A")
@@ -195,7 +196,7 @@ class RecordRow(CsvRow):
 
     empty_fix: ClassVar[str] = "add records, or leave out --records to serve the synthetic index"
 
-    arn: Annotated[str, BeforeValidator(_arn)]
+    arn: Annotated[str, BeforeValidator(arn_cell)]
     last: Annotated[str, BeforeValidator(_name)]
     first: Annotated[str, BeforeValidator(_name)]
     middle: Annotated[str, BeforeValidator(_name)] = ""

@@ -13,6 +13,7 @@ from responders.lesc.casebook import Casebook, create_tables
 from responders.lesc.cli import add_commands
 from responders.lesc.deadlines import Deadlines
 from responders.lesc.desk import ENHANCED, HIT, LescState
+from responders.lesc.indices.files import load_tables
 from responders.lesc.records import open_index
 from responders.lesc.settings import lesc_settings, nics_copies_to
 from responders.lesc.technician import SimulatedTechnician, TechnicianDelay
@@ -26,6 +27,7 @@ class LescRuntime(ServiceRuntime):
         nics_ori = nics_copies_to(settings, ctx.lines, ctx.line_of, ctx.log)
         self.index = open_index(settings.index_path, settings.records, settings.synthetic_records)
         try:
+            tables = load_tables(settings.index_data, self.index)
             create_tables(ctx.store)
             self.casebook = Casebook(
                 ctx.store.reader(),
@@ -48,7 +50,13 @@ class LescRuntime(ServiceRuntime):
             self.index.close()
             raise
         self.state = LescState(
-            self.index, self.casebook, ctx.lines, settings.lesc_ori, settings.cjis_ori, ctx.line_of
+            self.index,
+            self.casebook,
+            ctx.lines,
+            settings.lesc_ori,
+            settings.cjis_ori,
+            ctx.line_of,
+            tables,
         )
         self.deadlines = Deadlines(
             casebook=self.casebook,
@@ -59,7 +67,10 @@ class LescRuntime(ServiceRuntime):
             poll=settings.queue_poll,
             log=ctx.log,
         )
-        ctx.log.info("lesc.opened", records=len(self.index), index=str(settings.index_path))
+        ctx.log.info(
+            "lesc.opened", records=len(self.index), index=str(settings.index_path),
+            index_files=sorted(tables),
+        )  # fmt: skip
 
     def write(self, effects: Sequence[object], tx: Transaction) -> None:
         """Record queries served and changes to cases and detainers."""

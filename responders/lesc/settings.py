@@ -27,6 +27,9 @@ class LescSettings(BaseSettings):
     # The immigration index: built from the records CSV (SPEC.md §5), else generated.
     records: Path | None = None
     synthetic_records: int = Field(1_000_000, ge=1)
+    # A directory of index files (iii.csv, sevis.csv, ident.csv, nseers.csv): each index with
+    # a file holds the people it lists instead of its synthetic data.
+    index_data: Path | None = None
     # The simulated technician's delay per case, in seconds ("off": only the operator
     # answers, with `iaqgw queue answer`), capped at the maximum.
     technician_delay: Literal["off", "fixed", "uniform", "exponential"] = "exponential"

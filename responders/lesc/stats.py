@@ -9,6 +9,8 @@ Per federal fiscal year (October 1 to September 30, UTC) and per state (the requ
 - detainers lodged (by the time they were lodged);
 - hit confirmations: requests answered CONFIRMED, NOT CONFIRMED, or still open;
 - distinct ORIs served: requesting ORIs among those queries;
+- per index (CIS, NCIC, III ...): IAQs that searched it and IAQs it found a record for, from
+  the ``IDX/`` listing of each IAR (IAQs of journals older than the listing count in neither);
 - response time, median and 99th percentile: from a query entering the switch to its final
   answer (the enhanced IAR when one was due, the final YR of a hit confirmation, the IAR or
   QR otherwise), for requests whose final answer is out. YQ follow-ups belong to their case.
@@ -25,6 +27,7 @@ from hdrh.histogram import HdrHistogram
 
 from responders.lesc.casebook import table_columns
 from responders.lesc.desk import CLOSED, CONFIRMED, HIT, NOT_CONFIRMED
+from responders.lesc.indices.finding import parse_listing
 
 QUERY_KINDS: Final = ("IAQ_C", "IAQ_F", "YQ", "QW")
 IAQ_SOURCES: Final = ("biometric", "biographic")
@@ -71,6 +74,8 @@ class Figures:
     open_hits: int = 0
     oris: set[str] = field(default_factory=set)
     times: HdrHistogram = field(default_factory=_histogram)
+    searched: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    hits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, other: "Figures") -> None:
         """Fold another state's figures into these."""
@@ -84,6 +89,24 @@ class Figures:
         self.open_hits += other.open_hits
         self.oris |= other.oris
         self.times.add(other.times)
+        for name, count in other.searched.items():
+            self.searched[name] += count
+        for name, count in other.hits.items():
+            self.hits[name] += count
+
+    def add_indices(self, listing: str) -> None:
+        """Count the indices one IAQ searched and those that found a record.
+
+        A listing that cannot be read (a journal edited by hand) counts in neither.
+        """
+        try:
+            pairs = parse_listing(listing)
+        except ValueError:
+            return
+        for name, hit in pairs:
+            self.searched[name] += 1
+            if hit:
+                self.hits[name] += 1
 
     def percentile(self, value: float) -> int | None:
         """A response-time percentile in ms, or None without answered requests."""
@@ -103,6 +126,11 @@ class Figures:
                 "open": self.open_hits,
             },
             "distinct_oris": len(self.oris),
+            # Indices in the order the LESC searches them: the order they were first counted.
+            "indices": {
+                name: {"searched": count, "hits": self.hits[name]}
+                for name, count in self.searched.items()
+            },
             "response_ms": {
                 "count": self.times.get_total_count(),
                 "median": self.percentile(50),
@@ -167,14 +195,18 @@ def compute(db: sqlite3.Connection, only_year: int | None = None) -> list[Fiscal
 
     if not _has_tables(db):
         return []
-    # A journal written before biometric IAQs were counted has no such column: all biographic.
-    biometric = "q.biometric" if "biometric" in table_columns(db, "lesc_queries") else "0"
+    # Journals written before a column came lack it: their IAQs are biographic and list no
+    # index.
+    columns = table_columns(db, "lesc_queries")
+    biometric = "q.biometric" if "biometric" in columns else "0"
+    indices = "q.indices" if "indices" in columns else "NULL"
     rows = db.execute(
         "SELECT q.kind, q.purpose, q.line, q.ori, q.received_at, q.answered_at,"
-        f" c.state, c.closed_at, {biometric}"
+        f" c.state, c.closed_at, {biometric}, {indices}"
         " FROM lesc_queries q LEFT JOIN lesc_cases c ON c.id = q.input_id"
+        " ORDER BY q.input_id"
     )
-    for kind, purpose, line, ori, received, answered, case_state, closed, bio in rows:
+    for kind, purpose, line, ori, received, answered, case_state, closed, bio, listing in rows:
         target = figures(received, line)
         if target is None:
             continue
@@ -184,6 +216,8 @@ def compute(db: sqlite3.Connection, only_year: int | None = None) -> list[Fiscal
         else:
             target.queries[kind] += 1
         target.oris.add(ori)
+        if listing:
+            target.add_indices(listing)
         if case_state is not None:
             # The request opened a case: its final answer is the case's.
             if case_state == CLOSED:

@@ -1,0 +1,45 @@
+"""The central immigration index (CIS): the LESC's own records, by A-number, then name + DOB.
+
+Its finding sets the IAR's status: ``exchange.data["records"]`` (the records that answer) and
+``exchange.data["status"]`` (``STS/``), which the detainer, enhanced-response and firearms
+steps read, so every run keeps this index first.
+"""
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from formats.iaq import IAQ
+from responders.base import Exchange
+from responders.lesc.desk import lesc_state
+from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.subjects import name_candidates
+
+NAME: Final = "CIS"
+
+
+def iar_status(records: Sequence[Any]) -> str:
+    """The STS/ value for what the search found."""
+    if not records:
+        return "NRF"
+    if len(records) > 1:
+        return "MLT"
+    return str(records[0].status)
+
+
+def search(exchange: Exchange) -> None:
+    """Exact A-number first; otherwise Soundex surname, first initial and DOB (sex filters)."""
+    iaq: IAQ = exchange.data["iaq"]
+    records: list[Any] | None = None
+    if iaq.arn is not None:
+        record = lesc_state(exchange).index.by_arn(iaq.arn)
+        if record is not None:
+            records = [record]
+    if records is None:
+        records = name_candidates(exchange)
+    status = iar_status(records)
+    exchange.data["records"] = records
+    exchange.data["status"] = status
+    # One record speaks through the IAR's fields; several need a word.
+    summary = f"{NAME}: {len(records)} POSSIBLE RECORDS." if len(records) > 1 else ""
+    detail = tuple(("ARN", f"A{record.arn}") for record in records)
+    add_finding(exchange, IndexFinding(NAME, bool(records), (("STS", status), *detail), summary))

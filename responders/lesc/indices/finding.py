@@ -1,0 +1,71 @@
+"""What one index search found, and the IAR's ``IDX/`` listing of every index searched."""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from responders.base import Exchange
+
+HIT: Final = "HIT"
+NO_RECORD: Final = "NRF"
+# An index name as the listing writes it: letters and digits (CIS, NCIC, III, SEVIS ...).
+_NAME_RE: Final = re.compile(r"[A-Z][A-Z0-9]{0,11}")
+_ENTRY_RE: Final = re.compile(r"([A-Z][A-Z0-9]{0,11}) (HIT|NRF)")
+_SEPARATOR: Final = ", "
+# Names already found good: every IAQ lists the same few.
+_checked: set[str] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFinding:
+    """The answer of one index to one IAQ, in search order in ``exchange.data["indices"]``.
+
+    ``detail`` holds what the index found as (name, value) pairs; ``summary`` is the line a
+    technician writes under the IAR's status summary ("" when there is nothing to say);
+    ``repositories`` is how many state criminal-history repositories III queried (0 for
+    every other index and for an III miss).
+    """
+
+    index: str
+    hit: bool
+    detail: tuple[tuple[str, str], ...] = ()
+    summary: str = ""
+    repositories: int = 0
+
+
+def add_finding(exchange: Exchange, finding: IndexFinding) -> None:
+    """Append an index's finding to the exchange, after those of the indices searched before."""
+    exchange.data.setdefault("indices", []).append(finding)
+
+
+def format_listing(findings: Iterable[tuple[str, bool] | IndexFinding]) -> str:
+    """The ``IDX/`` value: each index searched, in order, with HIT or NRF."""
+    entries = []
+    for finding in findings:
+        name, hit = (finding.index, finding.hit) if isinstance(finding, IndexFinding) else finding
+        if name not in _checked:
+            if _NAME_RE.fullmatch(name) is None:
+                raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
+            _checked.add(name)
+        entries.append(f"{name} {HIT if hit else NO_RECORD}")
+    return _SEPARATOR.join(entries)
+
+
+def parse_listing(text: str) -> list[tuple[str, bool]]:
+    """The (index, hit) pairs of an ``IDX/`` value; ValueError names the first bad entry.
+
+    Stored in ``lesc_queries.indices`` too, so ``iaqgw stats`` reads what the IAR said.
+    """
+    pairs: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    for entry in text.split(_SEPARATOR):
+        match = _ENTRY_RE.fullmatch(entry)
+        if match is None:
+            raise ValueError(f"{entry!r} is not 'INDEX HIT' or 'INDEX NRF'")
+        name = match.group(1)
+        if name in seen:
+            raise ValueError(f"index {name} listed twice")
+        seen.add(name)
+        pairs.append((name, match.group(2) == HIT))
+    return pairs

@@ -1,0 +1,29 @@
+"""NCIC: the Immigration Violator File records ICE enters, by FBI number, then name + DOB.
+
+The IVF records are those of the central index with an IVF category and NCIC number (the
+records NCIC's QW answers from, responders/lesc/ncic.py); the IAQ carries no NIC, so the
+search goes by the FBI number (identifiers.py) and by name and DOB.
+"""
+
+from typing import Final
+
+from responders.base import Exchange
+from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.subjects import subjects
+
+NAME: Final = "NCIC"
+MISS: Final = IndexFinding(NAME, False)
+
+
+def search(exchange: Exchange) -> None:
+    """Find the subject's IVF records."""
+    records = [record for record in subjects(exchange, fbi=True) if record.ivf is not None]
+    if not records:
+        add_finding(exchange, MISS)
+        return
+    detail = tuple(
+        pair for record in records for pair in (("NIC", record.nic), ("IVF", record.ivf))
+    )
+    entries = "; ".join(f"{record.ivf} NIC {record.nic}" for record in records)
+    summary = f"{NAME}: IMMIGRATION VIOLATOR FILE: {entries}."
+    add_finding(exchange, IndexFinding(NAME, True, detail, summary))

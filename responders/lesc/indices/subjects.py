@@ -1,0 +1,63 @@
+"""The people of the central index an IAQ's identifiers and name point to, for every index.
+
+The indices beyond the central one hold people of the central index (identifiers.py), so
+searching one is: find the people the IAQ's identifiers name, then keep those the index holds.
+The name + DOB search is run once per IAQ however many indices ask for it.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from formats.iaq import IAQ
+from responders.base import Exchange
+from responders.lesc.desk import lesc_state
+from responders.lesc.indices.identifiers import arn_of_fbi, arn_of_sid
+
+
+def table_of(exchange: Exchange, index: str) -> Mapping[str, Any] | None:
+    """The people an index file lists for this index (files.py), or None: synthetic data."""
+    return lesc_state(exchange).tables.get(index)
+
+
+def name_candidates(exchange: Exchange) -> list[Any]:
+    """Records matching the IAQ's name, DOB and sex as the central index searches them."""
+    found: list[Any] | None = exchange.data.get("name_candidates")
+    if found is None:
+        iaq: IAQ = exchange.data["iaq"]
+        found = lesc_state(exchange).index.by_name(iaq.last, iaq.first, iaq.dob, iaq.sex)
+        exchange.data["name_candidates"] = found
+    return found
+
+
+def subjects(
+    exchange: Exchange, *, arn: bool = False, fbi: bool = False, sid: bool = False
+) -> list[Any]:
+    """The records the IAQ's chosen identifiers find, then those its name finds; each once."""
+    iaq: IAQ = exchange.data["iaq"]
+    numbers: list[str] = []
+    if arn and iaq.arn is not None:
+        numbers.append(iaq.arn)
+    if fbi and iaq.fbi is not None:
+        decoded = arn_of_fbi(iaq.fbi)
+        if decoded is not None:
+            numbers.append(decoded)
+    if sid and iaq.sid is not None:
+        from_sid = arn_of_sid(iaq.sid)
+        if from_sid is not None:
+            numbers.append(from_sid[0])
+    if not numbers:
+        return name_candidates(exchange)
+    index = lesc_state(exchange).index
+    by_number = (index.by_arn(number) for number in numbers)
+    return _once([record for record in by_number if record is not None], name_candidates(exchange))
+
+
+def _once(*groups: Iterable[Any]) -> list[Any]:
+    seen: set[str] = set()
+    records = []
+    for group in groups:
+        for record in group:
+            if record.arn not in seen:
+                seen.add(record.arn)
+                records.append(record)
+    return records
