@@ -6,7 +6,7 @@ casebook writes the effects inside the switch's transaction, with the outputs th
 them (casebook.py).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final, NamedTuple, Protocol
@@ -185,6 +185,14 @@ class RecordLookup(Protocol):
         ...
 
 
+class ResearchTiming(Protocol):
+    """When a realistic-timing IAR is due (responders/lesc/timing.py)."""
+
+    def of(self, findings: Iterable[Any], seed: bytes) -> float:
+        """Seconds of research for a query that searched these indices."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class LescState:
     """What the LESC's pipelines and timed actions read; everything here is read-only to them."""
@@ -193,6 +201,7 @@ class LescState:
     desk: LescDesk
     lines: LineRegistry
     ori: str = LESC_ORI  # the ORI the LESC sends as (--lesc-ori)
+    timing: ResearchTiming | None = None  # None: immediate (--lesc-timing)
 
 
 def lesc_state(exchange: Exchange) -> LescState:

@@ -12,6 +12,7 @@ from responders.lesc.common import count_query, parse_body_fields
 from responders.lesc.detainers import check_detainer, send_detainer_notices
 from responders.lesc.enhanced import open_enhanced_case, want_enhanced
 from responders.lesc.iaq_steps import acknowledge, answer, search, validate
+from responders.lesc.timing import hold_answer
 
 criminal_justice = Pipeline(
     service=LESC,
@@ -24,6 +25,7 @@ criminal_justice = Pipeline(
         answer,
         send_detainer_notices,
         open_enhanced_case,
+        hold_answer,
     ),
 )
 """The PUR/C run over a validated IAQ (``exchange.data["iaq"]``)."""
