@@ -141,7 +141,7 @@ class HeldAnswers:
                 del self._retry[input_id]
         batch: dict[int, tuple[Emission, Sequence[Any]]] = {}
         for row in rows:
-            input_id, line, in_seq, received_at, control, release_at = row[:6]
+            input_id, _, in_seq, received_at, control, release_at = row[:6]
             retry = self._retry.get(input_id)
             if retry is not None and now < retry[0]:
                 continue

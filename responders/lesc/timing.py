@@ -58,12 +58,13 @@ class Research:
 
 # The central index the LESC always searches; the one timed when no findings are listed.
 CENTRAL: Final = "CIS"
+III: Final = "III"
 # Per index (docs/lesc.md gives the sources): automated look-ups in seconds, the DHS systems
 # a technician's screens reach in tens of seconds; III's entry is its index search alone.
 RESEARCH: Final[Mapping[str, Research]] = {
     CENTRAL: Research(2.0, 0.5, 15.0),
     "NCIC": Research(0.2, 0.5, 2.0),
-    "III": Research(5.0, 0.3, 15.0),
+    III: Research(5.0, 0.3, 15.0),
     "SEVIS": Research(20.0, 0.6, 90.0),
     "IDENT": Research(20.0, 0.6, 90.0),
     "NSEERS": Research(20.0, 0.6, 90.0),
@@ -76,7 +77,7 @@ STATE_REPOSITORY: Final = Research(30.0, 0.8, 240.0)
 LONGEST: Final = max(
     max(research.cap for research in RESEARCH.values()),
     OTHER_INDEX.cap,
-    RESEARCH["III"].cap + STATE_REPOSITORY.cap,
+    RESEARCH[III].cap + STATE_REPOSITORY.cap,
 )
 
 
@@ -111,13 +112,12 @@ class ResearchTime:
         """One index's research time at scale 1: its draw, and III's slowest state on top.
 
         Each index draws from its own generator, so adding an index to a query does not change
-        the others' times.
+        the others' times. Only III queries state repositories.
         """
         name = finding.index
         seconds = RESEARCH.get(name, OTHER_INDEX).draw(_rng(seed, name))
-        states = [
-            STATE_REPOSITORY.draw(_rng(seed, f"{name}/{n}")) for n in range(finding.repositories)
-        ]
+        queried = finding.repositories if name == III else 0
+        states = [STATE_REPOSITORY.draw(_rng(seed, f"{name}/{n}")) for n in range(queried)]
         return seconds + max(states, default=0.0)
 
 
