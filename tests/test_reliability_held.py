@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from gateway_process import GatewayProcess
 from messages import field_lines, iaq
-from reliability_tools import LoadLine, Output
+from reliability_tools import LoadLine, Output, record_figure
 
 from formats.message import parse_input
 
@@ -86,8 +86,11 @@ async def test_killed_between_acknowledgement_and_release(process: GatewayProces
 
 
 async def life(process: GatewayProcess, rng: random.Random, sent: list[str],
-               received: list[Output]) -> None:
-    """One life: IAQs at 10/s for a second or two, then SIGKILL at a random moment."""
+               received: list[Output]) -> int:
+    """One life: IAQs at 10/s for a second or two, then SIGKILL at a random moment.
+
+    Returns how many IAQs this life acknowledged but did not answer (held at the kill).
+    """
     process.start()
     line = await LoadLine.connect(process.port, "CA")
     start = time.monotonic()
@@ -101,14 +104,18 @@ async def life(process: GatewayProcess, rng: random.Random, sent: list[str],
     await asyncio.wait_for(line.closed.wait(), 10)
     received.extend(line.outputs)
     await line.close()
+    acknowledged = {o.message.control for o in line.outputs if o.message.mke == "AM"}
+    answered = {o.message.control for o in line.outputs if o.message.mke == "IAR"}
+    return len(acknowledged - answered)
 
 
 async def test_each_held_iar_sent_once_across_sigkills(process: GatewayProcess) -> None:
     rng = random.Random(12)
     sent: list[str] = []
     received: list[Output] = []
+    held_at_kills = 0
     for _ in range(3):
-        await life(process, rng, sent, received)
+        held_at_kills += await life(process, rng, sent, received)
     accepted = accepted_iaqs(process.data_dir)
     process.start()
     line = await LoadLine.connect(process.port, "CA")
@@ -124,6 +131,7 @@ async def test_each_held_iar_sent_once_across_sigkills(process: GatewayProcess) 
     assert process.terminate() == 0
 
     assert len(accepted) > 15
+    assert held_at_kills > 0  # the kills fell between acknowledgements and releases
     texts: dict[int, str] = {}
     iars: dict[int, str] = {}
     for out in received:
@@ -135,3 +143,5 @@ async def test_each_held_iar_sent_once_across_sigkills(process: GatewayProcess) 
     # One IAR per accepted IAQ: each held answer was released once.
     assert sorted(iars.values()) == sorted(accepted)
     assert None not in released(process.data_dir)
+    record_figure("held_iars_under_faults", kills=3, iaqs_accepted=len(accepted),
+                  held_at_kills=held_at_kills, iars=len(iars), outputs=len(texts))
