@@ -16,6 +16,7 @@ from lesc_support import (
     Lesc,
     agency,
     fields_of,
+    iaqgw_async,
     lesc_fixture,  # noqa: F401
     lesc_of,
     nothing_more,
@@ -269,3 +270,20 @@ def test_unknown_timing_is_a_one_line_usage_error(tmp_path: object) -> None:
         "iaqgw: --lesc-timing: Input should be 'immediate' or 'realistic'\n"
     )
 
+
+
+async def test_queue_list_shows_the_held_iars(lesc: Lesc) -> None:
+    gateway = await lesc.start(**REALISTIC, lesc_timing_fixed=60.0)
+    client = await lesc.connect(gateway, "CA")
+    # Several records: an enhanced case opens, its first IAR held.
+    await client.send(iaq(CA, nam="SMYTH, JOHN", dob="19800202", sex="M"))
+    await acknowledged(client)
+    done = await iaqgw_async("queue", "list", "--data-dir", str(lesc.data_dir))
+    assert done.returncode == 0, done.stderr
+    assert "open (IAR held)" in done.stdout
+    assert ("1 IAR(s) held for their research time (--lesc-timing realistic); the next goes"
+            " out at 2026-03-02 14:01:00") in done.stdout
+    await lesc.advance(gateway, 60 * SECOND)
+    await client.recv()
+    done = await iaqgw_async("queue", "list", "--data-dir", str(lesc.data_dir))
+    assert "IAR held" not in done.stdout and "held for" not in done.stdout

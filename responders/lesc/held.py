@@ -43,6 +43,12 @@ _INSERT: Final = (
 HeldEffect = AnswerHeld | AnswerReleased
 
 
+def held_now(db: sqlite3.Connection) -> dict[int, datetime]:
+    """The held IARs not released yet: input id (LESC control number) -> when it falls due."""
+    rows = db.execute("SELECT input_id, release_at FROM lesc_held WHERE released_at IS NULL")
+    return {int(input_id): moment(release_at) for input_id, release_at in rows}
+
+
 class AlreadyReleased(Exception):
     """A held answer was marked released by another emission (it must not go out twice)."""
 
