@@ -287,3 +287,37 @@ async def test_queue_list_shows_the_held_iars(lesc: Lesc) -> None:
     await client.recv()
     done = await iaqgw_async("queue", "list", "--data-dir", str(lesc.data_dir))
     assert "IAR held" not in done.stdout and "held for" not in done.stdout
+
+
+
+async def test_a_release_that_fails_backs_off_and_the_others_go_out(lesc: Lesc) -> None:
+    gateway = await lesc.start(**REALISTIC, lesc_timing_fixed=30.0)
+    ca = await lesc.connect(gateway, "CA")
+    tx = await lesc.connect(gateway, "TX")
+    await ca.send(iaq(CA, control="C1"))
+    await acknowledged(ca)
+    await lesc.advance(gateway, SECOND / 2)
+    await tx.send(iaq("TX0000000", control="T1"))
+    await acknowledged(tx)
+    await ca.close()
+    await tx.close()
+    await gateway.stop()
+    # Back with a line registry that lost CA: CA's IAR has no line to go to.
+    registry = lesc.tmp_path / "lines.csv"
+    registry.write_text("line,key\nTX,PLAIN-TX\n")
+    again = await lesc.start(**REALISTIC, lesc_timing_fixed=30.0, lines=registry)
+    tx = await lesc.connect(again, "TX", key="PLAIN-TX")
+    await lesc.advance(again, 29.5 * SECOND)
+    [failed] = lesc.events("iar.release_failed")
+    assert failed["retry_s"] == 1 and "on no line" in failed["error"]
+    # The failed one waits for its retry; TX's, due half a second later, does not wait for it.
+    held = lesc_of(again).held
+    assert held.next_due() == again.clock.now() + SECOND / 2
+    await lesc.advance(again, SECOND / 2)
+    iar = await tx.recv()
+    assert iar.message.mke == "IAR" and iar.message.control == "T1"
+    assert held.next_due() == again.clock.now() + SECOND / 2
+    # At its retry it fails again and backs off twice as long.
+    await lesc.advance(again, SECOND / 2)
+    assert [e["retry_s"] for e in lesc.events("iar.release_failed")] == [1, 2]
+    assert held.held_count() == 1

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from responders.base import Clock, Emission, Origin, Reply, Transaction, raised_at, summary
+from responders.base import Emission, Origin, Reply, Transaction, raised_at, summary
 from responders.lesc.casebook import moment, stamp
 from responders.lesc.deadlines import BATCH, RETRY_FIRST, RETRY_MAX, Emit
 from responders.lesc.timing import AnswerHeld, AnswerReleased
@@ -64,13 +64,11 @@ class HeldAnswers:
         self,
         db: sqlite3.Connection,
         *,
-        clock: Clock,
         emit: Emit,
         log: Any,
         on_write: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
-        self._clock = clock
         self._emit = emit
         self._log = log
         self._on_write = on_write
@@ -115,16 +113,18 @@ class HeldAnswers:
             self._on_write()
 
     def next_due(self) -> datetime | None:
-        """When the next held answer falls due (or its retry), None when none is held."""
-        row = self._db.execute(
-            "SELECT MIN(release_at) FROM lesc_held WHERE released_at IS NULL"
-        ).fetchone()
-        if row[0] is None:
-            return None
-        due = moment(row[0])
-        if self._retry and due <= self._clock.now():
-            return min(at for at, _ in self._retry.values())
-        return due
+        """When the next held answer falls due, or a failed one's retry; None when none is held.
+
+        A failed answer waits for its retry; the others keep their own times.
+        """
+        rows = self._db.execute(
+            "SELECT input_id, release_at FROM lesc_held WHERE released_at IS NULL"
+            " ORDER BY release_at LIMIT ?",
+            (len(self._retry) + 1,),
+        )
+        times = [moment(at) for input_id, at in rows if input_id not in self._retry][:1]
+        times += [at for at, _ in self._retry.values()]
+        return min(times, default=None)
 
     def held_count(self) -> int:
         """How many answers are held (not released yet)."""

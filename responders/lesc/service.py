@@ -58,7 +58,7 @@ class LescRuntime(ServiceRuntime):
         )
         self.state = LescState(self.index, self.casebook, ctx.lines, settings.lesc_ori, timing)
         self.held = HeldAnswers(
-            ctx.store.reader(), clock=ctx.clock, emit=ctx.emit, log=ctx.log, on_write=ctx.nudge
+            ctx.store.reader(), emit=ctx.emit, log=ctx.log, on_write=ctx.nudge
         )
         self.deadlines = Deadlines(
             casebook=self.casebook,
