@@ -102,9 +102,9 @@ class ResearchTime:
 
     def of(self, findings: Iterable[IndexFinding], seed: bytes) -> float:
         """The research time of the slowest index searched (the central index when none)."""
-        listed = list(findings) or [_Central()]
         if self._fixed is not None:
             return self._fixed
+        listed = list(findings) or [_Central()]
         return self._scale * max(self.index_time(finding, seed) for finding in listed)
 
     @staticmethod
@@ -163,7 +163,7 @@ def hold_answer(exchange: Exchange) -> None:
     """Realistic timing: hold every output but the acknowledgement for the research time.
 
     An enhanced response's case opens when the held IAR that announces it goes out, so the
-    technician's own delay counts from there and the enhanced IAR never precedes the first.
+    simulated technician's own delay counts from there and its enhanced IAR follows the first.
     """
     timing = lesc_state(exchange).timing
     if timing is None:
