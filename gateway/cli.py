@@ -15,7 +15,7 @@ import uvloop
 
 from gateway.cli_audit import register_audit
 from gateway.cli_convert import register_convert
-from gateway.cli_errors import job_failed, settings_from_flags, usage_error
+from gateway.cli_errors import as_flag, job_failed, settings_from_flags, usage_error
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
 from gateway.config import SettingError
@@ -100,6 +100,12 @@ def serve(
         typer.Option(help="The LESC ORI the LESC sends as: VTINS07S0 or VTICE0900",
                      show_default="VTINS07S0"),
     ] = None,
+    lesc_timing: Annotated[
+        str | None,
+        typer.Option(help="When the LESC's IAR goes out: immediate (with the acknowledgement) "
+                          "or realistic (after the indices' research time, docs/lesc.md)",
+                     show_default="immediate"),
+    ] = None,
 ) -> None:
     """Run the gateway.
 
@@ -112,7 +118,7 @@ def serve(
         instance=instance, instances=instances,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
         log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
-        lesc_ori=lesc_ori,
+        lesc_ori=lesc_ori, lesc_timing=lesc_timing,
     )
     from gateway.app import Gateway
     from gateway.cli_startup import data_dir_problem, file_problem, listen_problem, tls_problem
@@ -127,7 +133,7 @@ def serve(
     try:
         gateway = Gateway(settings)
     except SettingError as exc:
-        usage_error(str(exc))
+        usage_error(as_flag(str(exc), lesc_ori=lesc_ori, lesc_timing=lesc_timing))
     except ValueError as exc:
         job_failed(str(exc))
     except (OSError, sqlite3.Error) as exc:

@@ -72,6 +72,16 @@ def settings_from_flags(**flags: Any) -> Settings:
         usage_error(f"{where}: {first['msg']}")
 
 
+def as_flag(reason: str, **flags: Any) -> str:
+    """A service's ``IAQGW_NAME: ...`` reason naming ``--name`` instead when that flag was given
+    (services read the flags the switch passes on as they read the environment)."""
+    for name, value in flags.items():
+        variable = f"IAQGW_{name.upper()}:"
+        if value is not None and reason.startswith(variable):
+            return f"--{name.replace('_', '-')}:" + reason.removeprefix(variable)
+    return reason
+
+
 def journal_file(data_dir: Path | None) -> Path:
     """The journal under ``--data-dir``; stops with exit 1 when the gateway has written none."""
     path = settings_from_flags(data_dir=data_dir).journal_path

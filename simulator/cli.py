@@ -27,7 +27,7 @@ from gateway.cli_errors import job_failed as _fail
 from gateway.cli_errors import os_reason, unreadable
 from gateway.cli_errors import usage_error as _usage
 from routing.lines import dev_key
-from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT
+from simulator.defaults import DEFAULT_YQ_TIMEOUT, default_drain, parse_lesc_timing
 
 DEFAULT_TARGET = "127.0.0.1:7300"
 
@@ -133,12 +133,18 @@ def simulate(
         typer.Option(help="Seconds without a final YR before RNO/2, then RNO/3; by default "
                           "twice the gateway's default technician delay cap"),
     ] = DEFAULT_YQ_TIMEOUT,
+    lesc_timing: Annotated[
+        str,
+        typer.Option(help="The gateway's --lesc-timing: immediate, or realistic (IARs come "
+                          "minutes after the acknowledgement; the drain waits for them)"),
+    ] = "immediate",
     drain: Annotated[
-        float,
+        float | None,
         typer.Option(help="Longest wait at the end for answers and announced enhanced "
                           "responses; by default the gateway's default technician delay cap "
-                          "+ 10 s"),
-    ] = DEFAULT_DRAIN,
+                          "+ 10 s, plus its longest research time with realistic timing",
+                     show_default=False),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = (
         False
     ),
@@ -159,6 +165,12 @@ def simulate(
         weights = parse_mix(mix)
     except ValueError as exc:
         _usage(f"--mix {exc}")
+    try:
+        timing = parse_lesc_timing(lesc_timing)
+    except ValueError as exc:
+        _usage(str(exc))
+    if drain is None:
+        drain = default_drain(timing)
     if yq_timeout <= 0 or drain < 0:
         _usage("--yq-timeout must be above 0 and --drain not below 0")
     total = count if count is not None else max(1, round(rate * (duration or 10.0)))
@@ -173,6 +185,7 @@ def simulate(
     options = SimulationOptions(
         target=parsed_target, keys=_keys(codes, keys), rate=rate, count=total, mix=weights,
         seed=seed, record=record, yq_timeout=yq_timeout, drain=drain, xml_lines=xml,
+        lesc_timing=timing,
         records=records.name if records is not None else f"synthetic-{synthetic_records}",
     )
     simulation = Simulation(options, data)
@@ -255,11 +268,18 @@ def replay(
         typer.Option(help="Once no recorded output is missing, stop after this many seconds "
                           "without another"),
     ] = 1.0,
+    lesc_timing: Annotated[
+        str | None,
+        typer.Option(help="The gateway's --lesc-timing (immediate or realistic); by default "
+                          "the recorded run's", show_default=False),
+    ] = None,
     timeout: Annotated[
-        float,
+        float | None,
         typer.Option(help="Longest wait after the last input for outputs still missing; by "
-                          "default the gateway's default technician delay cap + 10 s"),
-    ] = DEFAULT_DRAIN,
+                          "default the gateway's default technician delay cap + 10 s, plus "
+                          "its longest research time with realistic timing",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Send a recorded traffic file again, optionally verifying the answers."""
     from simulator.record import RecordError, read_record
@@ -271,7 +291,12 @@ def replay(
         pace = parse_speed(speed)
     except ValueError as exc:
         _usage(str(exc))
-    if settle <= 0 or timeout <= 0:
+    if lesc_timing is not None:
+        try:
+            parse_lesc_timing(lesc_timing)
+        except ValueError as exc:
+            _usage(str(exc))
+    if settle <= 0 or (timeout is not None and timeout <= 0):
         _usage("--settle and --timeout must be above 0")
     try:
         recorded = read_record(file)
@@ -279,6 +304,8 @@ def replay(
         _usage(f"cannot read {file}: {exc.strerror or exc}")
     except RecordError as exc:
         _usage(f"{file}: {exc}")
+    if timeout is None:
+        timeout = default_drain(lesc_timing or recorded.lesc_timing)
     try:
         result = uvloop.run(
             run_replay(recorded, parsed_target, _keys(recorded.lines, keys), pace, settle,

@@ -36,6 +36,8 @@ class RunLine(BaseModel):
     lines: list[LineCode] = []
     # Lines that sent and read Nlets XML (a record made before XML lines has none).
     xml_lines: list[LineCode] = []
+    # The gateway's --lesc-timing the run was made against (a record made before says none).
+    lesc_timing: Literal["immediate", "realistic"] = "immediate"
 
 
 class SendLine(BaseModel):
@@ -127,6 +129,11 @@ class TrafficRecord:
         found = dict.fromkeys(self.run.get("lines", []))
         found.update(dict.fromkeys(event.line for event in self.events))
         return list(found)
+
+    @property
+    def lesc_timing(self) -> str:
+        """The gateway's LESC timing the run said it ran against (immediate when unsaid)."""
+        return str(self.run["lesc_timing"])
 
     @property
     def xml_lines(self) -> frozenset[str]:

@@ -15,7 +15,12 @@ _DIGITS = 3
 PERCENTILES = (50.0, 95.0, 99.0)
 # Enhanced responses are second answers to IAQs, not inputs: their row counts expected ones.
 ENHANCED = "iaq-enh"
-ROW_ORDER = ("iaq-c", "iaq-f", "iaq-b", "qw", "yq", "am", "bad", ENHANCED)
+# The LESC's acknowledgements of the IAQs sent, apart from the IAR (which comes minutes later
+# with realistic timing).
+ACKNOWLEDGED = "iaq-ack"
+# Rows that are not inputs of the mix.
+NOT_INPUTS = frozenset({ENHANCED, ACKNOWLEDGED})
+ROW_ORDER = ("iaq-c", "iaq-f", "iaq-b", ACKNOWLEDGED, "qw", "yq", "am", "bad", ENHANCED)
 
 
 @dataclass(slots=True)
@@ -78,12 +83,14 @@ class Report:
     @property
     def sent(self) -> int:
         """Inputs sent, all kinds."""
-        return sum(stats.sent for name, stats in self.kinds.items() if name != ENHANCED)
+        return sum(stats.sent for name, stats in self.kinds.items() if name not in NOT_INPUTS)
 
     @property
     def answered(self) -> int:
         """Inputs answered, all kinds."""
-        return sum(stats.answered for name, stats in self.kinds.items() if name != ENHANCED)
+        return sum(
+            stats.answered for name, stats in self.kinds.items() if name not in NOT_INPUTS
+        )
 
     def counts(self) -> str:
         """What came back so far, as the progress bar and the summary both say it."""

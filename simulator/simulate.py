@@ -18,9 +18,9 @@ from typing import Final, Literal
 from formats.errors import MessageError
 from formats.notices import parse_er_body
 from responders.lesc import LESC_ORI
-from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT
+from simulator.defaults import DEFAULT_DRAIN, DEFAULT_YQ_TIMEOUT, LescTiming
 from simulator.record import Recorder
-from simulator.report import ENHANCED, Report
+from simulator.report import ACKNOWLEDGED, ENHANCED, Report
 from simulator.switches import (
     Delivered,
     OwnOutputs,
@@ -65,6 +65,7 @@ class SimulationOptions:
     records: str = ""  # what the subjects were drawn from, for the record's run line
     wait_enhanced: bool = True  # whether the drain waits for announced enhanced responses
     xml_lines: frozenset[str] = frozenset()  # lines that send and read Nlets XML
+    lesc_timing: LescTiming = "immediate"  # the gateway's --lesc-timing, for the record
 
 
 @dataclass(slots=True)
@@ -139,6 +140,7 @@ class Simulation:
                 "target": str(options.target), "records": options.records, "lines": lines,
                 "seed": options.seed, "xml_lines": sorted(options.xml_lines),
                 "rate": options.rate, "count": options.count, "mix": options.mix,
+                "lesc_timing": options.lesc_timing,
             })
         escalation = asyncio.create_task(self._escalate())
         try:
@@ -198,6 +200,8 @@ class Simulation:
         self._pending[planned.control] = sent
         self._outstanding += 1
         self.report.kind(planned.kind).sent += 1
+        if planned.kind.startswith("iaq"):
+            self.report.kind(ACKNOWLEDGED).sent += 1
         if self._recorder is not None:
             at = time.perf_counter() - self._t0
             self._recorder.send(at, planned.line, planned.kind, text)
@@ -254,6 +258,12 @@ class Simulation:
     def _iaq_output(self, sent: Sent, delivered: Delivered) -> None:
         message = delivered.message
         if message.mke == "AM" and message.sender == LESC_ORI and LESC_ACK in message.body:
+            if not sent.acknowledged:
+                # With realistic timing the IAR comes minutes later: the acknowledgement's
+                # latency is its own row.
+                stats = self.report.kind(ACKNOWLEDGED)
+                stats.answered += 1
+                stats.record(delivered.at - sent.due)
             sent.acknowledged = True
         elif message.mke == "IAR" and _ENHANCED.search(message.body):
             self._enhanced(sent, delivered.at)

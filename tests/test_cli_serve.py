@@ -179,3 +179,8 @@ def test_journal_not_a_database(tmp_path: Path) -> None:
     data.mkdir()
     (data / "journal.sqlite3").write_text("this is not SQLite\n" * 100)
     assert_one_line(serve(data), f"--data-dir {data}", "journal.sqlite3")
+
+
+def test_unknown_lesc_timing_is_a_one_line_usage_error_naming_the_flag(tmp_path: Path) -> None:
+    line = assert_one_line(serve(tmp_path / "data", "--lesc-timing", "slow"), "--lesc-timing")
+    assert line == "iaqgw: --lesc-timing: Input should be 'immediate' or 'realistic'"

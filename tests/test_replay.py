@@ -232,6 +232,8 @@ def line(item: dict[str, Any], **changes: Any) -> bytes:
         (RUN + line(SEND) + RUN, "line 3: a record has one run line"),
         (RUN + b'{"ev":"end","t":1}\n' + line(SEND), "line 3: nothing may follow the end line"),
         (b'{"ev":"run","version":1,"lines":["CA","x"]}\n', "line 1, field lines.1: string"),
+        (b'{"ev":"run","version":1,"lesc_timing":"slow"}\n',
+         "line 1, field lesc_timing: input should be 'immediate' or 'realistic'"),
     ],
 )
 def test_bad_record_files(tmp_path: Path, content: bytes, reason: str) -> None:
@@ -252,8 +254,10 @@ def test_cli_names_the_bad_line_and_field(tmp_path: Path) -> None:
 
 
 @given(st.lists(st.one_of(
-    st.dictionaries(st.sampled_from(["ev", "t", "line", "seq", "text", "kind", "version"]),
-                    st.one_of(st.sampled_from(["run", "send", "recv", "end", "CA", 1, -1]),
+    st.dictionaries(st.sampled_from(["ev", "t", "line", "seq", "text", "kind", "version",
+                                     "lesc_timing"]),
+                    st.one_of(st.sampled_from(["run", "send", "recv", "end", "CA", 1, -1,
+                                               "immediate", "realistic"]),
                               st.none(), st.booleans(), st.integers(), st.floats(),
                               st.text(max_size=5), st.lists(st.integers(), max_size=2))),
     st.binary(max_size=20).map(lambda raw: raw.replace(b"\n", b" ")),

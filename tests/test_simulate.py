@@ -25,7 +25,7 @@ from responders.lesc.settings import LescSettings
 from routing.lines import dev_key
 from simulator import cli as cli_tools
 from simulator.client import LineClient
-from simulator.defaults import TECHNICIAN_DELAY_MAX
+from simulator.defaults import TECHNICIAN_DELAY_MAX, default_drain
 from simulator.record import read_record
 from simulator.report import ENHANCED
 from simulator.simulate import ANNOUNCES_ENHANCED, Simulation, SimulationOptions
@@ -134,7 +134,7 @@ def test_defaults_outlast_the_gateways_technician() -> None:
     assert slowest == TECHNICIAN_DELAY_MAX
     defaults = SimulationOptions(parse_target("127.0.0.1:7300"), {}, 1.0, 1, {"iaq": 1.0}, 1)
     for drain, yq_timeout in ((defaults.drain, defaults.yq_timeout),
-                              (inspect.signature(cli_tools.simulate).parameters["drain"].default,
+                              (default_drain("immediate"),
                                inspect.signature(cli_tools.simulate)
                                .parameters["yq_timeout"].default)):
         assert drain > slowest

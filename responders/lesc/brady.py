@@ -23,6 +23,7 @@ from responders.lesc.iaq_steps import (
     nics_copies,
 )
 from responders.lesc.indices import SEARCHES
+from responders.lesc.timing import hold_answer
 
 
 def firearms_check(exchange: Exchange) -> None:
@@ -55,6 +56,7 @@ pipeline = Pipeline(
         copy_to_nics,
         send_detainer_notices,
         open_enhanced_case,
+        hold_answer,
     ),
 )
 """The Brady run over a validated IAQ (``exchange.data["iaq"]``)."""

@@ -21,6 +21,8 @@ from formats.datafile import SettingError
 from responders.base import CommandLine
 from responders.lesc.casebook import answer_case, create_tables, queue
 from responders.lesc.desk import HIT, Case
+from responders.lesc.held import SCHEMA as HELD_SCHEMA
+from responders.lesc.held import held_now
 from responders.lesc.records import ensure_index
 from responders.lesc.settings import lesc_settings
 from responders.lesc.stats import IAQ_SOURCES, Figures, FiscalYear, compute, format_duration
@@ -123,7 +125,7 @@ def _index_table(year: FiscalYear) -> Table | None:
 
 
 
-def _print_queue(cases: list[Case]) -> None:
+def _print_queue(cases: list[Case], held: dict[int, datetime]) -> None:
     table = Table(title=f"LESC technician queue: {len(cases)} case(s)")
     for column in ("ID", "KIND", "STATE", "ORI", "PRI/PUR", "RNO", "SUBJECT", "RECORD",
                    "RECEIVED", "DEADLINE"):
@@ -136,10 +138,18 @@ def _print_queue(cases: list[Case]) -> None:
             kind_detail = f"PUR/{case.request.get('PUR', '')}"
             record = " ".join(f"A{arn}" for arn in case.candidates) or "(no record)"
         table.add_row(
-            str(case.id), case.kind, case.state, case.ori, kind_detail, str(case.rno),
-            subject, record, _time(case.received_at), _time(case.deadline),
+            str(case.id), case.kind,
+            # An enhanced case whose first IAR is still held: answering it now sends the
+            # enhanced IAR first (docs/lesc.md, "Limits").
+            f"{case.state} (IAR held)" if case.id in held else case.state,
+            case.ori, kind_detail, str(case.rno), subject, record, _time(case.received_at),
+            _time(case.deadline),
         )
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    if held:
+        console.print(f"{len(held)} IAR(s) held for their research time (--lesc-timing "
+                      f"realistic); the next goes out at {_time(min(held.values()))}")
 
 
 def add_commands(cli: CommandLine) -> None:
@@ -151,14 +161,17 @@ def add_commands(cli: CommandLine) -> None:
 
     @queue_app.command("list")
     def queue_list(data_dir: DataDir = None, json: Json = False) -> None:
-        """List open cases (hit confirmations first) and answers the gateway has yet to send."""
+        """List open cases (hit confirmations first) and answers the gateway has yet to send,
+        and how many IARs are held for their research time."""
         with cli.store(data_dir) as store:
             create_tables(store)
+            store.schema(HELD_SCHEMA)
             cases = queue(store.reader())
+            held = held_now(store.reader())
         if json:
             typer.echo(orjson.dumps([_item(case) for case in cases]).decode())
             return
-        _print_queue(cases)
+        _print_queue(cases, held)
 
     @queue_app.command("answer")
     def queue_answer(

@@ -6,7 +6,7 @@ casebook writes the effects inside the switch's transaction, with the outputs th
 them (casebook.py).
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final, NamedTuple, Protocol
@@ -192,6 +192,14 @@ class RecordLookup(Protocol):
         ...
 
 
+class ResearchTiming(Protocol):
+    """When a realistic-timing IAR is due (responders/lesc/timing.py)."""
+
+    def of(self, findings: Iterable[Any], seed: bytes) -> float:
+        """Seconds of research for a query that searched these indices."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class LescState:
     """What the LESC's pipelines and timed actions read; everything here is read-only to them."""
@@ -205,6 +213,7 @@ class LescState:
     line_of: Callable[[str], str | None] = lambda ori: None
     # The index files' tables by index name (responders/lesc/indices/files.py).
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    timing: ResearchTiming | None = None  # None: immediate (--lesc-timing)
 
 
 def lesc_state(exchange: Exchange) -> LescState:

@@ -18,6 +18,7 @@ from responders.lesc.enhanced import open_enhanced_case, want_enhanced
 from responders.lesc.iaq_steps import acknowledge, answer, validate
 from responders.lesc.indices import SEARCHES
 from responders.lesc.indices.finding import format_listing
+from responders.lesc.timing import hold_answer
 
 criminal_justice = Pipeline(
     service=LESC,
@@ -31,6 +32,7 @@ criminal_justice = Pipeline(
         send_detainer_notices,
         to_booking_agency,
         open_enhanced_case,
+        hold_answer,
     ),
 )
 """The PUR/C run over a validated IAQ (``exchange.data["iaq"]``)."""

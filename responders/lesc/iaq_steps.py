@@ -21,6 +21,7 @@ STATUS_SUMMARY: Final = {
     "MLT": "SEVERAL POSSIBLE RECORDS. AN ENHANCED RESPONSE FOLLOWS.",
 }
 ENHANCED_FOLLOWS: Final = "AN ENHANCED RESPONSE FOLLOWS."
+ACKNOWLEDGEMENT: Final = "LESC ACKNOWLEDGES RECEIPT OF IAQ."
 
 # 18 U.S.C. 922(g)(5): what an immigration status means for a firearms (Brady) check.
 FIREARMS: Final = {
@@ -96,8 +97,7 @@ def acknowledge(exchange: Exchange) -> None:
     exchange.reply(
         "AM",
         lesc_state(exchange).ori,
-        "LESC ACKNOWLEDGES RECEIPT OF IAQ. "
-        f"LESC CONTROL NUMBER {exchange.control_number}",
+        f"{ACKNOWLEDGEMENT} LESC CONTROL NUMBER {exchange.control_number}",
     )
 
 

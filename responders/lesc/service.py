@@ -13,10 +13,13 @@ from responders.lesc.casebook import Casebook, create_tables
 from responders.lesc.cli import add_commands
 from responders.lesc.deadlines import Deadlines
 from responders.lesc.desk import ENHANCED, HIT, LescState
+from responders.lesc.held import SCHEMA as HELD_SCHEMA
+from responders.lesc.held import HeldAnswers
 from responders.lesc.indices.files import load_tables
 from responders.lesc.records import open_index
 from responders.lesc.settings import lesc_settings, nics_copies_to
 from responders.lesc.technician import SimulatedTechnician, TechnicianDelay
+from responders.lesc.timing import REALISTIC, AnswerHeld, AnswerReleased, ResearchTime
 
 
 class LescRuntime(ServiceRuntime):
@@ -29,6 +32,7 @@ class LescRuntime(ServiceRuntime):
         try:
             tables = load_tables(settings.index_data, self.index)
             create_tables(ctx.store)
+            ctx.store.schema(HELD_SCHEMA)
             self.casebook = Casebook(
                 ctx.store.reader(),
                 clock=ctx.clock,
@@ -49,6 +53,11 @@ class LescRuntime(ServiceRuntime):
         except BaseException:
             self.index.close()
             raise
+        timing = (
+            ResearchTime(settings.lesc_timing_scale, settings.lesc_timing_fixed)
+            if settings.lesc_timing == REALISTIC
+            else None
+        )
         self.state = LescState(
             self.index,
             self.casebook,
@@ -57,6 +66,10 @@ class LescRuntime(ServiceRuntime):
             settings.cjis_ori,
             ctx.line_of,
             tables,
+            timing,
+        )
+        self.held = HeldAnswers(
+            ctx.store.reader(), emit=ctx.emit, log=ctx.log, on_write=ctx.nudge
         )
         self.deadlines = Deadlines(
             casebook=self.casebook,
@@ -73,19 +86,31 @@ class LescRuntime(ServiceRuntime):
         )  # fmt: skip
 
     def write(self, effects: Sequence[object], tx: Transaction) -> None:
-        """Record queries served and changes to cases and detainers."""
-        self.casebook.write(effects, tx)
+        """Record queries served, changes to cases and detainers, and held answers."""
+        held: list[AnswerHeld | AnswerReleased] = []
+        others: list[object] = []
+        for effect in effects:
+            if isinstance(effect, AnswerHeld | AnswerReleased):
+                held.append(effect)
+            else:
+                others.append(effect)
+        self.casebook.write(others, tx)
+        if held:
+            self.held.write(held, tx)
 
     def next_due(self) -> datetime:
-        """The next timed action, or the next look for operators' answers."""
-        return self.deadlines.next_due()
+        """The next timed action or held answer, or the next look for operators' answers."""
+        due = self.deadlines.next_due()
+        held = self.held.next_due()
+        return due if held is None else min(due, held)
 
     def due(self, now: datetime) -> int:
-        """Send operators' and the technician's answers and PENDINGs due by ``now``."""
-        return self.deadlines.tick(now)
+        """Release held IARs, then send operators' and the technician's answers and PENDINGs
+        due by ``now``."""
+        return self.held.release(now) + self.deadlines.tick(now)
 
     def gauges(self) -> Sequence[Gauge]:
-        """Open hit confirmations and the technician queue."""
+        """Open hit confirmations, the technician queue and held IARs."""
         counts = self.casebook.open_by_kind()
         return (
             Gauge(
@@ -97,6 +122,11 @@ class LescRuntime(ServiceRuntime):
                 "iaqgw_technician_queue",
                 "Cases in the technician queue (hit confirmations and enhanced responses)",
                 counts.get(HIT, 0) + counts.get(ENHANCED, 0),
+            ),
+            Gauge(
+                "iaqgw_held_iars",
+                "IARs held for their research time (realistic timing), not sent yet",
+                self.held.held_count(),
             ),
         )
 

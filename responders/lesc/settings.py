@@ -46,6 +46,12 @@ class LescSettings(BaseSettings):
     cjis_ori: str = Field(FBI_CJIS_ORI, pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")
     # Which of the LESC's ORIs it sends as; it is reached at both.
     lesc_ori: Literal["VTINS07S0", "VTICE0900"] = LESC_ORI
+    # When the IAR goes out: with the acknowledgement, or after the research time of the
+    # slowest index searched (docs/lesc.md, "Response times"), every draw times the scale,
+    # or the fixed seconds instead of a draw (tests).
+    lesc_timing: Literal["immediate", "realistic"] = "immediate"
+    lesc_timing_scale: float = Field(1.0, ge=0)
+    lesc_timing_fixed: float | None = Field(None, ge=0)
 
     @property
     def index_path(self) -> Path:
