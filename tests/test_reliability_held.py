@@ -82,6 +82,10 @@ async def test_killed_between_acknowledgement_and_release(process: GatewayProces
     [iar] = [out for out in line.outputs if out.seq != 1]
     assert iar.seq == 2 and iar.message.in_seq == 1 and iar.message.control == "K1"
     assert field_lines(iar.message.body)["STS"] == "LPR"
+    # Every index searched is listed, as the life that acknowledged the IAQ found them.
+    listed = field_lines(iar.message.body)["IDX"].split(", ")
+    indices = [entry.split()[0] for entry in listed]
+    assert indices == ["CIS", "NCIC", "III", "SEVIS", "IDENT", "NSEERS"]
     # Due the research time after the gateway took the IAQ, so after it was sent (the
     # gateway's wall clock against this process's monotonic one: 10 ms for their drift).
     assert iar.at - sent_at >= RESEARCH_S - 0.01
