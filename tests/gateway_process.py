@@ -1,5 +1,6 @@
 """Run ``iaqgw serve`` as a real child process, for kill and restart tests."""
 
+import asyncio
 import json
 import os
 import signal
@@ -78,3 +79,14 @@ class GatewayProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``python -m gateway ARGS`` and return (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -1,7 +1,6 @@
 """Record and replay: the shipped traffic sample replayed against a fresh gateway with --verify,
 a record of a default run against gateway processes, and the record file's rules."""
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from gateway_process import GatewayProcess
+from gateway_process import GatewayProcess, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 from messages import am, iaq
@@ -29,16 +28,6 @@ from simulator.switches import parse_target
 
 SAMPLE = DATA / "traffic-sample.jsonl"
 
-
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run ``python -m gateway ARGS``; returns (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def test_sample_is_a_few_hundred_messages_of_every_kind() -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from gateway_process import run_cli
 from paths import RECORDS
 from typer.testing import CliRunner
 
@@ -202,16 +203,6 @@ def test_bad_mix_is_refused(mix: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         parse_mix(mix)
 
-
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run ``python -m gateway ARGS`` and return (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_cli_runs_and_prints_json_summary(gateway: Gateway, tmp_path: Path) -> None:

@@ -2,12 +2,11 @@
 item 2): the run waits for the held IARs and reports the acknowledgement's latency apart, and a
 record verifies against either timing (outputs are compared whenever they come)."""
 
-import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from gateway_process import run_cli
 from paths import RECORDS
 from typer.testing import CliRunner
 
@@ -34,16 +33,6 @@ RESEARCH_S = 2.0
 FAST_TECHNICIAN = {"technician_delay": "fixed", "technician_delay_mean": 0.05}
 LINES = ["CA", "TX"]
 
-
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run ``python -m gateway ARGS``; returns (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def test_realistic_defaults_outlast_the_longest_research() -> None:
