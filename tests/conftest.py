@@ -11,6 +11,7 @@ from gateway_process import GatewayProcess
 from hypothesis import settings as hypothesis_settings
 from mqtt_broker import Broker, start_instances
 from paths import RECORDS
+from postgres_server import PostgresServer
 
 from gateway.app import Gateway
 from gateway.config import Settings
@@ -94,6 +95,20 @@ def instances(tmp_path: Path, broker: Broker) -> Iterator[dict[str, GatewayProce
     yield started
     for process in started.values():
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster per test worker (each test takes a database of it)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh empty PostgreSQL database, for ``--store``."""
+    return postgres_server.database()
 
 
 @pytest.fixture
