@@ -72,7 +72,7 @@ class Gateway:
         # Small shared pieces first, so that each part below gets its collaborators when it
         # is made: the homes, the journal and its flush, the counters, the bus's tables.
         homes = Homes(settings.instance, instances, self.lines.codes)
-        self.journal = Journal(settings.journal_path)
+        self.journal = Journal(settings.journal_location)
         flush_soon = FlushSoon(self.journal.flush)
         self.metrics = GatewayMetrics() if settings.metrics_port is not None else None
         hooks = self.metrics or NO_HOOKS
@@ -83,7 +83,7 @@ class Gateway:
         render = LineRender(self.lines, settings.max_frame)
         try:
             if broker is not None:
-                self._bus_store = BusStore(self.journal, settings.journal_path, homes, render)
+                self._bus_store = BusStore(self.journal, settings.journal_location, homes, render)
                 bus_lines = BusLines(homes, self._bus_store, self.journal, self.log)
             self.delivery = Delivery(
                 self.journal, self.clock, self.log, flush_soon, settings.backlog_page,
@@ -95,7 +95,7 @@ class Gateway:
                 router=self.router,
                 lines=self.lines,
                 journal=self.journal,
-                journal_path=settings.journal_path,
+                journal_path=settings.journal_location,
                 outputs=outputs,
                 delivery=self.delivery,
                 clock=self.clock,

@@ -1,4 +1,4 @@
-"""The bus's tables in the journal file (docs/scale-out.md), written in the journal's
+"""The bus's tables in the journal's database (docs/scale-out.md), written in the journal's
 transactions: the outbox, the envelopes already numbered, how far MQTT lines were published,
 and this journal's origin name.
 
@@ -12,12 +12,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from gateway.bus import Homes
 from gateway.journal import Journal, PendingOutput, Render, StoredOutput
 from gateway.outputs import render_output
-from gateway.store import Store, Transaction
+from gateway.store import Location, Store, Transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -58,7 +57,7 @@ class BusStore:
     """The bus's rows, on the journal's writer (its transactions) and a reader of their own."""
 
     def __init__(
-        self, journal: Journal, path: Path, homes: Homes, render: Render = render_output
+        self, journal: Journal, path: Location, homes: Homes, render: Render = render_output
     ) -> None:
         self._journal = journal
         self._homes = homes
@@ -167,6 +166,7 @@ class BusStore:
         with self._store.transaction() as tx:
             tx.executemany(
                 "INSERT INTO bus_published (line, seq) VALUES (?, ?)"
-                " ON CONFLICT (line) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                " ON CONFLICT (line) DO UPDATE SET seq = excluded.seq"
+                " WHERE bus_published.seq < excluded.seq",
                 list(cursors.items()),
             )

@@ -12,7 +12,6 @@ queue and marks a case ``answered``; the gateway sends the answer on its next sw
 """
 
 import dataclasses
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from responders.base import Clock, ServiceStore, Transaction
+from responders.base import Clock, Connection, ServiceStore, Transaction
 from responders.lesc.desk import (
     ANSWERED,
     CLOSED,
@@ -179,13 +178,13 @@ def _case(row: Sequence[Any]) -> Case:
     )
 
 
-def read_case(db: sqlite3.Connection, case_id: int) -> Case | None:
+def read_case(db: Connection, case_id: int) -> Case | None:
     """One case by its LESC control number."""
     row = db.execute(f"{_SELECT} WHERE id = ?", (case_id,)).fetchone()
     return _case(row) if row else None
 
 
-def queue(db: sqlite3.Connection) -> list[Case]:
+def queue(db: Connection) -> list[Case]:
     """The technician queue: open cases and answers not sent yet, hit confirmations first."""
     rows = db.execute(
         f"{_SELECT} WHERE state IN (?, ?) ORDER BY kind = ?, rno DESC, deadline, id",
@@ -260,7 +259,7 @@ class Casebook:
 
     def __init__(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         *,
         clock: Clock,
         margins: Mapping[str, timedelta],

@@ -29,6 +29,12 @@ DataDir = Annotated[
     Path | None, typer.Option(help="Journal directory (default: data, or IAQGW_DATA_DIR)")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+# The whole LESC of instances that share a PostgreSQL database (docs/scale-out.md).
+StoreUrl = Annotated[
+    str | None,
+    typer.Option("--store", help="Shared PostgreSQL database (postgresql://...), or "
+                 "IAQGW_STORE, instead of the journal in --data-dir"),
+]
 IndexDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Journal and index directory", show_default="data")
 ]
@@ -132,9 +138,11 @@ def add_commands(cli: CommandLine) -> None:
     )
 
     @queue_app.command("list")
-    def queue_list(data_dir: DataDir = None, json: Json = False) -> None:
+    def queue_list(
+        data_dir: DataDir = None, json: Json = False, store_url: StoreUrl = None
+    ) -> None:
         """List open cases (hit confirmations first) and answers the gateway has yet to send."""
-        with cli.store(data_dir) as store:
+        with cli.store(data_dir, url=store_url) as store:
             store.schema(SCHEMA)
             cases = queue(store.reader())
         if json:
@@ -162,9 +170,10 @@ def add_commands(cli: CommandLine) -> None:
             str | None, typer.Option(help="A remark added to the answer (one line)")
         ] = None,
         data_dir: DataDir = None,
+        store_url: StoreUrl = None,
     ) -> None:
         """Answer a queued case; the running gateway sends the answer on its next sweep."""
-        with cli.store(data_dir) as store:
+        with cli.store(data_dir, url=store_url) as store:
             store.schema(SCHEMA)
             try:
                 case = answer_case(
@@ -183,10 +192,11 @@ def add_commands(cli: CommandLine) -> None:
         year: Annotated[
             int | None, typer.Option(help="Only this fiscal year (FY2026: Oct 2025 - Sep 2026)")
         ] = None,
+        store_url: StoreUrl = None,
     ) -> None:
         """Yearly LESC figures by fiscal year and state: queries, detainers, hits, ORIs, times."""
-        with cli.store(data_dir, read_only=True) as store:
-            years = compute(store.reader(), year)
+        with cli.store(data_dir, read_only=True, url=store_url) as store:
+            years = compute(store.reader(), year, store.dialect)
         if json:
             typer.echo(orjson.dumps({"fiscal_years": [y.as_dict() for y in years]}).decode())
             return
