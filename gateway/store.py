@@ -100,6 +100,9 @@ class PostgresConnection:
 
 # A writer the journal and the stores use: sqlite3's or PostgreSQL's.
 Writer = sqlite3.Connection | PostgresConnection
+# Faults of the database itself (disk, lock, connection, a deadlock broken by PostgreSQL),
+# not of what a statement wrote.
+DATABASE_ERRORS: Final = (sqlite3.OperationalError, psycopg.OperationalError)
 
 
 class Transaction:

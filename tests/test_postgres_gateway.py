@@ -6,10 +6,23 @@ gateway these tests start, and every ``iaqgw`` command they run, at a fresh data
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 
+import psycopg
 import pytest
-from lesc_support import lesc_fixture  # noqa: F401
+from lesc_support import (
+    START,
+    Lesc,
+    agency,
+    fields_of,
+    lesc_fixture,  # noqa: F401
+    lesc_of,
+    yq,
+)
 from test_lesc_deadlines import (  # noqa: F401
+    MINUTE,
+    PARTIAL,
+    TX,
     test_pending_is_renewed_until_the_technician_answers,
     test_pending_yr_before_the_deadline,
     test_restart_keeps_the_deadline,
@@ -38,3 +51,51 @@ def shared_store(postgres: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     """Every gateway and command of the test on one fresh PostgreSQL database."""
     monkeypatch.setenv("IAQGW_STORE", postgres)
     yield postgres
+
+
+# ---------------------------------------------------------------------------------------------
+# One LESC for every instance on the database
+
+
+async def test_a_follow_up_on_another_instance_finds_the_case(lesc: Lesc) -> None:
+    first, second = await lesc.start(), await lesc.start()
+    sender = agency(first, "TX")
+    at_first = await lesc.connect(first, "TX")
+    await at_first.send(yq(sender, oca="B-1", **PARTIAL))
+    await lesc.wait_open(first, 1)
+    await lesc.wait_open(second, 1)
+    at_second = await lesc.connect(second, "TX")
+    await lesc.advance(second, 3 * MINUTE)
+    await at_second.send(yq(sender, oca="B-1", rno="2", **PARTIAL))
+    answer = await at_second.recv()
+    # The second request of the case (not a new first request): PENDING with RNO/2.
+    assert (fields_of(answer)["STA"], fields_of(answer)["RNO"]) == ("PENDING", "2")
+    [case] = lesc_of(first).casebook.pending_due(START + timedelta(days=1), 5)
+    assert case[0].rno == 2 and case[0].pendings == 1
+
+
+async def test_a_due_pending_goes_out_once_from_whichever_instance_claims_it(
+    lesc: Lesc, shared_store: str
+) -> None:
+    first, second = await lesc.start(), await lesc.start()
+    client = await lesc.connect(first, "TX")
+    await client.send(yq(TX, **PARTIAL))
+    await lesc.wait_open(first, 1)
+    [(case, _)] = lesc_of(first).casebook.pending_due(START + timedelta(days=1), 5)
+    # Another instance is acting on the case: its row is locked.
+    with psycopg.connect(shared_store) as other:
+        other.execute("SELECT 1 FROM lesc_cases WHERE id = %s FOR UPDATE", (case.id,))
+        lesc.clock.advance(8 * MINUTE)
+        assert lesc_of(second).deadlines.tick() == 0
+        assert lesc_of(first).deadlines.tick() == 0
+        assert lesc.events("deadline.failed") == []
+    # Released (that instance died before it acted): both sweep, one sends.
+    sent = lesc_of(second).deadlines.tick() + lesc_of(first).deadlines.tick()
+    assert sent == 1
+    [event] = lesc.events("hit.deadline")
+    assert event["margin_ms"] > 0
+    with psycopg.connect(shared_store) as db:
+        pendings = db.execute(
+            "SELECT COUNT(*) FROM outputs WHERE line = 'TX' AND text LIKE '%%STA/PENDING%%'"
+        ).fetchone()
+    assert pendings == (1,)

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from responders.base import Clock, Connection, ServiceStore, Transaction
+from responders.base import POSTGRESQL, SQLITE, Clock, Connection, ServiceStore, Transaction
 from responders.lesc.desk import (
     ANSWERED,
     CLOSED,
@@ -268,8 +268,12 @@ class Casebook:
         log: Any,
         uncommitted: Callable[[], Sequence[object]] = tuple,
         on_write: Callable[[], None] | None = None,
+        dialect: str = SQLITE,
     ) -> None:
         self._db = db
+        # On a database several instances share, a timed action claims its case's row: the
+        # instance that gets it acts, one that finds it taken skips the case (StaleCase).
+        self._claim = " FOR UPDATE SKIP LOCKED" if dialect == POSTGRESQL else ""
         self._clock = clock
         self._margins = dict(margins)
         self._technician_delay = technician_delay
@@ -445,9 +449,13 @@ class Casebook:
                 # state read in the same batch, perhaps opened by it: nothing to check.
                 continue
             row = db.execute(
-                "SELECT state FROM lesc_cases WHERE id = ?", (effect.case.id,)
+                f"SELECT state, pendings FROM lesc_cases WHERE id = ?{self._claim}",
+                (effect.case.id,),
             ).fetchone()
-            if row is None or row[0] not in expected:
+            # A PENDING already sent for this deadline (by another instance) moved it on.
+            if row is None or row[0] not in expected or (
+                isinstance(effect, CasePending) and row[1] != effect.case.pendings
+            ):
                 raise StaleCase(effect.case.id)
 
     def _due_of(self, pri: str | None, deadline: datetime | None) -> float | None:

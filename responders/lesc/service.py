@@ -29,6 +29,7 @@ class LescRuntime(ServiceRuntime):
             ctx.store.schema(SCHEMA)
             self.casebook = Casebook(
                 ctx.store.reader(),
+                dialect=ctx.store.dialect,
                 clock=ctx.clock,
                 margins={
                     "U": timedelta(seconds=settings.hit_margin_urgent),
