@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.bus import Bus, Homes, LocalBus, bus_address, parse_instances
+from gateway.bus.leases import Leases
 from gateway.bus.lines import BusLines
 from gateway.bus.mqtt import MqttBus
 from gateway.bus.store import BusStore
@@ -73,6 +74,15 @@ class Gateway:
         # is made: the homes, the journal and its flush, the counters, the bus's tables.
         homes = Homes(settings.instance, instances, self.lines.codes)
         self.journal = Journal(settings.journal_location)
+        # Instances sharing a store hold their homes by leases, so the homes of one that dies
+        # pass to the others (docs/scale-out.md); without one, homes are fixed by the list.
+        self._leases: Leases | None = None
+        if broker is not None and settings.store is not None:
+            try:
+                self._leases = Leases(self.journal, homes, settings.lease_time, self.log)
+            except BaseException:
+                self.journal.close()
+                raise
         flush_soon = FlushSoon(self.journal.flush)
         self.metrics = GatewayMetrics() if settings.metrics_port is not None else None
         hooks = self.metrics or NO_HOOKS
@@ -143,11 +153,21 @@ class Gateway:
                 deliver=self.delivery.deliver,
                 log=self.log,
             )
+            if self._leases is not None:
+                # The outbox first: its outputs are older than those of unanswered inputs.
+                self._leases.on_change(self.bus.homes_moved)
+                self._leases.on_change(bus_lines.homes_moved)
+                self._leases.on_change(self._homes_moved)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._stopped = False
         self.metrics_port: int | None = None
+
+    def _homes_moved(self, gained: list[str], lost: list[str]) -> None:
+        """Answer what an instance that died left unanswered (its lease ran out)."""
+        if gained:
+            self.switch.recover()
 
     def _close_stores(self) -> None:
         if self._bus_store is not None:
@@ -167,6 +187,8 @@ class Gateway:
         if self.settings.lines is None:
             self.log.warning("config.dev_keys", detail="development line keys DEV-<LINE> in use")
         self.switch.recover()
+        if self._leases is not None:
+            await self._leases.start()
         await self.bus.start()
         self._server = await asyncio.get_running_loop().create_server(
             lambda: LineSession(self.desk),
@@ -218,6 +240,8 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.close()
         await self.bus.stop()
+        if self._leases is not None:
+            await self._leases.stop()
         self.services.close()
         self._close_stores()
         self.log.info("gateway.stopped")

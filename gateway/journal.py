@@ -236,11 +236,16 @@ class Journal:
             " ORDER BY line FOR UPDATE",
             (wanted,),
         )
+        self._merge(rows)
+        self._locked.update(wanted)
+
+    def _merge(self, rows: Iterable[tuple[str, int, int, int]]) -> None:
+        """Take committed counters over those in memory, but for acknowledgements not written
+        yet (they only grow)."""
         for line, last_in, last_out, last_ack in rows:
             counters = self._lines.setdefault(line, _LineCounters())
             counters.last_in, counters.last_out = last_in, last_out
             counters.last_ack = min(max(last_ack, counters.last_ack), last_out)
-        self._locked.update(wanted)
 
     def _write_audit(self, records: Iterable[AuditRecord]) -> None:
         self._db.executemany(
@@ -272,6 +277,17 @@ class Journal:
             ],
         )
         self._dirty.clear()
+
+    def refresh(self, lines: Iterable[str]) -> None:
+        """Read the lines' counters as committed (a shared journal: another instance was
+        their home), keeping acknowledgements not written yet."""
+        wanted = list(lines)
+        if not self._shared or not wanted:
+            return
+        self._merge(self._db.execute(
+            "SELECT line, last_in, last_out, last_ack FROM line_state WHERE line = ANY(?)",
+            (wanted,),
+        ))
 
     def _reload_counters(self) -> None:
         self._dirty.clear()

@@ -174,6 +174,22 @@ class MqttBus:
         self._runner = None
         self._lines.save_published()
 
+    def homes_moved(self, gained: list[str], lost: list[str]) -> None:
+        """Take the routes of lines homed here now, let go of those homed elsewhere now, number
+        what waits in the outbox for lines homed here now, and look at the outbox again (its
+        entries may have a live home now)."""
+        self._deliver(self._store.take_over(self._origin, gained))
+        client = self._client
+        if client is not None:
+            self._spawn(self._reroute(client, gained, lost))
+        self._store.wake()
+
+    async def _reroute(self, client: BusClient, gained: list[str], lost: list[str]) -> None:
+        if gained:
+            await client.subscribe([route_topic(line) for line in gained])
+        if lost:
+            await client.unsubscribe([route_topic(line) for line in lost])
+
     # connection
 
     def _left(self) -> bytes:

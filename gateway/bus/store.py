@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from gateway.bus import Homes
 from gateway.journal import Journal, PendingOutput, Render, StoredOutput
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS bus_published (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bus_origin (origin TEXT NOT NULL);
 """
+
+
+# More outbox entries than any outbox holds.
+_ALL: Final = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,17 @@ class BusStore:
                 ).rowcount
             ]
             return self._journal.store_outputs((), fresh, self._render)
+
+    def take_over(self, origin: str, lines: Iterable[str]) -> list[StoredOutput]:
+        """Number here, in one transaction, what waits in the outbox for lines that became
+        homed here (their home's lease ran out); recorded as envelopes of ``origin``, so one
+        that was published meanwhile is numbered once."""
+        entries = self.outbox(_ALL, lines)
+        if not entries:
+            return []
+        with self._store.transaction() as tx:
+            tx.executemany("DELETE FROM outbox WHERE id = ?", [(e.id,) for e in entries])
+            return self.store_remote(origin, [(e.id, e.output) for e in entries])
 
     def published(self) -> dict[str, int]:
         """Per line, the last output sequence number the broker took over MQTT."""
