@@ -19,7 +19,8 @@ mosquitto:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq mosquitto mosquitto-clients; \
 	  else echo "mosquitto is missing: run 'sudo apt-get install -y mosquitto mosquitto-clients'" >&2; exit 1; fi; }
 
-# The shared-store tests start throwaway clusters with initdb and pg_ctl (tests/postgres_server.py).
+# The shared-store tests and make bench start throwaway clusters with initdb and pg_ctl
+# (simulator/postgres.py).
 postgresql:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \

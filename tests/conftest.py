@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from gateway_process import GatewayProcess
 from hypothesis import settings as hypothesis_settings
-from mqtt_broker import Broker, start_instances
+from mqtt_broker import Broker, free_port, start_instances
 from paths import RECORDS
-from postgres_server import PostgresServer
 
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.logs import configure_logging
 from simulator.client import LineClient
+from simulator.postgres import PostgresServer
 
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=200)
 hypothesis_settings.load_profile("ci")
@@ -100,7 +100,7 @@ def instances(tmp_path: Path, broker: Broker) -> Iterator[dict[str, GatewayProce
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL cluster per test worker (each test takes a database of it)."""
-    server = PostgresServer().start()
+    server = PostgresServer(free_port()).start()
     yield server
     server.stop()
 

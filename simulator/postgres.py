@@ -1,5 +1,6 @@
-"""A real PostgreSQL for the shared-store tests: a throwaway cluster made with initdb, started
-with pg_ctl on a free loopback port, its socket and files in a temporary directory.
+"""A real PostgreSQL for the shared-store tests and ``make bench``: a throwaway cluster made
+with initdb, started with pg_ctl on a loopback port, its socket and files in a temporary
+directory.
 
 initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` system user
 (Debian's package creates it) and its commands run through ``runuser``.
@@ -13,7 +14,6 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from mqtt_broker import free_port
 
 # Debian's postgresql package keeps the server binaries out of PATH.
 _DEBIAN_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
@@ -31,9 +31,9 @@ def _binary(name: str) -> str:
 class PostgresServer:
     """A PostgreSQL cluster in a temp dir; ``database()`` makes a fresh empty database."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="iaqgw-pg-"))
-        self.port = free_port()
+        self.port = port
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.directory, "postgres", "postgres")
