@@ -14,10 +14,11 @@ import psycopg
 import pytest
 from gateway_process import GatewayProcess
 from lesc_support import yq
-from messages import am, field_lines
+from messages import am, field_lines, iaq
 from mqtt_broker import INSTANCES, Broker, homed, wait_for_event
 
 from simulator.client import LineClient, SignOnRejected
+from simulator.mqtt_client import MqttLineClient
 
 LEASE_S = 3.0
 SETTINGS = {
@@ -70,10 +71,21 @@ async def sign_on_when_homed(port: int, line: str, timeout: float) -> tuple[Line
 
 
 async def test_a_dead_instances_lines_are_served_by_the_other_within_the_lease_time(
-    shared: dict[str, GatewayProcess], postgres: str
+    shared: dict[str, GatewayProcess], postgres: str, broker: Broker
 ) -> None:
     a, b = shared["a"], shared["b"]
     on_a, on_b = homed("a", 1)[0], homed("b", 1)[0]
+    mqtt_lines = homed("a", 1, (on_a,)) + homed("b", 1, (on_b,))
+    mqtt = {line: await MqttLineClient.connect("127.0.0.1", broker.port, line)
+            for line in mqtt_lines}
+    per_line = 10
+
+    async def mqtt_traffic(first: int) -> None:
+        for line, client in mqtt.items():
+            for n in range(first, first + per_line):
+                await client.send(iaq(f"{line}0000000", arn="012345678", control=f"Q{n}"))
+
+    await mqtt_traffic(0)
     sender = await LineClient.connect("127.0.0.1", a.port, on_a)
     # Refused at a, which names the home.
     with pytest.raises(SignOnRejected, match="LINE HOMED ON b"):
@@ -95,6 +107,15 @@ async def test_a_dead_instances_lines_are_served_by_the_other_within_the_lease_t
         db.commit()
     b.kill()
     killed = time.monotonic()
+    # Inputs the broker deals to b's session, and outputs of the MQTT line homed on b.
+    await mqtt_traffic(per_line)
+    for line, client in mqtt.items():
+        got = [await client.recv(3 * LEASE_S + 10) for _ in range(4 * per_line)]
+        # Each IAQ answered (IAR and its copy), numbered 1..N without a gap across the move.
+        assert [o.seq for o in got] == list(range(1, 4 * per_line + 1)), line
+        controls = {o.message.control for o in got}
+        assert controls == {f"Q{n}" for n in range(2 * per_line)}, line
+        await client.close()
 
     # The line signs on at a once b's lease has run out, and finds its state there.
     line, waited = await sign_on_when_homed(a.port, on_b, 3 * LEASE_S)
@@ -116,5 +137,7 @@ async def test_a_dead_instances_lines_are_served_by_the_other_within_the_lease_t
             "SELECT seq FROM outputs WHERE line = %s ORDER BY seq", (on_b,)
         )]
     assert seqs == list(range(1, 8))
+    # b's broker session (its share of the MQTT inputs) was taken over.
+    assert any(e.get("event") == "bus.session_adopted" for e in a.events())
     await line.close()
     await sender.close()
