@@ -10,7 +10,7 @@ import psycopg
 import typer
 
 from gateway.cli_errors import job_failed, journal_file, settings_from_flags, stop
-from gateway.store import FileStore
+from gateway.store import FileStore, first_line
 from responders.base import ServiceStore
 from responders.registry import PluginError, installed, service_table
 
@@ -51,7 +51,7 @@ class ServiceCommands:
         except (sqlite3.Error, psycopg.Error) as exc:
             # Not the URL: it may hold a password.
             where = "--store" if shared is not None else location
-            job_failed(f"{where}: {next(iter(str(exc).strip().splitlines()), exc)}")
+            job_failed(f"{where}: {first_line(exc)}")
         finally:
             store.close()
 

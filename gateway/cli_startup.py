@@ -16,6 +16,7 @@ import psycopg
 from gateway.app import server_tls_context
 from gateway.cli_errors import os_reason, unreadable
 from gateway.config import Settings
+from gateway.store import first_line
 
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 _PEM_KEY = b"PRIVATE KEY-----"
@@ -129,5 +130,4 @@ def store_problem(exc: psycopg.Error) -> str:
 
     The URL is not repeated: it may hold a password.
     """
-    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    return f"--store: {first.strip()}: give a PostgreSQL database the gateway can reach and write"
+    return f"--store: {first_line(exc)}: give a PostgreSQL database the gateway can reach and write"

@@ -40,6 +40,12 @@ _DDL_TYPES: Final = (
 )
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of what a database error says (PostgreSQL's run over several)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                type(exc).__name__)
+
+
 def dialect_of(location: Location) -> str:
     """:data:`POSTGRESQL` for a PostgreSQL URL, else :data:`SQLITE` (a file)."""
     return POSTGRESQL if is_url(location) else SQLITE

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from gateway.bus import Homes
 from gateway.journal import Journal
-from gateway.store import DATABASE_ERRORS
+from gateway.store import DATABASE_ERRORS, first_line
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS bus_leases (
@@ -94,4 +94,4 @@ class Leases:
                 self.renew()
             except DATABASE_ERRORS as exc:
                 # The lease runs out unless a later renewal gets through; the homes move then.
-                self._log.error("bus.lease_failed", error=str(exc).strip().splitlines()[0])
+                self._log.error("bus.lease_failed", error=first_line(exc))

@@ -18,6 +18,7 @@ from gateway.bus import Homes
 from gateway.journal import Journal, PendingOutput, Render, StoredOutput
 from gateway.outputs import render_output
 from gateway.store import Location, Store, Transaction
+from responders.base import POSTGRESQL
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -46,6 +47,8 @@ CREATE TABLE IF NOT EXISTS bus_origin (origin TEXT NOT NULL);
 """
 
 
+# The origin of every envelope from a shared (PostgreSQL) store.
+SHARED_ORIGIN: Final = "shared"
 # More outbox entries than any outbox holds.
 _ALL: Final = 2**62
 
@@ -134,7 +137,13 @@ class BusStore:
             tx.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
     def origin(self) -> str:
-        """A name for this journal file, new with every new file; it tags outbox entries."""
+        """A name for this journal, new with every new file; it tags outbox entries.
+
+        A shared store is one journal for every instance, its outbox ids drawn from one
+        sequence: one fixed name, which instances starting together cannot make twice.
+        """
+        if self._store.dialect == POSTGRESQL:
+            return SHARED_ORIGIN
         for (known,) in self._store.reader().execute("SELECT origin FROM bus_origin").fetchall():
             return str(known)
         origin = uuid.uuid4().hex
