@@ -63,12 +63,6 @@ def postgres_ddl(ddl: str) -> str:
     return ddl
 
 
-@lru_cache(maxsize=512)
-def _postgres_sql(sql: str) -> str:
-    # The statements are the project's own: no ``?`` inside a string literal.
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
 class PostgresConnection:
     """A PostgreSQL connection with sqlite3's calls: ``?`` placeholders, cursors returned,
     ``executescript``; autocommit, so that transactions are explicit as on SQLite."""
@@ -78,11 +72,20 @@ class PostgresConnection:
     def __init__(self, url: str) -> None:
         self._conn = psycopg.connect(url, autocommit=True)
 
+    @staticmethod
+    @lru_cache(maxsize=512)
+    def translate(sql: str) -> str:
+        """``?`` placeholders as psycopg's ``%s``, a literal ``%`` doubled.
+
+        The statements are the project's and its services': none has a ``?`` in a literal.
+        """
+        return sql.replace("%", "%%").replace("?", "%s")
+
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         """Run one statement."""
         cursor = self._conn.cursor()
         if parameters:
-            cursor.execute(_postgres_sql(sql), parameters)
+            cursor.execute(self.translate(sql), parameters)
         else:
             cursor.execute(sql)
         return cursor
@@ -92,7 +95,7 @@ class PostgresConnection:
         cursor = self._conn.cursor()
         values = list(rows)
         if values:
-            cursor.executemany(_postgres_sql(sql), values)
+            cursor.executemany(self.translate(sql), values)
         return cursor
 
     def executescript(self, script: str) -> None:

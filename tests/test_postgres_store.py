@@ -4,15 +4,22 @@
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from mqtt_broker import free_port
+from paths import RECORDS
+from typer.testing import CliRunner
 
 from gateway.bus import Homes
 from gateway.bus.store import BusStore
+from gateway.cli import app
 from gateway.journal import Journal, PendingOutput
 from gateway.outputs import render_output
-from gateway.store import FileStore, postgres_ddl
+from gateway.store import FileStore, PostgresConnection, postgres_ddl
 
 AT = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
 
@@ -151,3 +158,49 @@ def test_a_service_store_runs_sqlite_sql_on_postgresql(postgres: str) -> None:
         ]
     finally:
         store.close()
+
+
+def as_psycopg_reads_it(query: str) -> str:
+    """The statement psycopg sends, with ``?`` for each placeholder: ``%%`` is a literal
+    ``%``, ``%s`` a placeholder, any other ``%`` an error."""
+    out, i = [], 0
+    while i < len(query):
+        if query[i] == "%":
+            assert query[i + 1 : i + 2] in ("%", "s"), query
+            out.append("%" if query[i + 1] == "%" else "?")
+            i += 2
+        else:
+            out.append(query[i])
+            i += 1
+    return "".join(out)
+
+
+@given(st.text(alphabet="?%s'x ", max_size=40))
+def test_placeholders_become_psycopgs_and_percent_signs_stay_literal(sql: str) -> None:
+    translated = PostgresConnection.translate(sql)
+    assert "?" not in translated
+    assert as_psycopg_reads_it(translated) == sql
+
+
+def test_serve_refuses_a_store_that_is_no_postgresql_url(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--store",
+                                      "mysql://db/x"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("iaqgw: --store: ") and "postgresql://" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_serve_says_in_one_line_when_the_store_cannot_be_reached(tmp_path: Path) -> None:
+    url = f"postgresql://iaqgw:SECRET@127.0.0.1:{free_port()}/nothing"
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--records",
+                                      str(RECORDS), "--store", url])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("iaqgw: --store: ") and result.stderr.count("\n") == 1
+    assert "SECRET" not in result.stderr
+
+
+def test_queue_fails_in_one_line_on_a_missing_database(postgres: str) -> None:
+    missing = postgres.rsplit("/", 1)[0] + "/no_such_database"
+    result = CliRunner().invoke(app, ["queue", "list", "--store", missing])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("iaqgw: --store: ") and "no_such_database" in result.stderr
