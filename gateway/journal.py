@@ -199,7 +199,8 @@ class Journal:
         self._tx = Transaction(self._db)
         try:
             yield self._tx
-            self._lock(self._dirty)
+            if self._shared:
+                self._lock(self._dirty)
             self._flush_counters()
             self._write_audit(self._audit_pending)
             self._db.execute("COMMIT")
@@ -224,7 +225,7 @@ class Journal:
         Rows are locked in line order, so two transactions never wait on each other in a
         circle. An acknowledgement not written yet is kept (acknowledgements only grow).
         """
-        wanted = sorted(set(lines) - self._locked) if self._shared else []
+        wanted = sorted(set(lines) - self._locked)
         if not wanted:
             return
         self._db.executemany(
@@ -255,7 +256,7 @@ class Journal:
         )
 
     def _counters(self, line: str) -> _LineCounters:
-        if self._tx is not None:
+        if self._shared and self._tx is not None:
             self._lock((line,))
         counters = self._lines.get(line)
         if counters is None:
@@ -379,9 +380,11 @@ class Journal:
         than processed.
         """
         stored: list[StoredOutput] = []
-        outputs = list(outputs)
         with self.transaction():
-            self._lock(out.line for out in outputs)
+            if self._shared:
+                # Every line of the batch at once, in line order (see _lock).
+                outputs = list(outputs)
+                self._lock(out.line for out in outputs)
             self._write_audit(audit)
             rows = []
             for out in outputs:
