@@ -5,6 +5,7 @@ Importing a test function makes pytest collect it here too; the fixture below po
 gateway these tests start, and every ``iaqgw`` command they run, at a fresh database.
 """
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -82,13 +83,25 @@ async def test_a_due_pending_goes_out_once_from_whichever_instance_claims_it(
     await client.send(yq(TX, **PARTIAL))
     await lesc.wait_open(first, 1)
     [(case, _)] = lesc_of(first).casebook.pending_due(START + timedelta(days=1), 5)
-    # Another instance is acting on the case: its row is locked.
-    with psycopg.connect(shared_store) as other:
-        other.execute("SELECT 1 FROM lesc_cases WHERE id = %s FOR UPDATE", (case.id,))
-        lesc.clock.advance(8 * MINUTE)
-        assert lesc_of(second).deadlines.tick() == 0
-        assert lesc_of(first).deadlines.tick() == 0
-        assert lesc.events("deadline.failed") == []
+    # Another instance is acting on the case: its row is locked (for two seconds at most, so
+    # that an instance waiting for the lock instead of skipping the case shows).
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(shared_store) as other:
+            other.execute("SELECT 1 FROM lesc_cases WHERE id = %s FOR UPDATE", (case.id,))
+            locked.set()
+            release.wait(2)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    lesc.clock.advance(8 * MINUTE)
+    assert lesc_of(second).deadlines.tick() == 0
+    assert lesc_of(first).deadlines.tick() == 0
+    assert lesc.events("deadline.failed") == []
+    release.set()
+    holder.join()
     # Released (that instance died before it acted): both sweep, one sends.
     sent = lesc_of(second).deadlines.tick() + lesc_of(first).deadlines.tick()
     assert sent == 1
