@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./data
 PACKAGES := gateway formats routing responders simulator fuzz
 
-.PHONY: run test lint bench soak fuzz data clean mosquitto
+.PHONY: run test lint bench soak fuzz data clean mosquitto postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,20 @@ mosquitto:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq mosquitto mosquitto-clients; \
 	  else echo "mosquitto is missing: run 'sudo apt-get install -y mosquitto mosquitto-clients'" >&2; exit 1; fi; }
 
+# The shared-store tests and make bench start throwaway clusters with initdb and pg_ctl
+# (simulator/postgres.py).
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
+	  else echo "postgresql is missing: run 'sudo apt-get install -y postgresql'" >&2; exit 1; fi; }
+
 data: $(STAMP)
 	$(BIN)/iaqgw data build --data-dir $(DATA_DIR)
 
 run: data
 	$(BIN)/iaqgw serve --host 127.0.0.1 --port 7300 --data-dir $(DATA_DIR)
 
-test: $(STAMP) mosquitto
+test: $(STAMP) mosquitto postgresql
 	$(BIN)/ruff check $(PACKAGES) tests
 	$(BIN)/mypy $(PACKAGES)
 	# One worker per core; each test file stays on one worker (its fixtures and brokers with it).
@@ -35,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(PACKAGES) tests
 	$(BIN)/mypy $(PACKAGES)
 
-bench: $(STAMP)
+bench: $(STAMP) mosquitto postgresql
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m simulator.bench
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.bus import Bus, Homes, LocalBus, bus_address, parse_instances
+from gateway.bus.leases import Leases
 from gateway.bus.lines import BusLines
 from gateway.bus.mqtt import MqttBus
 from gateway.bus.store import BusStore
@@ -72,7 +73,16 @@ class Gateway:
         # Small shared pieces first, so that each part below gets its collaborators when it
         # is made: the homes, the journal and its flush, the counters, the bus's tables.
         homes = Homes(settings.instance, instances, self.lines.codes)
-        self.journal = Journal(settings.journal_path)
+        self.journal = Journal(settings.journal_location)
+        # Instances sharing a store hold their homes by leases, so the homes of one that dies
+        # pass to the others (docs/scale-out.md); without one, homes are fixed by the list.
+        self._leases: Leases | None = None
+        if broker is not None and settings.store is not None:
+            try:
+                self._leases = Leases(self.journal, homes, settings.lease_time, self.log)
+            except BaseException:
+                self.journal.close()
+                raise
         flush_soon = FlushSoon(self.journal.flush)
         self.metrics = GatewayMetrics() if settings.metrics_port is not None else None
         hooks = self.metrics or NO_HOOKS
@@ -83,7 +93,7 @@ class Gateway:
         render = LineRender(self.lines, settings.max_frame)
         try:
             if broker is not None:
-                self._bus_store = BusStore(self.journal, settings.journal_path, homes, render)
+                self._bus_store = BusStore(self.journal, settings.journal_location, homes, render)
                 bus_lines = BusLines(homes, self._bus_store, self.journal, self.log)
             self.delivery = Delivery(
                 self.journal, self.clock, self.log, flush_soon, settings.backlog_page,
@@ -95,7 +105,7 @@ class Gateway:
                 router=self.router,
                 lines=self.lines,
                 journal=self.journal,
-                journal_path=settings.journal_path,
+                journal_path=settings.journal_location,
                 outputs=outputs,
                 delivery=self.delivery,
                 clock=self.clock,
@@ -143,11 +153,21 @@ class Gateway:
                 deliver=self.delivery.deliver,
                 log=self.log,
             )
+            if self._leases is not None:
+                # The outbox first: its outputs are older than those of unanswered inputs.
+                self._leases.on_change(self.bus.homes_moved)
+                self._leases.on_change(bus_lines.homes_moved)
+                self._leases.on_change(self._homes_moved)
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._stopped = False
         self.metrics_port: int | None = None
+
+    def _homes_moved(self, gained: list[str], lost: list[str]) -> None:
+        """Answer what an instance that died left unanswered (its lease ran out)."""
+        if gained:
+            self.switch.recover()
 
     def _close_stores(self) -> None:
         if self._bus_store is not None:
@@ -167,6 +187,8 @@ class Gateway:
         if self.settings.lines is None:
             self.log.warning("config.dev_keys", detail="development line keys DEV-<LINE> in use")
         self.switch.recover()
+        if self._leases is not None:
+            await self._leases.start()
         await self.bus.start()
         self._server = await asyncio.get_running_loop().create_server(
             lambda: LineSession(self.desk),
@@ -218,6 +240,8 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.close()
         await self.bus.stop()
+        if self._leases is not None:
+            await self._leases.stop()
         self.services.close()
         self._close_stores()
         self.log.info("gateway.stopped")

@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 import typer
 import uvloop
 
@@ -64,6 +65,11 @@ def serve(
     lines: Annotated[Path | None, typer.Option(help="Line registry CSV", readable=False)] = None,
     oris: Annotated[Path | None, typer.Option(help="ORI registry CSV", readable=False)] = None,
     bus: Annotated[str | None, typer.Option(help="Message bus URL (mqtt://HOST:PORT)")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Shared PostgreSQL database (postgresql://...) instead of the "
+                     "SQLite journal in --data-dir"),
+    ] = None,
     instance: Annotated[
         str | None, typer.Option(help="This instance's name on the bus", show_default="gw1")
     ] = None,
@@ -115,13 +121,19 @@ def serve(
     settings = settings_from_flags(
         host=host, port=port, data_dir=data_dir, records=records,
         synthetic_records=synthetic_records, lines=lines, oris=oris, bus=bus,
-        instance=instance, instances=instances,
+        store=store, instance=instance, instances=instances,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
         log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
         lesc_ori=lesc_ori, lesc_timing=lesc_timing,
     )
     from gateway.app import Gateway
-    from gateway.cli_startup import data_dir_problem, file_problem, listen_problem, tls_problem
+    from gateway.cli_startup import (
+        data_dir_problem,
+        file_problem,
+        listen_problem,
+        store_problem,
+        tls_problem,
+    )
 
     problem = bus_problem(settings) or file_problem(settings) or tls_problem(settings)
     if problem is not None:
@@ -138,6 +150,8 @@ def serve(
         job_failed(str(exc))
     except (OSError, sqlite3.Error) as exc:
         usage_error(data_dir_problem(exc, settings))
+    except psycopg.Error as exc:
+        usage_error(store_problem(exc))
     try:
         uvloop.run(_serve(gateway))
     except OSError as exc:

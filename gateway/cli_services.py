@@ -6,10 +6,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+import psycopg
 import typer
 
 from gateway.cli_errors import job_failed, journal_file, settings_from_flags, stop
-from gateway.store import FileStore
+from gateway.store import FileStore, first_line
 from responders.base import ServiceStore
 from responders.registry import PluginError, installed, service_table
 
@@ -36,15 +37,21 @@ class ServiceCommands:
         return settings_from_flags(**flags).model_dump(exclude={"bus_user", "bus_password"})
 
     @contextmanager
-    def store(self, data_dir: Path | None, *, read_only: bool = False) -> Iterator[ServiceStore]:
-        """The journal's store under ``data_dir``; exit 1 without a journal there, or when
-        SQLite cannot use it."""
-        path = journal_file(data_dir)
-        store = FileStore(path, read_only=read_only)
+    def store(
+        self, data_dir: Path | None, *, read_only: bool = False, url: str | None = None
+    ) -> Iterator[ServiceStore]:
+        """The store of the PostgreSQL database at ``url`` (or ``IAQGW_STORE``), else of the
+        journal under ``data_dir``; exit 1 without a journal there, or when the database
+        cannot be used."""
+        shared = settings_from_flags(data_dir=data_dir, store=url).store
+        location = shared if shared is not None else journal_file(data_dir)
+        store = FileStore(location, read_only=read_only)
         try:
             yield store
-        except sqlite3.Error as exc:
-            job_failed(f"{path}: {exc}")
+        except (sqlite3.Error, psycopg.Error) as exc:
+            # Not the URL: it may hold a password.
+            where = "--store" if shared is not None else location
+            job_failed(f"{where}: {first_line(exc)}")
         finally:
             store.close()
 

@@ -11,9 +11,12 @@ import sqlite3
 import ssl
 from pathlib import Path
 
+import psycopg
+
 from gateway.app import server_tls_context
 from gateway.cli_errors import os_reason, unreadable
 from gateway.config import Settings
+from gateway.store import first_line
 
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 _PEM_KEY = b"PRIVATE KEY-----"
@@ -120,3 +123,11 @@ def data_dir_problem(exc: OSError | sqlite3.Error, settings: Settings) -> str:
                 f"({exc}): move it away or give another --data-dir")
     return (f"--data-dir {data_dir}: {exc}: give a directory the gateway can write, holding "
             "only files it wrote")
+
+
+def store_problem(exc: psycopg.Error) -> str:
+    """What to fix when the PostgreSQL database of ``--store`` cannot be used.
+
+    The URL is not repeated: it may hold a password.
+    """
+    return f"--store: {first_line(exc)}: give a PostgreSQL database the gateway can reach and write"

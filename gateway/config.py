@@ -8,11 +8,12 @@ these values, and values for services given here in Python (kept as extras).
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from formats.datafile import SettingError
 from formats.framing import DEFAULT_MAX_TEXT
+from gateway.store import Location, is_url
 
 __all__ = ["SettingError", "Settings"]
 
@@ -25,6 +26,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(7300, ge=0, le=65535)
     data_dir: Path = Path("data")
+    # The journal's database when not the SQLite file in data_dir: a PostgreSQL URL that
+    # several instances share (docs/scale-out.md).
+    store: str | None = None
+    # With --store and --bus: how long an instance's lease on its lines' homes lasts (renewed
+    # every third of it); the homes of an instance that dies pass to the others after it.
+    lease_time: float = Field(15.0, ge=1.0)
     records: Path | None = None
     synthetic_records: int = Field(1_000_000, ge=1)
     lines: Path | None = None
@@ -56,7 +63,19 @@ class Settings(BaseSettings):
     # How long a SIGTERM waits for sessions to take their last frames before exiting.
     shutdown_grace: float = Field(5.0, gt=0)
 
+    @field_validator("store")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_url(value):
+            raise ValueError("give a PostgreSQL URL: postgresql://USER@HOST:PORT/DATABASE")
+        return value
+
     @property
     def journal_path(self) -> Path:
         """The SQLite journal of inputs, outputs and line state."""
         return self.data_dir / "journal.sqlite3"
+
+    @property
+    def journal_location(self) -> Location:
+        """Where the journal is: the PostgreSQL database given, else the SQLite file."""
+        return self.store if self.store is not None else self.journal_path

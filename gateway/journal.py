@@ -1,14 +1,18 @@
-"""The SQLite (WAL) journal: inputs before they are processed, outputs until acknowledged.
+"""The journal: inputs before they are processed, outputs until acknowledged.
 
 A narrow store, like QuickFIX/J's MessageStore: journaled inputs, numbered outputs, per-line
 sequence state, acknowledgements and audit rows, and the one transaction the services' and
 the bus's tables join. It does not render output text (the caller's ``render`` does) nor
 decide which outputs cross the bus (gateway/outputs.py does).
 
-One process writes it, from the event loop thread, so sequence counters live in memory and are
-written in the same transaction as the rows that use them. ``synchronous=NORMAL`` in WAL mode
-survives a killed process (every commit is in the WAL file); only a power loss can drop the
-last commits, which docs/reliability.md describes.
+It is a SQLite file (WAL) by default, or a PostgreSQL database several instances share
+(``--store``, docs/scale-out.md). One process writes a SQLite journal, from the event loop
+thread, so sequence counters live in memory and are written in the same transaction as the
+rows that use them. ``synchronous=NORMAL`` in WAL mode survives a killed process (every commit
+is in the WAL file); only a power loss can drop the last commits, which docs/reliability.md
+describes. On PostgreSQL other instances write too: a transaction reads a line's counters
+under a row lock (``SELECT ... FOR UPDATE`` on ``line_state``) before it bumps them, so a
+line's numbers stay gap-free and in order whichever instance writes.
 """
 
 import sqlite3
@@ -19,13 +23,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from gateway.store import Transaction
+from gateway.store import Location, Transaction, begin, connect, create_schema, is_url
 
 # inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
 # had an exchange aborted by a failing pipeline step (SPEC.md §11); like a processed one, it is
 # never answered again. The values fit the column every journal file already has.
 PROCESSED: Final = 1
 FAILED: Final = 2
+# The largest LIMIT both databases take.
+_NO_LIMIT: Final = 2**63 - 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
@@ -151,12 +157,15 @@ class _LineCounters:
 class Journal:
     """Durable inputs, outputs and per-line sequence state."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+    def __init__(self, path: Location) -> None:
+        # Other instances write a shared (PostgreSQL) journal too: see _lock.
+        self._shared = is_url(path)
+        if not self._shared:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = connect(path)
+        if isinstance(self._db, sqlite3.Connection):
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        create_schema(self._db, SCHEMA)
         self._lines: dict[str, _LineCounters] = {
             line: _LineCounters(last_in, last_out, last_ack)
             for line, last_in, last_out, last_ack in self._db.execute(
@@ -168,6 +177,8 @@ class Journal:
         self._audit_pending: list[AuditRecord] = []
         # The open transaction (one writer, on the event loop thread).
         self._tx: Transaction | None = None
+        # Lines whose line_state row the open transaction holds locked (shared journal).
+        self._locked: set[str] = set()
 
     def close(self) -> None:
         """Write pending acknowledgements and close the database."""
@@ -184,10 +195,12 @@ class Journal:
         if self._tx is not None:
             yield self._tx
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        begin(self._db)
         self._tx = Transaction(self._db)
         try:
             yield self._tx
+            if self._shared:
+                self._lock(self._dirty)
             self._flush_counters()
             self._write_audit(self._audit_pending)
             self._db.execute("COMMIT")
@@ -197,12 +210,43 @@ class Journal:
             raise
         finally:
             self._tx = None
+            self._locked.clear()
         self._audit_pending.clear()
 
     def schema(self, ddl: str) -> None:
-        """Create a service's or the bus's tables in the journal file (``CREATE ... IF NOT
-        EXISTS``)."""
-        self._db.executescript(ddl)
+        """Create a service's or the bus's tables in the journal's database (``CREATE ... IF
+        NOT EXISTS``)."""
+        create_schema(self._db, ddl)
+
+    def _lock(self, lines: Iterable[str]) -> None:
+        """On a shared journal, lock the lines' counters for the open transaction and read
+        them as committed: another instance may have numbered since.
+
+        Rows are locked in line order, so two transactions never wait on each other in a
+        circle. An acknowledgement not written yet is kept (acknowledgements only grow).
+        """
+        wanted = sorted(set(lines) - self._locked)
+        if not wanted:
+            return
+        self._db.executemany(
+            "INSERT INTO line_state (line) VALUES (?) ON CONFLICT DO NOTHING",
+            [(line,) for line in wanted],
+        )
+        rows = self._db.execute(
+            "SELECT line, last_in, last_out, last_ack FROM line_state WHERE line = ANY(?)"
+            " ORDER BY line FOR UPDATE",
+            (wanted,),
+        )
+        self._merge(rows)
+        self._locked.update(wanted)
+
+    def _merge(self, rows: Iterable[tuple[str, int, int, int]]) -> None:
+        """Take committed counters over those in memory, but for acknowledgements not written
+        yet (they only grow)."""
+        for line, last_in, last_out, last_ack in rows:
+            counters = self._lines.setdefault(line, _LineCounters())
+            counters.last_in, counters.last_out = last_in, last_out
+            counters.last_ack = min(max(last_ack, counters.last_ack), last_out)
 
     def _write_audit(self, records: Iterable[AuditRecord]) -> None:
         self._db.executemany(
@@ -212,6 +256,8 @@ class Journal:
         )
 
     def _counters(self, line: str) -> _LineCounters:
+        if self._shared and self._tx is not None:
+            self._lock((line,))
         counters = self._lines.get(line)
         if counters is None:
             counters = self._lines[line] = _LineCounters()
@@ -232,6 +278,17 @@ class Journal:
             ],
         )
         self._dirty.clear()
+
+    def refresh(self, lines: Iterable[str]) -> None:
+        """Read the lines' counters as committed (a shared journal: another instance was
+        their home), keeping acknowledgements not written yet."""
+        wanted = list(lines)
+        if not self._shared or not wanted:
+            return
+        self._merge(self._db.execute(
+            "SELECT line, last_in, last_out, last_ack FROM line_state WHERE line = ANY(?)",
+            (wanted,),
+        ))
 
     def _reload_counters(self) -> None:
         self._dirty.clear()
@@ -255,18 +312,32 @@ class Journal:
                 counters.last_in += 1
                 rows.append((line, counters.last_in, stamp, text, bad))
             if rows:
-                cursor = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM inputs")
-                first_id = int(cursor.fetchone()[0]) + 1
+                ids = self._input_ids(len(rows))
                 self._db.executemany(
-                    "INSERT INTO inputs (line, in_seq, received_at, text, bad)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
+                    "INSERT INTO inputs (id, line, in_seq, received_at, text, bad)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(ident, *row) for ident, row in zip(ids, rows, strict=True)],
                 )
                 journaled = [
-                    JournaledInput(first_id + i, line, row[1], received_at, row[3], row[4])
-                    for i, row in enumerate(rows)
+                    JournaledInput(ident, line, row[1], received_at, row[3], row[4])
+                    for ident, row in zip(ids, rows, strict=True)
                 ]
         return journaled
+
+    def _input_ids(self, count: int) -> list[int]:
+        """Ids for new inputs: the next after the largest (one writer), or, on a shared
+        journal, from the column's sequence, which no two instances draw alike."""
+        if self._shared:
+            return [
+                int(ident)
+                for (ident,) in self._db.execute(
+                    "SELECT nextval(pg_get_serial_sequence('inputs', 'id'))"
+                    " FROM generate_series(1, ?)",
+                    (count,),
+                )
+            ]
+        first = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM inputs").fetchone()[0])
+        return list(range(first + 1, first + 1 + count))
 
     def acknowledge(self, line: str, seq: int) -> int:
         """Apply a cumulative acknowledgement; returns the line's last acknowledged number.
@@ -310,6 +381,10 @@ class Journal:
         """
         stored: list[StoredOutput] = []
         with self.transaction():
+            if self._shared:
+                # Every line of the batch at once, in line order (see _lock).
+                outputs = list(outputs)
+                self._lock(out.line for out in outputs)
             self._write_audit(audit)
             rows = []
             for out in outputs:
@@ -346,12 +421,14 @@ class Journal:
 
         ``limit`` pages through a long backlog (-1: all of them).
         """
+        # PostgreSQL refuses a negative LIMIT (and SQLite a NULL one).
+        limit_or_all = limit if limit >= 0 else _NO_LIMIT
         return [
             StoredOutput(line, number, text, mke, dest)
             for number, text, mke, dest in self._db.execute(
                 "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
-                (line, seq, limit),
+                (line, seq, limit_or_all),
             )
         ]
 

@@ -16,7 +16,7 @@ from gateway.delivery import Delivery
 from gateway.journal import Journal, StoredOutput
 from gateway.outputs import Outputs, pending_output
 from gateway.scheduler import Scheduler
-from gateway.store import Store, Transaction
+from gateway.store import Location, Store, Transaction
 from responders.base import (
     Clock,
     Emission,
@@ -56,7 +56,7 @@ class ServiceHost:
         router: Router,
         lines: LineRegistry,
         journal: Journal,
-        journal_path: Path,
+        journal_path: Location,
         outputs: Outputs,
         delivery: Delivery,
         clock: Clock,

@@ -12,7 +12,6 @@ The switch knows services only through the host (gateway/services.py): the pipel
 answers a key, the state an exchange reads, and the runtime that writes its effects.
 """
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +25,7 @@ from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput,
 from gateway.metrics import NO_HOOKS, Hooks
 from gateway.outputs import Outputs, pending_output
 from gateway.services import ServiceHost
+from gateway.store import DATABASE_ERRORS
 from responders.base import FORWARD, Clock, Exchange, Origin, Reply, raised_at, summary
 from routing.lines import LineRegistry
 from routing.resolve import Destination, Router
@@ -102,8 +102,8 @@ class Switch:
         if len(answered) > 1:
             try:
                 return self._store(answered)
-            except sqlite3.OperationalError:
-                # The journal itself (disk, lock): nothing an input did. The inputs stay
+            except DATABASE_ERRORS:
+                # The journal itself (disk, lock, connection): nothing an input did. The inputs stay
                 # unprocessed and are answered on recovery.
                 raise
             except Exception as exc:
@@ -114,7 +114,7 @@ class Switch:
         """Store one input's answer; fail the input when the journal refuses it."""
         try:
             return self._store([answer])
-        except sqlite3.OperationalError:
+        except DATABASE_ERRORS:
             raise
         except Exception as exc:
             return self._store([self._abort(answer.item, now, exc)])

@@ -15,9 +15,8 @@ The gateway imports nothing of a service but this module and responders/registry
 never looks inside a service's state or the effects its pipelines describe.
 """
 
-import sqlite3
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -153,14 +152,57 @@ class Emission:
     effects: Sequence[object] = ()
 
 
-class Transaction(Protocol):
-    """The switch's open transaction on its database; a service writes its effects through it."""
+# The databases a switch may lend (ServiceStore.dialect): its SQLite journal file, or the
+# PostgreSQL database several instances share (docs/scale-out.md).
+SQLITE: Final = "sqlite"
+POSTGRESQL: Final = "postgresql"
 
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+
+class Cursor(Protocol):
+    """What a statement gives back: the DB-API subset both stores' cursors have."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement changed."""
+        ...
+
+    def fetchone(self) -> Any:
+        """The next row (a tuple), or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows."""
+        ...
+
+    def __iter__(self) -> Iterator[Any]:
+        """The remaining rows, one by one."""
+        ...
+
+
+class Connection(Protocol):
+    """A connection for reads (``ServiceStore.reader``): it sees what is committed.
+
+    SQL is written for SQLite with ``?`` placeholders; on PostgreSQL the store translates
+    them, so the same statement runs on both where the SQL itself is common to both.
+    """
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         """Run one statement."""
         ...
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Cursor:
+        """Run one statement for each row."""
+        ...
+
+
+class Transaction(Protocol):
+    """The switch's open transaction on its database; a service writes its effects through it."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        """Run one statement."""
+        ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         """Run one statement for each row."""
         ...
 
@@ -168,14 +210,23 @@ class Transaction(Protocol):
 class ServiceStore(Protocol):
     """A service's window on the switch's database: its own tables, never the switch's.
 
-    SQL stays in the service; the connection and the transaction are the switch's.
+    SQL stays in the service; the connection and the transaction are the switch's. The
+    database is SQLite or PostgreSQL (``dialect``): ``?`` placeholders work on both, and
+    ``schema`` takes SQLite's DDL and writes the PostgreSQL types for it (INTEGER: BIGINT,
+    REAL: DOUBLE PRECISION, an INTEGER PRIMARY KEY: an identity column); where the SQL of
+    the two must differ, a service asks ``dialect``.
     """
+
+    @property
+    def dialect(self) -> str:
+        """:data:`SQLITE` or :data:`POSTGRESQL`."""
+        ...
 
     def schema(self, ddl: str) -> None:
         """Create the service's tables (``CREATE ... IF NOT EXISTS``); run once at open."""
         ...
 
-    def reader(self) -> sqlite3.Connection:
+    def reader(self) -> Connection:
         """A connection for reads: it sees what is committed."""
         ...
 
@@ -274,9 +325,10 @@ class CommandLine(Protocol):
         ...
 
     def store(
-        self, data_dir: Path | None, *, read_only: bool = False
+        self, data_dir: Path | None, *, read_only: bool = False, url: str | None = None
     ) -> AbstractContextManager[ServiceStore]:
-        """The journal's store under ``data_dir``; exits 1 when there is no journal there."""
+        """The store of the PostgreSQL database at ``url`` (None: ``IAQGW_STORE``, if set),
+        else of the journal under ``data_dir``; exits 1 when there is no journal there."""
         ...
 
     def fail(self, reason: str, code: int = 1) -> NoReturn:

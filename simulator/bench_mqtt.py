@@ -1,13 +1,14 @@
 """``make bench``, MQTT part: end-to-end IAQ/s over a real mosquitto (docs/benchmarks.md).
 
-Three runs under the same closed-loop load (MQTT lines, each keeping ``window`` IAQs in
-flight, QoS 1 both ways): one gateway instance, two instances sharing the inputs (outputs for
-lines homed on the other instance cross the broker once more), and an echo that answers each
-input with two messages of its size without any work: the most the broker and a Python client
-can carry per IAQ on this machine. The load, the echo and the gateway use the same MQTT client
-(gateway/bus/client.py). Each server runs in its own process; the
-first instance and the echo are pinned to core 0, the second instance to core 1; mosquitto and
-the load are left to the scheduler.
+Runs under the same closed-loop load (MQTT lines, each keeping ``window`` IAQs in flight,
+QoS 1 both ways): one gateway instance, two instances sharing the inputs (outputs for lines
+homed on the other instance cross the broker once more), each with SQLite journals and then
+on one shared PostgreSQL database (a throwaway cluster, simulator/postgres.py), and an echo
+that answers each input with two messages of its size without any work: the most the broker
+and a Python client can carry per IAQ on this machine. The load, the echo and the gateway use
+the same MQTT client (gateway/bus/client.py). Each server runs in its own process; the first
+instance and the echo are pinned to core 0, the second instance to core 1; mosquitto,
+PostgreSQL and the load are left to the scheduler.
 
 ``python -m simulator.bench_mqtt echo PORT`` is the echo server.
 """
@@ -31,6 +32,7 @@ from gateway.bus.topics import SHARED_INPUT, input_topic, output_topic
 from gateway.datafiles import load_lines
 from gateway.mqtt_config import BrokerAccount, line_accounts, write_config
 from routing.lines import dev_key
+from simulator.postgres import PostgresServer
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 GATEWAY = BrokerAccount("iaqgw", "DEV-IAQGW")
@@ -93,8 +95,9 @@ def _pin(cpu: int) -> Callable[[], None]:
 
 @contextmanager
 def _servers(work: Path, port: int, instances: Sequence[str], index: Path,
-             records: int) -> Iterator[None]:
-    """Gateway instances on the broker, each on a fresh journal, pinned one per core."""
+             records: int, store: str | None = None) -> Iterator[None]:
+    """Gateway instances on the broker, each on a fresh journal (or all on the PostgreSQL
+    database ``store``), pinned one per core."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for cpu, name in enumerate(instances):
@@ -107,7 +110,7 @@ def _servers(work: Path, port: int, instances: Sequence[str], index: Path,
                     [sys.executable, "-m", "gateway", "serve", "--port", "0", "--data-dir",
                      str(data), "--synthetic-records", str(records), "--bus",
                      f"mqtt://127.0.0.1:{port}", "--instance", name, "--instances",
-                     ",".join(instances)],
+                     ",".join(instances), *(("--store", store) if store else ())],
                     stdout=log, stderr=subprocess.STDOUT,
                     preexec_fn=_pin(cpu),
                     env={**os.environ, "IAQGW_TECHNICIAN_DELAY": "off"},
@@ -203,16 +206,25 @@ def _rate(port: int, lines: Sequence[str], make_iaq: Callable[[str, int], str],
 def bench_mqtt(data: Path, records: int, lines: Sequence[str],
                make_iaq: Callable[[str, int], str], per_line: int = 1500,
                window: int = 64) -> list[str]:
-    """Run the three MQTT figures; print them and return rows for the benchmark table."""
+    """Run the MQTT figures (SQLite journals, then one shared PostgreSQL database, one and two
+    instances, then the echo); print them and return rows for the benchmark table."""
     index = data / f"index-synthetic-{records}.sqlite3"
     rates: dict[str, float] = {}
-    for label, instances in (("one", ("a",)), ("two", ("a", "b"))):
-        work = Path(tempfile.mkdtemp(prefix="iaqgw-bench-mqtt-"))
-        try:
-            with _broker(work) as port, _servers(work, port, instances, index, records):
-                rates[label] = _rate(port, lines, make_iaq, per_line, window)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    postgres = PostgresServer(_free_port()).start()
+    try:
+        for label, instances, store in (
+            ("one", ("a",), None), ("two", ("a", "b"), None),
+            ("pg one", ("a",), postgres.database()), ("pg two", ("a", "b"), postgres.database()),
+        ):
+            work = Path(tempfile.mkdtemp(prefix="iaqgw-bench-mqtt-"))
+            try:
+                with _broker(work) as port, _servers(work, port, instances, index, records,
+                                                     store):
+                    rates[label] = _rate(port, lines, make_iaq, per_line, window)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        postgres.stop()
     work = Path(tempfile.mkdtemp(prefix="iaqgw-bench-mqtt-"))
     try:
         with _broker(work) as port, _echo(port):
@@ -220,12 +232,15 @@ def bench_mqtt(data: Path, records: int, lines: Sequence[str],
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"over MQTT ({len(lines)} lines x {window} in flight): one instance "
-          f"{rates['one']:,.0f} IAQ/s, two instances {rates['two']:,.0f} IAQ/s, "
+          f"{rates['one']:,.0f} IAQ/s, two instances {rates['two']:,.0f} IAQ/s; on PostgreSQL "
+          f"{rates['pg one']:,.0f} and {rates['pg two']:,.0f} IAQ/s; "
           f"echo through mosquitto {rates['echo']:,.0f}/s")
     return [
         f"| end-to-end IAQ/s over MQTT, one instance ({len(lines)} lines x {window}) "
         f"| {rates['one']:,.0f}/s | - |",
         f"| end-to-end IAQ/s over MQTT, two instances | {rates['two']:,.0f}/s | - |",
+        f"| same, one instance on a PostgreSQL store | {rates['pg one']:,.0f}/s | - |",
+        f"| same, two instances on one PostgreSQL store | {rates['pg two']:,.0f}/s | - |",
         f"| echo through mosquitto, same load (ceiling) | {rates['echo']:,.0f}/s | - |",
     ]
 

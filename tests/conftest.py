@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from gateway_process import GatewayProcess
 from hypothesis import settings as hypothesis_settings
-from mqtt_broker import Broker, start_instances
+from mqtt_broker import Broker, free_port, start_instances
 from paths import RECORDS
 
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.logs import configure_logging
 from simulator.client import LineClient
+from simulator.postgres import PostgresServer
 
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=200)
 hypothesis_settings.load_profile("ci")
@@ -94,6 +95,20 @@ def instances(tmp_path: Path, broker: Broker) -> Iterator[dict[str, GatewayProce
     yield started
     for process in started.values():
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster per test worker (each test takes a database of it)."""
+    server = PostgresServer(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh empty PostgreSQL database, for ``--store``."""
+    return postgres_server.database()
 
 
 @pytest.fixture

@@ -54,6 +54,22 @@ class Homes:
         self.instance = instance
         self.instances = tuple(instances)
         self._homes = {line: home_of(line, self.instances) for line in lines}
+        # The instances whose lease stands (all of them without leases).
+        self.live = frozenset(self.instances)
+
+    def set_live(self, live: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Spread the homes over the listed instances that are live (gateway/bus/leases.py);
+        this one counts as live. Returns the lines homed here now that were not, and those
+        homed elsewhere now that were here."""
+        alive = set(live) | {self.instance}
+        self.live = frozenset(alive)
+        among = tuple(name for name in self.instances if name in alive)
+        before = self._homes
+        self._homes = {line: home_of(line, among) for line in before}
+        here = self.instance
+        gained = [line for line, home in self._homes.items() if home == here != before[line]]
+        lost = [line for line, home in before.items() if home == here != self._homes[line]]
+        return gained, lost
 
     def home_of(self, line: str) -> str:
         """The line's home instance (lines outside the registry: this one)."""

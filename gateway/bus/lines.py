@@ -168,6 +168,15 @@ class BusLines:
             self._log.error("bus.instances_mismatch", instance=name, theirs=",".join(listed),
                             ours=",".join(self._homes.instances))
 
+    def homes_moved(self, gained: list[str], lost: list[str]) -> None:
+        """MQTT lines homed here now: how far the broker took their outputs (their last home
+        recorded it in the shared store), then what it has not taken."""
+        published = self._store.published()
+        for line in gained:
+            self._published[line] = max(self._published.get(line, 0), published.get(line, 0))
+            if self._client is not None and self._presence.get(line) == MQTT_PRESENCE:
+                self._resend(line)
+
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish when connected; lost with the connection, to be sent again after it."""
         client = self._client

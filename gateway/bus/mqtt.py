@@ -135,6 +135,8 @@ class MqttBus:
         self._origin = store.origin()
         self._client: BusClient | None = None
         self._runner: asyncio.Task[None] | None = None
+        # Broker sessions of instances whose lease ran out, taken over (_adopt_sessions).
+        self._adopted: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
         self._token = ""
@@ -154,6 +156,7 @@ class MqttBus:
             self._log.info("bus.homes", instance=self._instance, lines=len(self._homes.here()),
                            instances=",".join(self._homes.instances))
         self._runner = asyncio.create_task(self._run())
+        self._adopt_sessions()
 
     async def stop(self) -> None:
         """Let pending publishes finish (briefly), say goodbye, disconnect."""
@@ -168,11 +171,30 @@ class MqttBus:
                                          retain=True),
                     STOP_GRACE_S,
                 )
-        self._runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._runner
+        for task in (self._runner, *self._adopted.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._adopted.clear()
         self._runner = None
         self._lines.save_published()
+
+    def homes_moved(self, gained: list[str], lost: list[str]) -> None:
+        """Take the routes of lines homed here now, let go of those homed elsewhere now, number
+        what waits in the outbox for lines homed here now, and look at the outbox again (its
+        entries may have a live home now)."""
+        self._deliver(self._store.take_over(self._origin, gained))
+        client = self._client
+        if client is not None:
+            self._spawn(self._reroute(client, gained, lost))
+        self._adopt_sessions()
+        self._store.wake()
+
+    async def _reroute(self, client: BusClient, gained: list[str], lost: list[str]) -> None:
+        if gained:
+            await client.subscribe([route_topic(line) for line in gained])
+        if lost:
+            await client.unsubscribe([route_topic(line) for line in lost])
 
     # connection
 
@@ -180,18 +202,25 @@ class MqttBus:
         return orjson.dumps({"left": self._token})
 
     def _new_client(self) -> BusClient:
-        settings = self._settings
         self._token = uuid.uuid4().hex
+        # The broker marks this connection gone when it vanishes.
+        return self._connection(
+            self._instance, Will(instance_topic(self._instance), self._left(), retain=True)
+        )
+
+    def _connection(self, instance: str, will: Will | None) -> BusClient:
+        """A connection with the broker session of ``instance`` (this one's, or an adopted
+        one's)."""
+        settings = self._settings
         return BusClient(
             self._host,
             self._port,
-            identifier=f"iaqgw-{self._instance}",
+            identifier=f"iaqgw-{instance}",
             username=settings.bus_user,
             password=settings.bus_password,
             keepalive=KEEPALIVE_S,
             session_expiry=SESSION_NEVER_EXPIRES,
-            # The broker marks this connection gone when it vanishes.
-            will=Will(instance_topic(self._instance), self._left(), retain=True),
+            will=will,
         )
 
     async def _run(self) -> None:
@@ -245,6 +274,33 @@ class MqttBus:
         self._store.wake()
         while True:
             self._take(client, await client.receive(INPUT_BATCH))
+
+    def _adopt_sessions(self) -> None:
+        """Take over the broker sessions of listed instances whose lease ran out.
+
+        mosquitto keeps dealing shared-subscription inputs to a member whose session waits
+        offline, and keeps the envelopes routed to it: the adopter takes them (the session's
+        own subscriptions) and answers them as its own. It lets go when the instance is live
+        again; the instance's own connection takes its session back in any case.
+        """
+        for name in self._homes.instances:
+            task = self._adopted.get(name)
+            if name not in self._homes.live and task is None:
+                self._adopted[name] = asyncio.create_task(self._adopt(name))
+            elif name in self._homes.live and task is not None:
+                task.cancel()
+                del self._adopted[name]
+
+    async def _adopt(self, name: str) -> None:
+        try:
+            async with self._connection(name, None) as client:
+                self._log.warning("bus.session_adopted", instance=name)
+                while True:
+                    self._take(client, await client.receive(INPUT_BATCH))
+        except (BusError, TimeoutError, OSError) as exc:
+            # Once: the instance came back (and took its session), or the broker went away.
+            self._log.info("bus.adoption_ended", instance=name,
+                           error=str(exc) or type(exc).__name__)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)

@@ -1,4 +1,4 @@
-"""The bus's tables in the journal file (docs/scale-out.md), written in the journal's
+"""The bus's tables in the journal's database (docs/scale-out.md), written in the journal's
 transactions: the outbox, the envelopes already numbered, how far MQTT lines were published,
 and this journal's origin name.
 
@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import Final
 
 from gateway.bus import Homes
 from gateway.journal import Journal, PendingOutput, Render, StoredOutput
 from gateway.outputs import render_output
-from gateway.store import Store, Transaction
+from gateway.store import Location, Store, Transaction
+from responders.base import POSTGRESQL
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -46,6 +47,12 @@ CREATE TABLE IF NOT EXISTS bus_origin (origin TEXT NOT NULL);
 """
 
 
+# The origin of every envelope from a shared (PostgreSQL) store.
+SHARED_ORIGIN: Final = "shared"
+# More outbox entries than any outbox holds.
+_ALL: Final = 2**62
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """An output waiting in the outbox to cross the broker to its line's home."""
@@ -58,7 +65,7 @@ class BusStore:
     """The bus's rows, on the journal's writer (its transactions) and a reader of their own."""
 
     def __init__(
-        self, journal: Journal, path: Path, homes: Homes, render: Render = render_output
+        self, journal: Journal, path: Location, homes: Homes, render: Render = render_output
     ) -> None:
         self._journal = journal
         self._homes = homes
@@ -130,7 +137,13 @@ class BusStore:
             tx.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
     def origin(self) -> str:
-        """A name for this journal file, new with every new file; it tags outbox entries."""
+        """A name for this journal, new with every new file; it tags outbox entries.
+
+        A shared store is one journal for every instance, its outbox ids drawn from one
+        sequence: one fixed name, which instances starting together cannot make twice.
+        """
+        if self._store.dialect == POSTGRESQL:
+            return SHARED_ORIGIN
         for (known,) in self._store.reader().execute("SELECT origin FROM bus_origin").fetchall():
             return str(known)
         origin = uuid.uuid4().hex
@@ -157,6 +170,17 @@ class BusStore:
             ]
             return self._journal.store_outputs((), fresh, self._render)
 
+    def take_over(self, origin: str, lines: Iterable[str]) -> list[StoredOutput]:
+        """Number here, in one transaction, what waits in the outbox for lines that became
+        homed here (their home's lease ran out); recorded as envelopes of ``origin``, so one
+        that was published meanwhile is numbered once."""
+        entries = self.outbox(_ALL, lines)
+        if not entries:
+            return []
+        with self._store.transaction() as tx:
+            tx.executemany("DELETE FROM outbox WHERE id = ?", [(e.id,) for e in entries])
+            return self.store_remote(origin, [(e.id, e.output) for e in entries])
+
     def published(self) -> dict[str, int]:
         """Per line, the last output sequence number the broker took over MQTT."""
         reader = self._store.reader()
@@ -167,6 +191,7 @@ class BusStore:
         with self._store.transaction() as tx:
             tx.executemany(
                 "INSERT INTO bus_published (line, seq) VALUES (?, ?)"
-                " ON CONFLICT (line) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                " ON CONFLICT (line) DO UPDATE SET seq = excluded.seq"
+                " WHERE bus_published.seq < excluded.seq",
                 list(cursors.items()),
             )

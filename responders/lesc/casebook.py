@@ -12,7 +12,6 @@ queue and marks a case ``answered``; the gateway sends the answer on its next sw
 """
 
 import dataclasses
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from responders.base import Clock, ServiceStore, Transaction
+from responders.base import POSTGRESQL, SQLITE, Clock, Connection, ServiceStore, Transaction
 from responders.lesc.desk import (
     ANSWERED,
     CLOSED,
@@ -134,9 +133,16 @@ NAME_MAX: Final = 30
 REMARK_MAX: Final = 200
 
 
-def table_columns(db: sqlite3.Connection, table: str) -> frozenset[str]:
+_COLUMNS_OF: Final = {
+    SQLITE: "SELECT name FROM pragma_table_info(?)",
+    POSTGRESQL: "SELECT column_name FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = ?",
+}
+
+
+def table_columns(db: Connection, table: str, dialect: str = SQLITE) -> frozenset[str]:
     """The columns a table of the store has (none when it has no such table)."""
-    return frozenset(str(row[1]) for row in db.execute(f"PRAGMA table_info({table})"))
+    return frozenset(str(row[0]) for row in db.execute(_COLUMNS_OF[dialect], (table,)))
 
 
 def create_tables(store: ServiceStore) -> None:
@@ -144,13 +150,13 @@ def create_tables(store: ServiceStore) -> None:
     store.schema(SCHEMA)
     reader = store.reader()
     for table, column, definition in ADDED_COLUMNS:
-        if column in table_columns(reader, table):
+        if column in table_columns(reader, table, store.dialect):
             continue
         try:
             store.schema(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-        except sqlite3.OperationalError:
-            # Another process (the gateway, an operator's command) added it first.
-            if column not in table_columns(reader, table):
+        except Exception:
+            # Another process (an instance, an operator's command) added it first.
+            if column not in table_columns(reader, table, store.dialect):
                 raise
 
 
@@ -209,13 +215,13 @@ def _case(row: Sequence[Any]) -> Case:
     )
 
 
-def read_case(db: sqlite3.Connection, case_id: int) -> Case | None:
+def read_case(db: Connection, case_id: int) -> Case | None:
     """One case by its LESC control number."""
     row = db.execute(f"{_SELECT} WHERE id = ?", (case_id,)).fetchone()
     return _case(row) if row else None
 
 
-def queue(db: sqlite3.Connection) -> list[Case]:
+def queue(db: Connection) -> list[Case]:
     """The technician queue: open cases and answers not sent yet, hit confirmations first."""
     rows = db.execute(
         f"{_SELECT} WHERE state IN (?, ?) ORDER BY kind = ?, rno DESC, deadline, id",
@@ -290,7 +296,7 @@ class Casebook:
 
     def __init__(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         *,
         clock: Clock,
         margins: Mapping[str, timedelta],
@@ -299,8 +305,12 @@ class Casebook:
         log: Any,
         uncommitted: Callable[[], Sequence[object]] = tuple,
         on_write: Callable[[], None] | None = None,
+        dialect: str = SQLITE,
     ) -> None:
         self._db = db
+        # On a database several instances share, a timed action claims its case's row: the
+        # instance that gets it acts, one that finds it taken skips the case (StaleCase).
+        self._claim = " FOR UPDATE SKIP LOCKED" if dialect == POSTGRESQL else ""
         self._clock = clock
         self._margins = dict(margins)
         self._technician_delay = technician_delay
@@ -479,9 +489,13 @@ class Casebook:
                 # state read in the same batch, perhaps opened by it: nothing to check.
                 continue
             row = db.execute(
-                "SELECT state FROM lesc_cases WHERE id = ?", (effect.case.id,)
+                f"SELECT state, pendings FROM lesc_cases WHERE id = ?{self._claim}",
+                (effect.case.id,),
             ).fetchone()
-            if row is None or row[0] not in expected:
+            # A PENDING already sent for this deadline (by another instance) moved it on.
+            if row is None or row[0] not in expected or (
+                isinstance(effect, CasePending) and row[1] != effect.case.pendings
+            ):
                 raise StaleCase(effect.case.id)
 
     def _due_of(self, pri: str | None, deadline: datetime | None) -> float | None:

@@ -31,6 +31,12 @@ DataDir = Annotated[
     Path | None, typer.Option(help="Journal directory (default: data, or IAQGW_DATA_DIR)")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+# The whole LESC of instances that share a PostgreSQL database (docs/scale-out.md).
+StoreUrl = Annotated[
+    str | None,
+    typer.Option("--store", help="Shared PostgreSQL database (postgresql://...), or "
+                 "IAQGW_STORE, instead of the journal in --data-dir"),
+]
 IndexDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Journal and index directory", show_default="data")
 ]
@@ -160,10 +166,12 @@ def add_commands(cli: CommandLine) -> None:
     )
 
     @queue_app.command("list")
-    def queue_list(data_dir: DataDir = None, json: Json = False) -> None:
+    def queue_list(
+        data_dir: DataDir = None, json: Json = False, store_url: StoreUrl = None
+    ) -> None:
         """List open cases (hit confirmations first) and answers the gateway has yet to send,
         and how many IARs are held for their research time."""
-        with cli.store(data_dir) as store:
+        with cli.store(data_dir, url=store_url) as store:
             create_tables(store)
             store.schema(HELD_SCHEMA)
             cases = queue(store.reader())
@@ -193,9 +201,10 @@ def add_commands(cli: CommandLine) -> None:
             str | None, typer.Option(help="A remark added to the answer (one line)")
         ] = None,
         data_dir: DataDir = None,
+        store_url: StoreUrl = None,
     ) -> None:
         """Answer a queued case; the running gateway sends the answer on its next sweep."""
-        with cli.store(data_dir) as store:
+        with cli.store(data_dir, url=store_url) as store:
             create_tables(store)
             try:
                 case = answer_case(
@@ -214,11 +223,12 @@ def add_commands(cli: CommandLine) -> None:
         year: Annotated[
             int | None, typer.Option(help="Only this fiscal year (FY2026: Oct 2025 - Sep 2026)")
         ] = None,
+        store_url: StoreUrl = None,
     ) -> None:
         """Yearly LESC figures by fiscal year and state: queries, detainers, hits, ORIs, times,
         and hits per index searched."""
-        with cli.store(data_dir, read_only=True) as store:
-            years = compute(store.reader(), year)
+        with cli.store(data_dir, read_only=True, url=store_url) as store:
+            years = compute(store.reader(), year, store.dialect)
         if json:
             typer.echo(orjson.dumps({"fiscal_years": [y.as_dict() for y in years]}).decode())
             return

@@ -10,14 +10,23 @@ before the commit nothing went out, after it the row is marked. Like the caseboo
 actions, each answer is released alone when a batch fails, and a failing one backs off.
 """
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
 
-from responders.base import Emission, Origin, Reply, Transaction, raised_at, summary
+from responders.base import (
+    POSTGRESQL,
+    SQLITE,
+    Connection,
+    Emission,
+    Origin,
+    Reply,
+    Transaction,
+    raised_at,
+    summary,
+)
 from responders.lesc.casebook import moment, stamp
 from responders.lesc.deadlines import BATCH, RETRY_FIRST, RETRY_MAX, Emit
 from responders.lesc.timing import AnswerHeld, AnswerReleased
@@ -43,7 +52,7 @@ _INSERT: Final = (
 HeldEffect = AnswerHeld | AnswerReleased
 
 
-def held_now(db: sqlite3.Connection) -> dict[int, datetime]:
+def held_now(db: Connection) -> dict[int, datetime]:
     """The held IARs not released yet: input id (LESC control number) -> when it falls due."""
     rows = db.execute("SELECT input_id, release_at FROM lesc_held WHERE released_at IS NULL")
     return {int(input_id): moment(release_at) for input_id, release_at in rows}
@@ -62,13 +71,17 @@ class HeldAnswers:
 
     def __init__(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         *,
+        dialect: str = SQLITE,
         emit: Emit,
         log: Any,
         on_write: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
+        # On a shared store each release claims its row: an instance releasing it already
+        # holds the lock, and this one skips it rather than wait (casebook.py does the same).
+        self._claim = " FOR UPDATE SKIP LOCKED" if dialect == POSTGRESQL else ""
         self._emit = emit
         self._log = log
         self._on_write = on_write
@@ -97,13 +110,17 @@ class HeldAnswers:
                     )
                 held = True
             else:
-                cursor = tx.execute(
-                    "UPDATE lesc_held SET released_at = ? WHERE input_id = ?"
-                    " AND released_at IS NULL",
+                claimed = tx.execute(
+                    "SELECT input_id FROM lesc_held WHERE input_id = ? AND released_at IS NULL"
+                    + self._claim,
+                    (effect.input_id,),
+                ).fetchone()
+                if claimed is None:
+                    raise AlreadyReleased(effect.input_id)
+                tx.execute(
+                    "UPDATE lesc_held SET released_at = ? WHERE input_id = ?",
                     (stamp(effect.at), effect.input_id),
                 )
-                if cursor.rowcount != 1:
-                    raise AlreadyReleased(effect.input_id)
                 # The figures' response time runs to the IAR, not the acknowledgement.
                 tx.execute(
                     "UPDATE lesc_queries SET answered_at = ? WHERE input_id = ?",

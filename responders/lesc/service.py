@@ -35,6 +35,7 @@ class LescRuntime(ServiceRuntime):
             ctx.store.schema(HELD_SCHEMA)
             self.casebook = Casebook(
                 ctx.store.reader(),
+                dialect=ctx.store.dialect,
                 clock=ctx.clock,
                 margins={
                     "U": timedelta(seconds=settings.hit_margin_urgent),
@@ -69,7 +70,11 @@ class LescRuntime(ServiceRuntime):
             timing,
         )
         self.held = HeldAnswers(
-            ctx.store.reader(), emit=ctx.emit, log=ctx.log, on_write=ctx.nudge
+            ctx.store.reader(),
+            dialect=ctx.store.dialect,
+            emit=ctx.emit,
+            log=ctx.log,
+            on_write=ctx.nudge,
         )
         self.deadlines = Deadlines(
             casebook=self.casebook,

@@ -17,7 +17,6 @@ Per federal fiscal year (October 1 to September 30, UTC) and per state (the requ
   Percentiles come from an HDR histogram (3 significant digits), in milliseconds.
 """
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -25,6 +24,7 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
+from responders.base import POSTGRESQL, SQLITE, Connection
 from responders.lesc.casebook import table_columns
 from responders.lesc.desk import CLOSED, CONFIRMED, HIT, NOT_CONFIRMED
 from responders.lesc.indices.finding import parse_listing
@@ -173,16 +173,25 @@ def _ms(start: float, end: float) -> int:
     return max(0, round((end - start) * 1000))
 
 
-def _has_tables(db: sqlite3.Connection) -> bool:
-    row = db.execute(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
-        " AND name IN ('lesc_queries', 'lesc_cases', 'lesc_detainers')"
-    ).fetchone()
+# How many of the LESC's tables the database holds, in each store's catalogue.
+_TABLES: Final = " IN ('lesc_queries', 'lesc_cases', 'lesc_detainers')"
+_COUNT_TABLES: Final = {
+    SQLITE: f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name{_TABLES}",
+    POSTGRESQL: "SELECT COUNT(*) FROM information_schema.tables"
+    f" WHERE table_schema = current_schema() AND table_name{_TABLES}",
+}
+
+
+def _has_tables(db: Connection, dialect: str) -> bool:
+    row = db.execute(_COUNT_TABLES[dialect]).fetchone()
     return int(row[0]) == 3
 
 
-def compute(db: sqlite3.Connection, only_year: int | None = None) -> list[FiscalYear]:
-    """Every fiscal year with traffic (or just ``only_year``), oldest first."""
+def compute(
+    db: Connection, only_year: int | None = None, dialect: str = SQLITE
+) -> list[FiscalYear]:
+    """Every fiscal year with traffic (or just ``only_year``), oldest first; ``dialect`` is
+    the store's (responders.base.ServiceStore)."""
     years: dict[int, FiscalYear] = {}
 
     def figures(moment: float, line: str) -> Figures | None:
@@ -193,11 +202,11 @@ def compute(db: sqlite3.Connection, only_year: int | None = None) -> list[Fiscal
             years[year] = FiscalYear(year)
         return years[year].states[line]
 
-    if not _has_tables(db):
+    if not _has_tables(db, dialect):
         return []
     # Journals written before a column came lack it: their IAQs are biographic and list no
     # index.
-    columns = table_columns(db, "lesc_queries")
+    columns = table_columns(db, "lesc_queries", dialect)
     biometric = "q.biometric" if "biometric" in columns else "0"
     indices = "q.indices" if "indices" in columns else "NULL"
     rows = db.execute(

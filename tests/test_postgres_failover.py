@@ -1,0 +1,143 @@
+"""Two gateway processes on one PostgreSQL store and one mosquitto: when one is SIGKILLed and
+stays down, its lines' homes pass to the other within the lease time (issue 14).
+
+The urgent hit-confirmation margin is set so that a PENDING YR falls due three seconds after
+its YQ, as in test_reliability_deadlines.py: it falls due while the home of its line is dead.
+"""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from gateway_process import GatewayProcess
+from lesc_support import yq
+from messages import am, field_lines, iaq
+from mqtt_broker import INSTANCES, Broker, homed, wait_for_event
+
+from simulator.client import LineClient, SignOnRejected
+from simulator.mqtt_client import MqttLineClient
+
+LEASE_S = 3.0
+SETTINGS = {
+    "IAQGW_LEASE_TIME": str(LEASE_S),
+    "IAQGW_TECHNICIAN_DELAY": "off",
+    "IAQGW_HIT_MARGIN_URGENT": "597",
+}
+
+
+@pytest.fixture
+def shared(
+    tmp_path: Path, broker: Broker, postgres: str
+) -> Iterator[dict[str, GatewayProcess]]:
+    """Instances a and b on the broker and one PostgreSQL database, each holding its homes."""
+    started: dict[str, GatewayProcess] = {}
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in SETTINGS.items():
+            env.setenv(name, value)
+        try:
+            for name in INSTANCES:
+                (tmp_path / name).mkdir()
+                started[name] = GatewayProcess(
+                    tmp_path / name / "data", "--bus", broker.url, "--instance", name,
+                    "--instances", ",".join(INSTANCES), "--store", postgres,
+                ).start()
+            for process in started.values():
+                wait_for_event(process, "bus.connected")
+            # a held every home until b's lease showed: wait until it let b's lines go.
+            deadline = time.monotonic() + 10
+            while sum(e.get("event") == "bus.homes_moved" for e in started["a"].events()) < 2:
+                assert time.monotonic() < deadline, "a never gave b its homes"
+                time.sleep(0.05)
+            yield started
+        finally:
+            for process in started.values():
+                process.stop()
+
+
+async def sign_on_when_homed(port: int, line: str, timeout: float) -> tuple[LineClient, float]:
+    """Sign on as soon as the instance is the line's home; the client and how long it took."""
+    start = time.monotonic()
+    while True:
+        try:
+            client = await LineClient.connect("127.0.0.1", port, line, auto_ack=False)
+            return client, time.monotonic() - start
+        except SignOnRejected as exc:
+            assert "LINE HOMED ON b" in str(exc)
+            assert time.monotonic() - start < timeout, "the home never moved"
+            await asyncio.sleep(0.1)
+
+
+async def test_a_dead_instances_lines_are_served_by_the_other_within_the_lease_time(
+    shared: dict[str, GatewayProcess], postgres: str, broker: Broker
+) -> None:
+    a, b = shared["a"], shared["b"]
+    on_a, on_b = homed("a", 1)[0], homed("b", 1)[0]
+    mqtt_lines = homed("a", 1, (on_a,)) + homed("b", 1, (on_b,))
+    mqtt = {line: await MqttLineClient.connect("127.0.0.1", broker.port, line)
+            for line in mqtt_lines}
+    per_line = 10
+
+    async def mqtt_traffic(first: int) -> None:
+        for line, client in mqtt.items():
+            for n in range(first, first + per_line):
+                await client.send(iaq(f"{line}0000000", arn="012345678", control=f"Q{n}"))
+
+    await mqtt_traffic(0)
+    sender = await LineClient.connect("127.0.0.1", a.port, on_a)
+    # Refused at a, which names the home.
+    with pytest.raises(SignOnRejected, match="LINE HOMED ON b"):
+        await LineClient.connect("127.0.0.1", a.port, on_b)
+    line = await LineClient.connect("127.0.0.1", b.port, on_b, auto_ack=False)
+    for n in range(5):
+        await sender.send(am(f"{on_a}0000000", f"{on_b}0000000", text=f"BEFORE {n}"))
+    before = await line.recv_many(5)
+    assert [o.seq for o in before] == [1, 2, 3, 4, 5]
+    await line.ack(3)
+    # An urgent YQ whose PENDING falls due in three seconds, after b is gone.
+    ori = f"{on_b}0000000"
+    await line.send(yq(ori, control="U1", nam="LOPES, CARLOS"))
+    with psycopg.connect(postgres) as db:
+        deadline = time.monotonic() + 10
+        while db.execute("SELECT COUNT(*) FROM lesc_cases").fetchone() != (1,):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        db.commit()
+    b.kill()
+    killed = time.monotonic()
+    # Inputs the broker deals to b's session, and outputs of the MQTT line homed on b.
+    await mqtt_traffic(per_line)
+    for line, client in mqtt.items():
+        got = [await client.recv(3 * LEASE_S + 10) for _ in range(4 * per_line)]
+        # Each IAQ answered (IAR and its copy), numbered 1..N without a gap across the move.
+        assert [o.seq for o in got] == list(range(1, 4 * per_line + 1)), line
+        controls = {o.message.control for o in got}
+        assert controls == {f"Q{n}" for n in range(2 * per_line)}, line
+        await client.close()
+
+    # The line signs on at a once b's lease has run out, and finds its state there.
+    line, waited = await sign_on_when_homed(a.port, on_b, 3 * LEASE_S)
+    assert waited <= LEASE_S + LEASE_S / 3 + 1.0
+    assert line.last_ack == 3
+    await sender.send(am(f"{on_a}0000000", ori, text="AFTER"))
+    got = await line.recv_many(4, timeout=15)
+    by_seq = {o.seq: o for o in got}
+    assert sorted(by_seq) == [4, 5, 6, 7]  # the unacknowledged two, then two more: no gap
+    assert [by_seq[4].message.body, by_seq[5].message.body] == ["BEFORE 3", "BEFORE 4"]
+    [pending] = [o for o in got if o.message.mke == "YR"]
+    assert field_lines(pending.message.body)["STA"] == "PENDING"
+    assert pending.message.control == "U1"
+    assert time.monotonic() - killed < 10 * 60
+    [event] = [e for e in a.events() if e.get("event") == "hit.deadline"]
+    assert float(str(event["margin_ms"])) > 0
+    with psycopg.connect(postgres) as db:
+        seqs = [row[0] for row in db.execute(
+            "SELECT seq FROM outputs WHERE line = %s ORDER BY seq", (on_b,)
+        )]
+    assert seqs == list(range(1, 8))
+    # b's broker session (its share of the MQTT inputs) was taken over.
+    assert any(e.get("event") == "bus.session_adopted" for e in a.events())
+    await line.close()
+    await sender.close()
