@@ -1,8 +1,9 @@
 """The message mix of the simulated state switches, drawn from the ORI registry and the index.
 
 Subjects come from the same immigration records the gateway serves, so IAQs hit by A-number
-and by name, miss, and match several records; QWs name IVF subjects so their QR carries hits
-that the switch then confirms with a YQ.
+and by name, miss, and match several records; some carry the subject's FBI number and SID, as
+an officer has them after a booking, or an FBI number that finds no one (docs/simulator.md);
+QWs name IVF subjects so their QR carries hits that the switch then confirms with a YQ.
 """
 
 import csv
@@ -19,6 +20,7 @@ from formats.message import format_fields, format_input
 from formats.soundex import soundex
 from responders.lesc import LESC_ORI
 from responders.lesc.desk import name_of
+from responders.lesc.indices.identifiers import arn_of_fbi, fbi_number, sid_number
 from responders.lesc.records import ensure_index, index_path
 from routing.oris import FBI_CJIS_ORI, OriRegistry
 
@@ -33,6 +35,14 @@ ANSWER_MKE: Final = {
 }  # fmt: skip
 # The line biometric IAQs (mix kind ``bio``) are sent on: the FBI CJIS Division's.
 CJIS_LINE: Final = FBI_CJIS_ORI[:2]
+# Shares of IAQs with identifiers beyond the A-number (docs/simulator.md): a booked subject's
+# FBI number and SID, mostly; now and then an FBI number from an old report, the subject's or
+# one that finds no one.
+BOOKED_SHARE: Final = 0.15
+BOOKED_IDENTIFIED: Final = 0.8
+BOOKED_UNKNOWN_FBI: Final = 0.1
+OTHER_FBI: Final = 0.05
+OTHER_UNKNOWN_FBI: Final = 0.05
 INDEX_SAMPLE: Final = 5000
 SHARED_SAMPLE: Final = 500
 OFFENSES: Final = ("0399", "1399", "2404", "3599", "5404", "5707", "4899", "2303")
@@ -50,7 +60,8 @@ AM_TEXTS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """A person as the simulated officer knows them."""
+    """A person as the simulated officer knows them, with their A-number (given only now and
+    then; None for a person the index does not hold)."""
 
     last: str
     first: str
@@ -281,19 +292,46 @@ class TrafficGenerator:
             return subject, subject.arn is not None
         if draw < 0.75:
             return subject, False
-        # A miss: the same person with a birth date the index does not hold for them.
+        # A miss by name: the same person with a birth date the index does not hold for
+        # them (a false one given at arrest); their prints still name them (FBI/, SID/).
         shifted = subject.dob - timedelta(days=rng.randint(40, 4000))
         return Subject(subject.last, subject.first, subject.middle, shifted, subject.sex,
-                       subject.pob), False
+                       subject.pob, subject.arn), False
 
     def _dob(self, subject: Subject) -> str:
         if self._rng.random() < 0.2 and subject.dob.year >= 1930:
             return f"{subject.dob.month:02d}{subject.dob.day:02d}{subject.dob.year % 100:02d}"
         return format_ccyymmdd(subject.dob)
 
+    def _unknown_fbi(self) -> str:
+        """An FBI number in the proper form that encodes no one: mistyped, or another
+        agency's."""
+        while True:
+            letters = "".join(self._rng.choice("ABCDEFGHIJKLMNOPQRSTUVWX") for _ in range(2))
+            fbi = f"{self._rng.randint(0, 999_999):06d}{letters}{self._rng.randint(0, 9)}"
+            if arn_of_fbi(fbi) is None:
+                return fbi
+
+    def _identifiers(self, line: str, subject: Subject, booked: bool) -> dict[str, str]:
+        """The FBI/ and SID/ an officer has, if any: a booked subject's from the prints."""
+        draw = self._rng.random()
+        arn = subject.arn
+        if booked:
+            if draw < BOOKED_IDENTIFIED and arn is not None:
+                return {"FBI": fbi_number(arn), "SID": sid_number(arn, line)}
+            if draw < BOOKED_IDENTIFIED + BOOKED_UNKNOWN_FBI:
+                return {"FBI": self._unknown_fbi()}
+            return {}
+        if draw < OTHER_FBI and arn is not None:
+            return {"FBI": fbi_number(arn)}
+        if draw < OTHER_FBI + OTHER_UNKNOWN_FBI:
+            return {"FBI": self._unknown_fbi()}
+        return {}
+
     def _iaq_fields(self, line: str, subject: Subject, with_arn: bool,
                     purpose: str) -> dict[str, str]:
         rng = self._rng
+        booked = rng.random() < BOOKED_SHARE
         fields = {
             "PUR": purpose,
             "ATN": rng.choice(OFFICERS),
@@ -302,11 +340,12 @@ class TrafficGenerator:
             "DOB": self._dob(subject),
             "SEX": subject.sex if rng.random() < 0.9 else "U",
             "POB": subject.pob,
-            "CUS": "Y" if rng.random() < 0.15 else "N",
+            "CUS": "Y" if booked else "N",
             "OFF": "0399" if purpose == "F" else rng.choice(OFFENSES),
         }
         if with_arn and subject.arn:
             fields["ARN"] = f"A{subject.arn}"
+        fields.update(self._identifiers(line, subject, booked))
         if rng.random() < 0.3:
             fields["OCA"] = f"{line}{rng.randint(10**6, 10**7 - 1)}"
         if rng.random() < 0.05:
@@ -323,16 +362,22 @@ class TrafficGenerator:
 
     def _biometric(self, line: str, booking: str) -> Planned:
         """The FBI CJIS Division's IAQ, on its own line, after a fingerprint match at a
-        booking by ``booking``: answered to the booking agency (docs/lesc.md)."""
-        rng = self._rng
+        booking by ``booking``: answered to the booking agency (docs/lesc.md). The match
+        gives the subject's own FBI number and the booking state's SID."""
         subject, _ = self._pick_subject()
         control = self.control(CJIS_LINE)
         fields = self._iaq_fields(line, subject, False, "C")
         remark = fields.pop("REM", None)
+        for drawn in ("FBI", "SID"):
+            fields.pop(drawn, None)
         fields["ATN"] = "FBI CJIS DIVISION"
         fields["CUS"] = "Y"  # booked
-        fields["FBI"] = f"{rng.randint(100_000, 999_999)}AB{rng.randint(0, 9)}"
-        fields["SID"] = f"{line}{rng.randint(10**7, 10**8 - 1)}"
+        if subject.arn is not None:
+            fields["FBI"] = fbi_number(subject.arn)
+            fields["SID"] = sid_number(subject.arn, line)
+        else:
+            fields["FBI"] = self._unknown_fbi()
+            fields["SID"] = f"{line}{self._rng.randint(10**7, 10**8 - 1)}"
         fields["BOR"] = booking
         if remark is not None:
             fields["REM"] = remark  # REM/ stands last
