@@ -153,8 +153,8 @@ class _Packed:
 
     __slots__ = ("arns", "at", "keys", "offsets", "text")
 
-    def __init__(self, text: bytes, offsets: array[int], keys: array[int], arns: array[int],
-                 at: array[int]) -> None:
+    def __init__(self, text: bytes, offsets: memoryview, keys: memoryview, arns: memoryview,
+                 at: memoryview) -> None:
         self.text = text  # record lines, _SEP between fields, UTF-8
         self.offsets = offsets  # where line i starts; one more for the end
         self.keys = keys  # name key of line i, ascending
@@ -170,12 +170,10 @@ class _Packed:
     @classmethod
     def read(cls, blobs: dict[str, bytes]) -> _Packed:
         """From the rows of the ``packed`` table."""
-        arrays = {}
-        for name, code in (("offsets", _POSITIONS), ("keys", _KEYS), ("arns", _KEYS),
-                           ("at", _POSITIONS)):
-            arrays[name] = array(code)
-            arrays[name].frombytes(blobs[name])
-        return cls(blobs["text"], **arrays)
+        # Views of the blobs as they were read: no copy.
+        return cls(blobs["text"], memoryview(blobs["offsets"]).cast(_POSITIONS),
+                   memoryview(blobs["keys"]).cast(_KEYS), memoryview(blobs["arns"]).cast(_KEYS),
+                   memoryview(blobs["at"]).cast(_POSITIONS))
 
     @classmethod
     def pack(cls, rows: Iterable[tuple[Any, ...]]) -> _Packed:
@@ -195,8 +193,9 @@ class _Packed:
             # Stored A-numbers are 9 digits, so their integers order and match as they do.
             arn_numbers.append(int(fields[0]))
         order = sorted(range(len(arn_numbers)), key=arn_numbers.__getitem__)
-        return cls(b"".join(lines), offsets, keys,
-                   array(_KEYS, [arn_numbers[i] for i in order]), array(_POSITIONS, order))
+        return cls(b"".join(lines), memoryview(offsets), memoryview(keys),
+                   memoryview(array(_KEYS, [arn_numbers[i] for i in order])),
+                   memoryview(array(_POSITIONS, order)))
 
     def record(self, i: int) -> Record:
         """The record of line ``i``."""
