@@ -133,11 +133,12 @@ class AuditRecord:
     out_seq: int | None = None
     outcome: str | None = None
 
-    def row(self) -> tuple[object, ...]:
-        """The values of an ``audit`` row, in column order."""
+    def row(self, at: str | None = None) -> tuple[object, ...]:
+        """The values of an ``audit`` row, in column order; ``at`` is ``self.at`` as text
+        when the caller has it already (records of a batch share their moment)."""
         return (
-            self.at.isoformat(), self.event, self.line, self.ori, self.mke,
-            self.in_seq, self.out_seq, self.outcome,
+            self.at.isoformat() if at is None else at, self.event, self.line, self.ori,
+            self.mke, self.in_seq, self.out_seq, self.outcome,
         )
 
 
@@ -205,10 +206,17 @@ class Journal:
         self._db.executescript(ddl)
 
     def _write_audit(self, records: Iterable[AuditRecord]) -> None:
+        rows = []
+        # Records of a batch share their moment (one object): its text is written once.
+        stamp: tuple[datetime | None, str] = (None, "")
+        for r in records:
+            if stamp[0] is not r.at:
+                stamp = (r.at, r.at.isoformat())
+            rows.append(r.row(stamp[1]))
         self._db.executemany(
             "INSERT INTO audit (at, event, line, ori, mke, in_seq, out_seq, outcome)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [record.row() for record in records],
+            rows,
         )
 
     def _counters(self, line: str) -> _LineCounters:
@@ -312,12 +320,16 @@ class Journal:
         with self.transaction():
             self._write_audit(audit)
             rows = []
+            # The outputs of a batch share one clock reading: its text is written once.
+            created: tuple[datetime | None, str] = (None, "")
             for out in outputs:
                 counters = self._counters(out.line)
                 counters.last_out += 1
                 seq = counters.last_out
                 text = render(out, seq)
-                rows.append((out.line, seq, out.input_id, out.out_time.isoformat(), out.mke,
+                if created[0] is not out.out_time:
+                    created = (out.out_time, out.out_time.isoformat())
+                rows.append((out.line, seq, out.input_id, created[1], out.mke,
                              out.sender, out.dest, text))
                 stored.append(StoredOutput(out.line, seq, text, out.mke, out.dest, out.in_time))
             self._db.executemany(
