@@ -329,7 +329,13 @@ def _read_packed(connection: sqlite3.Connection) -> _Packed:
     before it existed) or was packed on a machine of the other byte order."""
     meta = dict(connection.execute("SELECT key, value FROM meta"))
     if meta.get("schema") == SCHEMA_VERSION and meta.get("packed_order") == sys.byteorder:
-        return _Packed.read(dict(connection.execute("SELECT name, data FROM packed")))
+        blobs = {}
+        # Read straight into one bytes object each: a SELECT of the blob would hold a second
+        # copy of it while the row is read, 60 MB more at the peak for a million records.
+        for name, rowid in connection.execute("SELECT name, rowid FROM packed").fetchall():
+            with connection.blobopen("packed", "data", rowid, readonly=True) as blob:
+                blobs[name] = blob.read()
+        return _Packed.read(blobs)
     return _Packed.pack(connection.execute(_PACK_ROWS))
 
 
