@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, Literal, TextIO
 
 import orjson
 import structlog
+from structlog.contextvars import merge_contextvars
 from structlog.typing import EventDict, WrappedLogger
 
 LogFormat = Literal["json", "console"]
@@ -89,6 +90,38 @@ class BufferedLines:
             pass
 
 
+def _unserializable(value: object) -> object:
+    """What JSONRenderer writes for a value JSON has no form for: its ``__structlog__()``,
+    else its repr."""
+    method = getattr(value, "__structlog__", None)
+    return method() if callable(method) else repr(value)
+
+
+def _json_lines(threshold: int) -> type[Any]:
+    """structlog's filtering bound logger at ``threshold`` whose events skip the processor
+    chain: each is rendered as the chain merge_contextvars, add_log_level, UtcStamp and
+    JSONRenderer(orjson) renders it (the same keys in the same order), inline, in half
+    the time."""
+    stamp = UtcStamp()
+    dumps = orjson.dumps
+
+    def _proxy_to_logger(self: Any, method_name: str, event: str | None = None,
+                         **event_kw: Any) -> Any:
+        event_dict = self._context.copy()
+        event_dict.update(event_kw)
+        if event is not None:
+            event_dict["event"] = event
+        merge_contextvars(None, method_name, event_dict)
+        # The filtering logger calls this with its level names (error for exception).
+        event_dict["level"] = method_name
+        stamp(None, method_name, event_dict)
+        line = dumps(event_dict, default=_unserializable)
+        return getattr(self._logger, method_name)(line)
+
+    base = structlog.make_filtering_bound_logger(threshold)
+    return type(f"JsonLines{base.__name__}", (base,), {"_proxy_to_logger": _proxy_to_logger})
+
+
 def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO | None = None,
                       ) -> None:
     """Route structlog to ``out`` (stdout) as JSON lines (``ts``, ``level``, ``event`` …) or
@@ -100,23 +133,24 @@ def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO 
     if not isinstance(threshold, int):
         raise ValueError(f"{level!r} is not a log level: debug, info, warning, error or critical")
     stream = sys.stdout if out is None else out
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-    ]
     if fmt == "json":
-        processors += [UtcStamp(), structlog.processors.JSONRenderer(serializer=orjson.dumps)]
         # One logger for the process: lines keep their order across every bound logger.
         lines = BufferedLines(stream.buffer)
-        factory: Any = lambda *args: lines  # noqa: E731
-    else:
-        processors += [structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-                       structlog.dev.ConsoleRenderer(colors=stream.isatty())]
-        factory = structlog.PrintLoggerFactory(stream)
+        structlog.configure(
+            # The chain _json_lines renders inline, for whatever reads the configuration.
+            processors=[merge_contextvars, structlog.processors.add_log_level, UtcStamp(),
+                        structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            wrapper_class=_json_lines(threshold),
+            logger_factory=lambda *args: lines,
+            cache_logger_on_first_use=True,
+        )
+        return
     structlog.configure(
-        processors=processors,
+        processors=[merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+                    structlog.dev.ConsoleRenderer(colors=stream.isatty())],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
-        logger_factory=factory,
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
 

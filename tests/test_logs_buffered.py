@@ -2,6 +2,7 @@
 
 import asyncio
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -9,9 +10,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+import structlog
 from paths import RECORDS
 
 from gateway.logs import BufferedLines, UtcStamp, configure_logging, get_logger
@@ -127,3 +130,53 @@ def test_sigterm_loses_no_line(tmp_path: Path) -> None:
     events = [orjson.loads(line)["event"] for line in log.read_bytes().splitlines()]
     assert "gateway.started" in events
     assert events[-1] == "gateway.stopped", events[-3:]
+
+
+class Odd:
+    """A value JSON has no form for."""
+
+    def __repr__(self) -> str:
+        return "<odd>"
+
+
+def test_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
+    """The inline rendering gives the keys, values and key order of the processor chain
+    merge_contextvars, add_log_level, TimeStamper and JSONRenderer (all but ``ts``'s value)."""
+
+    def emit(log: Any) -> None:
+        bound = log.bind(bound="x")
+        bound.info("message.accepted", line="CA", in_seq=7, odd=Odd(), none=None)
+        bound.warn("w")
+        bound.error("e %s", "arg")
+        bound.debug("hidden")
+        try:
+            raise ZeroDivisionError
+        except ZeroDivisionError:
+            bound.exception("boom", k=2)
+        bound.critical("c")
+        bound.log(logging.INFO, "l")
+
+    chain = io.StringIO()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+                    structlog.processors.JSONRenderer(serializer=lambda *a, **k: orjson.dumps(
+                        *a, **k).decode())],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(chain),
+        cache_logger_on_first_use=False,
+    )
+    emit(structlog.get_logger())
+    ours = io.TextIOWrapper(Writes(), write_through=True)
+    configure_logging("json", "INFO", ours)
+    emit(get_logger())
+    stream = ours.buffer
+    assert isinstance(stream, Writes)
+    expected = [orjson.loads(line) for line in chain.getvalue().splitlines()]
+    got = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [list(line) for line in got] == [list(line) for line in expected]
+    for line in expected + got:
+        line.pop("ts")
+    assert got == expected
+    assert len(got) == 6 and got[0]["odd"] == "<odd>"
