@@ -382,3 +382,24 @@ def test_an_index_built_before_the_packed_form_is_read_and_rebuilt(tmp_path: Pat
     assert ensure_index(path, records, 0) == "rebuilt"
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM packed").fetchone()[0] == 5
+
+
+def test_the_packed_form_is_mapped_from_a_file_nobody_sees(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    build_from_csv(path, write_csv(tmp_path / "records.csv", ROWS))
+    before = {p.name for p in tmp_path.iterdir()}
+    index = ImmigrationIndex.open(path)
+    # The temporary copy is unlinked from the start: the directory shows nothing new but
+    # SQLite's own files of a WAL database.
+    new = {p.name for p in tmp_path.iterdir()} - before
+    assert new <= {"index.sqlite3-wal", "index.sqlite3-shm"}
+    smith = index.by_arn("98765432")
+    assert smith is not None and smith.last == "SMITH"
+    index.close()
+    with sqlite3.connect(path) as db:
+        count = int(db.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()[0])
+    # A directory that cannot take the copy: the system's temporary directory does.
+    connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    elsewhere = ImmigrationIndex(connection, count, tmp_path / "missing")
+    assert elsewhere.by_name("SMITH", "JOHN", date(1980, 2, 2), "M")[0].arn == "098765432"
+    elsewhere.close()

@@ -3,13 +3,15 @@
 The file is the source of truth. Beside the records it holds their packed form (the
 ``packed`` table, written by the build from the records): every record as one line of text in
 one blob, in name-key order, and sorted arrays of name keys and A-numbers. Opening an index
-reads those few blobs, so a lookup is a binary search in memory, not an SQLite probe
+copies those few blobs into an unlinked temporary file and maps it, so a lookup is a binary
+search in memory, not an SQLite probe, and only the pages lookups touch are resident
 (docs/benchmarks.md, "Issue 13 changes"). A file built before the packed form existed is
-packed from its records at open (slower to start, the same answers).
+packed from its records at open, in memory (slower to start, the same answers).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import random
 import re
@@ -24,7 +26,7 @@ from datetime import date
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import IO, Any, Final, Generic, TypeVar
 
 from formats.soundex import soundex
 
@@ -68,6 +70,8 @@ _SEP: Final = "\x1f"
 # in the byte order of the machine that packed them (meta ``packed_order``).
 _KEYS: Final = "q"
 _POSITIONS: Final = "I"
+_PARTS: Final = ("text", "offsets", "keys", "arns", "at")
+_CHUNK: Final = 1 << 20
 
 _ARN_RE: Final = re.compile(r"A?([0-9]{8,9})")
 
@@ -148,32 +152,62 @@ def _name_key(code: str, initial: str, dob: date) -> int:
     return (_sound(code) << 43) | (ord(initial) << 22) | dob.toordinal()
 
 
+def _temporary_file(directory: Path) -> IO[bytes]:
+    """An unlinked temporary file in ``directory``, else in the system's temporary directory
+    (a data directory that cannot be written); the caller closes it."""
+    try:
+        return tempfile.TemporaryFile(dir=directory)
+    except OSError:
+        return tempfile.TemporaryFile()
+
+
 class _Packed:
     """The packed form of an index: record lines in name-key order and the sorted keys."""
 
-    __slots__ = ("arns", "at", "keys", "offsets", "text")
+    __slots__ = ("_mapping", "arns", "at", "keys", "offsets", "text")
 
-    def __init__(self, text: bytes, offsets: memoryview, keys: memoryview, arns: memoryview,
-                 at: memoryview) -> None:
+    def __init__(self, text: memoryview, offsets: memoryview, keys: memoryview,
+                 arns: memoryview, at: memoryview, mapping: mmap.mmap | None = None) -> None:
         self.text = text  # record lines, _SEP between fields, UTF-8
         self.offsets = offsets  # where line i starts; one more for the end
         self.keys = keys  # name key of line i, ascending
         self.arns = arns  # A-numbers as integers, ascending
         self.at = at  # the line of arns[j]
+        self._mapping = mapping  # what the views show, when mapped
 
     def blobs(self) -> list[tuple[str, bytes]]:
         """The rows of the ``packed`` table."""
-        return [("text", self.text), ("offsets", self.offsets.tobytes()),
-                ("keys", self.keys.tobytes()), ("arns", self.arns.tobytes()),
-                ("at", self.at.tobytes())]
+        return [(name, getattr(self, name).tobytes()) for name in _PARTS]
 
     @classmethod
-    def read(cls, blobs: dict[str, bytes]) -> _Packed:
-        """From the rows of the ``packed`` table."""
-        # Views of the blobs as they were read: no copy.
-        return cls(blobs["text"], memoryview(blobs["offsets"]).cast(_POSITIONS),
-                   memoryview(blobs["keys"]).cast(_KEYS), memoryview(blobs["arns"]).cast(_KEYS),
-                   memoryview(blobs["at"]).cast(_POSITIONS))
+    def mapped(cls, connection: sqlite3.Connection, directory: Path) -> _Packed:
+        """The ``packed`` table copied into an unlinked temporary file in ``directory`` (else
+        the system's) and mapped: resident only where lookups read it, shared with the page
+        cache, and read in chunks, so opening never holds a blob in memory."""
+        spans: dict[str, tuple[int, int]] = {}
+        with _temporary_file(directory) as spill:
+            for name, rowid in connection.execute("SELECT name, rowid FROM packed").fetchall():
+                start = spill.tell()
+                with connection.blobopen("packed", "data", rowid, readonly=True) as blob:
+                    while chunk := blob.read(_CHUNK):
+                        spill.write(chunk)
+                spans[name] = (start, spill.tell())
+                # Each part starts on 8 bytes, as the arrays' items want.
+                spill.write(bytes(-spill.tell() % 8))
+            spill.flush()
+            # The mapping keeps the file's pages once the file is closed (and unlinked).
+            mapping = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(mapping)
+        parts = {name: view[start:end] for name, (start, end) in spans.items()}
+        return cls(parts["text"], parts["offsets"].cast(_POSITIONS), parts["keys"].cast(_KEYS),
+                   parts["arns"].cast(_KEYS), parts["at"].cast(_POSITIONS), mapping)
+
+    def close(self) -> None:
+        """Let go of the mapping (lookups fail after this)."""
+        for name in _PARTS:
+            getattr(self, name).release()
+        if self._mapping is not None:
+            self._mapping.close()
 
     @classmethod
     def pack(cls, rows: Iterable[tuple[Any, ...]]) -> _Packed:
@@ -193,14 +227,14 @@ class _Packed:
             # Stored A-numbers are 9 digits, so their integers order and match as they do.
             arn_numbers.append(int(fields[0]))
         order = sorted(range(len(arn_numbers)), key=arn_numbers.__getitem__)
-        return cls(b"".join(lines), memoryview(offsets), memoryview(keys),
+        return cls(memoryview(b"".join(lines)), memoryview(offsets), memoryview(keys),
                    memoryview(array(_KEYS, [arn_numbers[i] for i in order])),
                    memoryview(array(_POSITIONS, order)))
 
     def record(self, i: int) -> Record:
         """The record of line ``i``."""
         offsets = self.offsets
-        return _packed_record(self.text[offsets[i]:offsets[i + 1]].decode().split(_SEP))
+        return _packed_record(str(self.text[offsets[i]:offsets[i + 1]], "utf-8").split(_SEP))
 
     def by_arn(self, number: int) -> Record | None:
         """The record with this A-number, or None."""
@@ -229,13 +263,14 @@ def normalize_arn(value: str) -> str | None:
 
 
 class ImmigrationIndex:
-    """Read-only lookups in a built index file: names and A-numbers in its packed form read
-    at open, NCIC numbers from the file over one connection, kept open."""
+    """Read-only lookups in a built index file: names and A-numbers in its packed form,
+    mapped at open from a temporary copy in ``directory``; NCIC numbers from the file over
+    one connection, kept open."""
 
-    def __init__(self, connection: sqlite3.Connection, count: int) -> None:
+    def __init__(self, connection: sqlite3.Connection, count: int, directory: Path) -> None:
         self._db = connection
         self._count = count
-        self._packed = _read_packed(connection)
+        self._packed = _read_packed(connection, directory)
 
     @classmethod
     def open(cls, path: Path) -> ImmigrationIndex:
@@ -254,14 +289,15 @@ class ImmigrationIndex:
             connection.close()
             raise ValueError(f"cannot read {path} as an immigration index: no record count")
         try:
-            return cls(connection, int(found[0]))
+            return cls(connection, int(found[0]), path.resolve().parent)
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise ValueError(f"cannot read {path} as an immigration index: {exc}") from exc
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and let go of the packed form."""
         self._db.close()
+        self._packed.close()
 
     def __len__(self) -> int:
         return self._count
@@ -324,18 +360,13 @@ def is_current(path: Path) -> bool:
     return found is not None and found[0] == SCHEMA_VERSION
 
 
-def _read_packed(connection: sqlite3.Connection) -> _Packed:
-    """The packed form the file holds; packed from its records when the file has none (built
-    before it existed) or was packed on a machine of the other byte order."""
+def _read_packed(connection: sqlite3.Connection, directory: Path) -> _Packed:
+    """The packed form the file holds, mapped; packed from its records, in memory, when the
+    file has none (built before it existed) or was packed on a machine of the other byte
+    order."""
     meta = dict(connection.execute("SELECT key, value FROM meta"))
     if meta.get("schema") == SCHEMA_VERSION and meta.get("packed_order") == sys.byteorder:
-        blobs = {}
-        # Read straight into one bytes object each: a SELECT of the blob would hold a second
-        # copy of it while the row is read, 60 MB more at the peak for a million records.
-        for name, rowid in connection.execute("SELECT name, rowid FROM packed").fetchall():
-            with connection.blobopen("packed", "data", rowid, readonly=True) as blob:
-                blobs[name] = blob.read()
-        return _Packed.read(blobs)
+        return _Packed.mapped(connection, directory)
     return _Packed.pack(connection.execute(_PACK_ROWS))
 
 
