@@ -9,6 +9,7 @@ transport's. docs/protocol-notes.md describes the states and events.
 """
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -408,17 +409,26 @@ class LineProtocol:
         """
         return encode_frame(self._text(event))
 
+    def output_frames(self, texts: Iterable[str]) -> list[bytes]:
+        """The frames of outputs, one per text: what :meth:`send` gives for ``Output(text)``,
+        with the state checked once for the lot (a batch of outputs to a line)."""
+        self._may_send(Output)
+        return [encode_frame(text) for text in texts]
+
     def payload(self, event: Event) -> bytes:
         """The MQTT payload that carries ``event``: the text alone; rules as :meth:`send`."""
         return encode_text(self._text(event))
 
-    def _text(self, event: Event) -> str:
-        kind = type(event)
+    def _may_send(self, kind: type) -> None:
+        """Raise LineProtocolError unless this end may send events of ``kind`` now."""
         state = _SENDS[self.role].get(kind)
         if state is None:
             raise LineProtocolError(f"the {self.role.value} side does not send {kind.__name__}")
         if self.state is not state:
             raise LineProtocolError(f"{kind.__name__} cannot be sent when {self.state.value}")
+
+    def _text(self, event: Event) -> str:
+        self._may_send(type(event))
         if isinstance(event, Output):
             return event.text
         if isinstance(event, Input):

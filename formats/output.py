@@ -2,7 +2,8 @@
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+from functools import lru_cache
 
 from formats.errors import ErrorCode, MessageError
 
@@ -29,22 +30,37 @@ class OutputMessage:
     body: str
 
 
-def _stamp(moment: datetime, seq: int) -> str:
-    """``HH:MM MM/DD/CCYY NNNNN``."""
+# The outputs of a batch share their two moments (the input's arrival, the batch's clock
+# reading): each is formatted once. The zone is part of the key: moments of two zones are
+# equal when they are the same instant, and their clocks differ.
+@lru_cache(maxsize=256)
+def _zoned_clock(moment: datetime, zone: tzinfo | None) -> str:
     return (
         f"{moment.hour:02d}:{moment.minute:02d} "
-        f"{moment.month:02d}/{moment.day:02d}/{moment.year:04d} {seq % SEQ_WRAP:05d}"
+        f"{moment.month:02d}/{moment.day:02d}/{moment.year:04d}"
+    )
+
+
+def _clock(moment: datetime) -> str:
+    """``HH:MM MM/DD/CCYY``."""
+    return _zoned_clock(moment, moment.tzinfo)
+
+
+def format_output_parts(mke: str, sender: str, in_time: datetime, in_seq: int,
+                        out_time: datetime, out_seq: int, dest: str, control: str | None,
+                        body: str) -> str:
+    """:func:`format_output` of an output given by its parts, with no OutputMessage built."""
+    marked = f" *{control}" if control else ""
+    return (
+        f"{mke}.{sender}\n{_clock(in_time)} {in_seq % SEQ_WRAP:05d}\n"
+        f"{_clock(out_time)} {out_seq % SEQ_WRAP:05d} {dest}{marked}\nTXT\n{body}"
     )
 
 
 def format_output(msg: OutputMessage) -> str:
     """Render header and body; sequence numbers are printed modulo 100000, five digits."""
-    line3 = f"{_stamp(msg.out_time, msg.out_seq)} {msg.dest}"
-    if msg.control:
-        line3 = f"{line3} *{msg.control}"
-    return "\n".join(
-        [f"{msg.mke}.{msg.sender}", _stamp(msg.in_time, msg.in_seq), line3, "TXT", msg.body]
-    )
+    return format_output_parts(msg.mke, msg.sender, msg.in_time, msg.in_seq, msg.out_time,
+                               msg.out_seq, msg.dest, msg.control, msg.body)
 
 
 def _moment(match: re.Match[str], line: int) -> datetime:

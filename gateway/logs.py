@@ -1,13 +1,125 @@
-"""structlog set-up: JSON lines on stdout (SPEC.md §9) or console text, coloured on a terminal."""
+"""structlog set-up: JSON lines on stdout (SPEC.md §9) or console text, coloured on a terminal.
 
+JSON lines written on the event loop are kept in memory and written together once per
+loop iteration (docs/reliability.md, "Logs"): one write for every line of a batch instead of a
+write and a flush each. Outside a running loop, and from ERROR up, a line is written at once.
+"""
+
+import asyncio
+import atexit
 import logging
 import sys
-from typing import Any, Literal, TextIO
+import time
+from typing import Any, BinaryIO, Literal, TextIO
 
 import orjson
 import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.typing import EventDict, WrappedLogger
 
 LogFormat = Literal["json", "console"]
+
+
+class UtcStamp:
+    """The ``ts`` key as structlog's ISO UTC stamper writes it (``2026-12-02T05:07:40.075661Z``,
+    no fraction when it is zero), with the date and time formatted once per second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:
+        """Add ``ts`` to the event."""
+        micros = time.time_ns() // 1000
+        second, fraction = divmod(micros, 1_000_000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        event_dict["ts"] = (
+            f"{self._prefix}.{fraction:06d}Z" if fraction else f"{self._prefix}Z"
+        )
+        return event_dict
+
+
+class BufferedLines:
+    """A structlog logger of rendered JSON lines: on the event loop, lines wait in memory until
+    the loop's next iteration and are written with one write; otherwise, and from ERROR up,
+    they are written at once. Whatever waits is written at exit (``atexit``)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._waiting: list[bytes] = []
+        # The loop a flush is scheduled on: one that stopped before running it does not count.
+        self._scheduled: asyncio.AbstractEventLoop | None = None
+        atexit.register(self.flush)
+
+    def msg(self, message: bytes) -> None:
+        """Write a line soon: at the end of this loop iteration, or now without a loop."""
+        self._waiting.append(message)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._scheduled is not loop:
+            self._scheduled = loop
+            loop.call_soon(self.flush)
+
+    def urgent(self, message: bytes) -> None:
+        """Write a line now, after those waiting (ERROR and above: what a crash must not take)."""
+        self._waiting.append(message)
+        self.flush()
+
+    debug = info = warning = warn = log = msg
+    error = err = critical = fatal = exception = failure = urgent
+
+    def flush(self) -> None:
+        """Write the waiting lines."""
+        self._scheduled = None
+        if not self._waiting:
+            return
+        data = b"\n".join(self._waiting) + b"\n"
+        self._waiting.clear()
+        try:
+            self._stream.write(data)
+            self._stream.flush()
+        except ValueError:
+            # The stream was closed under us (a test's capture, interpreter exit).
+            pass
+
+
+def _unserializable(value: object) -> object:
+    """What JSONRenderer writes for a value JSON has no form for: its ``__structlog__()``,
+    else its repr."""
+    method = getattr(value, "__structlog__", None)
+    return method() if callable(method) else repr(value)
+
+
+def _json_lines(threshold: int) -> type[Any]:
+    """structlog's filtering bound logger at ``threshold`` whose events skip the processor
+    chain: each is rendered as the chain merge_contextvars, add_log_level, UtcStamp and
+    JSONRenderer(orjson) renders it (the same keys in the same order), inline, in half
+    the time."""
+    stamp = UtcStamp()
+    dumps = orjson.dumps
+
+    def _proxy_to_logger(self: Any, method_name: str, event: str | None = None,
+                         **event_kw: Any) -> Any:
+        event_dict = self._context.copy()
+        event_dict.update(event_kw)
+        if event is not None:
+            event_dict["event"] = event
+        merge_contextvars(None, method_name, event_dict)
+        # The filtering logger calls this with its level names (error for exception).
+        event_dict["level"] = method_name
+        stamp(None, method_name, event_dict)
+        line = dumps(event_dict, default=_unserializable)
+        return getattr(self._logger, method_name)(line)
+
+    base = structlog.make_filtering_bound_logger(threshold)
+    return type(f"JsonLines{base.__name__}", (base,), {"_proxy_to_logger": _proxy_to_logger})
 
 
 def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO | None = None,
@@ -21,21 +133,24 @@ def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO 
     if not isinstance(threshold, int):
         raise ValueError(f"{level!r} is not a log level: debug, info, warning, error or critical")
     stream = sys.stdout if out is None else out
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-    ]
     if fmt == "json":
-        processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
-        factory: Any = structlog.BytesLoggerFactory(stream.buffer)
-    else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty()))
-        factory = structlog.PrintLoggerFactory(stream)
+        # One logger for the process: lines keep their order across every bound logger.
+        lines = BufferedLines(stream.buffer)
+        structlog.configure(
+            # The chain _json_lines renders inline, for whatever reads the configuration.
+            processors=[merge_contextvars, structlog.processors.add_log_level, UtcStamp(),
+                        structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            wrapper_class=_json_lines(threshold),
+            logger_factory=lambda *args: lines,
+            cache_logger_on_first_use=True,
+        )
+        return
     structlog.configure(
-        processors=processors,
+        processors=[merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+                    structlog.dev.ConsoleRenderer(colors=stream.isatty())],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
-        logger_factory=factory,
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
 

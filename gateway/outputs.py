@@ -12,7 +12,7 @@ from typing import Protocol
 
 from formats.framing import DEFAULT_MAX_TEXT
 from formats.nlets_xml import render_xml_output
-from formats.output import OutputMessage, format_output
+from formats.output import OutputMessage, format_output, format_output_parts
 from gateway.journal import AuditRecord, Journal, PendingOutput, Render, StoredOutput
 from gateway.store import Transaction
 from responders.base import Origin, Reply
@@ -56,7 +56,8 @@ def output_message(out: PendingOutput, seq: int) -> OutputMessage:
 
 def render_output(out: PendingOutput, seq: int) -> str:
     """The text a text line gets for ``out`` numbered ``seq``: header and body (SPEC.md §4)."""
-    return format_output(output_message(out, seq))
+    return format_output_parts(out.mke, out.sender, out.in_time, out.in_seq, out.out_time, seq,
+                               out.dest, out.control, out.body)
 
 
 class LineRender:
@@ -75,12 +76,13 @@ class LineRender:
         self._max_text = max_text
 
     def __call__(self, out: PendingOutput, seq: int) -> str:
-        msg = output_message(out, seq)
         if out.line in self._xml:
+            msg = output_message(out, seq)
             document = render_xml_output(msg, self._max_text)
             if len(document) <= self._max_text:
                 return document
-        return format_output(msg)
+            return format_output(msg)
+        return render_output(out, seq)
 
 
 class Outputs:

@@ -19,7 +19,6 @@ from formats.line_protocol import (
     Heartbeat,
     Input,
     LineProtocol,
-    Output,
     Role,
     SignOnAccepted,
     SignOnRefused,
@@ -270,8 +269,7 @@ class LineSession(asyncio.Protocol):
             return
         # Cut off: new outputs waiting past the limit on top of a full buffer. They stay
         # stored and are sent again after the next sign-on.
-        for output in outputs:
-            frame = self._protocol.send(Output(output.text))
+        for frame in self._protocol.output_frames([output.text for output in outputs]):
             self._queue.append((frame, live))
             if live:
                 self._live_waiting += len(frame)

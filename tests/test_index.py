@@ -17,7 +17,7 @@ from responders.lesc.index import (
     build_synthetic,
     normalize_arn,
 )
-from responders.lesc.records import RecordRow, build_from_csv
+from responders.lesc.records import RecordRow, build_from_csv, ensure_index
 
 # The records CSV's columns, in the order the model declares them.
 CSV_COLUMNS = RecordRow.columns()
@@ -316,3 +316,90 @@ def test_synthetic_shape_and_multiple_matches(tmp_path: Path) -> None:
             assert found[0].last == last
     finally:
         index.close()
+
+
+# The name search as the index answered it from SQLite before its packed form (issue 13): the
+# oracle the packed answers must match.
+ORACLE = (
+    "SELECT arn FROM record WHERE soundex = ? AND finit = ? AND dob = ?"
+    " AND (? IS NULL OR sex IN (?, 'U')) AND (? = 0 OR ivf IS NOT NULL)"
+    f" ORDER BY last = ? DESC, first = ? DESC, arn LIMIT {MAX_MATCHES}"
+)
+
+
+def oracle(db: sqlite3.Connection, last: str, first: str, dob: date, sex: str | None,
+           ivf_only: bool) -> list[str]:
+    wanted = None if sex in (None, "U") else sex
+    params = (soundex(last), first[0], dob.strftime("%Y%m%d"), wanted, wanted, int(ivf_only),
+              last, first)
+    return [arn for (arn,) in db.execute(ORACLE, params)]
+
+
+def test_packed_answers_are_the_sqlite_answers(tmp_path: Path) -> None:
+    path = tmp_path / "synthetic.sqlite3"
+    build_synthetic(path, 20_000, seed=5)
+    index = ImmigrationIndex.open(path)
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT arn, last, first, dob, nic FROM record ORDER BY random() LIMIT 1500"
+        ).fetchall()
+        for arn, last, first, dob_text, nic in rows:
+            dob = date(int(dob_text[:4]), int(dob_text[4:6]), int(dob_text[6:]))
+            for sex in (None, "U", "M", "F"):
+                found = [r.arn for r in index.by_name(last, first, dob, sex)]
+                assert found == oracle(db, last, first, dob, sex, False)
+                ivf = [r.arn for r in index.ivf_by_name(last, first, dob, sex)]
+                assert ivf == oracle(db, last, first, dob, sex, True)
+            record = index.by_arn(arn)
+            assert record is not None and record.arn == arn
+            if nic is not None:
+                assert index.by_nic(nic) == record
+        # An A-number between two stored ones, and one past the last.
+        stored = {int(arn) for (arn,) in db.execute("SELECT arn FROM record")}
+        missing = next(n for n in range(min(stored), max(stored)) if n not in stored)
+        assert index.by_arn(f"{missing:09d}") is None
+        assert index.by_arn(f"{max(stored) + 1:09d}") is None
+    index.close()
+
+
+def test_an_index_built_before_the_packed_form_is_read_and_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "index-records.sqlite3"
+    records = write_csv(tmp_path / "records.csv", ROWS)
+    build_from_csv(path, records)
+    expected = ImmigrationIndex.open(path)
+    answers = [expected.by_name("SMITH", "JOHN", date(1980, 2, 2), None),
+               expected.by_arn("98765432")]
+    expected.close()
+    # As schema 1 wrote it: no packed table.
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE packed")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    old = ImmigrationIndex.open(path)
+    assert [old.by_name("SMITH", "JOHN", date(1980, 2, 2), None),
+            old.by_arn("98765432")] == answers
+    old.close()
+    # The records CSV is older than the index, yet the index is built again.
+    assert ensure_index(path, records, 0) == "rebuilt"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM packed").fetchone()[0] == 5
+
+
+def test_the_packed_form_is_mapped_from_a_file_nobody_sees(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    build_from_csv(path, write_csv(tmp_path / "records.csv", ROWS))
+    before = {p.name for p in tmp_path.iterdir()}
+    index = ImmigrationIndex.open(path)
+    # The temporary copy is unlinked from the start: the directory shows nothing new but
+    # SQLite's own files of a WAL database.
+    new = {p.name for p in tmp_path.iterdir()} - before
+    assert new <= {"index.sqlite3-wal", "index.sqlite3-shm"}
+    smith = index.by_arn("98765432")
+    assert smith is not None and smith.last == "SMITH"
+    index.close()
+    with sqlite3.connect(path) as db:
+        count = int(db.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()[0])
+    # A directory that cannot take the copy: the system's temporary directory does.
+    connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    elsewhere = ImmigrationIndex(connection, count, tmp_path / "missing")
+    assert elsewhere.by_name("SMITH", "JOHN", date(1980, 2, 2), "M")[0].arn == "098765432"
+    elsewhere.close()

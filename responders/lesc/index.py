@@ -1,24 +1,40 @@
-"""The immigration index (SPEC.md §5): an SQLite file of LESC records, built once, then read."""
+"""The immigration index (SPEC.md §5): an SQLite file of LESC records, built once, then read.
 
+The file is the source of truth. Beside the records it holds their packed form (the
+``packed`` table, written by the build from the records): every record as one line of text in
+one blob, in name-key order, and sorted arrays of name keys and A-numbers. Opening an index
+copies those few blobs into an unlinked temporary file and maps it, so a lookup is a binary
+search in memory, not an SQLite probe, and only the pages lookups touch are resident
+(docs/benchmarks.md, "Issue 13 changes"). A file built before the packed form existed is
+packed from its records at open, in memory (slower to start, the same answers).
+"""
+
+from __future__ import annotations
+
+import mmap
 import os
 import random
 import re
 import sqlite3
+import sys
 import tempfile
-from bisect import bisect
+from array import array
+from bisect import bisect, bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import IO, Any, Final, Generic, TypeVar
 
 from formats.soundex import soundex
 
 STATUSES: Final = frozenset({"USC", "LPR", "NIV", "OOS", "REM"})
 IVF_CATEGORIES: Final = frozenset({"DEPORTED FELON", "ABSCONDER", "NSEERS VIOLATOR"})
 MAX_MATCHES: Final = 20
-SCHEMA_VERSION: Final = "1"
+# 2: with the packed table.
+SCHEMA_VERSION: Final = "2"
 
 # Stored columns: the record's fields, then the search keys derived from them. An empty
 # status date is NULL (indexes built before it could be empty read the same).
@@ -30,6 +46,7 @@ CREATE TABLE record (
     soundex TEXT NOT NULL, finit TEXT NOT NULL
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE packed (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 _INDEXES: Final = """
 CREATE UNIQUE INDEX record_arn ON record (arn);
@@ -37,32 +54,24 @@ CREATE UNIQUE INDEX record_nic ON record (nic) WHERE nic IS NOT NULL;
 CREATE INDEX record_name ON record (soundex, finit, dob);
 """
 _INSERT: Final = "INSERT INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_SELECT: Final = (
-    "SELECT arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic"
-    " FROM record"
-)
-_BY_ARN: Final = _SELECT + " WHERE arn = ?"
+_COLUMNS: Final = "arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic"
+_SELECT: Final = f"SELECT {_COLUMNS} FROM record"
 _BY_NIC: Final = _SELECT + " WHERE nic = ?"
-
-
-def _name_sql(ivf_only: bool, sex_filter: bool) -> str:
-    # Exact surname, then exact first name, rank ahead of mere phonetic matches; the ARN
-    # makes the order total so answers are reproducible.
-    return (
-        _SELECT
-        + " WHERE soundex = ? AND finit = ? AND dob = ?"
-        + (" AND ivf IS NOT NULL" if ivf_only else "")
-        + (" AND sex IN (?, 'U')" if sex_filter else "")
-        + f" ORDER BY last = ? DESC, first = ? DESC, arn LIMIT {MAX_MATCHES}"
-    )
-
-
-_BY_NAME: Final = {
-    (ivf_only, sex_filter): _name_sql(ivf_only, sex_filter)
-    for ivf_only in (False, True)
-    for sex_filter in (False, True)
-}
+# The records in name-key order (the ARN makes it total), with their name-key columns. The
+# text order of (soundex, finit, dob) is the order of _name_key's integers: a capital and
+# three digits, code points (UTF-8 compares as they do), CCYYMMDD.
+_PACK_ROWS: Final = (
+    f"SELECT {_COLUMNS}, soundex, finit FROM record ORDER BY soundex, finit, dob, arn"
+)
 _BATCH: Final = 50_000
+# Fields of a packed record line: no validated record field holds this control character.
+_SEP: Final = "\x1f"
+# The packed arrays: name keys and A-numbers as signed 64-bit, positions as unsigned 32-bit,
+# in the byte order of the machine that packed them (meta ``packed_order``).
+_KEYS: Final = "q"
+_POSITIONS: Final = "I"
+_PARTS: Final = ("text", "offsets", "keys", "arns", "at")
+_CHUNK: Final = 1 << 20
 
 _ARN_RE: Final = re.compile(r"A?([0-9]{8,9})")
 
@@ -98,11 +107,153 @@ def _ccyymmdd(value: date) -> str:
     return f"{value.year:04d}{value.month:02d}{value.day:02d}"
 
 
-def _record(row: tuple[Any, ...]) -> Record:
-    # Columns in _SELECT order; the two dates are stored as CCYYMMDD text.
-    arn, last, first, middle, dob, sex, pob, status, coa, status_date, ivf, nic = row
-    granted = _date(status_date) if status_date else None
-    return Record(arn, last, first, middle, _date(dob), sex, pob, status, coa, granted, ivf, nic)
+@lru_cache(maxsize=1 << 16)
+def _cached_date(text: str) -> date:
+    # Records share their dates (about 25,000 days of birth in a million records).
+    return _date(text)
+
+
+# Record's slot setters, in field order: a frozen dataclass's __init__ sets each field through
+# object.__setattr__ by name, which costs more than the rest of a lookup together.
+(_SET_ARN, _SET_LAST, _SET_FIRST, _SET_MIDDLE, _SET_DOB, _SET_SEX, _SET_POB, _SET_STATUS,
+ _SET_COA, _SET_STATUS_DATE, _SET_IVF, _SET_NIC) = (
+    getattr(Record, name).__set__ for name in _COLUMNS.split(", ")
+)
+
+
+def _packed_record(fields: Sequence[str]) -> Record:
+    """The record of a packed line's fields, or of a row's columns in _SELECT order with
+    empty text for NULL (the dates are CCYYMMDD text), built through the slots."""
+    record = object.__new__(Record)
+    _SET_ARN(record, fields[0])
+    _SET_LAST(record, fields[1])
+    _SET_FIRST(record, fields[2])
+    _SET_MIDDLE(record, fields[3])
+    _SET_DOB(record, _cached_date(fields[4]))
+    _SET_SEX(record, fields[5])
+    _SET_POB(record, fields[6])
+    _SET_STATUS(record, fields[7])
+    _SET_COA(record, fields[8])
+    _SET_STATUS_DATE(record, _cached_date(fields[9]) if fields[9] else None)
+    _SET_IVF(record, fields[10] or None)
+    _SET_NIC(record, fields[11] or None)
+    return record
+
+
+@lru_cache(maxsize=1 << 15)
+def _sound(code: str) -> int:
+    # A Soundex code (a capital and three digits) as a number below 26,000.
+    return (ord(code[0]) - 65) * 1000 + int(code[1:4])
+
+
+def _name_key(code: str, initial: str, dob: date) -> int:
+    """The search key of Soundex code, first initial and DOB as one integer: equal keys
+    exactly when all three are equal."""
+    return (_sound(code) << 43) | (ord(initial) << 22) | dob.toordinal()
+
+
+def _temporary_file(directory: Path) -> IO[bytes]:
+    """An unlinked temporary file in ``directory``, else in the system's temporary directory
+    (a data directory that cannot be written); the caller closes it."""
+    try:
+        return tempfile.TemporaryFile(dir=directory)
+    except OSError:
+        return tempfile.TemporaryFile()
+
+
+class _Packed:
+    """The packed form of an index: record lines in name-key order and the sorted keys."""
+
+    __slots__ = ("_mapping", "arns", "at", "keys", "offsets", "text")
+
+    def __init__(self, text: memoryview, offsets: memoryview, keys: memoryview,
+                 arns: memoryview, at: memoryview, mapping: mmap.mmap | None = None) -> None:
+        self.text = text  # record lines, _SEP between fields, UTF-8
+        self.offsets = offsets  # where line i starts; one more for the end
+        self.keys = keys  # name key of line i, ascending
+        self.arns = arns  # A-numbers as integers, ascending
+        self.at = at  # the line of arns[j]
+        self._mapping = mapping  # what the views show, when mapped
+
+    def blobs(self) -> list[tuple[str, bytes]]:
+        """The rows of the ``packed`` table."""
+        return [(name, getattr(self, name).tobytes()) for name in _PARTS]
+
+    @classmethod
+    def mapped(cls, connection: sqlite3.Connection, directory: Path) -> _Packed:
+        """The ``packed`` table copied into an unlinked temporary file in ``directory`` (else
+        the system's) and mapped: resident only where lookups read it, shared with the page
+        cache, and read in chunks, so opening never holds a blob in memory."""
+        spans: dict[str, tuple[int, int]] = {}
+        with _temporary_file(directory) as spill:
+            for name, rowid in connection.execute("SELECT name, rowid FROM packed").fetchall():
+                start = spill.tell()
+                with connection.blobopen("packed", "data", rowid, readonly=True) as blob:
+                    while chunk := blob.read(_CHUNK):
+                        spill.write(chunk)
+                spans[name] = (start, spill.tell())
+                # Each part starts on 8 bytes, as the arrays' items want.
+                spill.write(bytes(-spill.tell() % 8))
+            spill.flush()
+            # The mapping keeps the file's pages once the file is closed (and unlinked).
+            mapping = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(mapping)
+        parts = {name: view[start:end] for name, (start, end) in spans.items()}
+        return cls(parts["text"], parts["offsets"].cast(_POSITIONS), parts["keys"].cast(_KEYS),
+                   parts["arns"].cast(_KEYS), parts["at"].cast(_POSITIONS), mapping)
+
+    def close(self) -> None:
+        """Let go of the mapping (lookups fail after this)."""
+        for name in _PARTS:
+            getattr(self, name).release()
+        if self._mapping is not None:
+            self._mapping.close()
+
+    @classmethod
+    def pack(cls, rows: Iterable[tuple[Any, ...]]) -> _Packed:
+        """From the records in name-key order (``_PACK_ROWS``)."""
+        lines: list[bytes] = []
+        offsets = array(_POSITIONS, [0])
+        keys = array(_KEYS)
+        arn_numbers: list[int] = []
+        end = 0
+        for row in rows:
+            *fields, code, initial = row
+            line = _SEP.join(field or "" for field in fields).encode()
+            lines.append(line)
+            end += len(line)
+            offsets.append(end)
+            keys.append(_name_key(code, initial, _date(fields[4])))
+            # Stored A-numbers are 9 digits, so their integers order and match as they do.
+            arn_numbers.append(int(fields[0]))
+        order = sorted(range(len(arn_numbers)), key=arn_numbers.__getitem__)
+        return cls(memoryview(b"".join(lines)), memoryview(offsets), memoryview(keys),
+                   memoryview(array(_KEYS, [arn_numbers[i] for i in order])),
+                   memoryview(array(_POSITIONS, order)))
+
+    def record(self, i: int) -> Record:
+        """The record of line ``i``."""
+        offsets = self.offsets
+        return _packed_record(str(self.text[offsets[i]:offsets[i + 1]], "utf-8").split(_SEP))
+
+    def by_arn(self, number: int) -> Record | None:
+        """The record with this A-number, or None."""
+        j = bisect_left(self.arns, number)
+        if j == len(self.arns) or self.arns[j] != number:
+            return None
+        return self.record(self.at[j])
+
+    def by_key(self, key: int) -> list[Record]:
+        """The records with this name key, in A-number order."""
+        keys = self.keys
+        end = len(keys)
+        found = []
+        # Most keys have one record or a few: walking them beats a second binary search.
+        i = bisect_left(keys, key)
+        while i < end and keys[i] == key:
+            found.append(self.record(i))
+            i += 1
+        return found
 
 
 def normalize_arn(value: str) -> str | None:
@@ -112,14 +263,17 @@ def normalize_arn(value: str) -> str | None:
 
 
 class ImmigrationIndex:
-    """Read-only lookups in a built index file; one connection, kept open."""
+    """Read-only lookups in a built index file: names and A-numbers in its packed form,
+    mapped at open from a temporary copy in ``directory``; NCIC numbers from the file over
+    one connection, kept open."""
 
-    def __init__(self, connection: sqlite3.Connection, count: int) -> None:
+    def __init__(self, connection: sqlite3.Connection, count: int, directory: Path) -> None:
         self._db = connection
         self._count = count
+        self._packed = _read_packed(connection, directory)
 
     @classmethod
-    def open(cls, path: Path) -> "ImmigrationIndex":
+    def open(cls, path: Path) -> ImmigrationIndex:
         """Open a built index read-only; FileNotFoundError or ValueError when it is not one."""
         if not path.is_file():
             raise FileNotFoundError(path)
@@ -134,11 +288,16 @@ class ImmigrationIndex:
         if found is None:
             connection.close()
             raise ValueError(f"cannot read {path} as an immigration index: no record count")
-        return cls(connection, int(found[0]))
+        try:
+            return cls(connection, int(found[0]), path.resolve().parent)
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise ValueError(f"cannot read {path} as an immigration index: {exc}") from exc
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and let go of the packed form."""
         self._db.close()
+        self._packed.close()
 
     def __len__(self) -> int:
         return self._count
@@ -148,13 +307,12 @@ class ImmigrationIndex:
         number = normalize_arn(arn)
         if number is None:
             return None
-        row = self._db.execute(_BY_ARN, (number,)).fetchone()
-        return _record(row) if row else None
+        return self._packed.by_arn(int(number))
 
     def by_nic(self, nic: str) -> Record | None:
         """The IVF record with this NCIC number, or None."""
         row = self._db.execute(_BY_NIC, (nic.strip().upper(),)).fetchone()
-        return _record(row) if row else None
+        return _packed_record([column or "" for column in row]) if row else None
 
     def by_name(self, last: str, first: str, dob: date, sex: str | None) -> list[Record]:
         """Soundex of surname + first initial + DOB, sex as a filter unless None or U.
@@ -175,14 +333,41 @@ class ImmigrationIndex:
         # Soundex needs a letter to start from; a name without one matches nobody.
         if not "A" <= last[:1] <= "Z" or not first:
             return []
-        params = [soundex(last), first[0], _ccyymmdd(dob)]
+        found = self._packed.by_key(_name_key(soundex(last), first[0], dob))
         wanted_sex = None if sex in (None, "U") else sex
         if wanted_sex is not None:
-            params.append(wanted_sex)
-        params += [last, first]
-        sql = _BY_NAME[ivf_only, wanted_sex is not None]
-        rows = self._db.execute(sql, params).fetchall()
-        return [_record(row) for row in rows]
+            found = [r for r in found if r.sex == wanted_sex or r.sex == "U"]
+        if ivf_only:
+            found = [r for r in found if r.ivf is not None]
+        # Exact surname, then exact first name, rank ahead of mere phonetic matches; the
+        # A-number order underneath (a stable sort) makes answers reproducible.
+        found.sort(key=lambda r: (r.last != last, r.first != first))
+        return found[:MAX_MATCHES]
+
+
+def is_current(path: Path) -> bool:
+    """True when the index file has this version's packed form (else it is built again)."""
+    try:
+        connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        found = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        connection.close()
+    return found is not None and found[0] == SCHEMA_VERSION
+
+
+def _read_packed(connection: sqlite3.Connection, directory: Path) -> _Packed:
+    """The packed form the file holds, mapped; packed from its records, in memory, when the
+    file has none (built before it existed) or was packed on a machine of the other byte
+    order."""
+    meta = dict(connection.execute("SELECT key, value FROM meta"))
+    if meta.get("schema") == SCHEMA_VERSION and meta.get("packed_order") == sys.byteorder:
+        return _Packed.mapped(connection, directory)
+    return _Packed.pack(connection.execute(_PACK_ROWS))
 
 
 def _fsync(path: Path) -> None:
@@ -212,9 +397,12 @@ def _build(path_db: Path, batches: Iterable[list[_Row]]) -> int:
                 count += len(batch)
             # Indexes built after the inserts are sorted once instead of updated per row.
             connection.executescript(_INDEXES)
+            packed = _Packed.pack(connection.execute(_PACK_ROWS))
+            connection.executemany("INSERT INTO packed VALUES (?, ?)", packed.blobs())
             connection.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("schema", SCHEMA_VERSION), ("count", str(count))],
+                [("schema", SCHEMA_VERSION), ("count", str(count)),
+                 ("packed_order", sys.byteorder)],
             )
             connection.commit()
             connection.execute("PRAGMA journal_mode=WAL")

@@ -32,6 +32,7 @@ from responders.lesc.index import (
     Record,
     build_from_records,
     build_synthetic,
+    is_current,
     normalize_arn,
 )
 
@@ -250,10 +251,13 @@ def build_from_csv(path_db: Path, csv_path: Path, today: date | None = None) -> 
 def ensure_index(
     index_path: Path, records: Path | None, synthetic_records: int, today: date | None = None
 ) -> IndexOutcome:
-    """Build the index when it is missing, or again when the records CSV is newer."""
+    """Build the index when it is missing, or again when the records CSV is newer or the file
+    was built by a version without its packed form."""
     if not index_path.exists():
         outcome: IndexOutcome = "built"
-    elif records is not None and index_path.stat().st_mtime < records.stat().st_mtime:
+    elif (records is not None and index_path.stat().st_mtime < records.stat().st_mtime) or (
+        not is_current(index_path)
+    ):
         outcome = "rebuilt"
     else:
         return "reused"

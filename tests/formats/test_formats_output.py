@@ -65,6 +65,16 @@ def test_aware_times_are_printed_as_given() -> None:
     assert parse_output(text).in_time == datetime(2026, 1, 2, 3, 4)
 
 
+def test_the_same_instant_in_two_zones_prints_each_clock() -> None:
+    # The clock text is formatted once per moment (issue 13); equal instants of two zones
+    # still print their own clocks.
+    utc = datetime(2026, 1, 2, 8, 4, tzinfo=UTC)
+    eastern = utc.astimezone(timezone(timedelta(hours=-5)))
+    assert utc == eastern
+    texts = [format_output(output(in_time=moment)) for moment in (utc, eastern, utc)]
+    assert [text.split("\n")[1][:5] for text in texts] == ["08:04", "03:04", "08:04"]
+
+
 def test_parse_output() -> None:
     msg = output(control="X-1", body="LINE 1\nLINE 2\n")
     assert parse_output(format_output(msg)) == output(

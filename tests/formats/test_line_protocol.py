@@ -283,6 +283,17 @@ def test_an_end_sends_only_its_own_events(role: Role, event: Event) -> None:
         protocol.send(event)
 
 
+def test_output_frames_are_the_frames_send_gives() -> None:
+    texts = [AM, AM.replace("AM", "ER", 1), ""]
+    protocol = signed_on_gateway()
+    assert protocol.output_frames(texts) == [protocol.send(Output(text)) for text in texts]
+    assert protocol.output_frames([]) == []
+    # Only a signed-on gateway sends outputs.
+    for unable in (gateway(), LineProtocol(Role.LINE, line="CA")):
+        with pytest.raises(LineProtocolError):
+            unable.output_frames([AM])
+
+
 def test_nothing_is_sent_or_received_after_close() -> None:
     protocol = signed_on_gateway()
     protocol.close()

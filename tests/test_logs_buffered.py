@@ -1,0 +1,182 @@
+"""JSON log lines written once per event-loop iteration (issue 13), same lines and keys."""
+
+import asyncio
+import io
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+from paths import RECORDS
+
+from gateway.logs import BufferedLines, UtcStamp, configure_logging, get_logger
+
+
+class Writes(io.BytesIO):
+    """A binary stream that counts its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, data: bytes, /) -> int:  # type: ignore[override]
+        """Count, then keep the bytes."""
+        self.writes += 1
+        return super().write(data)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the tests' JSON logging back after a test configures its own."""
+    yield
+    configure_logging("json", os.environ.get("IAQGW_TEST_LOG_LEVEL", "WARNING"))
+
+
+def test_lines_of_one_iteration_are_one_write_at_the_next() -> None:
+    stream = Writes()
+    lines = BufferedLines(stream)
+
+    async def run() -> tuple[bytes, bytes, int]:
+        for n in range(3):
+            lines.info(b'{"n":%d}' % n)
+        during = stream.getvalue()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return during, stream.getvalue(), stream.writes
+
+    during, after, writes = asyncio.run(run())
+    assert during == b""
+    assert after == b'{"n":0}\n{"n":1}\n{"n":2}\n'
+    assert writes == 1
+
+
+def test_without_a_loop_and_at_error_a_line_is_written_at_once() -> None:
+    stream = Writes()
+    lines = BufferedLines(stream)
+    lines.info(b"a")
+    assert stream.getvalue() == b"a\n"
+
+    async def run() -> bytes:
+        lines.info(b"b")
+        lines.error(b"c")
+        return stream.getvalue()
+
+    # The ERROR line takes the INFO line waiting before it along, in order.
+    assert asyncio.run(run()) == b"a\nb\nc\n"
+
+
+def test_a_loop_closed_before_its_flush_leaves_no_line_behind() -> None:
+    stream = Writes()
+    lines = BufferedLines(stream)
+
+    async def run() -> None:
+        lines.info(b"last in the loop")
+
+    asyncio.run(run())
+    lines.info(b"after the loop")
+    assert stream.getvalue() == b"last in the loop\nafter the loop\n"
+
+
+def test_stamp_as_structlog_writes_it() -> None:
+    stamp = UtcStamp()
+    for _ in range(3):
+        ts = stamp(None, "info", {})["ts"]
+        assert ts.endswith("Z") and ts[10] == "T" and len(ts) in (20, 27), ts
+
+
+def test_json_lines_keep_their_keys(restore_logging: None) -> None:
+    out = io.TextIOWrapper(Writes(), write_through=True)
+    configure_logging("json", "INFO", out)
+
+    async def run() -> None:
+        get_logger().info("message.accepted", line="CA", in_seq=1)
+        await asyncio.sleep(0)
+
+    asyncio.run(run())
+    stream = out.buffer
+    assert isinstance(stream, Writes)
+    line = orjson.loads(stream.getvalue())
+    assert line["event"] == "message.accepted" and line["level"] == "info"
+    assert line["line"] == "CA" and line["in_seq"] == 1 and line["ts"].endswith("Z")
+
+
+def test_sigterm_loses_no_line(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--port", "0",
+             "--data-dir", str(tmp_path / "data"), "--records", str(RECORDS)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(3000):
+            if b"gateway.started" in log.read_bytes() or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = [orjson.loads(line)["event"] for line in log.read_bytes().splitlines()]
+    assert "gateway.started" in events
+    assert events[-1] == "gateway.stopped", events[-3:]
+
+
+class Odd:
+    """A value JSON has no form for."""
+
+    def __repr__(self) -> str:
+        return "<odd>"
+
+
+def test_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
+    """The inline rendering gives the keys, values and key order of the processor chain
+    merge_contextvars, add_log_level, TimeStamper and JSONRenderer (all but ``ts``'s value)."""
+
+    def emit(log: Any) -> None:
+        bound = log.bind(bound="x")
+        bound.info("message.accepted", line="CA", in_seq=7, odd=Odd(), none=None)
+        bound.warn("w")
+        bound.error("e %s", "arg")
+        bound.debug("hidden")
+        try:
+            raise ZeroDivisionError
+        except ZeroDivisionError:
+            bound.exception("boom", k=2)
+        bound.critical("c")
+        bound.log(logging.INFO, "l")
+
+    chain = io.StringIO()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+                    structlog.processors.JSONRenderer(serializer=lambda *a, **k: orjson.dumps(
+                        *a, **k).decode())],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(chain),
+        cache_logger_on_first_use=False,
+    )
+    emit(structlog.get_logger())
+    ours = io.TextIOWrapper(Writes(), write_through=True)
+    configure_logging("json", "INFO", ours)
+    emit(get_logger())
+    stream = ours.buffer
+    assert isinstance(stream, Writes)
+    expected = [orjson.loads(line) for line in chain.getvalue().splitlines()]
+    got = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [list(line) for line in got] == [list(line) for line in expected]
+    for line in expected + got:
+        line.pop("ts")
+    assert got == expected
+    assert len(got) == 6 and got[0]["odd"] == "<odd>"
