@@ -9,6 +9,7 @@ import asyncio
 import atexit
 import logging
 import sys
+import threading
 import time
 from typing import Any, BinaryIO, Literal, TextIO
 
@@ -51,13 +52,17 @@ class BufferedLines:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self._waiting: list[bytes] = []
+        # A thread without a loop (the metrics server, a paho callback) writes at once while
+        # the loop's lines wait: the lock keeps a line added during a flush from being lost.
+        self._lock = threading.Lock()
         # The loop a flush is scheduled on: one that stopped before running it does not count.
         self._scheduled: asyncio.AbstractEventLoop | None = None
         atexit.register(self.flush)
 
     def msg(self, message: bytes) -> None:
         """Write a line soon: at the end of this loop iteration, or now without a loop."""
-        self._waiting.append(message)
+        with self._lock:
+            self._waiting.append(message)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -69,7 +74,8 @@ class BufferedLines:
 
     def urgent(self, message: bytes) -> None:
         """Write a line now, after those waiting (ERROR and above: what a crash must not take)."""
-        self._waiting.append(message)
+        with self._lock:
+            self._waiting.append(message)
         self.flush()
 
     debug = info = warning = warn = log = msg
@@ -78,16 +84,17 @@ class BufferedLines:
     def flush(self) -> None:
         """Write the waiting lines."""
         self._scheduled = None
-        if not self._waiting:
-            return
-        data = b"\n".join(self._waiting) + b"\n"
-        self._waiting.clear()
-        try:
-            self._stream.write(data)
-            self._stream.flush()
-        except ValueError:
-            # The stream was closed under us (a test's capture, interpreter exit).
-            pass
+        with self._lock:
+            if not self._waiting:
+                return
+            data = b"\n".join(self._waiting) + b"\n"
+            self._waiting.clear()
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except ValueError:
+                # The stream was closed under us (a test's capture, interpreter exit).
+                pass
 
 
 def _unserializable(value: object) -> object:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,40 @@ def restore_logging() -> Iterator[None]:
     """Put the tests' JSON logging back after a test configures its own."""
     yield
     configure_logging("json", os.environ.get("IAQGW_TEST_LOG_LEVEL", "WARNING"))
+
+
+
+def test_lines_from_other_threads_during_the_loops_lines_are_all_written() -> None:
+    # The metrics server's thread and paho's write at once while the loop's lines wait.
+    stream = Writes()
+    lines = BufferedLines(stream)
+    per_thread, threads = 2000, 4
+
+    def write(name: int) -> None:
+        for n in range(per_thread):
+            lines.info(b"t%d-%d" % (name, n))
+
+    async def run() -> None:
+        workers = [threading.Thread(target=write, args=(name,)) for name in range(threads)]
+        for worker in workers:
+            worker.start()
+        for n in range(per_thread):
+            lines.info(b"loop-%d" % n)
+            if n % 50 == 0:
+                await asyncio.sleep(0)
+        for worker in workers:
+            worker.join()
+        await asyncio.sleep(0)
+
+    # Threads switch as often as the interpreter allows, so a line added mid-flush shows.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        asyncio.run(run())
+    finally:
+        sys.setswitchinterval(interval)
+    written = stream.getvalue().splitlines()
+    assert len(written) == len(set(written)) == (threads + 1) * per_thread
 
 
 def test_lines_of_one_iteration_are_one_write_at_the_next() -> None:
