@@ -73,7 +73,7 @@ class Gateway:
         # Small shared pieces first, so that each part below gets its collaborators when it
         # is made: the homes, the journal and its flush, the counters, the bus's tables.
         homes = Homes(settings.instance, instances, self.lines.codes)
-        self.journal = Journal(settings.journal_location)
+        self.journal = Journal(settings.journal_location, settings.instance)
         # Instances sharing a store hold their homes by leases, so the homes of one that dies
         # pass to the others (docs/scale-out.md); without one, homes are fixed by the list.
         self._leases: Leases | None = None
@@ -165,9 +165,9 @@ class Gateway:
         self.metrics_port: int | None = None
 
     def _homes_moved(self, gained: list[str], lost: list[str]) -> None:
-        """Answer what an instance that died left unanswered (its lease ran out)."""
-        if gained:
-            self.switch.recover()
+        """Answer what a dead instance left unanswered, once this one has claimed it
+        (gateway/bus/leases.py)."""
+        self.switch.recover()
 
     def _close_stores(self) -> None:
         if self._bus_store is not None:

@@ -12,7 +12,10 @@ rows that use them. ``synchronous=NORMAL`` in WAL mode survives a killed process
 is in the WAL file); only a power loss can drop the last commits, which docs/reliability.md
 describes. On PostgreSQL other instances write too: a transaction reads a line's counters
 under a row lock (``SELECT ... FOR UPDATE`` on ``line_state``) before it bumps them, so a
-line's numbers stay gap-free and in order whichever instance writes.
+line's numbers stay gap-free and in order whichever instance writes, and each input carries
+the name of the instance that answers it (``inputs.instance``): an instance answers on
+recovery its own unanswered inputs only, and those of a dead instance once it has claimed
+them (:meth:`Journal.take_inputs`, gateway/bus/leases.py).
 """
 
 import sqlite3
@@ -73,6 +76,8 @@ CREATE TABLE IF NOT EXISTS line_state (
     last_ack INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
+# A shared journal's inputs name the instance that answers them (see Journal.take_inputs).
+_SHARED_SCHEMA: Final = "ALTER TABLE inputs ADD COLUMN IF NOT EXISTS instance TEXT;"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +162,16 @@ class _LineCounters:
 class Journal:
     """Durable inputs, outputs and per-line sequence state."""
 
-    def __init__(self, path: Location) -> None:
+    def __init__(self, path: Location, instance: str = "") -> None:
         # Other instances write a shared (PostgreSQL) journal too: see _lock.
         self._shared = is_url(path)
+        self._instance = instance
         if not self._shared:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(path)
         if isinstance(self._db, sqlite3.Connection):
             self._db.execute("PRAGMA synchronous=NORMAL")
-        create_schema(self._db, SCHEMA)
+        create_schema(self._db, SCHEMA + (_SHARED_SCHEMA if self._shared else ""))
         self._lines: dict[str, _LineCounters] = {
             line: _LineCounters(last_in, last_out, last_ack)
             for line, last_in, last_out, last_ack in self._db.execute(
@@ -313,11 +319,19 @@ class Journal:
                 rows.append((line, counters.last_in, stamp, text, bad))
             if rows:
                 ids = self._input_ids(len(rows))
-                self._db.executemany(
-                    "INSERT INTO inputs (id, line, in_seq, received_at, text, bad)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [(ident, *row) for ident, row in zip(ids, rows, strict=True)],
-                )
+                if self._shared:
+                    self._db.executemany(
+                        "INSERT INTO inputs (id, line, in_seq, received_at, text, bad, instance)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(ident, *row, self._instance)
+                         for ident, row in zip(ids, rows, strict=True)],
+                    )
+                else:
+                    self._db.executemany(
+                        "INSERT INTO inputs (id, line, in_seq, received_at, text, bad)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        [(ident, *row) for ident, row in zip(ids, rows, strict=True)],
+                    )
                 journaled = [
                     JournaledInput(ident, line, row[1], received_at, row[3], row[4])
                     for ident, row in zip(ids, rows, strict=True)
@@ -433,12 +447,28 @@ class Journal:
         ]
 
     def unprocessed_inputs(self) -> list[JournaledInput]:
-        """Inputs journaled whose outputs were never stored (a crash in between)."""
+        """Inputs journaled whose outputs were never stored (a crash in between); on a shared
+        journal, this instance's only."""
+        # A literal, as in the partial index, so the index serves this query.
+        sql = "SELECT id, line, in_seq, received_at, text, bad FROM inputs WHERE processed = 0"
+        rows = (
+            self._db.execute(f"{sql} AND instance = ? ORDER BY id", (self._instance,))
+            if self._shared
+            else self._db.execute(f"{sql} ORDER BY id")
+        )
         return [
             JournaledInput(row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4], row[5])
-            for row in self._db.execute(
-                "SELECT id, line, in_seq, received_at, text, bad FROM inputs"
-                # A literal, as in the partial index, so the index serves this query.
-                " WHERE processed = 0 ORDER BY id"
-            )
+            for row in rows
         ]
+
+    def take_inputs(self, instances: Collection[str]) -> int:
+        """Make the unanswered inputs of ``instances`` (dead ones this instance claimed) this
+        instance's, in the open transaction (or one of its own); how many it took."""
+        if not self._shared or not instances:
+            return 0
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE inputs SET instance = ? WHERE processed = 0 AND instance = ANY(?)",
+                (self._instance, list(instances)),
+            )
+        return max(cursor.rowcount, 0)

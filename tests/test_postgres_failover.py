@@ -1,5 +1,6 @@
-"""Two gateway processes on one PostgreSQL store and one mosquitto: when one is SIGKILLed and
-stays down, its lines' homes pass to the other within the lease time (issue 14).
+"""Two (and three) gateway processes on one PostgreSQL store and one mosquitto: when one is
+SIGKILLed and stays down, its lines' homes pass to the others within the lease time, and
+exactly one survivor takes its unanswered inputs and its broker session (issue 14).
 
 The urgent hit-confirmation margin is set so that a PENDING YR falls due three seconds after
 its YQ, as in test_reliability_deadlines.py: it falls due while the home of its line is dead.
@@ -7,7 +8,9 @@ its YQ, as in test_reliability_deadlines.py: it falls due while the home of its 
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -17,6 +20,9 @@ from lesc_support import yq
 from messages import am, field_lines, iaq
 from mqtt_broker import INSTANCES, Broker, homed, wait_for_event
 
+from gateway.bus import home_of
+from gateway.journal import Journal
+from routing.lines import LINE_CODES
 from simulator.client import LineClient, SignOnRejected
 from simulator.mqtt_client import MqttLineClient
 
@@ -141,3 +147,84 @@ async def test_a_dead_instances_lines_are_served_by_the_other_within_the_lease_t
     assert any(e.get("event") == "bus.session_adopted" for e in a.events())
     await line.close()
     await sender.close()
+
+
+THREE = ("a", "b", "c")
+
+
+@pytest.fixture
+def three(
+    tmp_path: Path, broker: Broker, postgres: str
+) -> Iterator[dict[str, GatewayProcess]]:
+    """Instances a, b and c on the broker and one PostgreSQL database."""
+    started: dict[str, GatewayProcess] = {}
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in SETTINGS.items():
+            env.setenv(name, value)
+        try:
+            for name in THREE:
+                (tmp_path / name).mkdir()
+                started[name] = GatewayProcess(
+                    tmp_path / name / "data", "--bus", broker.url, "--instance", name,
+                    "--instances", ",".join(THREE), "--store", postgres,
+                ).start()
+            for process in started.values():
+                wait_for_event(process, "bus.connected")
+            # a and b saw the later ones' leases (c saw all three at once); a renewal later no
+            # adoption is left from the staggered start.
+            deadline = time.monotonic() + 10
+            while not all(
+                [e.get("live") for e in started[name].events()
+                 if e.get("event") == "bus.homes_moved"][-1:] == ["a,b,c"]
+                for name in ("a", "b")
+            ):
+                assert time.monotonic() < deadline, "the instances never saw each other"
+                time.sleep(0.05)
+            time.sleep(LEASE_S / 3 + 0.5)
+            yield started
+        finally:
+            for process in started.values():
+                process.stop()
+
+
+async def test_a_dead_instances_work_is_taken_by_exactly_one_of_two_survivors(
+    three: dict[str, GatewayProcess], postgres: str, broker: Broker
+) -> None:
+    [line] = [code for code in LINE_CODES if home_of(code, THREE) == "a"][:1]
+    ori = f"{line}0000000"
+    client = await MqttLineClient.connect("127.0.0.1", broker.port, line)
+    for n in range(10):
+        await client.send(iaq(ori, arn="012345678", control=f"P{n}"))
+    got = [await client.recv(15) for _ in range(20)]
+    # Inputs a journaled and never answered, as a crash between the two commits leaves them:
+    # enough that the two survivors would be answering them at the same time.
+    left = 150
+    journal = Journal(postgres, "a")
+    journal.record_inputs(line, datetime.now(UTC), [
+        (iaq(ori, arn="012345678", control=f"J{n}"), None) for n in range(left)
+    ])
+    journal.close()
+    three["a"].kill()
+    # Inputs the broker deals to a's offline session too.
+    for n in range(20):
+        await client.send(iaq(ori, arn="012345678", control=f"Q{n}"))
+    expected = 2 * (10 + left + 20)
+    got += [await client.recv(6 * LEASE_S + 20) for _ in range(expected - 20)]
+    # Anything answered twice would show now.
+    with pytest.raises(TimeoutError):
+        await client.recv(2 * LEASE_S)
+    await client.close()
+    controls = Counter(o.message.control for o in got)
+    assert set(controls.values()) == {2}, [c for c, n in controls.items() if n != 2]
+    assert len(controls) == 10 + left + 20
+    assert sorted(o.seq for o in got) == list(range(1, expected + 1))
+    survivors = [three["b"], three["c"]]
+    adopters = [p for p in survivors
+                if any(e.get("event") == "bus.session_adopted" and e.get("instance") == "a"
+                       for e in p.events())]
+    assert len(adopters) == 1
+    with psycopg.connect(postgres) as db:
+        assert db.execute("SELECT COUNT(*) FROM inputs WHERE processed = 0").fetchone() == (0,)
+        [(holder,)] = db.execute(
+            "SELECT adopted_by FROM bus_leases WHERE instance = 'a'").fetchall()
+    assert holder in ("b", "c")

@@ -56,6 +56,8 @@ class Homes:
         self._homes = {line: home_of(line, self.instances) for line in lines}
         # The instances whose lease stands (all of them without leases).
         self.live = frozenset(self.instances)
+        # Dead instances whose broker session and unanswered inputs this one claimed.
+        self.adopted: frozenset[str] = frozenset()
 
     def set_live(self, live: Iterable[str]) -> tuple[list[str], list[str]]:
         """Spread the homes over the listed instances that are live (gateway/bus/leases.py);

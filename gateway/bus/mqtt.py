@@ -135,7 +135,7 @@ class MqttBus:
         self._origin = store.origin()
         self._client: BusClient | None = None
         self._runner: asyncio.Task[None] | None = None
-        # Broker sessions of instances whose lease ran out, taken over (_adopt_sessions).
+        # Broker sessions of dead instances this one claimed, taken over (_adopt_sessions).
         self._adopted: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
@@ -276,20 +276,21 @@ class MqttBus:
             self._take(client, await client.receive(INPUT_BATCH))
 
     def _adopt_sessions(self) -> None:
-        """Take over the broker sessions of listed instances whose lease ran out.
+        """Take over the broker sessions of the dead instances this one claimed
+        (gateway/bus/leases.py: one instance claims each).
 
         mosquitto keeps dealing shared-subscription inputs to a member whose session waits
         offline, and keeps the envelopes routed to it: the adopter takes them (the session's
-        own subscriptions) and answers them as its own. It lets go when the instance is live
-        again; the instance's own connection takes its session back in any case.
+        own subscriptions) and answers them as its own. It lets go when the claim ends (the
+        instance renewed its lease); the instance's own connection takes its session back in
+        any case.
         """
-        for name in self._homes.instances:
-            task = self._adopted.get(name)
-            if name not in self._homes.live and task is None:
+        adopted = self._homes.adopted
+        for name in [name for name in self._adopted if name not in adopted]:
+            self._adopted.pop(name).cancel()
+        for name in adopted:
+            if name not in self._adopted:
                 self._adopted[name] = asyncio.create_task(self._adopt(name))
-            elif name in self._homes.live and task is not None:
-                task.cancel()
-                del self._adopted[name]
 
     async def _adopt(self, name: str) -> None:
         try:
