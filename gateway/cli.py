@@ -8,7 +8,7 @@ import sqlite3
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
@@ -16,7 +16,7 @@ import uvloop
 
 from gateway.cli_audit import register_audit
 from gateway.cli_convert import register_convert
-from gateway.cli_errors import as_flag, job_failed, settings_from_flags, usage_error
+from gateway.cli_errors import FAILED, as_flag, job_failed, settings_from_flags, usage_error
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
 from gateway.config import SettingError
@@ -143,7 +143,7 @@ def serve(
     except ValueError as exc:
         usage_error(f"--log-level {exc}")
     try:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, on_store_lost=_exit_store_lost)
     except SettingError as exc:
         usage_error(as_flag(str(exc), lesc_ori=lesc_ori, lesc_timing=lesc_timing))
     except ValueError as exc:
@@ -156,6 +156,14 @@ def serve(
         uvloop.run(_serve(gateway))
     except OSError as exc:
         usage_error(listen_problem(exc, settings))
+
+
+def _exit_store_lost() -> NoReturn:
+    """Exit at once (the gateway logged ``store.lost``): everything accepted is committed, and
+    nothing may be accepted or acknowledged without the journal (docs/reliability.md)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(FAILED)
 
 
 async def _serve(gateway: Any) -> None:

@@ -26,7 +26,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from gateway.store import Location, Transaction, begin, connect, create_schema, is_url
+from gateway.store import (
+    DATABASE_ERRORS,
+    Location,
+    PostgresConnection,
+    Transaction,
+    begin,
+    connect,
+    create_schema,
+    first_line,
+    is_url,
+)
 
 # inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
 # had an exchange aborted by a failing pipeline step (SPEC.md §11); like a processed one, it is
@@ -162,10 +172,14 @@ class _LineCounters:
 class Journal:
     """Durable inputs, outputs and per-line sequence state."""
 
-    def __init__(self, path: Location, instance: str = "") -> None:
+    def __init__(
+        self, path: Location, instance: str = "", on_lost: Callable[[str], None] | None = None
+    ) -> None:
         # Other instances write a shared (PostgreSQL) journal too: see _lock.
         self._shared = is_url(path)
         self._instance = instance
+        # Told (with the database's reason) when the shared database's connection is gone.
+        self._on_lost = on_lost
         if not self._shared:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(path)
@@ -201,7 +215,8 @@ class Journal:
         if self._tx is not None:
             yield self._tx
             return
-        begin(self._db)
+        with self._watch():
+            begin(self._db)
         self._tx = Transaction(self._db)
         try:
             yield self._tx
@@ -210,7 +225,9 @@ class Journal:
             self._flush_counters()
             self._write_audit(self._audit_pending)
             self._db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
+            # A connection that is gone has nothing to roll back (the server did).
+            self._check_lost(exc)
             self._db.execute("ROLLBACK")
             self._reload_counters()
             raise
@@ -218,6 +235,30 @@ class Journal:
             self._tx = None
             self._locked.clear()
         self._audit_pending.clear()
+
+    def _check_lost(self, exc: BaseException) -> None:
+        """Tell ``on_lost`` and raise ``exc`` again when the shared database's connection is
+        gone; otherwise return."""
+        if isinstance(self._db, PostgresConnection) and self._db.lost(exc):
+            if self._on_lost is not None:
+                self._on_lost(first_line(exc))
+            raise exc
+
+    @contextmanager
+    def _watch(self) -> Iterator[None]:
+        """Tell ``on_lost`` when a statement of the block finds the connection gone."""
+        try:
+            yield
+        except DATABASE_ERRORS as exc:
+            self._check_lost(exc)
+            raise
+
+    def ping(self) -> None:
+        """Make sure a shared database's connection still stands (a lost one is told to
+        ``on_lost``, and raises)."""
+        if self._shared:
+            with self._watch():
+                self._db.execute("SELECT 1")
 
     def schema(self, ddl: str) -> None:
         """Create a service's or the bus's tables in the journal's database (``CREATE ... IF
