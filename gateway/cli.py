@@ -70,6 +70,13 @@ def serve(
         typer.Option(help="Shared PostgreSQL database (postgresql://...) instead of the "
                      "SQLite journal in --data-dir"),
     ] = None,
+    lease_time: Annotated[
+        # Read as text, so that a bad value gets the settings' one-line message.
+        str | None,
+        typer.Option(metavar="SECONDS",
+                     help="With --bus and --store: how long an instance's lease on its lines' "
+                          "homes lasts, at least 1 (IAQGW_LEASE_TIME)", show_default="15"),
+    ] = None,
     instance: Annotated[
         str | None, typer.Option(help="This instance's name on the bus", show_default="gw1")
     ] = None,
@@ -121,7 +128,7 @@ def serve(
     settings = settings_from_flags(
         host=host, port=port, data_dir=data_dir, records=records,
         synthetic_records=synthetic_records, lines=lines, oris=oris, bus=bus,
-        store=store, instance=instance, instances=instances,
+        store=store, lease_time=lease_time, instance=instance, instances=instances,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
         log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
         lesc_ori=lesc_ori, lesc_timing=lesc_timing,

@@ -156,17 +156,20 @@ THREE = ("a", "b", "c")
 def three(
     tmp_path: Path, broker: Broker, postgres: str
 ) -> Iterator[dict[str, GatewayProcess]]:
-    """Instances a, b and c on the broker and one PostgreSQL database."""
+    """Instances a, b and c on the broker and one PostgreSQL database (the lease time given
+    with --lease-time)."""
     started: dict[str, GatewayProcess] = {}
     with pytest.MonkeyPatch.context() as env:
         for name, value in SETTINGS.items():
             env.setenv(name, value)
+        env.delenv("IAQGW_LEASE_TIME")
         try:
             for name in THREE:
                 (tmp_path / name).mkdir()
                 started[name] = GatewayProcess(
                     tmp_path / name / "data", "--bus", broker.url, "--instance", name,
                     "--instances", ",".join(THREE), "--store", postgres,
+                    "--lease-time", str(LEASE_S),
                 ).start()
             for process in started.values():
                 wait_for_event(process, "bus.connected")
@@ -190,6 +193,11 @@ def three(
 async def test_a_dead_instances_work_is_taken_by_exactly_one_of_two_survivors(
     three: dict[str, GatewayProcess], postgres: str, broker: Broker
 ) -> None:
+    with psycopg.connect(postgres) as db:
+        [(longest,)] = db.execute(
+            "SELECT MAX(expires_at) - EXTRACT(EPOCH FROM clock_timestamp()) FROM bus_leases"
+        ).fetchall()
+    assert 0 < longest <= LEASE_S  # --lease-time, not the 15 s default
     [line] = [code for code in LINE_CODES if home_of(code, THREE) == "a"][:1]
     ori = f"{line}0000000"
     client = await MqttLineClient.connect("127.0.0.1", broker.port, line)
