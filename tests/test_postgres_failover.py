@@ -52,15 +52,29 @@ def shared(
                 ).start()
             for process in started.values():
                 wait_for_event(process, "bus.connected")
-            # a held every home until b's lease showed: wait until it let b's lines go.
-            deadline = time.monotonic() + 10
-            while sum(e.get("event") == "bus.homes_moved" for e in started["a"].events()) < 2:
-                assert time.monotonic() < deadline, "a never gave b its homes"
-                time.sleep(0.05)
+            # a held every home until b's lease showed: wait until it let b's lines go and b
+            # took them.
+            wait_homes(started, "a,b")
             yield started
         finally:
             for process in started.values():
                 process.stop()
+
+
+def wait_homes(started: dict[str, GatewayProcess], live: str) -> None:
+    """Wait until every instance has seen the others' leases and the last one started has
+    taken its lines (each logs ``bus.homes_moved``; the first one started loses lines only)."""
+    deadline = time.monotonic() + 15
+    last = list(started.values())[-1]
+    while True:
+        moves = {name: [e for e in process.events() if e.get("event") == "bus.homes_moved"]
+                 for name, process in started.items()}
+        if (all(found and found[-1].get("live") == live for found in moves.values())
+                and any(int(str(e.get("gained"))) > 0 for e in last.events()
+                        if e.get("event") == "bus.homes_moved")):
+            return
+        assert time.monotonic() < deadline, f"the instances never settled on {live}: {moves}"
+        time.sleep(0.05)
 
 
 async def sign_on_when_homed(port: int, line: str, timeout: float) -> tuple[LineClient, float]:
@@ -173,16 +187,8 @@ def three(
                 ).start()
             for process in started.values():
                 wait_for_event(process, "bus.connected")
-            # a and b saw the later ones' leases (c saw all three at once); a renewal later no
-            # adoption is left from the staggered start.
-            deadline = time.monotonic() + 10
-            while not all(
-                [e.get("live") for e in started[name].events()
-                 if e.get("event") == "bus.homes_moved"][-1:] == ["a,b,c"]
-                for name in ("a", "b")
-            ):
-                assert time.monotonic() < deadline, "the instances never saw each other"
-                time.sleep(0.05)
+            wait_homes(started, "a,b,c")
+            # A renewal later no adoption is left from the staggered start.
             time.sleep(LEASE_S / 3 + 0.5)
             yield started
         finally:
@@ -236,3 +242,57 @@ async def test_a_dead_instances_work_is_taken_by_exactly_one_of_two_survivors(
         [(holder,)] = db.execute(
             "SELECT adopted_by FROM bus_leases WHERE instance = 'a'").fetchall()
     assert holder in ("b", "c")
+
+
+def moves(process: GatewayProcess, key: str) -> list[str]:
+    """When the process's homes moved with some lines ``gained`` (or ``lost``), as log times."""
+    return [str(e["ts"]) for e in process.events()
+            if e.get("event") == "bus.homes_moved" and int(str(e.get(key))) > 0]
+
+
+async def test_a_starting_instance_takes_its_lines_once_the_holder_let_them_go(
+    tmp_path: Path, broker: Broker, postgres: str
+) -> None:
+    processes = {
+        name: GatewayProcess(
+            tmp_path / name / "data", "--bus", broker.url, "--instance", name,
+            "--instances", ",".join(INSTANCES), "--store", postgres,
+            "--lease-time", str(LEASE_S),
+        ) for name in INSTANCES
+    }
+    a, b = processes["a"], processes["b"]
+    try:
+        for name in INSTANCES:
+            (tmp_path / name).mkdir()
+        a.start()
+        wait_for_event(a, "bus.connected")
+        [line] = homed("b", 1)
+        ori = f"{line}0000000"
+        client = await MqttLineClient.connect("127.0.0.1", broker.port, line)
+        count = 100
+
+        async def stream() -> None:
+            for n in range(count):
+                await client.send(iaq(ori, arn="012345678", control=f"S{n}"))
+                await asyncio.sleep(0.03)
+
+        # b starts (and its line moves to it) while the line's inputs are being answered.
+        sending = asyncio.create_task(stream())
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(b.start)
+        await sending
+        got = [await client.recv(20) for _ in range(2 * count)]
+        await asyncio.to_thread(wait_homes, processes, "a,b")
+        await asyncio.sleep(1)
+        assert client.duplicates == 0
+        controls = Counter(o.message.control for o in got)
+        assert controls == {f"S{n}": 2 for n in range(count)}
+        assert sorted(o.seq for o in got) == list(range(1, 2 * count + 1))
+        # b took its lines only after a let them go: never two homes for a line at once.
+        [released] = moves(a, "lost")
+        [taken] = moves(b, "gained")
+        assert released < taken
+        await client.close()
+    finally:
+        for process in processes.values():
+            process.stop()

@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS bus_leases (
     expires_at DOUBLE PRECISION NOT NULL
 );
 ALTER TABLE bus_leases ADD COLUMN IF NOT EXISTS adopted_by TEXT;
+ALTER TABLE bus_leases ADD COLUMN IF NOT EXISTS sees TEXT;
 """
+# How often an instance that waits to join looks whether the others have let its lines go.
+JOIN_POLL_S: Final = 0.25
 # The database's time in epoch seconds; clock_timestamp moves within a transaction.
 _NOW: Final = "EXTRACT(EPOCH FROM clock_timestamp())"
 
@@ -49,6 +52,8 @@ class Leases:
         self._log = log
         self._listeners: list[HomesChanged] = []
         self._task: asyncio.Task[None] | None = None
+        # The live instances this one last recorded having seen (bus_leases.sees).
+        self._seen: set[str] = set()
         journal.schema(SCHEMA)
         self.renew()
 
@@ -66,12 +71,13 @@ class Leases:
                 " adopted_by = NULL",
                 (me, self._lease_time),
             )
-            live = {
-                str(name)
-                for (name,) in tx.execute(
-                    f"SELECT instance FROM bus_leases WHERE expires_at > {_NOW}"
+            sees = {
+                str(name): set(str(seen or "").split(","))
+                for name, seen in tx.execute(
+                    f"SELECT instance, sees FROM bus_leases WHERE expires_at > {_NOW}"
                 )
-            } | {me}
+            }
+            live = set(sees) | {me}
             claimed = self._claim(tx, live)
             taken = self._journal.take_inputs(claimed)
             adopted = frozenset(
@@ -85,7 +91,11 @@ class Leases:
         if claimed:
             self._log.warning("bus.instance_claimed", instance=me,
                               dead=",".join(sorted(claimed)), inputs=taken)
-        gained, lost = self._homes.set_live(live)
+        # Joined once every other live instance has seen this one's lease (and so let its
+        # lines go): until then this one homes nothing, so no line has two homes at once.
+        joined = all(me in sees[name] for name in self._homes.instances
+                     if name in sees and name != me)
+        gained, lost = self._homes.set_live(live, joined=joined)
         if gained:
             self._journal.refresh(gained)
         if gained or lost:
@@ -96,6 +106,12 @@ class Leases:
             self._homes.adopted = adopted
             for listener in self._listeners:
                 listener(gained, lost)
+        if live != self._seen:
+            # After the listeners: an instance that joins reads that its lines were let go.
+            with self._journal.transaction() as tx:
+                tx.execute("UPDATE bus_leases SET sees = ? WHERE instance = ?",
+                           (",".join(sorted(live)), me))
+            self._seen = live
 
     def _claim(self, tx: Transaction, live: set[str]) -> list[str]:
         """Claim, in the open transaction, the listed dead instances that no live instance
@@ -149,7 +165,8 @@ class Leases:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._lease_time / 3)
+            period = self._lease_time / 3
+            await asyncio.sleep(period if self._homes.joined else min(period, JOIN_POLL_S))
             try:
                 self.renew()
             except DATABASE_ERRORS as exc:

@@ -396,7 +396,10 @@ class MqttBus:
             await store.woken()
             # Envelopes wait here for a home that is away rather than in the broker, which
             # would drop them if the home had never subscribed.
-            lines = [line for line, home in self._homes.elsewhere() if self._lines.is_live(home)]
+            # An instance waiting to join keeps its envelopes: the homes it knows may have let
+            # their lines go (gateway/bus/leases.py).
+            lines = [line for line, home in self._homes.elsewhere()
+                     if self._homes.joined and self._lines.is_live(home)]
             while entries := store.outbox(OUTBOX_BATCH, lines):
                 reasons = await self._publish_all(client, entries)
                 taken = [entry.id for entry in entries if delivered(reasons[entry.id])]
