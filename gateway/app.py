@@ -22,6 +22,7 @@ from gateway.metrics import NO_HOOKS, GatewayMetrics, StateReader
 from gateway.outputs import LineRender, Outputs
 from gateway.services import ServiceHost
 from gateway.session import LineSession
+from gateway.store import DATABASE_ERRORS
 from gateway.switch import Switch
 from responders.base import Pipeline, Service
 from responders.registry import installed, service_table
@@ -235,8 +236,10 @@ class Gateway:
         while True:
             await asyncio.sleep(period)
             self.desk.sweep(self.desk.loop_time())
-            # A lost connection shows at the next use; an idle gateway would not use it.
-            self.journal.ping()
+            # A lost connection shows at the next use; an idle gateway would not use it. (A
+            # lost one is told to _lost; another fault is the next batch's to meet.)
+            with contextlib.suppress(*DATABASE_ERRORS):
+                self.journal.ping()
 
     async def stop(self) -> None:
         """Stop listening, close every session and the journal (once)."""
