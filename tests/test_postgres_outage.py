@@ -1,7 +1,8 @@
 """The shared database lost under a running gateway (issue 14): the gateway exits at once with
 one log line and exit code 1, accepts nothing more, and its supervisor's restart (once the
 database is back) answers every input, numbers continuing without a gap
-(docs/reliability.md, "A lost database").
+(docs/reliability.md, "A lost database"). And a journal that refuses an MQTT input without
+losing its connection leaves it unacknowledged, so the broker sends it again.
 
 The test has a PostgreSQL cluster of its own, so that stopping it touches no other test.
 """
@@ -9,14 +10,17 @@ The test has a PostgreSQL cluster of its own, so that stopping it touches no oth
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from gateway_process import GatewayProcess
 from messages import iaq
 from mqtt_broker import Broker, free_port, wait_for_event
 
+from gateway.app import Gateway
+from gateway.bus.mqtt import MqttBus
 from simulator.client import LineClient
 from simulator.mqtt_client import MqttLineClient
 from simulator.postgres import PostgresServer
@@ -104,3 +108,30 @@ async def test_a_lost_database_stops_the_gateway_and_its_restart_loses_nothing(
     await ca.close()
     await tx.close()
     gateway.terminate()
+
+
+async def test_an_mqtt_input_the_journal_refuses_is_taken_again_not_lost(
+    start_gateway: Callable[..., Awaitable[Gateway]], broker: Broker, postgres: str
+) -> None:
+    gateway = await start_gateway(bus=broker.url, store=postgres)
+    assert isinstance(gateway.bus, MqttBus)
+    await gateway.bus.wait_connected(10)
+    ca = await MqttLineClient.connect("127.0.0.1", broker.port, "CA")
+    await ca.send(iaq("CA0000000", arn="012345678", control="Q1"))
+    assert {(await ca.recv()).message.control for _ in range(2)} == {"Q1"}
+    # The database refuses new inputs as a full disk would (SQLSTATE 53100), its
+    # connections standing.
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute(
+            "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END $$"
+        )
+        db.execute("CREATE TRIGGER disk_full BEFORE INSERT ON inputs"
+                   " FOR EACH ROW EXECUTE FUNCTION disk_full()")
+        await ca.send(iaq("CA0000000", arn="012345678", control="Q2"))
+        with pytest.raises(TimeoutError):
+            await ca.recv(1.5)
+        db.execute("DROP TRIGGER disk_full ON inputs")
+    # Not acknowledged to the broker while refused: sent again, journaled and answered.
+    assert {(await ca.recv(15)).message.control for _ in range(2)} == {"Q2"}
+    await ca.close()

@@ -48,6 +48,7 @@ from gateway.bus.topics import (
 )
 from gateway.config import Settings
 from gateway.journal import PendingOutput, StoredOutput
+from gateway.store import DATABASE_ERRORS, first_line
 
 # MQTT v5: a session that never expires, so inputs and envelopes wait for an instance.
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
@@ -235,6 +236,11 @@ class MqttBus:
                 delay = backoff.next()
                 self._log.warning("bus.disconnected", host=self._host, port=self._port,
                                   error=str(exc) or type(exc).__name__, retry_s=round(delay, 2))
+            except DATABASE_ERRORS as exc:
+                # A batch the journal refused (_take): the broker sends it again after this.
+                delay = backoff.next()
+                self._log.error("bus.journal_failed", error=first_line(exc),
+                                retry_s=round(delay, 2))
             except Exception:
                 # Whatever went wrong, the gateway keeps its TCP lines and tries the broker again.
                 delay = backoff.next()
@@ -293,15 +299,24 @@ class MqttBus:
                 self._adopted[name] = asyncio.create_task(self._adopt(name))
 
     async def _adopt(self, name: str) -> None:
-        try:
-            async with self._connection(name, None) as client:
-                self._log.warning("bus.session_adopted", instance=name)
-                while True:
-                    self._take(client, await client.receive(INPUT_BATCH))
-        except (BusError, TimeoutError, OSError) as exc:
-            # Once: the instance came back (and took its session), or the broker went away.
-            self._log.info("bus.adoption_ended", instance=name,
-                           error=str(exc) or type(exc).__name__)
+        backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
+        while True:
+            try:
+                async with self._connection(name, None) as client:
+                    self._log.warning("bus.session_adopted", instance=name)
+                    while True:
+                        self._take(client, await client.receive(INPUT_BATCH))
+            except DATABASE_ERRORS as exc:
+                # What the journal could not take waits in the session: take it up again.
+                delay = backoff.next()
+                self._log.warning("bus.adoption_paused", instance=name,
+                                  error=first_line(exc), retry_s=round(delay, 2))
+                await asyncio.sleep(delay)
+            except (BusError, TimeoutError, OSError) as exc:
+                # Once: the instance came back (and took its session), or the broker went away.
+                self._log.info("bus.adoption_ended", instance=name,
+                               error=str(exc) or type(exc).__name__)
+                return
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)
@@ -340,6 +355,11 @@ class MqttBus:
                 self._inputs.inputs(line, frames)
             for origin, entries in envelopes.items():
                 self._deliver(self._store.store_remote(origin, entries))
+        except DATABASE_ERRORS:
+            # The journal failed, not a message: nothing of the batch is acknowledged (some of
+            # it may not be journaled), the connection ends, and the broker sends the batch
+            # again to the next one (what was journaled may be answered twice: at-least-once).
+            raise
         except Exception:
             # As for a TCP session: what is journaled is answered on recovery; the process
             # and the other lines go on.
