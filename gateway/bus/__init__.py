@@ -79,6 +79,14 @@ class Homes:
         lost = [line for line, home in before.items() if home == here != self._homes[line]]
         return gained, lost
 
+    def set_adopted(self, names: Iterable[str]) -> bool:
+        """Record the dead instances this one claimed (gateway/bus/leases.py); whether that
+        changed them."""
+        adopted = frozenset(names)
+        changed = adopted != self.adopted
+        self.adopted = adopted
+        return changed
+
     def home_of(self, line: str) -> str:
         """The line's home instance (lines outside the registry: this one)."""
         return self._homes.get(line, self.instance)

@@ -102,8 +102,7 @@ class Leases:
             self._log.info("bus.homes_moved", instance=me,
                            live=",".join(sorted(live & set(self._homes.instances))),
                            gained=len(gained), lost=len(lost))
-        if gained or lost or adopted != self._homes.adopted:
-            self._homes.adopted = adopted
+        if self._homes.set_adopted(adopted) or gained or lost:
             for listener in self._listeners:
                 listener(gained, lost)
         if live != self._seen:
