@@ -62,7 +62,7 @@ class Gateway:
         on_store_lost: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        # What to do once the shared database's connection is gone: serve runs exits at once.
+        # What to do once the shared database's connection is gone (`iaqgw serve` exits at once).
         self._on_store_lost = on_store_lost
         self._store_lost = False
         self.clock = clock or SystemClock()

@@ -180,6 +180,13 @@ class Journal:
         self._instance = instance
         # Told (with the database's reason) when the shared database's connection is gone.
         self._on_lost = on_lost
+        # A shared journal's inputs name this instance (see take_inputs).
+        self._owner: tuple[str, ...] = (instance,) if self._shared else ()
+        self._insert_input = (
+            "INSERT INTO inputs (id, line, in_seq, received_at, text, bad"
+            + (", instance) VALUES (?, ?, ?, ?, ?, ?, ?)" if self._shared
+               else ") VALUES (?, ?, ?, ?, ?, ?)")
+        )
         if not self._shared:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(path)
@@ -360,19 +367,10 @@ class Journal:
                 rows.append((line, counters.last_in, stamp, text, bad))
             if rows:
                 ids = self._input_ids(len(rows))
-                if self._shared:
-                    self._db.executemany(
-                        "INSERT INTO inputs (id, line, in_seq, received_at, text, bad, instance)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [(ident, *row, self._instance)
-                         for ident, row in zip(ids, rows, strict=True)],
-                    )
-                else:
-                    self._db.executemany(
-                        "INSERT INTO inputs (id, line, in_seq, received_at, text, bad)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        [(ident, *row) for ident, row in zip(ids, rows, strict=True)],
-                    )
+                self._db.executemany(
+                    self._insert_input,
+                    [(ident, *row, *self._owner) for ident, row in zip(ids, rows, strict=True)],
+                )
                 journaled = [
                     JournaledInput(ident, line, row[1], received_at, row[3], row[4])
                     for ident, row in zip(ids, rows, strict=True)
