@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.bus import Bus, Homes, LocalBus, bus_address, parse_instances
@@ -22,6 +22,7 @@ from gateway.metrics import NO_HOOKS, GatewayMetrics, StateReader
 from gateway.outputs import LineRender, Outputs
 from gateway.services import ServiceHost
 from gateway.session import LineSession
+from gateway.store import DATABASE_ERRORS
 from gateway.switch import Switch
 from responders.base import Pipeline, Service
 from responders.registry import installed, service_table
@@ -58,8 +59,12 @@ class Gateway:
         clock: Clock | None = None,
         log: Any = None,
         plugins: Sequence[Service | Pipeline] | None = None,
+        on_store_lost: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        # What to do once the shared database's connection is gone (`iaqgw serve` exits at once).
+        self._on_store_lost = on_store_lost
+        self._store_lost = False
         self.clock = clock or SystemClock()
         self.log = log or get_logger()
         # The services and pipelines to run: the installed ones unless given.
@@ -73,7 +78,7 @@ class Gateway:
         # Small shared pieces first, so that each part below gets its collaborators when it
         # is made: the homes, the journal and its flush, the counters, the bus's tables.
         homes = Homes(settings.instance, instances, self.lines.codes)
-        self.journal = Journal(settings.journal_location)
+        self.journal = Journal(settings.journal_location, settings.instance, self._lost)
         # Instances sharing a store hold their homes by leases, so the homes of one that dies
         # pass to the others (docs/scale-out.md); without one, homes are fixed by the list.
         self._leases: Leases | None = None
@@ -165,9 +170,22 @@ class Gateway:
         self.metrics_port: int | None = None
 
     def _homes_moved(self, gained: list[str], lost: list[str]) -> None:
-        """Answer what an instance that died left unanswered (its lease ran out)."""
-        if gained:
-            self.switch.recover()
+        """Answer what a dead instance left unanswered, once this one has claimed it
+        (gateway/bus/leases.py)."""
+        self.switch.recover()
+
+    def _lost(self, reason: str) -> None:
+        """The shared database's connection is gone: say so once, then ``on_store_lost``.
+
+        Nothing more can be journaled on it, so nothing more is accepted; the supervisor's
+        restart connects again and answers what stayed unanswered (docs/reliability.md).
+        """
+        if not self._store_lost:
+            self._store_lost = True
+            self.log.critical("store.lost", error=reason,
+                              detail="the database connection is lost: exiting to be restarted")
+        if self._on_store_lost is not None:
+            self._on_store_lost()
 
     def _close_stores(self) -> None:
         if self._bus_store is not None:
@@ -218,6 +236,10 @@ class Gateway:
         while True:
             await asyncio.sleep(period)
             self.desk.sweep(self.desk.loop_time())
+            # A lost connection shows at the next use; an idle gateway would not use it. (A
+            # lost one is told to _lost; another fault is the next batch's to meet.)
+            with contextlib.suppress(*DATABASE_ERRORS):
+                self.journal.ping()
 
     async def stop(self) -> None:
         """Stop listening, close every session and the journal (once)."""

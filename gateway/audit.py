@@ -1,26 +1,23 @@
-"""Reading the CJIS audit trail kept in the journal's ``audit`` table (docs/reliability.md)."""
+"""Reading the CJIS audit trail kept in the journal's ``audit`` table (docs/reliability.md):
+a SQLite journal file, or the PostgreSQL database instances share (every instance's rows)."""
 
-import sqlite3
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from itertools import islice
 
 from formats.times import TimeError, parse_iso
+from gateway.store import Location, Writer, connect
 
 # A delivery row names its output; the input that caused it gives the sending line and the
 # input sequence number, so an auditor can follow a message from end to end.
-_QUERY = """
+_SELECT = """
 SELECT a.at, a.event, a.line, a.ori, a.mke,
        CASE WHEN a.event = 'delivered' THEN i.line ELSE a.line END,
        COALESCE(a.in_seq, i.in_seq), a.out_seq, a.outcome
 FROM audit a
 LEFT JOIN outputs o ON a.event = 'delivered' AND o.line = a.line AND o.seq = a.out_seq
 LEFT JOIN inputs i ON i.id = o.input_id
-WHERE (:line IS NULL OR a.line = :line)
-  AND (:event IS NULL OR a.event = :event)
-  AND (:since IS NULL OR micros(a.at) >= :since)
-ORDER BY a.id
-LIMIT :limit
 """
 
 
@@ -34,8 +31,6 @@ def _micros(moment: datetime) -> int:
 
 def _stored_micros(text: object) -> int | None:
     """An ``at`` column as microseconds since 1970 UTC; None when it is no time."""
-    # The text form cannot be compared as text: offsets differ, and isoformat() leaves
-    # out the fraction of a second when it is zero.
     if not isinstance(text, str):
         return None
     try:
@@ -64,23 +59,48 @@ class AuditEntry:
 
 
 def read_audit(
-    journal: Path,
+    journal: Location,
     *,
     line: str | None = None,
     event: str | None = None,
     since: datetime | None = None,
     limit: int = -1,
 ) -> list[AuditEntry]:
-    """Audit records from a journal file, oldest first; read-only, safe while serving.
+    """Audit records from a journal file or a shared database, oldest first; read-only, safe
+    while serving.
 
     ``since`` (timezone-aware) keeps the records at or after that instant.
     """
-    db = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
+    db = connect(journal, read_only=True)
     try:
-        db.create_function("micros", 1, _stored_micros, deterministic=True)
-        values = {"line": line, "event": event, "limit": limit,
-                  "since": None if since is None else _micros(since)}
-        rows = db.execute(_QUERY, values).fetchall()
+        return list(islice(_entries(db, line, event, since, limit),
+                           limit if limit >= 0 else None))
     finally:
         db.close()
-    return [AuditEntry(*row) for row in rows]
+
+
+def _entries(
+    db: Writer, line: str | None, event: str | None, since: datetime | None,
+    limit: int,
+) -> Iterator[AuditEntry]:
+    """The records the filters keep, read as they are needed."""
+    where: list[str] = []
+    values: list[object] = []
+    if line is not None:
+        where.append("a.line = ?")
+        values.append(line)
+    if event is not None:
+        where.append("a.event = ?")
+        values.append(event)
+    sql = _SELECT + (f"WHERE {' AND '.join(where)}\n" if where else "") + "ORDER BY a.id"
+    if since is None and limit >= 0:
+        sql += f" LIMIT {int(limit)}"
+    # The times are compared as instants here, the same on both databases: the stored text
+    # cannot be compared as text (offsets differ, and isoformat() leaves out a zero fraction).
+    least = None if since is None else _micros(since)
+    for row in db.execute(sql, values):
+        if least is not None:
+            at = _stored_micros(row[0])
+            if at is None or at < least:
+                continue
+        yield AuditEntry(*row)

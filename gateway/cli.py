@@ -8,7 +8,7 @@ import sqlite3
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
@@ -16,7 +16,7 @@ import uvloop
 
 from gateway.cli_audit import register_audit
 from gateway.cli_convert import register_convert
-from gateway.cli_errors import as_flag, job_failed, settings_from_flags, usage_error
+from gateway.cli_errors import FAILED, as_flag, job_failed, settings_from_flags, usage_error
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
 from gateway.config import SettingError
@@ -70,6 +70,13 @@ def serve(
         typer.Option(help="Shared PostgreSQL database (postgresql://...) instead of the "
                      "SQLite journal in --data-dir"),
     ] = None,
+    lease_time: Annotated[
+        # Read as text, so that a bad value gets the settings' one-line message.
+        str | None,
+        typer.Option(metavar="SECONDS",
+                     help="With --bus and --store: how long an instance's lease on its lines' "
+                          "homes lasts, at least 1 (IAQGW_LEASE_TIME)", show_default="15"),
+    ] = None,
     instance: Annotated[
         str | None, typer.Option(help="This instance's name on the bus", show_default="gw1")
     ] = None,
@@ -121,7 +128,7 @@ def serve(
     settings = settings_from_flags(
         host=host, port=port, data_dir=data_dir, records=records,
         synthetic_records=synthetic_records, lines=lines, oris=oris, bus=bus,
-        store=store, instance=instance, instances=instances,
+        store=store, lease_time=lease_time, instance=instance, instances=instances,
         tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, log_format=log_format,
         log_level=log_level, idle_timeout=idle_timeout, metrics_port=metrics_port,
         lesc_ori=lesc_ori, lesc_timing=lesc_timing,
@@ -143,7 +150,7 @@ def serve(
     except ValueError as exc:
         usage_error(f"--log-level {exc}")
     try:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, on_store_lost=_exit_store_lost)
     except SettingError as exc:
         usage_error(as_flag(str(exc), lesc_ori=lesc_ori, lesc_timing=lesc_timing))
     except ValueError as exc:
@@ -156,6 +163,14 @@ def serve(
         uvloop.run(_serve(gateway))
     except OSError as exc:
         usage_error(listen_problem(exc, settings))
+
+
+def _exit_store_lost() -> NoReturn:
+    """Exit at once (the gateway logged ``store.lost``): everything accepted is committed, and
+    nothing may be accepted or acknowledged without the journal (docs/reliability.md)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(FAILED)
 
 
 async def _serve(gateway: Any) -> None:

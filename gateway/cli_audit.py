@@ -1,4 +1,5 @@
-"""``iaqgw audit``: print the CJIS audit trail from the journal (docs/reliability.md)."""
+"""``iaqgw audit``: print the CJIS audit trail from the journal (docs/reliability.md), or from
+the PostgreSQL database instances share: every instance's records (docs/scale-out.md)."""
 
 import sqlite3
 from datetime import UTC, datetime
@@ -7,11 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
+import psycopg
 import typer
 
 from formats.times import SINCE_FORMS, TimeError, parse_since
 from gateway.audit import read_audit
-from gateway.cli_errors import job_failed, journal_file, usage_error
+from gateway.cli_errors import job_failed, journal_file, settings_from_flags, usage_error
+from gateway.store import Location, first_line
 
 
 class AuditEvent(StrEnum):
@@ -27,6 +30,11 @@ def audit(
     data_dir: Annotated[
         Path | None, typer.Option(help="Directory holding journal.sqlite3", show_default="data")
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Shared PostgreSQL database (postgresql://...), or "
+                     "IAQGW_STORE, instead of the journal in --data-dir"),
+    ] = None,
     line: Annotated[str | None, typer.Option(help="Only this line (sending or receiving)")] = None,
     event: Annotated[AuditEvent | None, typer.Option(help="Only this kind of record")] = None,
     since: Annotated[
@@ -40,13 +48,15 @@ def audit(
         since_at = parse_since(since, datetime.now(UTC)) if since is not None else None
     except TimeError as exc:
         usage_error(f"--since {exc}")
-    journal = journal_file(data_dir)
+    shared = settings_from_flags(store=store).store
+    journal: Location = shared if shared is not None else journal_file(data_dir)
     try:
         entries = read_audit(
             journal, line=line, event=event.value if event else None, since=since_at, limit=limit
         )
-    except sqlite3.Error as exc:
-        job_failed(f"{journal}: {exc}")
+    except (sqlite3.Error, psycopg.Error) as exc:
+        # Not the URL: it may hold a password.
+        job_failed(f"{'--store' if shared is not None else journal}: {first_line(exc)}")
     for entry in entries:
         if json:
             typer.echo(orjson.dumps(entry.as_dict()).decode())

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     store: str | None = None
     # With --store and --bus: how long an instance's lease on its lines' homes lasts (renewed
     # every third of it); the homes of an instance that dies pass to the others after it.
-    lease_time: float = Field(15.0, ge=1.0)
+    lease_time: float = Field(15.0, ge=1.0, allow_inf_nan=False)
     records: Path | None = None
     synthetic_records: int = Field(1_000_000, ge=1)
     lines: Path | None = None

@@ -12,7 +12,10 @@ rows that use them. ``synchronous=NORMAL`` in WAL mode survives a killed process
 is in the WAL file); only a power loss can drop the last commits, which docs/reliability.md
 describes. On PostgreSQL other instances write too: a transaction reads a line's counters
 under a row lock (``SELECT ... FOR UPDATE`` on ``line_state``) before it bumps them, so a
-line's numbers stay gap-free and in order whichever instance writes.
+line's numbers stay gap-free and in order whichever instance writes, and each input carries
+the name of the instance that answers it (``inputs.instance``): an instance answers on
+recovery its own unanswered inputs only, and those of a dead instance once it has claimed
+them (:meth:`Journal.take_inputs`, gateway/bus/leases.py).
 """
 
 import sqlite3
@@ -23,7 +26,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from gateway.store import Location, Transaction, begin, connect, create_schema, is_url
+from gateway.store import (
+    DATABASE_ERRORS,
+    Location,
+    PostgresConnection,
+    Transaction,
+    begin,
+    connect,
+    create_schema,
+    first_line,
+    is_url,
+)
 
 # inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
 # had an exchange aborted by a failing pipeline step (SPEC.md §11); like a processed one, it is
@@ -73,6 +86,8 @@ CREATE TABLE IF NOT EXISTS line_state (
     last_ack INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
+# A shared journal's inputs name the instance that answers them (see Journal.take_inputs).
+_SHARED_SCHEMA: Final = "ALTER TABLE inputs ADD COLUMN IF NOT EXISTS instance TEXT;"
 
 
 # The four records below are not frozen, like formats.iaq.IAQ: each is built per input or
@@ -161,15 +176,27 @@ class _LineCounters:
 class Journal:
     """Durable inputs, outputs and per-line sequence state."""
 
-    def __init__(self, path: Location) -> None:
+    def __init__(
+        self, path: Location, instance: str = "", on_lost: Callable[[str], None] | None = None
+    ) -> None:
         # Other instances write a shared (PostgreSQL) journal too: see _lock.
         self._shared = is_url(path)
+        self._instance = instance
+        # Told (with the database's reason) when the shared database's connection is gone.
+        self._on_lost = on_lost
+        # A shared journal's inputs name this instance (see take_inputs).
+        self._owner: tuple[str, ...] = (instance,) if self._shared else ()
+        self._insert_input = (
+            "INSERT INTO inputs (id, line, in_seq, received_at, text, bad"
+            + (", instance) VALUES (?, ?, ?, ?, ?, ?, ?)" if self._shared
+               else ") VALUES (?, ?, ?, ?, ?, ?)")
+        )
         if not self._shared:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(path)
         if isinstance(self._db, sqlite3.Connection):
             self._db.execute("PRAGMA synchronous=NORMAL")
-        create_schema(self._db, SCHEMA)
+        create_schema(self._db, SCHEMA + (_SHARED_SCHEMA if self._shared else ""))
         self._lines: dict[str, _LineCounters] = {
             line: _LineCounters(last_in, last_out, last_ack)
             for line, last_in, last_out, last_ack in self._db.execute(
@@ -199,7 +226,8 @@ class Journal:
         if self._tx is not None:
             yield self._tx
             return
-        begin(self._db)
+        with self._watch():
+            begin(self._db)
         self._tx = Transaction(self._db)
         try:
             yield self._tx
@@ -208,7 +236,9 @@ class Journal:
             self._flush_counters()
             self._write_audit(self._audit_pending)
             self._db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
+            # A connection that is gone has nothing to roll back (the server did).
+            self._check_lost(exc)
             self._db.execute("ROLLBACK")
             self._reload_counters()
             raise
@@ -216,6 +246,30 @@ class Journal:
             self._tx = None
             self._locked.clear()
         self._audit_pending.clear()
+
+    def _check_lost(self, exc: BaseException) -> None:
+        """Tell ``on_lost`` and raise ``exc`` again when the shared database's connection is
+        gone; otherwise return."""
+        if isinstance(self._db, PostgresConnection) and self._db.lost(exc):
+            if self._on_lost is not None:
+                self._on_lost(first_line(exc))
+            raise exc
+
+    @contextmanager
+    def _watch(self) -> Iterator[None]:
+        """Tell ``on_lost`` when a statement of the block finds the connection gone."""
+        try:
+            yield
+        except DATABASE_ERRORS as exc:
+            self._check_lost(exc)
+            raise
+
+    def ping(self) -> None:
+        """Make sure a shared database's connection still stands (a lost one is told to
+        ``on_lost``, and raises)."""
+        if self._shared:
+            with self._watch():
+                self._db.execute("SELECT 1")
 
     def schema(self, ddl: str) -> None:
         """Create a service's or the bus's tables in the journal's database (``CREATE ... IF
@@ -325,9 +379,8 @@ class Journal:
             if rows:
                 ids = self._input_ids(len(rows))
                 self._db.executemany(
-                    "INSERT INTO inputs (id, line, in_seq, received_at, text, bad)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [(ident, *row) for ident, row in zip(ids, rows, strict=True)],
+                    self._insert_input,
+                    [(ident, *row, *self._owner) for ident, row in zip(ids, rows, strict=True)],
                 )
                 journaled = [
                     JournaledInput(ident, line, row[1], received_at, row[3], row[4])
@@ -448,12 +501,28 @@ class Journal:
         ]
 
     def unprocessed_inputs(self) -> list[JournaledInput]:
-        """Inputs journaled whose outputs were never stored (a crash in between)."""
+        """Inputs journaled whose outputs were never stored (a crash in between); on a shared
+        journal, this instance's only."""
+        # A literal, as in the partial index, so the index serves this query.
+        sql = "SELECT id, line, in_seq, received_at, text, bad FROM inputs WHERE processed = 0"
+        rows = (
+            self._db.execute(f"{sql} AND instance = ? ORDER BY id", (self._instance,))
+            if self._shared
+            else self._db.execute(f"{sql} ORDER BY id")
+        )
         return [
             JournaledInput(row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4], row[5])
-            for row in self._db.execute(
-                "SELECT id, line, in_seq, received_at, text, bad FROM inputs"
-                # A literal, as in the partial index, so the index serves this query.
-                " WHERE processed = 0 ORDER BY id"
-            )
+            for row in rows
         ]
+
+    def take_inputs(self, instances: Collection[str]) -> int:
+        """Make the unanswered inputs of ``instances`` (dead ones this instance claimed) this
+        instance's, in the open transaction (or one of its own); how many it took."""
+        if not self._shared or not instances:
+            return 0
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE inputs SET instance = ? WHERE processed = 0 AND instance = ANY(?)",
+                (self._instance, list(instances)),
+            )
+        return max(cursor.rowcount, 0)

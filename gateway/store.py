@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import psycopg
+import psycopg.conninfo
 
 from responders.base import POSTGRESQL, SQLITE, Connection, Cursor
 
@@ -29,6 +30,15 @@ Location = Path | str
 _URL_SCHEMES: Final = ("postgresql://", "postgres://")
 # Any key serialises creating tables: instances starting together on one database.
 _SCHEMA_LOCK: Final = 0x1A9_6A7E
+# libpq's connection parameters: give up connecting after 10 s; probe an idle connection after
+# 10 s, every 5 s, 3 times; fail a write the server has not acknowledged for 30 s.
+_NO_HANG: Final = {
+    "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+    "keepalives_count": 3, "tcp_user_timeout": 30_000,
+}
+# SQLSTATE classes of a connection the server ended: 08 connection exception, 57P admin or
+# crash shutdown, or a server that cannot take connections now.
+_CONNECTION_GONE: Final = ("08", "57P")
 _DDL_TYPES: Final = (
     # SQLite's rowid alias: a column the database numbers when the insert leaves it out.
     (re.compile(r"\bINTEGER PRIMARY KEY( AUTOINCREMENT)?\b", re.IGNORECASE),
@@ -70,7 +80,20 @@ class PostgresConnection:
     dialect: Final = POSTGRESQL
 
     def __init__(self, url: str) -> None:
-        self._conn = psycopg.connect(url, autocommit=True)
+        given = psycopg.conninfo.conninfo_to_dict(url)
+        # Bounds on waiting for a server that vanished without closing the connection, unless
+        # the URL sets its own: a statement fails rather than hangs (docs/reliability.md).
+        bounds = {key: value for key, value in _NO_HANG.items() if key not in given}
+        self._conn = psycopg.connect(psycopg.conninfo.make_conninfo(url, **bounds),
+                                     autocommit=True)
+
+    def lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` (raised by a statement) means the connection to the server is gone:
+        closed, cut, or about to be closed by the server (it is shutting down)."""
+        if self._conn.broken or self._conn.closed:
+            return True
+        state = getattr(exc, "sqlstate", None) or ""
+        return state.startswith(_CONNECTION_GONE)
 
     @staticmethod
     @lru_cache(maxsize=512)

@@ -50,18 +50,27 @@ class PostgresServer:
         """initdb, then pg_ctl start (waits until it takes connections)."""
         self._run(_binary("initdb"), "-D", str(self.cluster), "-U", "postgres",
                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """pg_ctl start on the cluster (after :meth:`halt`); waits until it takes connections."""
         # A throwaway cluster: what a test writes need not survive a power loss.
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port}"
                    f" -c unix_socket_directories={self.directory}"
                    " -c fsync=off -c full_page_writes=off -c max_connections=200")
         self._run(_binary("pg_ctl"), "-D", str(self.cluster), "-l", str(self.log_path),
                   "-o", options, "-w", "-t", "30", "start")
-        return self
+
+    def halt(self) -> None:
+        """pg_ctl stop -m fast, keeping the cluster: every connection to it is cut."""
+        self._run(_binary("pg_ctl"), "-D", str(self.cluster), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
-        """pg_ctl stop (fast), then remove the directory."""
+        """pg_ctl stop (fast) unless halted, then remove the directory."""
         try:
-            self._run(_binary("pg_ctl"), "-D", str(self.cluster), "-m", "fast", "-w", "stop")
+            if (self.cluster / "postmaster.pid").exists():
+                self.halt()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -3,7 +3,7 @@ record in the journal that survives restarts; ``iaqgw audit`` prints it."""
 
 import asyncio
 import json
-import sqlite3
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from gateway.cli import app
 from gateway.journal import AuditRecord, Journal
+from gateway.store import Location, connect
 
 CA = "CA0000000"
 
@@ -31,9 +32,15 @@ def audit_rows(data_dir: Path, *args: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+def journal_of(data_dir: Path) -> Location:
+    """The journal the gateway and ``iaqgw audit`` use: the file in ``data_dir``, or the
+    shared database of ``IAQGW_STORE`` (tests/test_postgres_audit.py runs these tests so)."""
+    return os.environ.get("IAQGW_STORE") or data_dir / "journal.sqlite3"
+
+
 def journal_at(data_dir: Path, *moments: datetime) -> Path:
     """A journal holding one delivery record at each moment, numbered 1, 2, 3 … in order."""
-    journal = Journal(data_dir / "journal.sqlite3")
+    journal = Journal(journal_of(data_dir))
     journal.note_delivered(
         AuditRecord(at, "delivered", "CA", CA, "AM", out_seq=seq)
         for seq, at in enumerate(moments, 1)
@@ -50,7 +57,7 @@ def numbers(data_dir: Path, since: str) -> list[object]:
 async def wait_for_rows(data_dir: Path, count: int) -> None:
     """Poll the journal until it holds ``count`` audit records."""
     for _ in range(500):
-        db = sqlite3.connect(data_dir / "journal.sqlite3")
+        db = connect(journal_of(data_dir))
         rows = db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
         db.close()
         if rows >= count:

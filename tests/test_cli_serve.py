@@ -184,3 +184,23 @@ def test_journal_not_a_database(tmp_path: Path) -> None:
 def test_unknown_lesc_timing_is_a_one_line_usage_error_naming_the_flag(tmp_path: Path) -> None:
     line = assert_one_line(serve(tmp_path / "data", "--lesc-timing", "slow"), "--lesc-timing")
     assert line == "iaqgw: --lesc-timing: Input should be 'immediate' or 'realistic'"
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ("abc", "Input should be a valid number, unable to parse string as a number"),
+    ("0.5", "Input should be greater than or equal to 1"),
+    ("inf", "Input should be a finite number"),
+])
+def test_bad_lease_time_is_a_one_line_usage_error_naming_the_flag(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    line = assert_one_line(serve(tmp_path / "data", "--lease-time", value), "--lease-time")
+    assert line == f"iaqgw: --lease-time: {reason}"
+
+
+def test_bad_lease_time_in_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IAQGW_LEASE_TIME", "0")
+    line = assert_one_line(serve(tmp_path / "data"), "IAQGW_LEASE_TIME")
+    assert line == "iaqgw: IAQGW_LEASE_TIME: Input should be greater than or equal to 1"

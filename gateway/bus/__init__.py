@@ -56,20 +56,36 @@ class Homes:
         self._homes = {line: home_of(line, self.instances) for line in lines}
         # The instances whose lease stands (all of them without leases).
         self.live = frozenset(self.instances)
+        # Dead instances whose broker session and unanswered inputs this one claimed.
+        self.adopted: frozenset[str] = frozenset()
+        # False while this instance waits for the others to let its lines go (it homes none).
+        self.joined = True
 
-    def set_live(self, live: Iterable[str]) -> tuple[list[str], list[str]]:
+    def set_live(
+        self, live: Iterable[str], *, joined: bool = True
+    ) -> tuple[list[str], list[str]]:
         """Spread the homes over the listed instances that are live (gateway/bus/leases.py);
-        this one counts as live. Returns the lines homed here now that were not, and those
-        homed elsewhere now that were here."""
+        this one counts as live, and gets homes once ``joined``. Returns the lines homed here
+        now that were not, and those homed elsewhere now that were here."""
         alive = set(live) | {self.instance}
         self.live = frozenset(alive)
-        among = tuple(name for name in self.instances if name in alive)
+        self.joined = joined
+        among = tuple(name for name in self.instances
+                      if name in alive and (joined or name != self.instance))
         before = self._homes
         self._homes = {line: home_of(line, among) for line in before}
         here = self.instance
         gained = [line for line, home in self._homes.items() if home == here != before[line]]
         lost = [line for line, home in before.items() if home == here != self._homes[line]]
         return gained, lost
+
+    def set_adopted(self, names: Iterable[str]) -> bool:
+        """Record the dead instances this one claimed (gateway/bus/leases.py); whether that
+        changed them."""
+        adopted = frozenset(names)
+        changed = adopted != self.adopted
+        self.adopted = adopted
+        return changed
 
     def home_of(self, line: str) -> str:
         """The line's home instance (lines outside the registry: this one)."""

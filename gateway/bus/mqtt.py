@@ -48,6 +48,7 @@ from gateway.bus.topics import (
 )
 from gateway.config import Settings
 from gateway.journal import PendingOutput, StoredOutput
+from gateway.store import DATABASE_ERRORS, first_line
 
 # MQTT v5: a session that never expires, so inputs and envelopes wait for an instance.
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
@@ -135,7 +136,7 @@ class MqttBus:
         self._origin = store.origin()
         self._client: BusClient | None = None
         self._runner: asyncio.Task[None] | None = None
-        # Broker sessions of instances whose lease ran out, taken over (_adopt_sessions).
+        # Broker sessions of dead instances this one claimed, taken over (_adopt_sessions).
         self._adopted: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
@@ -235,6 +236,11 @@ class MqttBus:
                 delay = backoff.next()
                 self._log.warning("bus.disconnected", host=self._host, port=self._port,
                                   error=str(exc) or type(exc).__name__, retry_s=round(delay, 2))
+            except DATABASE_ERRORS as exc:
+                # A batch the journal refused (_take): the broker sends it again after this.
+                delay = backoff.next()
+                self._log.error("bus.journal_failed", error=first_line(exc),
+                                retry_s=round(delay, 2))
             except Exception:
                 # Whatever went wrong, the gateway keeps its TCP lines and tries the broker again.
                 delay = backoff.next()
@@ -276,31 +282,41 @@ class MqttBus:
             self._take(client, await client.receive(INPUT_BATCH))
 
     def _adopt_sessions(self) -> None:
-        """Take over the broker sessions of listed instances whose lease ran out.
+        """Take over the broker sessions of the dead instances this one claimed
+        (gateway/bus/leases.py: one instance claims each).
 
         mosquitto keeps dealing shared-subscription inputs to a member whose session waits
         offline, and keeps the envelopes routed to it: the adopter takes them (the session's
-        own subscriptions) and answers them as its own. It lets go when the instance is live
-        again; the instance's own connection takes its session back in any case.
+        own subscriptions) and answers them as its own. It lets go when the claim ends (the
+        instance renewed its lease); the instance's own connection takes its session back in
+        any case.
         """
-        for name in self._homes.instances:
-            task = self._adopted.get(name)
-            if name not in self._homes.live and task is None:
+        adopted = self._homes.adopted
+        for name in [name for name in self._adopted if name not in adopted]:
+            self._adopted.pop(name).cancel()
+        for name in adopted:
+            if name not in self._adopted:
                 self._adopted[name] = asyncio.create_task(self._adopt(name))
-            elif name in self._homes.live and task is not None:
-                task.cancel()
-                del self._adopted[name]
 
     async def _adopt(self, name: str) -> None:
-        try:
-            async with self._connection(name, None) as client:
-                self._log.warning("bus.session_adopted", instance=name)
-                while True:
-                    self._take(client, await client.receive(INPUT_BATCH))
-        except (BusError, TimeoutError, OSError) as exc:
-            # Once: the instance came back (and took its session), or the broker went away.
-            self._log.info("bus.adoption_ended", instance=name,
-                           error=str(exc) or type(exc).__name__)
+        backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
+        while True:
+            try:
+                async with self._connection(name, None) as client:
+                    self._log.warning("bus.session_adopted", instance=name)
+                    while True:
+                        self._take(client, await client.receive(INPUT_BATCH))
+            except DATABASE_ERRORS as exc:
+                # What the journal could not take waits in the session: take it up again.
+                delay = backoff.next()
+                self._log.warning("bus.adoption_paused", instance=name,
+                                  error=first_line(exc), retry_s=round(delay, 2))
+                await asyncio.sleep(delay)
+            except (BusError, TimeoutError, OSError) as exc:
+                # Once: the instance came back (and took its session), or the broker went away.
+                self._log.info("bus.adoption_ended", instance=name,
+                               error=str(exc) or type(exc).__name__)
+                return
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)
@@ -339,6 +355,11 @@ class MqttBus:
                 self._inputs.inputs(line, frames)
             for origin, entries in envelopes.items():
                 self._deliver(self._store.store_remote(origin, entries))
+        except DATABASE_ERRORS:
+            # The journal failed, not a message: nothing of the batch is acknowledged (some of
+            # it may not be journaled), the connection ends, and the broker sends the batch
+            # again to the next one (what was journaled may be answered twice: at-least-once).
+            raise
         except Exception:
             # As for a TCP session: what is journaled is answered on recovery; the process
             # and the other lines go on.
@@ -395,7 +416,10 @@ class MqttBus:
             await store.woken()
             # Envelopes wait here for a home that is away rather than in the broker, which
             # would drop them if the home had never subscribed.
-            lines = [line for line, home in self._homes.elsewhere() if self._lines.is_live(home)]
+            # An instance waiting to join keeps its envelopes: the homes it knows may have let
+            # their lines go (gateway/bus/leases.py).
+            lines = [line for line, home in self._homes.elsewhere()
+                     if self._homes.joined and self._lines.is_live(home)]
             while entries := store.outbox(OUTBOX_BATCH, lines):
                 reasons = await self._publish_all(client, entries)
                 taken = [entry.id for entry in entries if delivered(reasons[entry.id])]
