@@ -48,7 +48,10 @@ class Inquiry(NamedTuple):
 
 def _letters(name: str) -> str:
     # Case, spaces, hyphens and apostrophes are spelling, not a different name.
-    return "".join(char for char in name.upper() if "A" <= char <= "Z")
+    upper = name.upper()
+    if upper.isascii() and upper.isalpha():
+        return upper  # letters only (most names): nothing to drop
+    return "".join(char for char in upper if "A" <= char <= "Z")
 
 
 def _same_first_name(asked: str, on_record: str) -> bool:
