@@ -13,10 +13,8 @@ NO_RECORD: Final = "NRF"
 _NAME_RE: Final = re.compile(r"[A-Z][A-Z0-9]{0,11}")
 _ENTRY_RE: Final = re.compile(r"([A-Z][A-Z0-9]{0,11}) (HIT|NRF)")
 _SEPARATOR: Final = ", "
-# Listings already written, by their (index, hit) pairs: every IAQ lists the same few indices,
-# so there are few listings (2^6 per run), each checked once.
-_listings: dict[tuple[tuple[str, bool], ...], str] = {}
-_LISTINGS_KEPT: Final = 1024
+# Names already found good: every IAQ lists the same few.
+_checked: set[str] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +41,15 @@ def add_finding(exchange: Exchange, finding: IndexFinding) -> None:
 
 def format_listing(findings: Iterable[tuple[str, bool] | IndexFinding]) -> str:
     """The ``IDX/`` value: each index searched, in order, with HIT or NRF."""
-    pairs = tuple(
-        (finding.index, finding.hit) if isinstance(finding, IndexFinding) else finding
-        for finding in findings
-    )
-    listing = _listings.get(pairs)
-    if listing is None:
-        for name, _ in pairs:
+    entries = []
+    for finding in findings:
+        name, hit = (finding.index, finding.hit) if isinstance(finding, IndexFinding) else finding
+        if name not in _checked:
             if _NAME_RE.fullmatch(name) is None:
                 raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
-        listing = _SEPARATOR.join(f"{name} {HIT if hit else NO_RECORD}" for name, hit in pairs)
-        # A caller naming indices of its own (a test, a distribution) cannot grow it unbounded.
-        if len(_listings) < _LISTINGS_KEPT:
-            _listings[pairs] = listing
-    return listing
+            _checked.add(name)
+        entries.append(f"{name} {HIT if hit else NO_RECORD}")
+    return _SEPARATOR.join(entries)
 
 
 def parse_listing(text: str) -> list[tuple[str, bool]]:
