@@ -20,7 +20,7 @@ from gateway.cli_errors import FAILED, as_flag, job_failed, settings_from_flags,
 from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
 from gateway.config import SettingError
-from gateway.logs import configure_logging
+from gateway.logs import configure_logging, get_logger
 from routing.lines import hash_key
 
 # Entry points that add commands from outside the switch (pyproject.toml: the simulator's).
@@ -150,7 +150,9 @@ def serve(
     except ValueError as exc:
         usage_error(f"--log-level {exc}")
     try:
-        gateway = Gateway(settings, on_store_lost=_exit_store_lost)
+        # Bound once, now that logging is configured: the lazy proxy get_logger() returns
+        # binds again on every call, about 1 us of each of the three lines an IAQ logs.
+        gateway = Gateway(settings, log=get_logger().bind(), on_store_lost=_exit_store_lost)
     except SettingError as exc:
         usage_error(as_flag(str(exc), lesc_ori=lesc_ori, lesc_timing=lesc_timing))
     except ValueError as exc:

@@ -11,6 +11,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, BinaryIO, Literal, TextIO
 
 import orjson
@@ -114,8 +115,7 @@ def _json_lines(threshold: int) -> type[Any]:
 
     def _proxy_to_logger(self: Any, method_name: str, event: str | None = None,
                          **event_kw: Any) -> Any:
-        event_dict = self._context.copy()
-        event_dict.update(event_kw)
+        event_dict = {**self._context, **event_kw}
         if event is not None:
             event_dict["event"] = event
         merge_contextvars(None, method_name, event_dict)
@@ -125,8 +125,26 @@ def _json_lines(threshold: int) -> type[Any]:
         line = dumps(event_dict, default=_unserializable)
         return getattr(self._logger, method_name)(line)
 
+    def info(self: Any, event: Any, *args: Any, **event_kw: Any) -> Any:
+        # The per-message level: the filtering logger's info and _proxy_to_logger in one call.
+        event_dict = {**self._context, **event_kw}
+        if args:
+            # As structlog interpolates: one non-empty mapping by name, else by position.
+            one = args[0]
+            event = event % (one if len(args) == 1 and isinstance(one, Mapping) and one
+                                  else args)
+        if event is not None:
+            event_dict["event"] = event
+        merge_contextvars(None, "info", event_dict)
+        event_dict["level"] = "info"
+        stamp(None, "info", event_dict)
+        return self._logger.info(dumps(event_dict, default=_unserializable))
+
     base = structlog.make_filtering_bound_logger(threshold)
-    return type(f"JsonLines{base.__name__}", (base,), {"_proxy_to_logger": _proxy_to_logger})
+    methods: dict[str, Any] = {"_proxy_to_logger": _proxy_to_logger}
+    if threshold <= logging.INFO:
+        methods["info"] = info
+    return type(f"JsonLines{base.__name__}", (base,), methods)
 
 
 def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO | None = None,

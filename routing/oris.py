@@ -2,9 +2,11 @@
 
 import random
 import re
+from bisect import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from itertools import accumulate
+from typing import Final, Generic, TypeVar
 
 from routing.lines import default_ice_office_ori
 from routing.services import SWITCH_ORI
@@ -102,6 +104,30 @@ _SUFFIXES: Final[tuple[tuple[str, str], ...]] = (
 _SUFFIX_WEIGHTS: Final = (85, 4, 5, 4, 2)
 
 
+_T = TypeVar("_T")
+
+
+class _Draw(Generic[_T]):
+    """``rng.choices(items, weights)[0]`` with the cumulative weights summed once: the same
+    draw from the same stream (one ``random()``), without summing the weights per ORI."""
+
+    __slots__ = ("_cum", "_hi", "_items", "_total")
+
+    def __init__(self, items: Sequence[_T], weights: Sequence[int]) -> None:
+        self._items = tuple(items)
+        self._cum = list(accumulate(weights))
+        self._total = self._cum[-1] + 0.0
+        self._hi = len(self._cum) - 1
+
+    def __call__(self, rng: random.Random) -> _T:
+        """One item, drawn as random.Random.choices draws it."""
+        return self._items[bisect(self._cum, rng.random() * self._total, 0, self._hi)]
+
+
+_SUFFIX_DRAW: Final = _Draw(_SUFFIXES, _SUFFIX_WEIGHTS)
+_KIND_DRAW: Final = _Draw(_KIND_NAMES, _KIND_WEIGHTS)
+
+
 def _allocate(line_codes: Sequence[str], total: int) -> list[int]:
     """ORIs per line: MIN_PER_LINE each, the rest by population (largest remainder)."""
     spare = max(0, total - MIN_PER_LINE * len(line_codes))
@@ -130,7 +156,7 @@ def _agency_oris(code: str, count: int, rng: random.Random) -> list[Ori]:
     while len(found) < count:
         county = rng.randint(1, counties)
         agency = rng.randint(1, 99)
-        suffix, unit = rng.choices(_SUFFIXES, weights=_SUFFIX_WEIGHTS)[0]
+        suffix, unit = _SUFFIX_DRAW(rng)
         ori = f"{code}{county:03d}{agency:02d}{suffix}"
         if ori in found:
             continue
@@ -140,7 +166,7 @@ def _agency_oris(code: str, count: int, rng: random.Random) -> list[Ori]:
             if agency == 1:
                 name = f"COUNTY {county:03d} SHERIFF OFFICE"
             else:
-                kind = rng.choices(_KIND_NAMES, weights=_KIND_WEIGHTS)[0]
+                kind = _KIND_DRAW(rng)
                 name = kind.format(c=f"{county:03d}", n=f"{county:03d}{agency:02d}")
                 # A county has one court, jail, DA ...: a second draw becomes a city PD.
                 if name in names:

@@ -12,6 +12,10 @@ from routing.services import SWITCH_ORI
 # The message keys that carry or ask for criminal history: an ORI the registry does not
 # authorize for it may not send them (docs/protocol-notes.md).
 CHRI_MKES: Final = frozenset({"IAQ", "QW", "YQ"})
+# How many ORIs and codes Router.line_of keeps the answer of: the registries' own and then
+# some, never all an input could name.
+LINES_OF_KEPT: Final = 1 << 16
+_UNKNOWN: Final = "\0"  # no line code or ORI: "not looked up yet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class Router:
         self._oris = oris
         self._services = dict(services or {})
         self._service_oris = service_oris | {SWITCH_ORI}
+        self._lines_of: dict[str, str | None] = {}
         taken = sorted(dest for dest in self._services if dest in lines)
         if taken:
             raise ValueError(f"service destination {taken[0]} is a line code of the registry")
@@ -146,6 +151,15 @@ class Router:
         A registered ORI is its registry line's; another ORI is the line's its prefix names
         (SPEC.md §1), so a notice ORI from the line registry need not be registered.
         """
+        # Every output asks, for the same few thousand ORIs; the registries never change.
+        line = self._lines_of.get(ori_or_code, _UNKNOWN)
+        if line is _UNKNOWN:
+            line = self._find_line(ori_or_code)
+            if len(self._lines_of) < LINES_OF_KEPT:
+                self._lines_of[ori_or_code] = line
+        return line
+
+    def _find_line(self, ori_or_code: str) -> str | None:
         if len(ori_or_code) == 2:
             return ori_or_code if ori_or_code in self._lines else None
         if ORI_RE.fullmatch(ori_or_code) is None or ori_or_code in self._service_oris:

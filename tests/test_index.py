@@ -2,20 +2,24 @@
 
 import csv
 import sqlite3
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from formats.datafile import DataFileError
 from formats.soundex import soundex
+from gateway.cli import app
 from responders.lesc.index import (
     MAX_MATCHES,
     ImmigrationIndex,
     Record,
     build_synthetic,
     normalize_arn,
+    sidecar_path,
 )
 from responders.lesc.records import RecordRow, build_from_csv, ensure_index
 
@@ -362,44 +366,101 @@ def test_packed_answers_are_the_sqlite_answers(tmp_path: Path) -> None:
     index.close()
 
 
-def test_an_index_built_before_the_packed_form_is_read_and_rebuilt(tmp_path: Path) -> None:
+def answers_of(path: Path) -> list[object]:
+    """What an index file answers to a name search and an A-number lookup."""
+    index = ImmigrationIndex.open(path)
+    try:
+        return [index.by_name("SMITH", "JOHN", date(1980, 2, 2), None), index.by_arn("98765432")]
+    finally:
+        index.close()
+
+
+def test_an_index_built_before_the_sidecar_is_read_and_rebuilt(tmp_path: Path) -> None:
     path = tmp_path / "index-records.sqlite3"
     records = write_csv(tmp_path / "records.csv", ROWS)
     build_from_csv(path, records)
-    expected = ImmigrationIndex.open(path)
-    answers = [expected.by_name("SMITH", "JOHN", date(1980, 2, 2), None),
-               expected.by_arn("98765432")]
-    expected.close()
-    # As schema 1 wrote it: no packed table.
+    answers = answers_of(path)
+    # As schema 2 wrote it: the packed form in the file, no sidecar, no build stamp.
+    sidecar_path(path).unlink()
     with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE packed")
-        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
-    old = ImmigrationIndex.open(path)
-    assert [old.by_name("SMITH", "JOHN", date(1980, 2, 2), None),
-            old.by_arn("98765432")] == answers
-    old.close()
-    # The records CSV is older than the index, yet the index is built again.
+        db.execute("DELETE FROM meta WHERE key = 'build'")
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+    assert answers_of(path) == answers
+    # The records CSV is older than the index, yet the index is built again, with a sidecar.
     assert ensure_index(path, records, 0) == "rebuilt"
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM packed").fetchone()[0] == 5
+    assert sidecar_path(path).is_file()
+    assert ensure_index(path, records, 0) == "reused"
 
 
-def test_the_packed_form_is_mapped_from_a_file_nobody_sees(tmp_path: Path) -> None:
+def test_the_sidecar_is_mapped_in_place(tmp_path: Path) -> None:
     path = tmp_path / "index.sqlite3"
     build_from_csv(path, write_csv(tmp_path / "records.csv", ROWS))
-    before = {p.name for p in tmp_path.iterdir()}
+    # The build leaves the index, its sidecar and the records: no temporary file.
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "index.sqlite3", "index.sqlite3.packed", "records.csv"
+    }
     index = ImmigrationIndex.open(path)
-    # The temporary copy is unlinked from the start: the directory shows nothing new but
-    # SQLite's own files of a WAL database.
-    new = {p.name for p in tmp_path.iterdir()} - before
+    # Opening copies nothing: the sidecar's own pages are what the process maps.
+    maps = Path("/proc/self/maps").read_text()
+    assert str(sidecar_path(path).resolve()) in maps
+    new = {p.name for p in tmp_path.iterdir()} - {"index.sqlite3", "index.sqlite3.packed",
+                                                  "records.csv"}
     assert new <= {"index.sqlite3-wal", "index.sqlite3-shm"}
     smith = index.by_arn("98765432")
     assert smith is not None and smith.last == "SMITH"
     index.close()
-    with sqlite3.connect(path) as db:
-        count = int(db.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()[0])
-    # A directory that cannot take the copy: the system's temporary directory does.
-    connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
-    elsewhere = ImmigrationIndex(connection, count, tmp_path / "missing")
-    assert elsewhere.by_name("SMITH", "JOHN", date(1980, 2, 2), "M")[0].arn == "098765432"
-    elsewhere.close()
+
+
+def stale_sidecars(path: Path, other: Path) -> Iterator[tuple[str, bytes]]:
+    """Sidecars that are not the packed form of ``path``: another build's, one cut short, one
+    of another schema, one of another byte order, an empty one."""
+    good = sidecar_path(path).read_bytes()
+    yield "another build", sidecar_path(other).read_bytes()
+    yield "cut short", good[: len(good) - 8]
+    yield "another schema", good[:8] + b"2".ljust(8, b"\0") + good[16:]
+    order = b"big" if sys.byteorder == "little" else b"little"
+    yield "another byte order", good[:16] + order.ljust(8, b"\0") + good[24:]
+    yield "empty", b""
+
+
+def test_a_stale_or_missing_sidecar_is_never_used_and_is_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "index-records.sqlite3"
+    records = write_csv(tmp_path / "records.csv", ROWS)
+    build_from_csv(path, records)
+    answers = answers_of(path)
+    # The same file name, other records: its sidecar would answer SMITH with someone else.
+    other = tmp_path / "other" / "index-records.sqlite3"
+    build_from_csv(other, write_csv(tmp_path / "other.csv", [
+        "098765432,SMITH,JOHN,,19800202,M,UK,REM,EWI,20150101,,",
+        "011111111,SMITH,JOHN,,19800202,M,MX,USC,IR1,20150101,,",
+    ]))  # fmt: skip
+    good = sidecar_path(path).read_bytes()
+    for what, data in stale_sidecars(path, other):
+        sidecar_path(path).write_bytes(data)
+        assert answers_of(path) == answers, what
+        assert ensure_index(path, records, 0) == "repacked", what
+        assert sidecar_path(path).read_bytes()[100:] == good[100:], what
+        assert ensure_index(path, records, 0) == "reused", what
+    sidecar_path(path).unlink()
+    assert answers_of(path) == answers
+    assert ensure_index(path, records, 0) == "repacked"
+    assert answers_of(path) == answers
+
+
+def run_cli(args: list[str]) -> Result:
+    """``iaqgw ARGS`` in-process."""
+    return CliRunner().invoke(app, args)
+
+
+def test_data_build_writes_a_missing_sidecar(tmp_path: Path) -> None:
+    records = write_csv(tmp_path / "people.csv", ROWS)
+    args = ["data", "build", "--data-dir", str(tmp_path), "--records", str(records)]
+    assert run_cli(args).stdout.startswith("index built: ")
+    path = tmp_path / "index-people.sqlite3"
+    sidecar_path(path).unlink()
+    result = run_cli(args)
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"index repacked (its packed form index-people.sqlite3.packed was missing or stale):"
+        f" {path}\n"
+    )

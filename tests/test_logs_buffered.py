@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,23 +174,10 @@ class Odd:
         return "<odd>"
 
 
-def test_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
-    """The inline rendering gives the keys, values and key order of the processor chain
-    merge_contextvars, add_log_level, TimeStamper and JSONRenderer (all but ``ts``'s value)."""
-
-    def emit(log: Any) -> None:
-        bound = log.bind(bound="x")
-        bound.info("message.accepted", line="CA", in_seq=7, odd=Odd(), none=None)
-        bound.warn("w")
-        bound.error("e %s", "arg")
-        bound.debug("hidden")
-        try:
-            raise ZeroDivisionError
-        except ZeroDivisionError:
-            bound.exception("boom", k=2)
-        bound.critical("c")
-        bound.log(logging.INFO, "l")
-
+def rendered_both(emit: Callable[[Any], None]) -> tuple[list[Any], list[Any]]:
+    """The lines ``emit`` logs through structlog's processor chain merge_contextvars,
+    add_log_level, TimeStamper and JSONRenderer, and through ours, parsed, without ``ts``
+    after checking the key order."""
     chain = io.StringIO()
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars,
@@ -213,5 +200,49 @@ def test_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
     assert [list(line) for line in got] == [list(line) for line in expected]
     for line in expected + got:
         line.pop("ts")
+    return expected, got
+
+
+def test_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
+    """The inline rendering gives the keys, values and key order of the processor chain
+    (all but ``ts``'s value)."""
+
+    def emit(log: Any) -> None:
+        bound = log.bind(bound="x")
+        bound.info("message.accepted", line="CA", in_seq=7, odd=Odd(), none=None)
+        bound.warn("w")
+        bound.error("e %s", "arg")
+        bound.debug("hidden")
+        try:
+            raise ZeroDivisionError
+        except ZeroDivisionError:
+            bound.exception("boom", k=2)
+        bound.critical("c")
+        bound.log(logging.INFO, "l")
+
+    expected, got = rendered_both(emit)
     assert got == expected
     assert len(got) == 6 and got[0]["odd"] == "<odd>"
+
+
+def test_info_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
+    """INFO has a path of its own (one call per line): interpolation by position and by name,
+    context variables, keys that shadow bound ones, as the chain renders them."""
+
+    def emit(log: Any) -> None:
+        structlog.contextvars.bind_contextvars(request="r1", line="context")
+        try:
+            bound = log.bind(line="bound", seq=1)
+            bound.info("by position %s %d", "a", 3, line="given")
+            bound.info("by name %(k)s", {"k": "v"})
+            bound.info("empty mapping %s", {})
+            log.info("unbound", seq=2)
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    expected, got = rendered_both(emit)
+    assert got == expected
+    assert [line["event"] for line in got] == [
+        "by position a 3", "by name v", "empty mapping {}", "unbound"
+    ]
+    assert got[0]["line"] == "given" and got[0]["request"] == "r1"

@@ -23,6 +23,7 @@ from responders.lesc.casebook import answer_case, create_tables, queue
 from responders.lesc.desk import HIT, Case
 from responders.lesc.held import SCHEMA as HELD_SCHEMA
 from responders.lesc.held import held_now
+from responders.lesc.index import sidecar_path
 from responders.lesc.records import ensure_index
 from responders.lesc.settings import lesc_settings
 from responders.lesc.stats import IAQ_SOURCES, Figures, FiscalYear, compute, format_duration
@@ -265,7 +266,9 @@ def add_commands(cli: CommandLine) -> None:
         except (ValueError, OSError) as exc:
             cli.fail(str(exc))
         reason = ""
-        if settings.records is not None and outcome != "built":
+        if outcome == "repacked":
+            reason = f" (its packed form {sidecar_path(path).name} was missing or stale)"
+        elif settings.records is not None and outcome != "built":
             name = settings.records.name
             reason = f" ({name} is newer)" if outcome == "rebuilt" else f" (up to date with {name})"
         typer.echo(f"index {outcome}{reason}: {path}")

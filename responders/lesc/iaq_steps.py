@@ -48,7 +48,10 @@ class Inquiry(NamedTuple):
 
 def _letters(name: str) -> str:
     # Case, spaces, hyphens and apostrophes are spelling, not a different name.
-    return "".join(char for char in name.upper() if "A" <= char <= "Z")
+    upper = name.upper()
+    if not upper or (upper.isascii() and upper.isalpha()):
+        return upper  # none, or letters only (most names): nothing to drop
+    return "".join(char for char in upper if "A" <= char <= "Z")
 
 
 def _same_first_name(asked: str, on_record: str) -> bool:
@@ -64,10 +67,13 @@ def same_name(inquiry: Inquiry, record: Any) -> bool:
     Surnames and first names compare by their letters alone, a first name given as an
     initial by its initial; middle names by their initials, and only when both have one.
     """
-    if _letters(inquiry.last) != _letters(record.last):
+    # Names written alike have the same letters: each test below then holds without them.
+    if inquiry.last != record.last and _letters(inquiry.last) != _letters(record.last):
         return False
-    if not _same_first_name(inquiry.first, record.first):
+    if inquiry.first != record.first and not _same_first_name(inquiry.first, record.first):
         return False
+    if inquiry.middle == record.middle:
+        return True
     asked, on_record = _letters(inquiry.middle), _letters(record.middle)
     return not (asked and on_record) or asked[0] == on_record[0]
 

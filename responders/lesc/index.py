@@ -1,12 +1,14 @@
 """The immigration index (SPEC.md §5): an SQLite file of LESC records, built once, then read.
 
-The file is the source of truth. Beside the records it holds their packed form (the
-``packed`` table, written by the build from the records): every record as one line of text in
-one blob, in name-key order, and sorted arrays of name keys and A-numbers. Opening an index
-copies those few blobs into an unlinked temporary file and maps it, so a lookup is a binary
-search in memory, not an SQLite probe, and only the pages lookups touch are resident
-(docs/benchmarks.md, "Issue 13 changes"). A file built before the packed form existed is
-packed from its records at open, in memory (slower to start, the same answers).
+The file is the source of truth. Beside it the build writes the records' packed form, a
+sidecar file named after it (``<index>.packed``): every record as one line of text in name-key
+order, and sorted arrays of name keys and A-numbers. Opening an index maps the sidecar
+read-only, so a lookup is a binary search in memory, not an SQLite probe, and only the pages
+lookups touch are resident (docs/benchmarks.md, "Issue 13 changes"). The sidecar carries the
+schema version and the build stamp of the SQLite file it was packed from: one that does not
+match (missing, stale, cut short, another byte order) is never mapped; the records are then
+packed at open, in memory (slower to start, the same answers), and ``ensure_index``
+(records.py) writes the sidecar again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import mmap
 import os
 import random
 import re
+import secrets
 import sqlite3
+import struct
 import sys
 import tempfile
 from array import array
@@ -26,15 +30,16 @@ from datetime import date
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
-from typing import IO, Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from formats.soundex import soundex
 
 STATUSES: Final = frozenset({"USC", "LPR", "NIV", "OOS", "REM"})
 IVF_CATEGORIES: Final = frozenset({"DEPORTED FELON", "ABSCONDER", "NSEERS VIOLATOR"})
 MAX_MATCHES: Final = 20
-# 2: with the packed table.
-SCHEMA_VERSION: Final = "2"
+# 2: with the packed table; 3: the packed form in a sidecar file, with a build stamp.
+SCHEMA_VERSION: Final = "3"
+SIDECAR_SUFFIX: Final = ".packed"
 
 # Stored columns: the record's fields, then the search keys derived from them. An empty
 # status date is NULL (indexes built before it could be empty read the same).
@@ -46,7 +51,6 @@ CREATE TABLE record (
     soundex TEXT NOT NULL, finit TEXT NOT NULL
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE packed (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 _INDEXES: Final = """
 CREATE UNIQUE INDEX record_arn ON record (arn);
@@ -67,11 +71,15 @@ _BATCH: Final = 50_000
 # Fields of a packed record line: no validated record field holds this control character.
 _SEP: Final = "\x1f"
 # The packed arrays: name keys and A-numbers as signed 64-bit, positions as unsigned 32-bit,
-# in the byte order of the machine that packed them (meta ``packed_order``).
+# in the byte order of the machine that packed them (named in the sidecar's header).
 _KEYS: Final = "q"
 _POSITIONS: Final = "I"
 _PARTS: Final = ("text", "offsets", "keys", "arns", "at")
-_CHUNK: Final = 1 << 20
+# The sidecar's header: magic, schema version, byte order, the SQLite file's build stamp (meta
+# ``build``), the file's size, then where each part starts and ends; the parts follow, each
+# starting on 8 bytes, as the arrays' items want.
+_MAGIC: Final = b"IAQGWPK\n"
+_HEADER: Final = struct.Struct(f"<8s8s8s32sQ{2 * len(_PARTS)}Q")
 
 _ARN_RE: Final = re.compile(r"A?([0-9]{8,9})")
 
@@ -152,13 +160,13 @@ def _name_key(code: str, initial: str, dob: date) -> int:
     return (_sound(code) << 43) | (ord(initial) << 22) | dob.toordinal()
 
 
-def _temporary_file(directory: Path) -> IO[bytes]:
-    """An unlinked temporary file in ``directory``, else in the system's temporary directory
-    (a data directory that cannot be written); the caller closes it."""
-    try:
-        return tempfile.TemporaryFile(dir=directory)
-    except OSError:
-        return tempfile.TemporaryFile()
+def sidecar_path(path_db: Path) -> Path:
+    """Where the packed form of the index file ``path_db`` is kept: beside it, named after it."""
+    return path_db.with_name(path_db.name + SIDECAR_SUFFIX)
+
+
+def _field(text: str) -> bytes:
+    return text.encode().ljust(8, b"\0")
 
 
 class _Packed:
@@ -175,32 +183,59 @@ class _Packed:
         self.at = at  # the line of arns[j]
         self._mapping = mapping  # what the views show, when mapped
 
-    def blobs(self) -> list[tuple[str, bytes]]:
-        """The rows of the ``packed`` table."""
-        return [(name, getattr(self, name).tobytes()) for name in _PARTS]
+    def write(self, path: Path, stamp: str) -> None:
+        """Write the sidecar ``path`` for the index file of build ``stamp``: to a temporary
+        file beside it, synced, then renamed into place (a reader sees all of it or none)."""
+        parts = [getattr(self, name).cast("B") for name in _PARTS]
+        spans: list[int] = []
+        at = _HEADER.size
+        for part in parts:
+            spans += [at, at + part.nbytes]
+            at += part.nbytes + (-part.nbytes % 8)
+        header = _HEADER.pack(_MAGIC, _field(SCHEMA_VERSION), _field(sys.byteorder),
+                              stamp.encode(), at, *spans)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(header)
+                for part in parts:
+                    out.write(part)
+                    out.write(bytes(-part.nbytes % 8))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(name, path)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        _fsync(path.parent)
 
     @classmethod
-    def mapped(cls, connection: sqlite3.Connection, directory: Path) -> _Packed:
-        """The ``packed`` table copied into an unlinked temporary file in ``directory`` (else
-        the system's) and mapped: resident only where lookups read it, shared with the page
-        cache, and read in chunks, so opening never holds a blob in memory."""
-        spans: dict[str, tuple[int, int]] = {}
-        with _temporary_file(directory) as spill:
-            for name, rowid in connection.execute("SELECT name, rowid FROM packed").fetchall():
-                start = spill.tell()
-                with connection.blobopen("packed", "data", rowid, readonly=True) as blob:
-                    while chunk := blob.read(_CHUNK):
-                        spill.write(chunk)
-                spans[name] = (start, spill.tell())
-                # Each part starts on 8 bytes, as the arrays' items want.
-                spill.write(bytes(-spill.tell() % 8))
-            spill.flush()
-            # The mapping keeps the file's pages once the file is closed (and unlinked).
-            mapping = mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ)
+    def mapped(cls, path: Path, stamp: str) -> _Packed | None:
+        """The sidecar ``path`` mapped read-only, or None when it is missing or is not the
+        packed form of the index file of build ``stamp`` in this schema and byte order."""
+        try:
+            with path.open("rb") as handle:
+                header = handle.read(_HEADER.size)
+                size = os.fstat(handle.fileno()).st_size
+                if len(header) < _HEADER.size:
+                    return None
+                magic, schema, order, built, total, *spans = _HEADER.unpack(header)
+                if (magic, schema, order, built, total) != (
+                    _MAGIC, _field(SCHEMA_VERSION), _field(sys.byteorder), stamp.encode(), size
+                ) or any(not _HEADER.size <= at <= size or at % 8 for at in spans[::2]) or any(
+                    not start <= end <= size for start, end in zip(spans[::2], spans[1::2],
+                                                                   strict=True)
+                ):
+                    return None
+                mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
         view = memoryview(mapping)
-        parts = {name: view[start:end] for name, (start, end) in spans.items()}
-        return cls(parts["text"], parts["offsets"].cast(_POSITIONS), parts["keys"].cast(_KEYS),
-                   parts["arns"].cast(_KEYS), parts["at"].cast(_POSITIONS), mapping)
+        text, offsets, keys, arns, at = (
+            view[start:end] for start, end in zip(spans[::2], spans[1::2], strict=True)
+        )
+        return cls(text, offsets.cast(_POSITIONS), keys.cast(_KEYS), arns.cast(_KEYS),
+                   at.cast(_POSITIONS), mapping)
 
     def close(self) -> None:
         """Let go of the mapping (lookups fail after this)."""
@@ -264,13 +299,13 @@ def normalize_arn(value: str) -> str | None:
 
 class ImmigrationIndex:
     """Read-only lookups in a built index file: names and A-numbers in its packed form,
-    mapped at open from a temporary copy in ``directory``; NCIC numbers from the file over
-    one connection, kept open."""
+    the sidecar ``sidecar`` mapped (else packed at open); NCIC numbers from the file over one
+    connection, kept open."""
 
-    def __init__(self, connection: sqlite3.Connection, count: int, directory: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, count: int, sidecar: Path) -> None:
         self._db = connection
         self._count = count
-        self._packed = _read_packed(connection, directory)
+        self._packed = _read_packed(connection, sidecar)
 
     @classmethod
     def open(cls, path: Path) -> ImmigrationIndex:
@@ -289,7 +324,7 @@ class ImmigrationIndex:
             connection.close()
             raise ValueError(f"cannot read {path} as an immigration index: no record count")
         try:
-            return cls(connection, int(found[0]), path.resolve().parent)
+            return cls(connection, int(found[0]), sidecar_path(path.resolve()))
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise ValueError(f"cannot read {path} as an immigration index: {exc}") from exc
@@ -345,28 +380,56 @@ class ImmigrationIndex:
         return found[:MAX_MATCHES]
 
 
-def is_current(path: Path) -> bool:
-    """True when the index file has this version's packed form (else it is built again)."""
+def _meta(path: Path) -> dict[str, str]:
+    """The index file's ``meta`` table; empty when the file cannot be read as an index."""
     try:
         connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error:
-        return False
+        return {}
     try:
-        found = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        return dict(connection.execute("SELECT key, value FROM meta"))
     except sqlite3.DatabaseError:
-        return False
+        return {}
     finally:
         connection.close()
-    return found is not None and found[0] == SCHEMA_VERSION
 
 
-def _read_packed(connection: sqlite3.Connection, directory: Path) -> _Packed:
-    """The packed form the file holds, mapped; packed from its records, in memory, when the
-    file has none (built before it existed) or was packed on a machine of the other byte
-    order."""
+def is_current(path: Path) -> bool:
+    """True when the index file was built by this version (else it is built again)."""
+    return _meta(path).get("schema") == SCHEMA_VERSION
+
+
+def sidecar_is_current(path: Path) -> bool:
+    """True when the index file's sidecar is its packed form (else it is written again)."""
+    stamp = _meta(path).get("build")
+    packed = None if stamp is None else _Packed.mapped(sidecar_path(path.resolve()), stamp)
+    if packed is None:
+        return False
+    packed.close()
+    return True
+
+
+def write_sidecar(path: Path) -> None:
+    """Pack the records of a current index file (:func:`is_current`) into its sidecar."""
+    stamp = _meta(path).get("build")
+    if stamp is None:
+        raise ValueError(f"{path} has no build stamp: build the index again")
+    connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        _Packed.pack(connection.execute(_PACK_ROWS)).write(sidecar_path(path.resolve()), stamp)
+    finally:
+        connection.close()
+
+
+def _read_packed(connection: sqlite3.Connection, sidecar: Path) -> _Packed:
+    """The packed form in the sidecar, mapped; packed from the records, in memory, when the
+    sidecar is missing or stale, or the file was built before sidecars (schema 1 or 2)."""
     meta = dict(connection.execute("SELECT key, value FROM meta"))
-    if meta.get("schema") == SCHEMA_VERSION and meta.get("packed_order") == sys.byteorder:
-        return _Packed.mapped(connection, directory)
+    stamp = meta.get("build")
+    if meta.get("schema") == SCHEMA_VERSION and stamp is not None:
+        packed = _Packed.mapped(sidecar, stamp)
+        if packed is not None:
+            return packed
     return _Packed.pack(connection.execute(_PACK_ROWS))
 
 
@@ -398,17 +461,20 @@ def _build(path_db: Path, batches: Iterable[list[_Row]]) -> int:
             # Indexes built after the inserts are sorted once instead of updated per row.
             connection.executescript(_INDEXES)
             packed = _Packed.pack(connection.execute(_PACK_ROWS))
-            connection.executemany("INSERT INTO packed VALUES (?, ?)", packed.blobs())
+            # The stamp ties the sidecar to this build: a sidecar of another build is stale.
+            stamp = secrets.token_hex(16)
             connection.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("schema", SCHEMA_VERSION), ("count", str(count)),
-                 ("packed_order", sys.byteorder)],
+                [("schema", SCHEMA_VERSION), ("count", str(count)), ("build", stamp)],
             )
             connection.commit()
             connection.execute("PRAGMA journal_mode=WAL")
         finally:
             connection.close()
         _fsync(tmp)
+        # The sidecar first: a crash before the rename below leaves the previous index with a
+        # sidecar of another build, which is stale (written again), never wrong.
+        packed.write(sidecar_path(path_db), stamp)
         # A -wal/-shm left by the previous file would be replayed into the new one.
         for sidecar in ("-wal", "-shm"):
             path_db.with_name(path_db.name + sidecar).unlink(missing_ok=True)

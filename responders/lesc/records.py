@@ -34,11 +34,14 @@ from responders.lesc.index import (
     build_synthetic,
     is_current,
     normalize_arn,
+    sidecar_is_current,
+    write_sidecar,
 )
 
 NAME_MAX: Final = 30
-# What ensure_index did: made the index, made it again from newer records, or found it current.
-IndexOutcome = Literal["built", "rebuilt", "reused"]
+# What ensure_index did: made the index, made it again (newer records, an older version), wrote
+# its packed sidecar again (missing or stale), or found it current.
+IndexOutcome = Literal["built", "rebuilt", "repacked", "reused"]
 _NAME_RE: Final = re.compile(r"[A-Z](?:[A-Z '-]*[A-Z])?")
 _NAME_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ '-")
 # Typographic apostrophes and accents that word processors put in names.
@@ -252,13 +255,16 @@ def ensure_index(
     index_path: Path, records: Path | None, synthetic_records: int, today: date | None = None
 ) -> IndexOutcome:
     """Build the index when it is missing, or again when the records CSV is newer or the file
-    was built by a version without its packed form."""
+    was built by an older version; write its packed sidecar again when missing or stale."""
     if not index_path.exists():
         outcome: IndexOutcome = "built"
     elif (records is not None and index_path.stat().st_mtime < records.stat().st_mtime) or (
         not is_current(index_path)
     ):
         outcome = "rebuilt"
+    elif not sidecar_is_current(index_path):
+        write_sidecar(index_path)
+        return "repacked"
     else:
         return "reused"
     index_path.parent.mkdir(parents=True, exist_ok=True)

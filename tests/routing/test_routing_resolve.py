@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from formats.errors import ErrorCode, MessageError
 from routing.lines import Line, LineRegistry
 from routing.oris import Ori, OriRegistry
-from routing.resolve import Destination, Resolution, Router
+from routing.resolve import LINES_OF_KEPT, Destination, Resolution, Router
 
 # What the installed services bring (responders/lesc/service.py, responders/lesc/help.py).
 LESC, LESC_HELP, NCIC = "lesc", "lesc_help", "ncic"
@@ -305,3 +305,22 @@ def test_an_ori_not_authorized_for_criminal_history_is_refused(mke: str) -> None
 @pytest.mark.parametrize("mke", ["AM", "IAR", "YR"])
 def test_other_traffic_needs_no_criminal_history_authorization(mke: str) -> None:
     federal_router().check_authorized(mke, "TX0000001")
+
+
+@given(st.lists(st.from_regex(r"[A-Z]{2}[A-Z0-9]{7}|[A-Z]{2}|.{0,12}", fullmatch=True),
+                max_size=30))
+def test_line_of_answers_the_same_asked_again(values: list[str]) -> None:
+    router = make_router()
+    first = [router.line_of(value) for value in values]
+    # The second time from what the router kept: the same answers, also for "\0".
+    assert [router.line_of(value) for value in values] == first
+    assert first == [make_router().line_of(value) for value in values]
+
+
+def test_line_of_keeps_a_bounded_number_of_answers() -> None:
+    router = make_router()
+    # Inputs may name any ORI: past the bound, answers are looked up, not kept.
+    for n in range(LINES_OF_KEPT + 100):
+        assert router.line_of(f"CA{n:07d}") == "CA"
+    assert router.line_of("ZZ0000000") is None
+    assert len(router._lines_of) == LINES_OF_KEPT

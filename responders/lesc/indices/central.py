@@ -10,9 +10,8 @@ from typing import Any, Final
 
 from formats.iaq import IAQ
 from responders.base import Exchange
-from responders.lesc.desk import lesc_state
 from responders.lesc.indices.finding import IndexFinding, add_finding
-from responders.lesc.indices.subjects import name_candidates
+from responders.lesc.indices.subjects import name_candidates, record_of
 
 NAME: Final = "CIS"
 
@@ -31,7 +30,7 @@ def search(exchange: Exchange) -> None:
     iaq: IAQ = exchange.data["iaq"]
     records: list[Any] | None = None
     if iaq.arn is not None:
-        record = lesc_state(exchange).index.by_arn(iaq.arn)
+        record = record_of(exchange, iaq.arn)
         if record is not None:
             records = [record]
     if records is None:

@@ -41,15 +41,15 @@ def search(exchange: Exchange) -> None:
     """Find the subject's biometric encounters."""
     table = table_of(exchange, NAME)
     found = [
-        (record, n) for record in subjects(exchange, fbi=True) if (n := encounters(record, table))
+        (fin(record.arn), n)
+        for record in subjects(exchange, fbi=True)
+        if (n := encounters(record, table))
     ]
     if not found:
         add_finding(exchange, MISS)
         return
     detail = tuple(
-        pair for record, n in found for pair in (("FIN", fin(record.arn)), ("ENCOUNTERS", str(n)))
+        pair for number, n in found for pair in (("FIN", number), ("ENCOUNTERS", str(n)))
     )
-    entries = "; ".join(
-        f"FIN {fin(record.arn)}, {n} ENCOUNTER{'S' * (n > 1)}" for record, n in found
-    )
+    entries = "; ".join(f"FIN {number}, {n} ENCOUNTER{'S' * (n > 1)}" for number, n in found)
     add_finding(exchange, IndexFinding(NAME, True, detail, f"{NAME}: BIOMETRIC RECORD: {entries}."))

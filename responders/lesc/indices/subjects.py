@@ -2,7 +2,8 @@
 
 The indices beyond the central one hold people of the central index (identifiers.py), so
 searching one is: find the people the IAQ's identifiers name, then keep those the index holds.
-The name + DOB search is run once per IAQ however many indices ask for it.
+The name + DOB search, each A-number lookup and each set of identifiers' subjects are run once
+per IAQ however many indices ask for them (kept in ``exchange.data``).
 """
 
 from collections.abc import Iterable, Mapping
@@ -29,10 +30,35 @@ def name_candidates(exchange: Exchange) -> list[Any]:
     return found
 
 
+def record_of(exchange: Exchange, arn: str) -> Any | None:
+    """The record with this A-number (9 digits), looked up once per IAQ."""
+    looked_up: dict[str, Any] | None = exchange.data.get("by_arn")
+    if looked_up is None:
+        looked_up = exchange.data["by_arn"] = {}
+    if arn in looked_up:
+        return looked_up[arn]
+    record = looked_up[arn] = lesc_state(exchange).index.by_arn(arn)
+    return record
+
+
 def subjects(
     exchange: Exchange, *, arn: bool = False, fbi: bool = False, sid: bool = False
 ) -> list[Any]:
-    """The records the IAQ's chosen identifiers find, then those its name finds; each once."""
+    """The records the IAQ's chosen identifiers find, then those its name finds; each once.
+
+    The list is shared by every index that asks with the same identifiers: read, not changed.
+    """
+    chosen = (arn, fbi, sid)
+    found_by: dict[tuple[bool, bool, bool], list[Any]] | None = exchange.data.get("subjects")
+    if found_by is None:
+        found_by = exchange.data["subjects"] = {}
+    found = found_by.get(chosen)
+    if found is None:
+        found = found_by[chosen] = _subjects(exchange, arn, fbi, sid)
+    return found
+
+
+def _subjects(exchange: Exchange, arn: bool, fbi: bool, sid: bool) -> list[Any]:
     iaq: IAQ = exchange.data["iaq"]
     numbers: list[str] = []
     if arn and iaq.arn is not None:
@@ -47,8 +73,7 @@ def subjects(
             numbers.append(from_sid[0])
     if not numbers:
         return name_candidates(exchange)
-    index = lesc_state(exchange).index
-    by_number = (index.by_arn(number) for number in numbers)
+    by_number = (record_of(exchange, number) for number in numbers)
     return _once([record for record in by_number if record is not None], name_candidates(exchange))
 
 
