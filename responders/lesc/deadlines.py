@@ -39,6 +39,12 @@ BATCH: Final = 256
 RETRY_FIRST: Final = timedelta(seconds=1)
 RETRY_MAX: Final = timedelta(seconds=30)
 
+
+def retry_delay(previous: timedelta | None) -> timedelta:
+    """How long a failed timed action waits: RETRY_FIRST, then twice the last wait, up to
+    RETRY_MAX (every LESC timer: case actions here, held IARs in held.py)."""
+    return RETRY_FIRST if previous is None else min(previous * 2, RETRY_MAX)
+
 # The three timed actions, in the order of a sweep.
 ActionKind = Literal["operator", "technician", "pending"]
 
@@ -178,10 +184,8 @@ class Deadlines:
     def _failed(self, kind: ActionKind, case: Case, now: datetime, exc: Exception) -> None:
         """Log a case's failed action and put its next try off (doubling, up to RETRY_MAX)."""
         previous = self._retry.get((kind, case.id))
-        if previous is None:
-            delay, failures = RETRY_FIRST, 1
-        else:
-            delay, failures = min(previous.delay * 2, RETRY_MAX), previous.failures + 1
+        delay = retry_delay(None if previous is None else previous.delay)
+        failures = 1 if previous is None else previous.failures + 1
         self._retry[(kind, case.id)] = _Retry(now + delay, delay, failures)
         self._log.error(
             "deadline.failed",

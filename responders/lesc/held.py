@@ -28,7 +28,7 @@ from responders.base import (
     summary,
 )
 from responders.lesc.casebook import moment, stamp
-from responders.lesc.deadlines import BATCH, RETRY_FIRST, RETRY_MAX, Emit
+from responders.lesc.deadlines import BATCH, Emit, retry_delay
 from responders.lesc.timing import AnswerHeld, AnswerReleased
 
 SCHEMA: Final = """
@@ -205,7 +205,7 @@ class HeldAnswers:
     def _failed(self, row: Sequence[Any], now: datetime, exc: Exception) -> None:
         input_id, line = row[0], row[1]
         previous = self._retry.get(input_id)
-        delay = RETRY_FIRST if previous is None else min(previous[1] * 2, RETRY_MAX)
+        delay = retry_delay(None if previous is None else previous[1])
         self._retry[input_id] = (now + delay, delay)
         self._log.error(
             "iar.release_failed", line=line, case=f"{input_id:010d}",
