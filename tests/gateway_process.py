@@ -62,6 +62,17 @@ class GatewayProcess:
                 continue
         return events
 
+    def wait_for(self, event: str, timeout: float = 20.0) -> list[dict[str, object]]:
+        """The events called ``event``, once there is one: log lines are written once per
+        event-loop iteration, so one may trail an output the test has already received."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in self.events() if e.get("event") == event]
+            if found:
+                return found
+            assert time.monotonic() < deadline, f"no {event} from {self.data_dir}"
+            time.sleep(0.05)
+
     def kill(self) -> None:
         """SIGKILL: no chance to flush or say goodbye."""
         assert self.proc is not None

@@ -83,10 +83,7 @@ def homed(instance: str, count: int, skip: tuple[str, ...] = ()) -> list[str]:
 
 def wait_for_event(process: GatewayProcess, event: str, timeout: float = 20.0) -> None:
     """Wait until the process has logged ``event``."""
-    deadline = time.monotonic() + timeout
-    while not any(e.get("event") == event for e in process.events()):
-        assert time.monotonic() < deadline, f"no {event} from {process.data_dir}"
-        time.sleep(0.05)
+    process.wait_for(event, timeout)
 
 
 def start_instances(tmp_path: Path, broker: Broker) -> dict[str, GatewayProcess]:
