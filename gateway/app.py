@@ -253,6 +253,8 @@ class Gateway:
                     await task
         if self._server is not None:
             self._server.close()
+        # Inputs read in the iteration that stopped are answered before the lines are told.
+        self.desk.answer_waiting()
         self._announce_shutdown()
         for session in list(self.desk.sessions):
             session.close("shutdown")

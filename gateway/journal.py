@@ -19,7 +19,7 @@ them (:meth:`Journal.take_inputs`, gateway/bus/leases.py).
 """
 
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -368,25 +368,37 @@ class Journal:
         self, line: str, received_at: datetime, texts: Iterable[tuple[str, str | None]]
     ) -> list[JournaledInput]:
         """Journal inputs from one line: (text, framing fault) pairs."""
+        return self.record_lines(received_at, [(line, texts)])
+
+    def record_lines(
+        self,
+        received_at: datetime,
+        batch: Sequence[tuple[str, Iterable[tuple[str, str | None]]]],
+    ) -> list[JournaledInput]:
+        """Journal the inputs of one or more lines, (line, (text, framing fault) pairs), in
+        one transaction: each line's numbered in the order given."""
         stamp = received_at.isoformat()
-        journaled: list[JournaledInput] = []
+        rows = []
         with self.transaction():
-            counters = self._counters(line)
-            rows = []
-            for text, bad in texts:
-                counters.last_in += 1
-                rows.append((line, counters.last_in, stamp, text, bad))
-            if rows:
-                ids = self._input_ids(len(rows))
-                self._db.executemany(
-                    self._insert_input,
-                    [(ident, *row, *self._owner) for ident, row in zip(ids, rows, strict=True)],
-                )
-                journaled = [
-                    JournaledInput(ident, line, row[1], received_at, row[3], row[4])
-                    for ident, row in zip(ids, rows, strict=True)
-                ]
-        return journaled
+            if self._shared:
+                # Every line's counters at once, in line order (see _lock).
+                self._lock({line for line, _ in batch})
+            for line, texts in batch:
+                counters = self._counters(line)
+                for text, bad in texts:
+                    counters.last_in += 1
+                    rows.append((line, counters.last_in, stamp, text, bad))
+            if not rows:
+                return []
+            ids = self._input_ids(len(rows))
+            self._db.executemany(
+                self._insert_input,
+                [(ident, *row, *self._owner) for ident, row in zip(ids, rows, strict=True)],
+            )
+        return [
+            JournaledInput(ident, row[0], row[1], received_at, row[3], row[4])
+            for ident, row in zip(ids, rows, strict=True)
+        ]
 
     def _input_ids(self, count: int) -> list[int]:
         """Ids for new inputs: the next after the largest (one writer), or, on a shared

@@ -59,6 +59,9 @@ class LineDesk:
         # Digests of (line, key, stored hash) found valid: a reconnect skips the slow check.
         self._verified: set[bytes] = set()
         self.sessions: set[LineSession] = set()
+        # Inputs read in this loop iteration, by line, and whether answer_waiting is due.
+        self._waiting: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self._scheduled = False
 
     # what a session asks
 
@@ -146,13 +149,47 @@ class LineDesk:
         return self._delivery.backlog_page(line)
 
     def inputs(self, line: str, frames: list[tuple[str, str | None]]) -> None:
-        """Journal and answer the line's inputs, then deliver what they caused."""
-        self._delivery.deliver(self._switch.handle(line, frames))
+        """Take the line's inputs: what every line sent in this loop iteration is journaled,
+        answered and delivered together at its end (:meth:`answer_waiting`)."""
+        self._waiting.append((line, frames))
+        self._answer_soon()
 
     def acknowledge(self, line: str, seq: int) -> None:
-        """Apply the acknowledgement; it is made durable at the end of this loop iteration."""
+        """Apply the acknowledgement; it is made durable at the end of this loop iteration,
+        with the iteration's inputs when there are any."""
         self._journal.acknowledge(line, seq)
+        self._answer_soon()
+
+    def answer(self, batch: list[tuple[str, list[tuple[str, str | None]]]]) -> None:
+        """Journal and answer the inputs of one or more lines now, then deliver what they
+        caused (the MQTT bus's batch, and the loop iteration's)."""
+        self._delivery.deliver(self._switch.handle_lines(batch))
+
+    def answer_waiting(self) -> None:
+        """Answer the inputs the loop iteration brought, then write what acknowledgements and
+        deliveries left (at once when nothing waited).
+
+        Only the journal can fail a whole batch (each input's faults are its own): the
+        sessions of its lines are closed, and what was journaled is answered on recovery.
+        """
+        self._scheduled = False
+        batch, self._waiting = self._waiting, []
+        if batch:
+            try:
+                self.answer(batch)
+            except Exception:
+                lines = {line for line, _ in batch}
+                for session in list(self.sessions):
+                    if session.line in lines:
+                        self.log.exception("session.error", line=session.line,
+                                           peer=session.peer.address)
+                        session.close("internal error")
         self._flush_soon()
+
+    def _answer_soon(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.answer_waiting)
 
     # the timers
 

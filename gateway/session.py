@@ -117,7 +117,8 @@ class SessionHost(Protocol):
         ...
 
     def inputs(self, line: str, frames: list[tuple[str, str | None]]) -> None:
-        """Journal, answer and deliver the inputs (text, framing fault) of a signed-on line."""
+        """Journal, answer and deliver the inputs (text, framing fault) of a signed-on line,
+        by the end of this loop iteration."""
         ...
 
     def acknowledge(self, line: str, seq: int) -> None:

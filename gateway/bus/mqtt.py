@@ -100,8 +100,8 @@ def decode_pending(envelope: dict[str, Any]) -> PendingOutput:
 class LineInputs(Protocol):
     """Where MQTT lines' inputs and acknowledgements go: as a TCP line's do."""
 
-    def inputs(self, line: str, frames: list[tuple[str, str | None]]) -> None:
-        """Journal, answer and deliver a signed-on line's inputs."""
+    def answer(self, batch: list[tuple[str, list[tuple[str, str | None]]]]) -> None:
+        """Journal, answer and deliver the inputs of signed-on lines now, in one batch."""
         ...
 
     def acknowledge(self, line: str, seq: int) -> None:
@@ -351,8 +351,8 @@ class MqttBus:
             except (ValueError, KeyError, TypeError) as exc:
                 self._log.warning("bus.bad_message", topic=topic, error=str(exc))
         try:
-            for line, frames in inputs.items():
-                self._inputs.inputs(line, frames)
+            if inputs:
+                self._inputs.answer(list(inputs.items()))
             for origin, entries in envelopes.items():
                 self._deliver(self._store.store_remote(origin, entries))
         except DATABASE_ERRORS:

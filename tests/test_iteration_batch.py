@@ -1,0 +1,57 @@
+"""What every TCP line sends in one loop iteration is journaled and answered as one batch
+(gateway/lines.py, ``LineDesk.answer_waiting``): two commits an iteration, not two a line."""
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from messages import am
+
+from gateway.app import Gateway
+from simulator.client import LineClient
+
+CA, TX, NY = "CA0000000", "TX0000000", "NY0000000"
+
+
+async def test_inputs_of_several_lines_in_one_iteration_are_one_batch(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path
+) -> None:
+    gateway = await start_gateway()
+    ca = await LineClient.connect("127.0.0.1", gateway.port, "CA")
+    tx = await LineClient.connect("127.0.0.1", gateway.port, "TX")
+    # As two sessions' reads of one loop iteration hand their frames over.
+    gateway.desk.inputs("CA", [(am(CA, "TX", text="FROM CA 1"), None),
+                               (am(CA, "TX", text="FROM CA 2"), None)])
+    gateway.desk.inputs("TX", [(am(TX, "CA", text="FROM TX"), None)])
+    assert [o.message.body for o in await tx.recv_many(2)] == ["FROM CA 1", "FROM CA 2"]
+    assert (await ca.recv()).message.body == "FROM TX"
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        rows = db.execute("SELECT line, in_seq, received_at FROM inputs ORDER BY id").fetchall()
+    # Each line numbered in order, and one clock reading for the batch.
+    assert [(line, seq) for line, seq, _ in rows] == [("CA", 1), ("CA", 2), ("TX", 1)]
+    assert len({at for _, _, at in rows}) == 1
+    await ca.close()
+    await tx.close()
+
+
+async def test_a_journal_fault_closes_the_sessions_of_its_batch_and_the_switch_goes_on(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path
+) -> None:
+    gateway = await start_gateway()
+    ca = await LineClient.connect("127.0.0.1", gateway.port, "CA")
+    tx = await LineClient.connect("127.0.0.1", gateway.port, "TX")
+    # A real fault of the journal file: its inputs table is gone.
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        db.execute("ALTER TABLE inputs RENAME TO inputs_gone")
+    gateway.desk.inputs("CA", [(am(CA, "TX", text="LOST"), None)])
+    gateway.desk.inputs("TX", [(am(TX, "CA", text="LOST"), None)])
+    assert await ca.closed()
+    assert await tx.closed()
+    # The switch still signs lines on: the process and the other lines go on.
+    ny = await LineClient.connect("127.0.0.1", gateway.port, "NY")
+    await ny.heartbeat()
+    async with asyncio.timeout(10):
+        while ny.heartbeat_answers == 0:
+            await asyncio.sleep(0.01)
+    await ny.close()
