@@ -176,12 +176,15 @@ class LineSession(asyncio.Protocol):
         """Feed bytes to the protocol and act on the events of the frames they complete."""
         self.last_rx = self._host.loop_time()
         events = self._protocol.receive_data(data)
-        if events:
-            self._guarded(events)
-        if len(data) >= FAIR_READ and self._transport is not None and not self.closed:
+        took_inputs = self._guarded(events) if events else False
+        if (took_inputs or len(data) >= FAIR_READ) and self._transport is not None and (
+            not self.closed
+        ):
             # The event loop reads a busy socket up to 32 times in a row; a line sending
-            # flat out would hold every other line up for as long. One big read per line
-            # and loop iteration keeps the others' latency (docs/reliability.md, "Abuse").
+            # flat out would hold every other line up for as long. The desk answers inputs
+            # at the end of the iteration (before this resume, scheduled after it): one read
+            # per line and iteration bounds the batch, keeps the others' latency and holds a
+            # line to the pace of its answers (docs/reliability.md, "Abuse").
             self._transport.pause_reading()
             asyncio.get_running_loop().call_soon(self._resume_reading)
 
@@ -189,14 +192,16 @@ class LineSession(asyncio.Protocol):
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()
 
-    def _guarded(self, events: list[Event]) -> None:
+    def _guarded(self, events: list[Event]) -> bool:
+        """Act on the events; True when inputs went to the host."""
         try:
-            self._events(events)
+            return self._events(events)
         except Exception:
             # A fault in the switch must not take the process down with it; the input is
             # journaled and will be answered on recovery.
             self._log.exception("session.error", line=self.line, peer=self.peer.address)
             self.close("internal error")
+            return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Release the line."""
@@ -209,7 +214,7 @@ class LineSession(asyncio.Protocol):
 
     # events
 
-    def _events(self, events: list[Event]) -> None:
+    def _events(self, events: list[Event]) -> bool:
         batch: list[tuple[str, str | None]] = []
         ack: int | None = None
         for event in events:
@@ -227,11 +232,12 @@ class LineSession(asyncio.Protocol):
                 self._reject(event.reason)
         line = self.line
         if line is None:
-            return
+            return False
         if ack is not None:
             self._host.acknowledge(line, ack)
         if batch:
             self._host.inputs(line, batch)
+        return bool(batch)
 
     # sign-on
 

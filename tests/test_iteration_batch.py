@@ -9,6 +9,7 @@ from pathlib import Path
 from messages import am
 
 from gateway.app import Gateway
+from gateway.switch import MAX_BATCH
 from simulator.client import LineClient
 
 CA, TX, NY = "CA0000000", "TX0000000", "NY0000000"
@@ -55,3 +56,26 @@ async def test_a_journal_fault_closes_the_sessions_of_its_batch_and_the_switch_g
         while ny.heartbeat_answers == 0:
             await asyncio.sleep(0.01)
     await ny.close()
+
+
+async def test_a_large_iteration_is_answered_in_parts_of_max_batch_inputs(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path
+) -> None:
+    gateway = await start_gateway()
+    tx = await LineClient.connect("127.0.0.1", gateway.port, "TX")
+    count = MAX_BATCH + 44
+    gateway.desk.inputs("CA", [(am(CA, "TX", text=f"CA {n}"), None) for n in range(count - 4)])
+    gateway.desk.inputs("NY", [(am(NY, "TX", text=f"NY {n}"), None) for n in range(4)])
+    got = await tx.recv_many(count)
+    assert [o.message.body for o in got] == (
+        [f"CA {n}" for n in range(count - 4)] + [f"NY {n}" for n in range(4)]
+    )
+    assert [o.seq for o in got] == list(range(1, count + 1))
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        rows = db.execute("SELECT received_at FROM inputs ORDER BY id").fetchall()
+    # Two journal transactions: the first MAX_BATCH inputs, then the rest.
+    stamps = [at for (at,) in rows]
+    assert len(set(stamps[:MAX_BATCH])) == 1
+    assert len(set(stamps[MAX_BATCH:])) == 1
+    assert stamps[0] != stamps[-1]
+    await tx.close()
