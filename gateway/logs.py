@@ -48,11 +48,19 @@ class UtcStamp:
 class BufferedLines:
     """A structlog logger of rendered JSON lines: on the event loop, lines wait in memory until
     the loop's next iteration and are written with one write; otherwise, and from ERROR up,
-    they are written at once. Whatever waits is written at exit (``atexit``)."""
+    they are written at once. Whatever waits is written at exit (``atexit``).
 
-    def __init__(self, stream: BinaryIO) -> None:
+    Lines wait as a copy in one buffer of ``capacity`` bytes, allocated once: a line is freed
+    as soon as it is logged (orjson's bytes hold at least 4 KiB each, whatever their length,
+    and thousands of them kept until the flush fragmented the C heap: the process's memory
+    crept, docs/reliability.md). A full buffer is written before the line that does not fit.
+    """
+
+    def __init__(self, stream: BinaryIO, capacity: int = 256 * 1024) -> None:
         self._stream = stream
-        self._waiting: list[bytes] = []
+        self._buffer = bytearray(capacity)
+        self._view = memoryview(self._buffer)
+        self._used = 0
         # A thread without a loop (the metrics server, a paho callback) writes at once while
         # the loop's lines wait: the lock keeps a line added during a flush from being lost.
         self._lock = threading.Lock()
@@ -63,7 +71,7 @@ class BufferedLines:
     def msg(self, message: bytes) -> None:
         """Write a line soon: at the end of this loop iteration, or now without a loop."""
         with self._lock:
-            self._waiting.append(message)
+            self._add(message)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -76,8 +84,8 @@ class BufferedLines:
     def urgent(self, message: bytes) -> None:
         """Write a line now, after those waiting (ERROR and above: what a crash must not take)."""
         with self._lock:
-            self._waiting.append(message)
-        self.flush()
+            self._add(message)
+            self._write()
 
     debug = info = warning = warn = log = msg
     error = err = critical = fatal = exception = failure = urgent
@@ -86,16 +94,38 @@ class BufferedLines:
         """Write the waiting lines."""
         self._scheduled = None
         with self._lock:
-            if not self._waiting:
+            self._write()
+
+    def _add(self, message: bytes) -> None:
+        """Copy a line and its newline into the buffer, writing the buffer first when the line
+        does not fit (the lock held); a line longer than the buffer is written as it is."""
+        end = self._used + len(message) + 1
+        if end > len(self._buffer):
+            self._write()
+            end = len(message) + 1
+            if end > len(self._buffer):
+                self._write_all(memoryview(message + b"\n"))
                 return
-            data = b"\n".join(self._waiting) + b"\n"
-            self._waiting.clear()
-            try:
-                self._stream.write(data)
-                self._stream.flush()
-            except ValueError:
-                # The stream was closed under us (a test's capture, interpreter exit).
-                pass
+        self._view[self._used:end - 1] = message
+        self._buffer[end - 1] = 0x0A
+        self._used = end
+
+    def _write(self) -> None:
+        """Write the buffer's lines (the lock held)."""
+        if self._used:
+            self._write_all(self._view[:self._used])
+            self._used = 0
+
+    def _write_all(self, data: memoryview) -> None:
+        """Write ``data`` whole: an unbuffered stream (``python -u``) may take part of it."""
+        try:
+            while data:
+                written = self._stream.write(data)
+                data = data[written:]
+            self._stream.flush()
+        except ValueError:
+            # The stream was closed under us (a test's capture, interpreter exit).
+            pass
 
 
 def _unserializable(value: object) -> object:
