@@ -205,6 +205,7 @@ class Gateway:
         if self.settings.lines is None:
             self.log.warning("config.dev_keys", detail="development line keys DEV-<LINE> in use")
         self.switch.recover()
+        self.journal.checkpoint_apart(self.log)
         if self._leases is not None:
             await self._leases.start()
         await self.bus.start()

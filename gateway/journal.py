@@ -24,8 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from gateway.checkpoint import Checkpointer
 from gateway.store import (
     DATABASE_ERRORS,
     Location,
@@ -194,6 +195,8 @@ class Journal:
         if not self._shared:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(path)
+        self._path = path
+        self._checkpointer: Checkpointer | None = None
         if isinstance(self._db, sqlite3.Connection):
             self._db.execute("PRAGMA synchronous=NORMAL")
         create_schema(self._db, SCHEMA + (_SHARED_SCHEMA if self._shared else ""))
@@ -211,9 +214,18 @@ class Journal:
         # Lines whose line_state row the open transaction holds locked (shared journal).
         self._locked: set[str] = set()
 
+    def checkpoint_apart(self, log: Any) -> None:
+        """From now on, checkpoint a SQLite journal's WAL on a thread of its own instead of in
+        the commits of the event loop (gateway/checkpoint.py); :meth:`close` stops it."""
+        if isinstance(self._db, sqlite3.Connection) and self._checkpointer is None:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = Checkpointer(Path(self._path), log).start()
+
     def close(self) -> None:
         """Write pending acknowledgements and close the database."""
         self.flush()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._db.close()
 
     @contextmanager

@@ -1,0 +1,54 @@
+"""A serving journal's WAL is checkpointed on a thread of its own, not in the event loop's
+commits (gateway/checkpoint.py)."""
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.journal import Journal
+
+
+def rows_in_database_file(path: Path) -> int:
+    """Inputs the database file itself holds: ``immutable`` reads it without the WAL."""
+    with sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True) as db:
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0])
+        except sqlite3.OperationalError:
+            # The table itself is still only in the WAL.
+            return 0
+
+
+def checkpointers() -> list[threading.Thread]:
+    """The checkpoint threads running."""
+    return [t for t in threading.enumerate() if t.name == "iaqgw-checkpoint"]
+
+
+def test_commits_leave_the_wal_to_the_checkpointer_which_copies_it(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    journal.checkpoint_apart(log=None)
+    try:
+        journal.record_inputs("CA", datetime.now(UTC), [(f"TEXT {n}", None) for n in range(50)])
+        deadline = time.monotonic() + 10
+        while rows_in_database_file(path) != 50:
+            assert time.monotonic() < deadline, "the WAL was never copied into the file"
+            time.sleep(0.05)
+        assert len(checkpointers()) == 1
+    finally:
+        journal.close()
+    assert checkpointers() == []
+
+
+def test_without_the_checkpointer_the_commit_does_not_copy_a_small_wal(tmp_path: Path) -> None:
+    # The control for the test above: the file holds the rows only through a checkpoint.
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    try:
+        journal.record_inputs("CA", datetime.now(UTC), [(f"TEXT {n}", None) for n in range(50)])
+        time.sleep(1.0)
+        assert rows_in_database_file(path) == 0
+        assert checkpointers() == []
+    finally:
+        journal.close()
