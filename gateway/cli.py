@@ -10,7 +10,6 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import psycopg
 import typer
 import uvloop
 
@@ -21,6 +20,7 @@ from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import register_services
 from gateway.config import SettingError
 from gateway.logs import configure_logging, get_logger
+from gateway.store import PostgresError
 from routing.lines import hash_key
 
 # Entry points that add commands from outside the switch (pyproject.toml: the simulator's).
@@ -159,7 +159,7 @@ def serve(
         job_failed(str(exc))
     except (OSError, sqlite3.Error) as exc:
         usage_error(data_dir_problem(exc, settings))
-    except psycopg.Error as exc:
+    except PostgresError as exc:
         usage_error(store_problem(exc))
     try:
         uvloop.run(_serve(gateway))

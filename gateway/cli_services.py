@@ -1,16 +1,14 @@
 """The services' sub-commands of ``iaqgw``: each service's ``cli`` hook, and what it is lent."""
 
-import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-import psycopg
 import typer
 
 from gateway.cli_errors import job_failed, journal_file, settings_from_flags, stop
-from gateway.store import FileStore, first_line
+from gateway.store import STORE_ERRORS, FileStore, first_line
 from responders.base import ServiceStore
 from responders.registry import PluginError, installed, service_table
 
@@ -48,7 +46,7 @@ class ServiceCommands:
         store = FileStore(location, read_only=read_only)
         try:
             yield store
-        except (sqlite3.Error, psycopg.Error) as exc:
+        except STORE_ERRORS as exc:
             # Not the URL: it may hold a password.
             where = "--store" if shared is not None else location
             job_failed(f"{where}: {first_line(exc)}")
