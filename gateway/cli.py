@@ -10,7 +10,6 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import psycopg
 import typer
 import uvloop
 
@@ -18,9 +17,10 @@ from gateway.cli_audit import register_audit
 from gateway.cli_convert import register_convert
 from gateway.cli_errors import FAILED, as_flag, job_failed, settings_from_flags, usage_error
 from gateway.cli_mqtt import bus_problem, register_mqtt
-from gateway.cli_services import register_services
+from gateway.cli_services import RECORDS_OPTION, SYNTHETIC_RECORDS_OPTION, register_services
 from gateway.config import SettingError
 from gateway.logs import configure_logging, get_logger
+from gateway.store import PostgresError
 from routing.lines import hash_key
 
 # Entry points that add commands from outside the switch (pyproject.toml: the simulator's).
@@ -42,15 +42,6 @@ app.add_typer(keys_app, name="keys")
 DataDir = Annotated[
     Path | None, typer.Option(help="Journal and index directory", show_default="data")
 ]
-# Files are checked by the commands themselves (readable=False), to say in one line what is wrong.
-Records = Annotated[
-    Path | None,
-    typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data",
-                 readable=False),
-]
-SyntheticRecords = Annotated[
-    int | None, typer.Option(help="Size of the generated index", show_default="1000000")
-]
 
 
 @app.command()
@@ -60,8 +51,8 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="TCP port", show_default="7300")] = None,
     data_dir: DataDir = None,
-    records: Records = None,
-    synthetic_records: SyntheticRecords = None,
+    records: Annotated[Path | None, RECORDS_OPTION] = None,
+    synthetic_records: Annotated[int | None, SYNTHETIC_RECORDS_OPTION] = None,
     lines: Annotated[Path | None, typer.Option(help="Line registry CSV", readable=False)] = None,
     oris: Annotated[Path | None, typer.Option(help="ORI registry CSV", readable=False)] = None,
     bus: Annotated[str | None, typer.Option(help="Message bus URL (mqtt://HOST:PORT)")] = None,
@@ -159,7 +150,7 @@ def serve(
         job_failed(str(exc))
     except (OSError, sqlite3.Error) as exc:
         usage_error(data_dir_problem(exc, settings))
-    except psycopg.Error as exc:
+    except PostgresError as exc:
         usage_error(store_problem(exc))
     try:
         uvloop.run(_serve(gateway))

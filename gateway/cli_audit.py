@@ -1,20 +1,18 @@
 """``iaqgw audit``: print the CJIS audit trail from the journal (docs/reliability.md), or from
 the PostgreSQL database instances share: every instance's records (docs/scale-out.md)."""
 
-import sqlite3
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import orjson
-import psycopg
 import typer
 
 from formats.times import SINCE_FORMS, TimeError, parse_since
 from gateway.audit import read_audit
 from gateway.cli_errors import job_failed, journal_file, settings_from_flags, usage_error
-from gateway.store import Location, first_line
+from gateway.store import STORE_ERRORS, Location, first_line
 
 
 class AuditEvent(StrEnum):
@@ -54,7 +52,7 @@ def audit(
         entries = read_audit(
             journal, line=line, event=event.value if event else None, since=since_at, limit=limit
         )
-    except (sqlite3.Error, psycopg.Error) as exc:
+    except STORE_ERRORS as exc:
         # Not the URL: it may hold a password.
         job_failed(f"{'--store' if shared is not None else journal}: {first_line(exc)}")
     for entry in entries:

@@ -1,18 +1,27 @@
 """The services' sub-commands of ``iaqgw``: each service's ``cli`` hook, and what it is lent."""
 
-import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
-import psycopg
 import typer
+from typer.models import OptionInfo
 
 from gateway.cli_errors import job_failed, journal_file, settings_from_flags, stop
-from gateway.store import FileStore, first_line
+from gateway.store import STORE_ERRORS, FileStore, first_line
 from responders.base import ServiceStore
 from responders.registry import PluginError, installed, service_table
+
+# Options of `serve` (SPEC.md §8) a service's command takes too (the LESC's `data build`):
+# declared once, here, so that the commands' help texts cannot drift apart. The file is
+# checked by the commands themselves (readable=False), to say in one line what is wrong.
+RECORDS_OPTION: Final[OptionInfo] = typer.Option(
+    help="Immigration index CSV (SPEC.md §5) instead of synthetic data", readable=False
+)
+SYNTHETIC_RECORDS_OPTION: Final[OptionInfo] = typer.Option(
+    help="Size of the generated index", show_default="1000000"
+)
 
 
 class ServiceCommands:
@@ -32,6 +41,16 @@ class ServiceCommands:
         """The ``iaqgw data`` group."""
         return self._data
 
+    @property
+    def records_option(self) -> OptionInfo:
+        """``serve``'s ``--records``."""
+        return RECORDS_OPTION
+
+    @property
+    def synthetic_records_option(self) -> OptionInfo:
+        """``serve``'s ``--synthetic-records``."""
+        return SYNTHETIC_RECORDS_OPTION
+
     def settings(self, **flags: Any) -> Mapping[str, Any]:
         """The gateway's settings from flags, as a service reads them; exit 2 on a bad one."""
         return settings_from_flags(**flags).model_dump(exclude={"bus_user", "bus_password"})
@@ -48,7 +67,7 @@ class ServiceCommands:
         store = FileStore(location, read_only=read_only)
         try:
             yield store
-        except (sqlite3.Error, psycopg.Error) as exc:
+        except STORE_ERRORS as exc:
             # Not the URL: it may hold a password.
             where = "--store" if shared is not None else location
             job_failed(f"{where}: {first_line(exc)}")

@@ -11,12 +11,10 @@ import sqlite3
 import ssl
 from pathlib import Path
 
-import psycopg
-
 from gateway.app import server_tls_context
 from gateway.cli_errors import os_reason, unreadable
 from gateway.config import Settings
-from gateway.store import first_line
+from gateway.store import PostgresError, first_line
 
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 _PEM_KEY = b"PRIVATE KEY-----"
@@ -125,7 +123,7 @@ def data_dir_problem(exc: OSError | sqlite3.Error, settings: Settings) -> str:
             "only files it wrote")
 
 
-def store_problem(exc: psycopg.Error) -> str:
+def store_problem(exc: PostgresError) -> str:
     """What to fix when the PostgreSQL database of ``--store`` cannot be used.
 
     The URL is not repeated: it may hold a password.

@@ -9,6 +9,9 @@ with; from another process (the operator's CLI) through a connection of its own.
 SQL is written once, for SQLite with ``?`` placeholders; :class:`PostgresConnection`
 translates the placeholders and :func:`postgres_ddl` the column types, so the journal, the
 bus and the services run the same statements on both.
+
+psycopg, the PostgreSQL driver, is loaded when the first PostgreSQL connection opens, not
+when this module is: it costs every command's start-up about 0.08 s, and most run on SQLite.
 """
 
 import re
@@ -17,12 +20,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
-
-import psycopg
-import psycopg.conninfo
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
 
 from responders.base import POSTGRESQL, SQLITE, Connection, Cursor
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Where the journal is: its SQLite file, or a PostgreSQL URL (postgresql://...).
 Location = Path | str
@@ -73,19 +77,101 @@ def postgres_ddl(ddl: str) -> str:
     return ddl
 
 
+# psycopg's errors are raised as the store's own classes: the handlers of database errors
+# (the journal, the bus, leases, the switch, the app, the commands) name DATABASE_ERRORS or
+# STORE_ERRORS, bound when they import this module, before any driver is loaded. A tuple that
+# took psycopg's classes in when the first PostgreSQL connection opens would not be seen by
+# them (``from gateway.store import DATABASE_ERRORS`` keeps the tuple of import time).
+
+
+class PostgresError(Exception):
+    """An error of the PostgreSQL driver (``psycopg.Error``, kept as ``__cause__``), raised by
+    :class:`PostgresConnection` and its cursors: catching it needs no psycopg loaded."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        # PostgreSQL's SQLSTATE (None when the client failed, not the server).
+        self.sqlstate = sqlstate
+
+
+class PostgresOperationalError(PostgresError):
+    """``psycopg.OperationalError``: the database failed (connection, disk, a deadlock broken
+    by PostgreSQL), not the statement."""
+
+
+class _DriverErrors:
+    """Raises psycopg's errors in the block as :class:`PostgresError`; other exceptions pass."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            return
+        import psycopg  # loaded already: only a PostgreSQL connection raises its errors
+
+        if isinstance(exc, psycopg.Error):
+            store_error = (PostgresOperationalError if isinstance(exc, psycopg.OperationalError)
+                           else PostgresError)
+            raise store_error(str(exc), exc.sqlstate) from exc
+
+
+_DRIVER_ERRORS: Final = _DriverErrors()
+
+
+class _PostgresCursor:
+    """psycopg's cursor (its rows received with the statement) raising the store's errors."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: "psycopg.Cursor[Any]") -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement changed."""
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        """The next row (a tuple), or None."""
+        with _DRIVER_ERRORS:
+            return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows."""
+        with _DRIVER_ERRORS:
+            return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        """The remaining rows, one by one."""
+        with _DRIVER_ERRORS:
+            yield from self._cursor
+
+
 class PostgresConnection:
     """A PostgreSQL connection with sqlite3's calls: ``?`` placeholders, cursors returned,
-    ``executescript``; autocommit, so that transactions are explicit as on SQLite."""
+    ``executescript``; autocommit, so that transactions are explicit as on SQLite. It raises
+    psycopg's errors as :class:`PostgresError` (:class:`PostgresOperationalError`)."""
 
     dialect: Final = POSTGRESQL
 
     def __init__(self, url: str) -> None:
-        given = psycopg.conninfo.conninfo_to_dict(url)
-        # Bounds on waiting for a server that vanished without closing the connection, unless
-        # the URL sets its own: a statement fails rather than hangs (docs/reliability.md).
-        bounds = {key: value for key, value in _NO_HANG.items() if key not in given}
-        self._conn = psycopg.connect(psycopg.conninfo.make_conninfo(url, **bounds),
-                                     autocommit=True)
+        import psycopg  # the driver's first use (see the module's docstring)
+        import psycopg.conninfo
+
+        with _DRIVER_ERRORS:
+            given = psycopg.conninfo.conninfo_to_dict(url)
+            # Bounds on waiting for a server that vanished without closing the connection,
+            # unless the URL sets its own: a statement fails rather than hangs
+            # (docs/reliability.md).
+            bounds = {key: value for key, value in _NO_HANG.items() if key not in given}
+            self._conn = psycopg.connect(psycopg.conninfo.make_conninfo(url, **bounds),
+                                         autocommit=True)
 
     def lost(self, exc: BaseException) -> bool:
         """Whether ``exc`` (raised by a statement) means the connection to the server is gone:
@@ -106,35 +192,41 @@ class PostgresConnection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         """Run one statement."""
-        cursor = self._conn.cursor()
-        if parameters:
-            cursor.execute(self.translate(sql), parameters)
-        else:
-            cursor.execute(sql)
-        return cursor
+        with _DRIVER_ERRORS:
+            cursor = self._conn.cursor()
+            if parameters:
+                cursor.execute(self.translate(sql), parameters)
+            else:
+                cursor.execute(sql)
+        return _PostgresCursor(cursor)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Cursor:
         """Run one statement for each row."""
-        cursor = self._conn.cursor()
         values = list(rows)
-        if values:
-            cursor.executemany(self.translate(sql), values)
-        return cursor
+        with _DRIVER_ERRORS:
+            cursor = self._conn.cursor()
+            if values:
+                cursor.executemany(self.translate(sql), values)
+        return _PostgresCursor(cursor)
 
     def executescript(self, script: str) -> None:
         """Run statements separated by semicolons, without parameters."""
-        self._conn.execute(script)
+        with _DRIVER_ERRORS:
+            self._conn.execute(script)
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        with _DRIVER_ERRORS:
+            self._conn.close()
 
 
 # A writer the journal and the stores use: sqlite3's or PostgreSQL's.
 Writer = sqlite3.Connection | PostgresConnection
 # Faults of the database itself (disk, lock, connection, a deadlock broken by PostgreSQL),
 # not of what a statement wrote.
-DATABASE_ERRORS: Final = (sqlite3.OperationalError, psycopg.OperationalError)
+DATABASE_ERRORS: Final = (sqlite3.OperationalError, PostgresOperationalError)
+# Any error of either database: what a command reports in one line.
+STORE_ERRORS: Final = (sqlite3.Error, PostgresError)
 
 
 class Transaction:

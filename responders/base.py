@@ -317,6 +317,17 @@ class CommandLine(Protocol):
         """The ``iaqgw data`` group: commands that build a service's data."""
         ...
 
+    @property
+    def records_option(self) -> "typer.models.OptionInfo":
+        """``iaqgw serve``'s ``--records`` (``Path | None``), for a command that takes it too."""
+        ...
+
+    @property
+    def synthetic_records_option(self) -> "typer.models.OptionInfo":
+        """``iaqgw serve``'s ``--synthetic-records`` (``int | None``), for a command that takes
+        it too."""
+        ...
+
     def settings(self, **flags: Any) -> Mapping[str, Any]:
         """The gateway's settings from these flags (None: not given), as a service reads them.
 

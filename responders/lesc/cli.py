@@ -41,15 +41,6 @@ StoreUrl = Annotated[
 IndexDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Journal and index directory", show_default="data")
 ]
-# The file is checked by the command itself (readable=False), to say in one line what is wrong.
-Records = Annotated[
-    Path | None,
-    typer.Option(help="Immigration index CSV (SPEC.md §5) instead of synthetic data",
-                 readable=False),
-]
-SyntheticRecords = Annotated[
-    int | None, typer.Option(help="Size of the generated index", show_default="1000000")
-]
 
 
 def _console() -> Console:
@@ -246,8 +237,9 @@ def add_commands(cli: CommandLine) -> None:
     @cli.data.command("build")
     def data_build(
         data_dir: IndexDir = None,
-        records: Records = None,
-        synthetic_records: SyntheticRecords = None,
+        # serve's options, as the command line lends them: one declaration, one help text.
+        records: Annotated[Path | None, cli.records_option] = None,
+        synthetic_records: Annotated[int | None, cli.synthetic_records_option] = None,
     ) -> None:
         """Build the immigration index when it is missing or older than --records (`make run`)."""
         given = cli.settings(data_dir=data_dir, records=records,
