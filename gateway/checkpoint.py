@@ -15,16 +15,27 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_INTERVAL = 0.5
+# Under steady writes a PASSIVE checkpoint never catches the writer up, and only a fully
+# copied WAL is started again from its beginning. Past this size the thread asks the writer
+# (``restart_due``) to run a RESTART checkpoint itself after a commit: it copies the little
+# the thread has not, and the next commit starts the WAL again. Run from the thread, a
+# RESTART waits for a gap between the writer's transactions that a busy writer never leaves.
+WAL_LIMIT = 32 * 1024 * 1024
 
 
 class Checkpointer:
     """Checkpoints the WAL of the SQLite database at ``path`` until :meth:`stop`."""
 
-    def __init__(self, path: Path, log: Any = None, interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(self, path: Path, log: Any = None, interval: float = DEFAULT_INTERVAL,
+                 wal_limit: int = WAL_LIMIT) -> None:
         self._path = path
+        self._wal_limit = wal_limit
         self._log = log
         self._interval = interval
         self._stopping = threading.Event()
+        # Set by the thread, read and cleared by the writer (a plain flag: one writes True,
+        # the other False, and a late read only delays the restart by a commit).
+        self.restart_due = False
         self._thread = threading.Thread(target=self._run, name="iaqgw-checkpoint", daemon=True)
 
     def start(self) -> "Checkpointer":
@@ -43,9 +54,12 @@ class Checkpointer:
                              timeout=10.0)
         failing = False
         try:
+            page = int(db.execute("PRAGMA page_size").fetchone()[0])
             while not self._stopping.wait(self._interval):
                 try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames * page > self._wal_limit:
+                        self.restart_due = True
                 except sqlite3.Error as exc:
                     # The next round tries again; the writer's commits do not depend on it,
                     # the WAL only grows meanwhile. Said once per run of failures.

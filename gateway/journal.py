@@ -20,13 +20,13 @@ them (:meth:`Journal.take_inputs`, gateway/bus/leases.py).
 
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.checkpoint import Checkpointer
+from gateway.checkpoint import DEFAULT_INTERVAL, WAL_LIMIT, Checkpointer
 from gateway.store import (
     DATABASE_ERRORS,
     Location,
@@ -214,12 +214,16 @@ class Journal:
         # Lines whose line_state row the open transaction holds locked (shared journal).
         self._locked: set[str] = set()
 
-    def checkpoint_apart(self, log: Any) -> None:
+    def checkpoint_apart(
+        self, log: Any, interval: float = DEFAULT_INTERVAL, wal_limit: int = WAL_LIMIT
+    ) -> None:
         """From now on, checkpoint a SQLite journal's WAL on a thread of its own instead of in
         the commits of the event loop (gateway/checkpoint.py); :meth:`close` stops it."""
         if isinstance(self._db, sqlite3.Connection) and self._checkpointer is None:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = Checkpointer(Path(self._path), log).start()
+            # A WAL started again is cut back to this size: the disk it takes stays bounded.
+            self._db.execute(f"PRAGMA journal_size_limit={int(wal_limit)}")
+            self._checkpointer = Checkpointer(Path(self._path), log, interval, wal_limit).start()
 
     def close(self) -> None:
         """Write pending acknowledgements and close the database."""
@@ -258,6 +262,13 @@ class Journal:
             self._tx = None
             self._locked.clear()
         self._audit_pending.clear()
+        checkpointer = self._checkpointer
+        if checkpointer is not None and checkpointer.restart_due:
+            # Asked for by the checkpointer (gateway/checkpoint.py): the WAL past its limit.
+            # A RESTART that fails is asked for again at the thread's next look.
+            checkpointer.restart_due = False
+            with suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     def _check_lost(self, exc: BaseException) -> None:
         """Tell ``on_lost`` and raise ``exc`` again when the shared database's connection is

@@ -52,3 +52,28 @@ def test_without_the_checkpointer_the_commit_does_not_copy_a_small_wal(tmp_path:
         assert checkpointers() == []
     finally:
         journal.close()
+
+
+def test_under_steady_writes_the_wal_is_started_again_within_its_limit(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    wal = tmp_path / "journal.sqlite3-wal"
+    limit = 256 * 1024
+    journal = Journal(path)
+    journal.checkpoint_apart(log=None, interval=0.02, wal_limit=limit)
+    try:
+        # Writes that never pause for a checkpoint to catch up: without the RESTART past the
+        # limit the WAL would hold every frame of every commit (several MB).
+        deadline = time.monotonic() + 2.0
+        written = 0
+        while time.monotonic() < deadline:
+            journal.record_inputs("CA", datetime.now(UTC), [("X" * 2000, None)] * 20)
+            written += 20 * 2000
+        assert wal.stat().st_size < written / 4
+        # When the writer slows down, its commits start the WAL again and cut it back.
+        deadline = time.monotonic() + 10
+        while wal.stat().st_size > limit:
+            assert time.monotonic() < deadline, f"the WAL stayed at {wal.stat().st_size} bytes"
+            journal.record_inputs("CA", datetime.now(UTC), [("SLOW", None)])
+            time.sleep(0.05)
+    finally:
+        journal.close()
