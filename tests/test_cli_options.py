@@ -6,6 +6,7 @@ from typing import get_type_hints
 
 import pytest
 import typer
+import typer.rich_utils
 from typer.testing import CliRunner
 
 from gateway.cli import app, data_app
@@ -26,7 +27,7 @@ def declaration(group: typer.Typer, command: str, parameter: str) -> object:
 
 def help_row(args: list[str], flag: str) -> str:
     """The row of ``iaqgw ARGS --help`` that describes ``flag``, its spaces collapsed."""
-    shown = CliRunner().invoke(app, [*args, "--help"], env={"TERMINAL_WIDTH": "200"})
+    shown = CliRunner().invoke(app, [*args, "--help"])
     assert shown.exit_code == 0, shown.output
     rows = [" ".join(line.strip("│ ").split()) for line in shown.output.splitlines()]
     [row] = [row for row in rows if row.startswith(f"{flag} ")]
@@ -39,7 +40,12 @@ def test_serve_and_data_build_take_one_declaration(parameter: str) -> None:
 
 
 @pytest.mark.parametrize("parameter", ["records", "synthetic_records"])
-def test_serve_and_data_build_show_the_same_help(parameter: str) -> None:
+def test_serve_and_data_build_show_the_same_help(
+    parameter: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wide enough for each row on one line. typer reads TERMINAL_WIDTH once, when its help
+    # renderer is first imported, which another test of the process may have done already.
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 200)
     flag = "--" + parameter.replace("_", "-")
     serve, build = help_row(["serve"], flag), help_row(["data", "build"], flag)
     assert serve == build
