@@ -33,6 +33,8 @@ from routing.services import SWITCH_ORI
 
 # A state change and the service whose runtime writes it.
 Owned = tuple[str, object]
+# A line's frames of a batch: (line, [(text, framing fault), ...]).
+LineFrames = tuple[str, Sequence[tuple[str, str | None]]]
 # Inputs a transaction at most. A service may read every uncommitted effect of the batch
 # for each input (the casebook's detainer check), so a batch's cost per input grows with
 # its size; this keeps it near the small batches' and bounds a transaction's time.
@@ -87,9 +89,7 @@ class Switch:
         """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
         return [output for part in self.handle_lines([(line, frames)]) for output in part]
 
-    def handle_lines(
-        self, batch: Sequence[tuple[str, Sequence[tuple[str, str | None]]]]
-    ) -> Iterator[list[StoredOutput]]:
+    def handle_lines(self, batch: Sequence[LineFrames]) -> Iterator[list[StoredOutput]]:
         """Journal the frames of several lines in one transaction, answer and store them in
         another, :data:`MAX_BATCH` inputs at a time, and yield each part's stored outputs for
         delivery before the next part is answered: what a loop iteration read from every line
@@ -408,11 +408,9 @@ def _read(item: JournaledInput) -> InputMessage | None:
         return None
 
 
-def _parts(
-    batch: Sequence[tuple[str, Sequence[tuple[str, str | None]]]], size: int
-) -> Iterator[list[tuple[str, Sequence[tuple[str, str | None]]]]]:
+def _parts(batch: Sequence[LineFrames], size: int) -> Iterator[list[LineFrames]]:
     """The batch in parts of at most ``size`` frames, each line's frames in order."""
-    part: list[tuple[str, Sequence[tuple[str, str | None]]]] = []
+    part: list[LineFrames] = []
     room = size
     for line, frames in batch:
         start = 0
