@@ -112,6 +112,15 @@ def postgres(postgres_server: PostgresServer) -> str:
 
 
 @pytest.fixture
+def shared_store(postgres: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every gateway and command of the test on one fresh PostgreSQL database
+    (``IAQGW_STORE``): a module runs the SQLite tests it imports on PostgreSQL with
+    ``pytestmark = pytest.mark.usefixtures("shared_store")``."""
+    monkeypatch.setenv("IAQGW_STORE", postgres)
+    yield postgres
+
+
+@pytest.fixture
 def listener() -> Iterator[tuple[socket.socket, int]]:
     """A listening TCP socket on 127.0.0.1: anything that tries to fetch from it is seen."""
     server = socket.socket()

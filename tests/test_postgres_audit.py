@@ -6,7 +6,6 @@ gateway and every ``iaqgw`` command of those tests at a fresh database.
 """
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,12 +21,8 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.journal import AuditRecord, Journal
 
-
-@pytest.fixture(autouse=True)
-def shared_store(postgres: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Every gateway and command of the test on one fresh PostgreSQL database."""
-    monkeypatch.setenv("IAQGW_STORE", postgres)
-    yield postgres
+# Every gateway and command of each test here on one fresh PostgreSQL database.
+pytestmark = pytest.mark.usefixtures("shared_store")
 
 
 def test_every_instances_records_in_one_trail(

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,31 +35,43 @@ SETTINGS = {
 }
 
 
+@contextmanager
+def running(
+    tmp_path: Path, broker: Broker, postgres: str, names: tuple[str, ...], *extra: str
+) -> Iterator[dict[str, GatewayProcess]]:
+    """Instances ``names`` on the broker and one PostgreSQL database, with SETTINGS (less the
+    lease time when ``extra`` gives --lease-time), each connected and holding its homes."""
+    started: dict[str, GatewayProcess] = {}
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in SETTINGS.items():
+            env.setenv(name, value)
+        if "--lease-time" in extra:
+            env.delenv("IAQGW_LEASE_TIME")
+        try:
+            for name in names:
+                (tmp_path / name).mkdir()
+                started[name] = GatewayProcess(
+                    tmp_path / name / "data", "--bus", broker.url, "--instance", name,
+                    "--instances", ",".join(names), "--store", postgres, *extra,
+                ).start()
+            for process in started.values():
+                wait_for_event(process, "bus.connected")
+            # The first held every home until the others' leases showed: wait until it let
+            # their lines go and they took them.
+            wait_homes(started, ",".join(names))
+            yield started
+        finally:
+            for process in started.values():
+                process.stop()
+
+
 @pytest.fixture
 def shared(
     tmp_path: Path, broker: Broker, postgres: str
 ) -> Iterator[dict[str, GatewayProcess]]:
     """Instances a and b on the broker and one PostgreSQL database, each holding its homes."""
-    started: dict[str, GatewayProcess] = {}
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in SETTINGS.items():
-            env.setenv(name, value)
-        try:
-            for name in INSTANCES:
-                (tmp_path / name).mkdir()
-                started[name] = GatewayProcess(
-                    tmp_path / name / "data", "--bus", broker.url, "--instance", name,
-                    "--instances", ",".join(INSTANCES), "--store", postgres,
-                ).start()
-            for process in started.values():
-                wait_for_event(process, "bus.connected")
-            # a held every home until b's lease showed: wait until it let b's lines go and b
-            # took them.
-            wait_homes(started, "a,b")
-            yield started
-        finally:
-            for process in started.values():
-                process.stop()
+    with running(tmp_path, broker, postgres, INSTANCES) as started:
+        yield started
 
 
 def wait_homes(started: dict[str, GatewayProcess], live: str) -> None:
@@ -172,28 +185,10 @@ def three(
 ) -> Iterator[dict[str, GatewayProcess]]:
     """Instances a, b and c on the broker and one PostgreSQL database (the lease time given
     with --lease-time)."""
-    started: dict[str, GatewayProcess] = {}
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in SETTINGS.items():
-            env.setenv(name, value)
-        env.delenv("IAQGW_LEASE_TIME")
-        try:
-            for name in THREE:
-                (tmp_path / name).mkdir()
-                started[name] = GatewayProcess(
-                    tmp_path / name / "data", "--bus", broker.url, "--instance", name,
-                    "--instances", ",".join(THREE), "--store", postgres,
-                    "--lease-time", str(LEASE_S),
-                ).start()
-            for process in started.values():
-                wait_for_event(process, "bus.connected")
-            wait_homes(started, "a,b,c")
-            # A renewal later no adoption is left from the staggered start.
-            time.sleep(LEASE_S / 3 + 0.5)
-            yield started
-        finally:
-            for process in started.values():
-                process.stop()
+    with running(tmp_path, broker, postgres, THREE, "--lease-time", str(LEASE_S)) as started:
+        # A renewal later no adoption is left from the staggered start.
+        time.sleep(LEASE_S / 3 + 0.5)
+        yield started
 
 
 async def test_a_dead_instances_work_is_taken_by_exactly_one_of_two_survivors(

@@ -6,7 +6,6 @@ gateway these tests start, and every ``iaqgw`` command they run, at a fresh data
 """
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import psycopg
@@ -47,12 +46,8 @@ from test_switch_core import (  # noqa: F401
     test_store_and_forward_in_order_then_ack,
 )
 
-
-@pytest.fixture(autouse=True)
-def shared_store(postgres: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Every gateway and command of the test on one fresh PostgreSQL database."""
-    monkeypatch.setenv("IAQGW_STORE", postgres)
-    yield postgres
+# Every gateway and command of each test here on one fresh PostgreSQL database.
+pytestmark = pytest.mark.usefixtures("shared_store")
 
 
 # ---------------------------------------------------------------------------------------------
