@@ -387,12 +387,6 @@ class Journal:
             )
         }
 
-    def record_inputs(
-        self, line: str, received_at: datetime, texts: Iterable[tuple[str, str | None]]
-    ) -> list[JournaledInput]:
-        """Journal inputs from one line: (text, framing fault) pairs."""
-        return self.record_lines(received_at, [(line, texts)])
-
     def record_lines(
         self,
         received_at: datetime,

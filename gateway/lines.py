@@ -163,8 +163,7 @@ class LineDesk:
     def answer(self, batch: list[tuple[str, list[tuple[str, str | None]]]]) -> None:
         """Journal and answer the inputs of one or more lines now, then deliver what they
         caused (the MQTT bus's batch, and the loop iteration's)."""
-        for stored in self._switch.handle_lines(batch):
-            self._delivery.deliver(stored)
+        self._switch.handle_lines(batch, self._delivery.deliver)
 
     def answer_waiting(self) -> None:
         """Answer the inputs the loop iteration brought, then write what acknowledgements and

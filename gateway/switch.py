@@ -85,20 +85,18 @@ class Switch:
         # Inputs of the batch with an aborted exchange.
         self._failed: set[int] = set()
 
-    def handle(self, line: str, frames: Sequence[tuple[str, str | None]]) -> list[StoredOutput]:
-        """Journal a batch of frames (text, framing fault) from a line, answer and store them."""
-        return [output for part in self.handle_lines([(line, frames)]) for output in part]
-
-    def handle_lines(self, batch: Sequence[LineFrames]) -> Iterator[list[StoredOutput]]:
+    def handle_lines(
+        self, batch: Sequence[LineFrames], deliver: Callable[[list[StoredOutput]], None]
+    ) -> None:
         """Journal the frames of several lines in one transaction, answer and store them in
-        another, :data:`MAX_BATCH` inputs at a time, and yield each part's stored outputs for
-        delivery before the next part is answered: what a loop iteration read from every line
-        costs two commits, not two a line (docs/architecture.md, "One batch a loop
+        another, :data:`MAX_BATCH` inputs at a time, and hand each part's stored outputs to
+        ``deliver`` before the next part is answered: what a loop iteration read from every
+        line costs two commits, not two a line (docs/architecture.md, "One batch a loop
         iteration")."""
         for part in _parts(batch, MAX_BATCH):
             inputs = self._journal.record_lines(self._clock.now(), part)
             if inputs:
-                yield self.process(inputs)
+                deliver(self.process(inputs))
 
     def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
         """Answer journaled inputs and store their outputs and state changes in one transaction.

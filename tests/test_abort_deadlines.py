@@ -80,7 +80,7 @@ class Rig:
 
     def yq(self, **fields: str) -> None:
         """A YQ from TX that needs the technician (a partial name match)."""
-        self.gateway.switch.handle("TX", [(yq(TX, **fields), None)])
+        self.gateway.switch.handle_lines([("TX", [(yq(TX, **fields), None)])], lambda _: None)
 
     def advance(self, delta: timedelta) -> int:
         """Move the clock and sweep."""

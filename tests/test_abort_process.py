@@ -119,7 +119,7 @@ async def test_a_failing_plugin_aborts_its_exchange_and_the_gateway_restarts(
     # journal write. The restart fails it and serves.
     poisoned.kill()
     journal = Journal(poisoned.data_dir / "journal.sqlite3")
-    journal.record_inputs("CA", datetime.now(UTC), [(zq("AX", control="KILLED"), None)])
+    journal.record_lines(datetime.now(UTC), [("CA", [(zq("AX", control="KILLED"), None)])])
     journal.close()
     offset = poisoned.log_path.stat().st_size
     poisoned.start()

@@ -24,7 +24,7 @@ from formats.notices import SM_UNABLE
 from formats.output import OutputMessage, parse_output
 from gateway.app import Gateway
 from gateway.clock import ManualClock
-from gateway.journal import FAILED, PROCESSED
+from gateway.journal import FAILED, PROCESSED, StoredOutput
 from gateway.outputs import Outputs
 from gateway.switch import Switch
 from responders.base import Exchange, Pipeline
@@ -108,7 +108,8 @@ async def test_a_failing_step_aborts_its_own_exchange_only(rig: Rig) -> None:
         (zq("AX", control="BAD"), None),
         (iaq(CA, arn="012345678", control="AFTER"), None),
     ]
-    stored = rig.switch.handle("CA", read)
+    stored: list[StoredOutput] = []
+    rig.switch.handle_lines([("CA", read)], stored.extend)
     outputs = rig.outputs()
     assert [parse_output(out.text) for out in stored] == outputs
     assert [(o.control, o.mke) for o in outputs] == [
@@ -138,7 +139,7 @@ async def test_a_failing_step_aborts_its_own_exchange_only(rig: Rig) -> None:
 
 
 async def test_only_the_failing_destination_is_aborted(rig: Rig) -> None:
-    rig.switch.handle("CA", [(zq("AX", "TX", control="TWO"), None)])
+    rig.switch.handle_lines([("CA", [(zq("AX", "TX", control="TWO"), None)])], lambda _: None)
     [notice] = rig.outputs("CA")
     assert notice.mke == "SM" and notice.body == f"{SM_UNABLE}\nDESTINATION AX"
     [forwarded] = rig.outputs("TX")
@@ -152,7 +153,7 @@ async def test_effects_the_casebook_refuses_fail_that_input_alone(rig: Rig) -> N
         (format_input("ZS", CA, ["AX"], "X/Y.", "BAD"), None),
         (iaq(CA, arn="012345678", control="AFTER"), None),
     ]
-    rig.switch.handle("CA", read)
+    rig.switch.handle_lines([("CA", read)], lambda _: None)
     outputs = rig.outputs()
     assert [(o.control, o.mke) for o in outputs] == [
         ("BEFORE", "AM"), ("BEFORE", "IAR"), ("BAD", "SM"), ("AFTER", "AM"), ("AFTER", "IAR"),
@@ -168,8 +169,8 @@ async def test_effects_the_casebook_refuses_fail_that_input_alone(rig: Rig) -> N
 
 async def test_recovery_fails_a_poison_input_once_and_answers_the_rest(rig: Rig) -> None:
     journal = rig.gateway.journal
-    journal.record_inputs("CA", START, [(zq("AX", control="BAD"), None)])
-    journal.record_inputs("CA", START, [(iaq(CA, arn="012345678", control="GOOD"), None)])
+    journal.record_lines(START, [("CA", [(zq("AX", control="BAD"), None)])])
+    journal.record_lines(START, [("CA", [(iaq(CA, arn="012345678", control="GOOD"), None)])])
     assert rig.switch.recover() == 2
     assert [(o.control, o.mke) for o in rig.outputs()] == [
         ("BAD", "SM"), ("GOOD", "AM"), ("GOOD", "IAR"),
@@ -183,8 +184,8 @@ async def test_recovery_fails_a_poison_input_once_and_answers_the_rest(rig: Rig)
 
 async def test_recovery_of_an_input_from_a_line_no_longer_registered(rig: Rig) -> None:
     journal = rig.gateway.journal
-    journal.record_inputs("ZZ", START, [(format_input("AM", "ZZ0000000", ["CA"], "HI"), None)])
-    journal.record_inputs("CA", START, [(iaq(CA, arn="012345678", control="GOOD"), None)])
+    journal.record_lines(START, [("ZZ", [(format_input("AM", "ZZ0000000", ["CA"], "HI"), None)])])
+    journal.record_lines(START, [("CA", [(iaq(CA, arn="012345678", control="GOOD"), None)])])
     assert rig.switch.recover() == 2
     # Nothing can reach line ZZ; the input is failed, and the next one answered.
     assert [(o.control, o.mke) for o in rig.outputs()] == [("GOOD", "AM"), ("GOOD", "IAR")]

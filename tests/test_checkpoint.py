@@ -30,7 +30,7 @@ def test_commits_leave_the_wal_to_the_checkpointer_which_copies_it(tmp_path: Pat
     journal = Journal(path)
     journal.checkpoint_apart(log=None)
     try:
-        journal.record_inputs("CA", datetime.now(UTC), [(f"TEXT {n}", None) for n in range(50)])
+        journal.record_lines(datetime.now(UTC), [("CA", [(f"TEXT {n}", None) for n in range(50)])])
         deadline = time.monotonic() + 10
         while rows_in_database_file(path) != 50:
             assert time.monotonic() < deadline, "the WAL was never copied into the file"
@@ -46,7 +46,7 @@ def test_without_the_checkpointer_the_commit_does_not_copy_a_small_wal(tmp_path:
     path = tmp_path / "journal.sqlite3"
     journal = Journal(path)
     try:
-        journal.record_inputs("CA", datetime.now(UTC), [(f"TEXT {n}", None) for n in range(50)])
+        journal.record_lines(datetime.now(UTC), [("CA", [(f"TEXT {n}", None) for n in range(50)])])
         time.sleep(1.0)
         assert rows_in_database_file(path) == 0
         assert checkpointers() == []
@@ -66,14 +66,14 @@ def test_under_steady_writes_the_wal_is_started_again_within_its_limit(tmp_path:
         deadline = time.monotonic() + 2.0
         written = 0
         while time.monotonic() < deadline:
-            journal.record_inputs("CA", datetime.now(UTC), [("X" * 2000, None)] * 20)
+            journal.record_lines(datetime.now(UTC), [("CA", [("X" * 2000, None)] * 20)])
             written += 20 * 2000
         assert wal.stat().st_size < written / 4
         # When the writer slows down, its commits start the WAL again and cut it back.
         deadline = time.monotonic() + 10
         while wal.stat().st_size > limit:
             assert time.monotonic() < deadline, f"the WAL stayed at {wal.stat().st_size} bytes"
-            journal.record_inputs("CA", datetime.now(UTC), [("SLOW", None)])
+            journal.record_lines(datetime.now(UTC), [("CA", [("SLOW", None)])])
             time.sleep(0.05)
     finally:
         journal.close()

@@ -138,7 +138,7 @@ async def test_journaled_but_unprocessed_input_is_answered_on_start(
 ) -> None:
     # A crash between journaling an input and storing its outputs leaves it unprocessed.
     journal = Journal(process.data_dir / "journal.sqlite3")
-    journal.record_inputs("CA", datetime.now(UTC), [(iaq(CA, arn="012345678"), None)])
+    journal.record_lines(datetime.now(UTC), [("CA", [(iaq(CA, arn="012345678"), None)])])
     journal.close()
     process.start()
     ca = await LineClient.connect("127.0.0.1", process.port, "CA")

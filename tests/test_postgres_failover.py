@@ -209,9 +209,9 @@ async def test_a_dead_instances_work_is_taken_by_exactly_one_of_two_survivors(
     # enough that the two survivors would be answering them at the same time.
     left = 150
     journal = Journal(postgres, "a")
-    journal.record_inputs(line, datetime.now(UTC), [
+    journal.record_lines(datetime.now(UTC), [(line, [
         (iaq(ori, arn="012345678", control=f"J{n}"), None) for n in range(left)
-    ])
+    ])])
     journal.close()
     three["a"].kill()
     # Inputs the broker deals to a's offline session too.

@@ -61,7 +61,7 @@ def test_the_sqlite_ddl_is_given_postgresql_types() -> None:
 def test_a_journal_on_postgresql_journals_numbers_and_pages(
     journal: Journal, postgres: str
 ) -> None:
-    inputs = journal.record_inputs("CA", AT, [("ONE", None), ("TWO", "BAD")])
+    inputs = journal.record_lines(AT, [("CA", [("ONE", None), ("TWO", "BAD")])])
     assert [(i.in_seq, i.text, i.bad) for i in inputs] == [(1, "ONE", None), (2, "TWO", "BAD")]
     assert inputs[1].id == inputs[0].id + 1
     assert [i.id for i in journal.unprocessed_inputs()] == [i.id for i in inputs]
