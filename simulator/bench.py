@@ -395,7 +395,10 @@ def _row(what: str, figure: str, target: str, met: bool | None) -> str:
 
 
 def main() -> None:
-    """Run every benchmark and print the figures, then the table for docs/benchmarks.md."""
+    """Run every benchmark and print the figures, then the table for docs/benchmarks.md.
+
+    The targets are issue 13's where it sets one (docs/benchmarks.md), else the earlier ones.
+    """
     profile = BENCH_DATA / "profile.txt" if "--profile" in sys.argv[1:] else None
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{_cpu_model()}, Python {platform.python_version()}, {platform.platform()}")
@@ -415,7 +418,7 @@ def main() -> None:
     print(f"parse: XML IAQ {xml_rate:,.0f}/s ({xml_rate / parse:.0%} of text), "
           f"lxml parse alone {lxml_rate:,.0f}/s ({xml_rate / lxml_rate:.0%} of the floor)")
     rows += [
-        _row("IAQ parse + validate, one core", f"{parse:,.0f}/s", "150,000/s", parse >= 150_000),
+        _row("IAQ parse + validate, one core", f"{parse:,.0f}/s", "250,000/s", parse >= 250_000),
         _row("python-hl7 `hl7.parse`, HL7 QBP query", f"{hl7_rate:,.0f}/s", "-", None),
         _row("IAQ parse / hl7.parse", f"{parse / hl7_rate:.1f}x", "25x", parse >= 25 * hl7_rate),
         _row("simplefix parse, FIX NewOrderSingle", f"{fix_rate:,.0f}/s", "-", None),
@@ -433,13 +436,13 @@ def main() -> None:
           f"({e2e / mllp:.1f}x), framed echo {echo:,.0f}/s (gateway at {e2e / echo:.1%})")
     print(f"end to end over XML lines: {e2e_xml:,.0f} IAQ/s ({e2e_xml / e2e:.0%} of text)")
     rows += [
-        _row("end-to-end IAQ/s (16 lines x 64 in flight)", f"{e2e:,.0f}/s", "25,000/s",
-             e2e >= 25_000),
+        _row("end-to-end IAQ/s (16 lines x 64 in flight)", f"{e2e:,.0f}/s", "20,000/s",
+             e2e >= 20_000),
         _row("end-to-end IAQ/s over XML lines, same load", f"{e2e_xml:,.0f}/s", "-", None),
         _row("XML lines / text lines, end to end", f"{e2e_xml / e2e:.0%}", "60%",
              e2e_xml >= 0.6 * e2e),
         _row("python-hl7 MLLP ACK server, same load", f"{mllp:,.0f}/s", "-", None),
-        _row("gateway / MLLP peer", f"{e2e / mllp:.1f}x", "10x", e2e >= 10 * mllp),
+        _row("gateway / MLLP peer", f"{e2e / mllp:.1f}x", "4x", e2e >= 4 * mllp),
         _row("framed echo server (ceiling)", f"{echo:,.0f}/s", "-", None),
         _row("gateway / echo ceiling", f"{e2e / echo:.1%}", "-", None),
     ]
@@ -453,8 +456,8 @@ def main() -> None:
         print(f"  {what}: {count}, e.g. {report.examples[what]}")
     rows += [
         _row("p50 latency, 5,000 IAQ/s open loop, 50 lines", f"{p50:.2f} ms", "-", None),
-        _row("p99 latency, 5,000 IAQ/s open loop, 50 lines", f"{p99:.2f} ms", "5 ms",
-             p99 <= 5),
+        _row("p99 latency, 5,000 IAQ/s open loop, 50 lines", f"{p99:.2f} ms", "10 ms",
+             p99 <= 10),
         _row("answered / sent in that run", f"{report.answered}/{report.sent} "
              f"(sent at {offered:,.0f}/s)", "all", report.answered == report.sent),
     ]
@@ -470,13 +473,13 @@ def main() -> None:
     print(f"start-up {started.start_s:.2f} s, peak RSS {peak_kib / 1024:.0f} MB, "
           f"lookup by name {by_name:.1f} us, by A-number {by_arn:.1f} us")
     rows += [
-        _row("start-up with a 1,000,000-record index", f"{started.start_s:.2f} s", "5 s",
-             started.start_s <= 5),
+        _row("start-up with a 1,000,000-record index", f"{started.start_s:.2f} s", "2 s",
+             started.start_s <= 2),
         _row("peak RSS during the end-to-end run", f"{peak_kib / 1024:.0f} MB", "300 MB",
              peak_kib <= 300 * 1024),
-        _row("index lookup by name (Soundex + initial + DOB)", f"{by_name:.1f} us", "50 us",
-             by_name <= 50),
-        _row("index lookup by A-number", f"{by_arn:.1f} us", "50 us", by_arn <= 50),
+        _row("index lookup by name (Soundex + initial + DOB)", f"{by_name:.1f} us", "5 us",
+             by_name <= 5),
+        _row("index lookup by A-number", f"{by_arn:.1f} us", "5 us", by_arn <= 5),
     ]
     hits = bench_open_hits()
     print(f"{hits.cases:,} open hit confirmations: peak RSS {hits.peak_rss_mb:.0f} MB (idle "
