@@ -55,6 +55,10 @@ class Router:
         self._services = dict(services or {})
         self._service_oris = service_oris | {SWITCH_ORI}
         self._lines_of: dict[str, str | None] = {}
+        # Nearly every input names one destination, and the registries never change while a
+        # router lives: a destination's resolution is kept (those that resolve, as many as
+        # line_of keeps), as line_of's answers are.
+        self._resolved: dict[str, Resolution] = {}
         taken = sorted(dest for dest in self._services if dest in lines)
         if taken:
             raise ValueError(f"service destination {taken[0]} is a line code of the registry")
@@ -89,6 +93,10 @@ class Router:
                 f"TOO MANY DESTINATIONS: {len(dests)}, AT MOST {limit}",
                 "DEST",
             )
+        if len(dests) == 1:
+            kept = self._resolved.get(dests[0])
+            if kept is not None:
+                return kept
         resolved: list[Destination] = []
         rejected: list[MessageError] = []
         seen: set[tuple[str, str]] = set()
@@ -112,7 +120,10 @@ class Router:
                 continue
             seen.add(key)
             resolved.append(destination)
-        return Resolution(tuple(resolved), tuple(rejected))
+        resolution = Resolution(tuple(resolved), tuple(rejected))
+        if len(dests) == 1 and not rejected and len(self._resolved) < LINES_OF_KEPT:
+            self._resolved[dests[0]] = resolution
+        return resolution
 
     def check_sender(self, line: str, ori: str) -> None:
         """Check that a line may send as ``ori``; raises MessageError(.01.) when not.

@@ -324,3 +324,28 @@ def test_line_of_keeps_a_bounded_number_of_answers() -> None:
         assert router.line_of(f"CA{n:07d}") == "CA"
     assert router.line_of("ZZ0000000") is None
     assert len(router._lines_of) == LINES_OF_KEPT
+
+
+@given(st.lists(st.sampled_from(["AX", "VTINS07S0", "NCIC", "TX", "TX2270100", "CA0000000",
+                                 "ZZ0000000", "TX9999999", "VT", "AXADMHELP"]), max_size=30))
+def test_a_single_destination_resolves_the_same_asked_again(dests: list[str]) -> None:
+    def resolved(router: Router) -> list[tuple[tuple[Destination, ...], list[str]]]:
+        found = [router.resolve_all((dest,)) for dest in dests]
+        return [(r.destinations, [str(error) for error in r.rejected]) for r in found]
+
+    router = make_router()
+    first = resolved(router)
+    # The second time from what the router kept, for the destinations that resolved.
+    assert resolved(router) == first
+    assert first == resolved(make_router())
+
+
+def test_single_destinations_are_kept_up_to_a_bound() -> None:
+    router = make_router()
+    for n in range(LINES_OF_KEPT + 100):
+        assert router.resolve_all((f"CA{n:07d}",)).rejected
+    assert router.resolve_all(("TX2270100",)).destinations == (
+        Destination("line", "TX", "TX2270100"),
+    )
+    # Rejections are not kept, so unknown destinations cannot fill the store.
+    assert len(router._resolved) == 1
