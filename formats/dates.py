@@ -16,12 +16,19 @@ def parse_dob(value: str, today: date) -> date:
     if not (len(value) in _LENGTHS and value.isascii() and value.isdigit()):
         raise MessageError(ErrorCode.DOB, "DOB/ MUST BE MMDDYY OR CCYYMMDD", "DOB")
     if len(value) == 8:
-        years: tuple[int, ...] = (int(value[:4]),)
-        month, day = int(value[4:6]), int(value[6:])
-    else:
-        month, day, short_year = int(value[:2]), int(value[2:4]), int(value[4:])
-        century = today.year - today.year % 100
-        years = (century + short_year, century - 100 + short_year)
+        # The usual form, on the hot path: one int() and two divmods split it for less than
+        # three slices and three int()s, and there is a single year to try.
+        year, month_day = divmod(int(value), 10000)
+        try:
+            dob = date(year, *divmod(month_day, 100))
+        except ValueError:
+            raise MessageError(ErrorCode.DOB, "DOB/ NOT A REAL DATE", "DOB") from None
+        if dob <= today:
+            return dob
+        raise MessageError(ErrorCode.DOB, "DOB/ AFTER TODAY", "DOB")
+    month, day, short_year = int(value[:2]), int(value[2:4]), int(value[4:])
+    century = today.year - today.year % 100
+    years = (century + short_year, century - 100 + short_year)
     real = False
     for year in years:
         try:

@@ -89,6 +89,23 @@ def test_parse_dob_only_raises_message_error(value: str, today: date) -> None:
         assert parsed <= today
 
 
+@given(st.from_regex(r"[0-9]{8}", fullmatch=True) | st.dates().map(format_ccyymmdd), st.dates())
+def test_ccyymmdd_reads_as_its_slices(value: str, today: date) -> None:
+    """parse_dob splits CCYYMMDD arithmetically; it must read as the plain slices do."""
+    expected: date | str
+    try:
+        dob = date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        expected = "DOB/ NOT A REAL DATE"
+    else:
+        expected = dob if dob <= today else "DOB/ AFTER TODAY"
+    try:
+        parsed: date | str = parse_dob(value, today)
+    except MessageError as exc:
+        parsed = exc.detail
+    assert parsed == expected
+
+
 def test_format_ccyymmdd() -> None:
     assert format_ccyymmdd(date(1980, 1, 2)) == "19800102"
     assert format_ccyymmdd(date(5, 6, 7)) == "00050607"

@@ -3,9 +3,10 @@
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from formats._rules import _NAME, NAME_MAX, parse_name
 from formats.errors import ErrorCode, MessageError
 from formats.iaq import IAQ, validate_iaq
 from formats.message import parse_fields, parse_input
@@ -205,6 +206,35 @@ def test_accepted_values(changes: dict[str, str], attribute: str, expected: obje
 def test_name_parts(name: str, parts: tuple[str, str, str]) -> None:
     result = validate_iaq({**VALID, "NAM": name}, TODAY)
     assert (result.nam, result.last, result.first, result.middle) == (name, *parts)
+
+
+usual_names = st.from_regex(r"[A-Z]{1,12}, [A-Z]{1,10}( [A-Z]{1,10})?", fullmatch=True)
+other_names = st.from_regex(r"[A-Z]{1,12}(,| ,) ?[A-Z]{1,10}( [A-Z]{0,10}){0,2}", fullmatch=True)
+
+
+@st.composite
+def near_names(draw: st.DrawFn) -> str:
+    """A usual name with one character replaced: lower-case, accented, a blank, a mark."""
+    name = draw(usual_names)
+    at = draw(st.integers(0, len(name) - 1))
+    return name[:at] + draw(st.sampled_from("az'É1 -,\t")) + name[at + 1 :]
+
+
+names = usual_names | other_names | near_names() | st.text(alphabet="ABZaz ,'-\tÉ1", max_size=32)
+
+
+@settings(max_examples=500)
+@given(names)
+def test_name_fast_path_agrees_with_the_pattern(name: str) -> None:
+    """parse_name splits the usual name without the pattern; both must read it alike."""
+    match = _NAME.fullmatch(name) if len(name) <= NAME_MAX else None
+    try:
+        parts = parse_name(name)
+    except MessageError:
+        assert match is None
+    else:
+        assert match is not None
+        assert parts == match.groups("")
 
 
 tags = st.sampled_from([*VALID, "ARN", "FBI", "SID", "OLN", "OLS", "SOC", "MNU", "CTZ", "OCA",
