@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Final
 
 import orjson
@@ -369,11 +370,11 @@ class Casebook:
 
     def detainer_in_place(self, ori: str, arn: str) -> bool:
         """Whether a detainer for this A-number was already lodged for this agency."""
-        if any(
-            isinstance(effect, DetainerLodged) and (effect.ori, effect.arn) == (ori, arn)
-            for effect in self._pending_effects()
-        ):
-            return True
+        # A plain loop over the batch's effects (nearly all QueryServed), without the
+        # generators and pair tuples of any(...): this runs for every CUS/Y IAQ of a batch.
+        for effect in chain(self._uncommitted(), self._staged):
+            if isinstance(effect, DetainerLodged) and effect.arn == arn and effect.ori == ori:
+                return True
         row = self._db.execute(
             "SELECT 1 FROM lesc_detainers WHERE ori = ? AND arn = ? LIMIT 1", (ori, arn)
         ).fetchone()
