@@ -9,6 +9,8 @@ their effects.
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ from responders.base import (
 from responders.registry import ServiceTable
 from routing.lines import LineRegistry
 from routing.resolve import Router
+
+_OWNER = itemgetter(0)
+_EFFECT = itemgetter(1)
 
 
 class Batch:
@@ -116,8 +121,10 @@ class ServiceHost:
     def write(self, effects: Iterable[tuple[str, object]], tx: Transaction) -> None:
         """Write effects, each through its owner's runtime, inside the open transaction."""
         grouped: dict[str, list[object]] = {}
-        for owner, effect in effects:
-            grouped.setdefault(owner, []).append(effect)
+        # The effects come in runs of one owner (an exchange's, most often the whole batch's):
+        # each run is moved over whole, not effect by effect.
+        for owner, run in groupby(effects, key=_OWNER):
+            grouped.setdefault(owner, []).extend(map(_EFFECT, run))
         for owner, changes in grouped.items():
             self._runtimes[owner].write(changes, tx)
 

@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any, Final
 
 import orjson
@@ -369,11 +370,11 @@ class Casebook:
 
     def detainer_in_place(self, ori: str, arn: str) -> bool:
         """Whether a detainer for this A-number was already lodged for this agency."""
-        if any(
-            isinstance(effect, DetainerLodged) and (effect.ori, effect.arn) == (ori, arn)
-            for effect in self._pending_effects()
-        ):
-            return True
+        # A plain loop over the batch's effects (nearly all QueryServed), without the
+        # generators and pair tuples of any(...): this runs for every CUS/Y IAQ of a batch.
+        for effect in chain(self._uncommitted(), self._staged):
+            if isinstance(effect, DetainerLodged) and effect.arn == arn and effect.ori == ori:
+                return True
         row = self._db.execute(
             "SELECT 1 FROM lesc_detainers WHERE ori = ? AND arn = ? LIMIT 1", (ori, arn)
         ).fetchone()
@@ -441,22 +442,28 @@ class Casebook:
         longer in the state it was read in, and TypeError for a value that is no LESC effect;
         the switch's transaction then rolls back.
         """
-        served: list[QueryServed] = []
+        # Nearly every LESC input brings a QueryServed and little else: those are taken in
+        # one pass, and the rest looked at one by one only when there is a rest.
+        served: list[QueryServed] = [effect for effect in effects if type(effect) is QueryServed]
         changes: list[CaseChange] = []
-        for effect in effects:
-            if type(effect) is QueryServed:
-                served.append(effect)
-            elif isinstance(effect, CaseChange):
+        if len(served) != len(effects):
+            for effect in effects:
+                if type(effect) is QueryServed:
+                    continue
+                if not isinstance(effect, CaseChange):
+                    raise TypeError(f"not a LESC effect: {effect!r}")
                 changes.append(effect)
-            else:
-                raise TypeError(f"not a LESC effect: {effect!r}")
         if served:
-            # Nearly every LESC input brings one of these: one statement for the batch.
+            # One statement for the batch. The inputs of a batch share their time of receipt
+            # (the journal stamps a batch once), so each distinct time is converted once.
             answered = stamp(self._clock.now())
+            received = {query.received_at for query in served}
+            stamps = {at: stamp(at) for at in received}
             db.executemany(
                 _INSERT_QUERY,
                 [
-                    (*query[:5], stamp(query[5]), answered, int(query.biometric), query.indices)
+                    (query.input_id, query.kind, query.purpose, query.line, query.ori,
+                     stamps[query.received_at], answered, int(query.biometric), query.indices)
                     for query in served
                 ],
             )

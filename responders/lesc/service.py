@@ -6,6 +6,7 @@ NCIC shares the LESC's runtime. The help file is a bare pipeline (responders/les
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Final
 
 from responders.base import Gauge, Service, ServiceContext, ServiceRuntime, Transaction
 from responders.lesc import LESC, LESC_ORIS, NCIC, NCIC_ORI, hit_confirmation, iaq, ncic
@@ -20,6 +21,10 @@ from responders.lesc.records import open_index
 from responders.lesc.settings import lesc_settings, nics_copies_to
 from responders.lesc.technician import SimulatedTechnician, TechnicianDelay
 from responders.lesc.timing import REALISTIC, AnswerHeld, AnswerReleased, ResearchTime
+
+# The effects the held answers' table takes (a tuple: isinstance is quicker with one than
+# with a union).
+_HELD: Final = (AnswerHeld, AnswerReleased)
 
 
 class LescRuntime(ServiceRuntime):
@@ -92,16 +97,15 @@ class LescRuntime(ServiceRuntime):
 
     def write(self, effects: Sequence[object], tx: Transaction) -> None:
         """Record queries served, changes to cases and detainers, and held answers."""
-        held: list[AnswerHeld | AnswerReleased] = []
-        others: list[object] = []
-        for effect in effects:
-            if isinstance(effect, AnswerHeld | AnswerReleased):
-                held.append(effect)
-            else:
-                others.append(effect)
-        self.casebook.write(others, tx)
-        if held:
-            self.held.write(held, tx)
+        held: list[AnswerHeld | AnswerReleased] = [
+            effect for effect in effects if isinstance(effect, _HELD)
+        ]
+        if not held:
+            # Immediate timing (the default) holds nothing: the batch goes through as it is.
+            self.casebook.write(effects, tx)
+            return
+        self.casebook.write([effect for effect in effects if not isinstance(effect, _HELD)], tx)
+        self.held.write(held, tx)
 
     def next_due(self) -> datetime:
         """The next timed action or held answer, or the next look for operators' answers."""
