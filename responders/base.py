@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn, Protocol
 
 from formats.message import InputMessage
 from routing.lines import LineRegistry
@@ -57,8 +57,10 @@ class Clock(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+# Reply and Origin are named tuples: as immutable as a frozen dataclass, built in a fifth of
+# the time (a frozen dataclass sets each field through object.__setattr__), and every input
+# makes one Origin and a Reply per output.
+class Reply(NamedTuple):
     """An output a pipeline produces: the switch adds the header, sequence and control."""
 
     mke: str
@@ -133,8 +135,7 @@ class Pipeline:
         return exchange.outputs
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """The input an output answers: its header line 2 and control field come from it."""
 
     input_id: int
