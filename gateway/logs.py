@@ -34,15 +34,16 @@ class UtcStamp:
 
     def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:
         """Add ``ts`` to the event."""
-        micros = time.time_ns() // 1000
-        second, fraction = divmod(micros, 1_000_000)
+        event_dict["ts"] = self.now()
+        return event_dict
+
+    def now(self) -> str:
+        """The ``ts`` text of this moment."""
+        second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        event_dict["ts"] = (
-            f"{self._prefix}.{fraction:06d}Z" if fraction else f"{self._prefix}Z"
-        )
-        return event_dict
+        return f"{self._prefix}.{fraction:06d}Z" if fraction else f"{self._prefix}Z"
 
 
 class BufferedLines:
@@ -141,6 +142,7 @@ def _json_lines(threshold: int) -> type[Any]:
     JSONRenderer(orjson) renders it (the same keys in the same order), inline, in half
     the time."""
     stamp = UtcStamp()
+    now = stamp.now
     dumps = orjson.dumps
 
     def _proxy_to_logger(self: Any, method_name: str, event: str | None = None,
@@ -157,7 +159,9 @@ def _json_lines(threshold: int) -> type[Any]:
 
     def info(self: Any, event: Any, *args: Any, **event_kw: Any) -> Any:
         # The per-message level: the filtering logger's info and _proxy_to_logger in one call.
-        event_dict = {**self._context, **event_kw}
+        # event_kw is this call's own dict: without a bound context it is the event's.
+        context = self._context
+        event_dict = {**context, **event_kw} if context else event_kw
         if args:
             # As structlog interpolates: one non-empty mapping by name, else by position.
             one = args[0]
@@ -167,7 +171,7 @@ def _json_lines(threshold: int) -> type[Any]:
             event_dict["event"] = event
         merge_contextvars(None, "info", event_dict)
         event_dict["level"] = "info"
-        stamp(None, "info", event_dict)
+        event_dict["ts"] = now()
         return self._logger.info(dumps(event_dict, default=_unserializable))
 
     base = structlog.make_filtering_bound_logger(threshold)
