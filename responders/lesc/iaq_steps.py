@@ -9,7 +9,7 @@ from formats.iaq import IAQ, validate_iaq
 from formats.message import format_fields
 from responders.base import Exchange, Reply
 from responders.lesc.desk import LescState, lesc_state, name_of
-from responders.lesc.indices.finding import IndexFinding, format_listing
+from responders.lesc.indices.finding import IndexFinding, format_listing, listing_of
 
 STATUS_SUMMARY: Final = {
     "NRF": "NO RECORD LOCATED IN THE DHS INDICES SEARCHED. THIS DOES NOT ESTABLISH STATUS.",
@@ -120,12 +120,14 @@ def iar_body(
     notes: Sequence[str] = (),
     enhanced: bool = False,
     indices: Sequence[IndexFinding] = (),
+    listing: str | None = None,
 ) -> str:
     """The IAR text: fields one per line, the summary line, then further lines.
 
     The fields are those of SPEC.md §4 in its order; ``RNM/`` and ``RDB/`` (where the record
     differs from the inquiry) and ``IDX/`` (the indices searched) come last, so a reader of
     the SPEC fields finds them in place. The indices' own lines follow the differences.
+    ``listing`` is the ``IDX/`` value of ``indices`` when the caller has it already.
     """
     fields = [("NAM", nam), ("DOB", dob), ("SEX", sex), ("LCN", lcn)]
     if enhanced:
@@ -147,7 +149,7 @@ def iar_body(
         fields.append(("DTN", "Y"))
     fields += differing
     if indices:
-        fields.append(("IDX", format_listing(indices)))
+        fields.append(("IDX", format_listing(indices) if listing is None else listing))
     findings = [finding.summary for finding in indices if finding.summary]
     return "\n".join(
         [format_fields(fields), STATUS_SUMMARY[status], *differences, *findings, *notes]
@@ -174,6 +176,7 @@ def answer(exchange: Exchange) -> None:
         dtn=exchange.data.get("dtn", False),
         notes=notes,
         indices=exchange.data.get("indices", ()),
+        listing=listing_of(exchange),
     )
     exchange.reply("IAR", lesc_state(exchange).ori, body)
 

@@ -39,6 +39,17 @@ def add_finding(exchange: Exchange, finding: IndexFinding) -> None:
     exchange.data.setdefault("indices", []).append(finding)
 
 
+def listing_of(exchange: Exchange) -> str:
+    """The ``IDX/`` value of the exchange's findings, once every index has been searched.
+
+    Formatted once per IAQ: the IAR and the yearly figures both carry it.
+    """
+    listing: str | None = exchange.data.get("listing")
+    if listing is None:
+        listing = exchange.data["listing"] = format_listing(exchange.data.get("indices", ()))
+    return listing
+
+
 def format_listing(findings: Iterable[tuple[str, bool] | IndexFinding]) -> str:
     """The ``IDX/`` value: each index searched, in order, with HIT or NRF."""
     entries = []
