@@ -7,12 +7,15 @@ per IAQ however many indices ask for them (kept in ``exchange.data``).
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from formats.iaq import IAQ
 from responders.base import Exchange
 from responders.lesc.desk import lesc_state
 from responders.lesc.indices.identifiers import arn_of_fbi, arn_of_sid
+
+# No identifier chosen by an index is in the IAQ.
+_BY_NAME: Final = (False, False, False)
 
 
 def table_of(exchange: Exchange, index: str) -> Mapping[str, Any] | None:
@@ -48,13 +51,18 @@ def subjects(
 
     The list is shared by every index that asks with the same identifiers: read, not changed.
     """
-    chosen = (arn, fbi, sid)
+    iaq: IAQ = exchange.data["iaq"]
+    # Only the chosen identifiers the IAQ carries count: most IAQs carry none of them, and
+    # those find their subjects by name alone, whichever index asks.
+    chosen = (arn and iaq.arn is not None, fbi and iaq.fbi is not None, sid and iaq.sid is not None)
+    if chosen == _BY_NAME:
+        return name_candidates(exchange)
     found_by: dict[tuple[bool, bool, bool], list[Any]] | None = exchange.data.get("subjects")
     if found_by is None:
         found_by = exchange.data["subjects"] = {}
     found = found_by.get(chosen)
     if found is None:
-        found = found_by[chosen] = _subjects(exchange, arn, fbi, sid)
+        found = found_by[chosen] = _subjects(exchange, *chosen)
     return found
 
 
