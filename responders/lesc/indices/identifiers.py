@@ -80,7 +80,8 @@ def arn_of_fbi(fbi: str) -> str | None:
 
 def sid_number(arn: str, state: str) -> str:
     """The state identification number a state repository gives this person: state + 8."""
-    value = _scrambled(arn) * _CHECKS + _check(_scrambled(arn))
+    number = _scrambled(arn)
+    value = number * _CHECKS + _check(number)
     chars = []
     for _ in range(8):
         value, digit = divmod(value, 36)
