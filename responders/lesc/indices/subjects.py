@@ -2,8 +2,9 @@
 
 The indices beyond the central one hold people of the central index (identifiers.py), so
 searching one is: find the people the IAQ's identifiers name, then keep those the index holds.
-The name + DOB search, each A-number lookup and each set of identifiers' subjects are run once
-per IAQ however many indices ask for them (kept in ``exchange.data``).
+The name + DOB search, the decoding of the FBI number and SID, each A-number lookup and each
+set of identifiers' subjects are run once per IAQ however many indices ask for them (kept in
+``exchange.data``).
 """
 
 from collections.abc import Iterable, Mapping
@@ -67,22 +68,27 @@ def subjects(
 
 
 def _subjects(exchange: Exchange, arn: bool, fbi: bool, sid: bool) -> list[Any]:
-    iaq: IAQ = exchange.data["iaq"]
-    numbers: list[str] = []
-    if arn and iaq.arn is not None:
-        numbers.append(iaq.arn)
-    if fbi and iaq.fbi is not None:
-        decoded = arn_of_fbi(iaq.fbi)
-        if decoded is not None:
-            numbers.append(decoded)
-    if sid and iaq.sid is not None:
-        from_sid = arn_of_sid(iaq.sid)
-        if from_sid is not None:
-            numbers.append(from_sid[0])
+    chosen = zip(_a_numbers(exchange), (arn, fbi, sid), strict=True)
+    numbers = [number for number, wanted in chosen if wanted and number is not None]
     if not numbers:
         return name_candidates(exchange)
     by_number = (record_of(exchange, number) for number in numbers)
     return _once([record for record in by_number if record is not None], name_candidates(exchange))
+
+
+def _a_numbers(exchange: Exchange) -> tuple[str | None, str | None, str | None]:
+    # The A-numbers the IAQ's ARN, FBI number and SID name (None: not given, or naming no
+    # one), decoded once per IAQ however many indices search by them.
+    numbers: tuple[str | None, str | None, str | None] | None = exchange.data.get("a_numbers")
+    if numbers is None:
+        iaq: IAQ = exchange.data["iaq"]
+        from_sid = None if iaq.sid is None else arn_of_sid(iaq.sid)
+        numbers = exchange.data["a_numbers"] = (
+            iaq.arn,
+            None if iaq.fbi is None else arn_of_fbi(iaq.fbi),
+            None if from_sid is None else from_sid[0],
+        )
+    return numbers
 
 
 def _once(*groups: Iterable[Any]) -> list[Any]:
