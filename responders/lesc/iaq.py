@@ -17,7 +17,7 @@ from responders.lesc.detainers import check_detainer, send_detainer_notices
 from responders.lesc.enhanced import open_enhanced_case, want_enhanced
 from responders.lesc.iaq_steps import acknowledge, answer, validate
 from responders.lesc.indices import SEARCHES
-from responders.lesc.indices.finding import format_listing
+from responders.lesc.indices.finding import listing_of
 from responders.lesc.timing import hold_answer
 
 criminal_justice = Pipeline(
@@ -48,7 +48,7 @@ def count(exchange: Exchange) -> None:
         "IAQ",
         iaq.pur,
         None if booking is None else (booking.ori, booking.line),
-        format_listing(exchange.data.get("indices", ())),
+        listing_of(exchange),
     )
 
 

@@ -40,5 +40,5 @@ def search(exchange: Exchange) -> None:
     exchange.data["status"] = status
     # One record speaks through the IAR's fields; several need a word.
     summary = f"{NAME}: {len(records)} POSSIBLE RECORDS." if len(records) > 1 else ""
-    detail = tuple(("ARN", f"A{record.arn}") for record in records)
-    add_finding(exchange, IndexFinding(NAME, bool(records), (("STS", status), *detail), summary))
+    detail = (("STS", status), *[("ARN", f"A{record.arn}") for record in records])
+    add_finding(exchange, IndexFinding(NAME, bool(records), detail, summary))

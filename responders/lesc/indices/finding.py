@@ -13,8 +13,8 @@ NO_RECORD: Final = "NRF"
 _NAME_RE: Final = re.compile(r"[A-Z][A-Z0-9]{0,11}")
 _ENTRY_RE: Final = re.compile(r"([A-Z][A-Z0-9]{0,11}) (HIT|NRF)")
 _SEPARATOR: Final = ", "
-# Names already found good: every IAQ lists the same few.
-_checked: set[str] = set()
+# The entries ("CIS HIT") of the names already found good: every IAQ lists the same few.
+_entries: dict[tuple[str, bool], str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +39,29 @@ def add_finding(exchange: Exchange, finding: IndexFinding) -> None:
     exchange.data.setdefault("indices", []).append(finding)
 
 
+def listing_of(exchange: Exchange) -> str:
+    """The ``IDX/`` value of the exchange's findings, once every index has been searched.
+
+    Formatted once per IAQ: the IAR and the yearly figures both carry it.
+    """
+    listing: str | None = exchange.data.get("listing")
+    if listing is None:
+        listing = exchange.data["listing"] = format_listing(exchange.data.get("indices", ()))
+    return listing
+
+
 def format_listing(findings: Iterable[tuple[str, bool] | IndexFinding]) -> str:
     """The ``IDX/`` value: each index searched, in order, with HIT or NRF."""
     entries = []
     for finding in findings:
-        name, hit = (finding.index, finding.hit) if isinstance(finding, IndexFinding) else finding
-        if name not in _checked:
+        key = (finding.index, finding.hit) if isinstance(finding, IndexFinding) else finding
+        entry = _entries.get(key)
+        if entry is None:
+            name, hit = key
             if _NAME_RE.fullmatch(name) is None:
                 raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
-            _checked.add(name)
-        entries.append(f"{name} {HIT if hit else NO_RECORD}")
+            entry = _entries[key] = f"{name} {HIT if hit else NO_RECORD}"
+        entries.append(entry)
     return _SEPARATOR.join(entries)
 
 

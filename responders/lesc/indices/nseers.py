@@ -72,8 +72,8 @@ def search(exchange: Exchange) -> None:
     entries: list[str] = []
     for record, (day, kept) in found:
         complied = "COMPLIED" if kept else "FAILED TO COMPLY"
-        detail += [("FIN", fin(record.arn)), ("REGISTERED", format_ccyymmdd(day)),
-                   ("COMPLIANCE", complied)]  # fmt: skip
-        entries.append(f"REGISTERED {format_ccyymmdd(day)}, FIN {fin(record.arn)}, {complied}")
+        number, registered = fin(record.arn), format_ccyymmdd(day)
+        detail += [("FIN", number), ("REGISTERED", registered), ("COMPLIANCE", complied)]
+        entries.append(f"REGISTERED {registered}, FIN {number}, {complied}")
     summary = f"{NAME}: SPECIAL REGISTRATION: {'; '.join(entries)}."
     add_finding(exchange, IndexFinding(NAME, True, tuple(detail), summary))

@@ -2,17 +2,21 @@
 
 The indices beyond the central one hold people of the central index (identifiers.py), so
 searching one is: find the people the IAQ's identifiers name, then keep those the index holds.
-The name + DOB search, each A-number lookup and each set of identifiers' subjects are run once
-per IAQ however many indices ask for them (kept in ``exchange.data``).
+The name + DOB search, the decoding of the FBI number and SID, each A-number lookup and each
+set of identifiers' subjects are run once per IAQ however many indices ask for them (kept in
+``exchange.data``).
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from formats.iaq import IAQ
 from responders.base import Exchange
 from responders.lesc.desk import lesc_state
 from responders.lesc.indices.identifiers import arn_of_fbi, arn_of_sid
+
+# No identifier chosen by an index is in the IAQ.
+_BY_NAME: Final = (False, False, False)
 
 
 def table_of(exchange: Exchange, index: str) -> Mapping[str, Any] | None:
@@ -48,33 +52,43 @@ def subjects(
 
     The list is shared by every index that asks with the same identifiers: read, not changed.
     """
-    chosen = (arn, fbi, sid)
+    iaq: IAQ = exchange.data["iaq"]
+    # Only the chosen identifiers the IAQ carries count: most IAQs carry none of them, and
+    # those find their subjects by name alone, whichever index asks.
+    chosen = (arn and iaq.arn is not None, fbi and iaq.fbi is not None, sid and iaq.sid is not None)
+    if chosen == _BY_NAME:
+        return name_candidates(exchange)
     found_by: dict[tuple[bool, bool, bool], list[Any]] | None = exchange.data.get("subjects")
     if found_by is None:
         found_by = exchange.data["subjects"] = {}
     found = found_by.get(chosen)
     if found is None:
-        found = found_by[chosen] = _subjects(exchange, arn, fbi, sid)
+        found = found_by[chosen] = _subjects(exchange, *chosen)
     return found
 
 
 def _subjects(exchange: Exchange, arn: bool, fbi: bool, sid: bool) -> list[Any]:
-    iaq: IAQ = exchange.data["iaq"]
-    numbers: list[str] = []
-    if arn and iaq.arn is not None:
-        numbers.append(iaq.arn)
-    if fbi and iaq.fbi is not None:
-        decoded = arn_of_fbi(iaq.fbi)
-        if decoded is not None:
-            numbers.append(decoded)
-    if sid and iaq.sid is not None:
-        from_sid = arn_of_sid(iaq.sid)
-        if from_sid is not None:
-            numbers.append(from_sid[0])
+    chosen = zip(_a_numbers(exchange), (arn, fbi, sid), strict=True)
+    numbers = [number for number, wanted in chosen if wanted and number is not None]
     if not numbers:
         return name_candidates(exchange)
     by_number = (record_of(exchange, number) for number in numbers)
     return _once([record for record in by_number if record is not None], name_candidates(exchange))
+
+
+def _a_numbers(exchange: Exchange) -> tuple[str | None, str | None, str | None]:
+    # The A-numbers the IAQ's ARN, FBI number and SID name (None: not given, or naming no
+    # one), decoded once per IAQ however many indices search by them.
+    numbers: tuple[str | None, str | None, str | None] | None = exchange.data.get("a_numbers")
+    if numbers is None:
+        iaq: IAQ = exchange.data["iaq"]
+        from_sid = None if iaq.sid is None else arn_of_sid(iaq.sid)
+        numbers = exchange.data["a_numbers"] = (
+            iaq.arn,
+            None if iaq.fbi is None else arn_of_fbi(iaq.fbi),
+            None if from_sid is None else from_sid[0],
+        )
+    return numbers
 
 
 def _once(*groups: Iterable[Any]) -> list[Any]:
