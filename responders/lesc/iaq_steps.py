@@ -6,6 +6,7 @@ from typing import Any, Final, NamedTuple
 
 from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ, validate_iaq
+from formats.message import format_fields
 from responders.base import Exchange, Reply
 from responders.lesc.desk import LescState, lesc_state, name_of
 from responders.lesc.indices.finding import IndexFinding, format_listing, listing_of
@@ -77,17 +78,17 @@ def same_name(inquiry: Inquiry, record: Any) -> bool:
     return not (asked and on_record) or asked[0] == on_record[0]
 
 
-def identity_differences(inquiry: Inquiry, record: Any) -> tuple[list[str], list[str]]:
-    """The IAR fields (``RNM/``, ``RDB/``, written) and lines that say where the record differs."""
-    fields: list[str] = []
+def identity_differences(inquiry: Inquiry, record: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    """The IAR fields (``RNM/``, ``RDB/``) and lines that say where the record differs."""
+    fields: list[tuple[str, str]] = []
     lines: list[str] = []
     if not same_name(inquiry, record):
         name = name_of(record.last, record.first, record.middle)
-        fields.append(f"RNM/{name}.")
+        fields.append(("RNM", name))
         lines.append(f"NAME ON RECORD DIFFERS FROM INQUIRY: {name}.")
     if inquiry.dob != record.dob:
         birth = format_ccyymmdd(record.dob)
-        fields.append(f"RDB/{birth}.")
+        fields.append(("RDB", birth))
         lines.append(f"DOB ON RECORD {birth} DIFFERS FROM INQUIRY.")
     return fields, lines
 
@@ -128,34 +129,31 @@ def iar_body(
     the SPEC fields finds them in place. The indices' own lines follow the differences.
     ``listing`` is the ``IDX/`` value of ``indices`` when the caller has it already.
     """
-    # Each field written as format_fields writes it (``TAG/value.``), straight into the one
-    # list of lines: every IAQ's IAR is built here, and pairs to format cost twice the time.
-    lines = [f"NAM/{nam}.", f"DOB/{dob}.", f"SEX/{sex}.", f"LCN/{lcn}."]
+    fields = [("NAM", nam), ("DOB", dob), ("SEX", sex), ("LCN", lcn)]
     if enhanced:
-        lines.append("ENH/Y.")
-    lines.append(f"STS/{status}.")
-    differing: list[str] = []
+        fields.append(("ENH", "Y"))
+    fields.append(("STS", status))
+    differing: list[tuple[str, str]] = []
     differences: list[str] = []
     if record is not None:
-        lines += (f"ARN/A{record.arn}.", f"POB/{record.pob}.")
+        fields += [("ARN", f"A{record.arn}"), ("POB", record.pob)]
         # A citizen by birth has no class of admission and may have no status date.
         if record.coa:
-            lines.append(f"COA/{record.coa}.")
+            fields.append(("COA", record.coa))
         if record.status_date is not None:
-            lines.append(f"SDT/{format_ccyymmdd(record.status_date)}.")
+            fields.append(("SDT", format_ccyymmdd(record.status_date)))
         if record.ivf:
-            lines += (f"IVF/{record.ivf}.", f"NIC/{record.nic}.")
+            fields += [("IVF", record.ivf), ("NIC", record.nic)]
         differing, differences = identity_differences(inquiry, record)
     if dtn:
-        lines.append("DTN/Y.")
-    lines += differing
+        fields.append(("DTN", "Y"))
+    fields += differing
     if indices:
-        lines.append(f"IDX/{format_listing(indices) if listing is None else listing}.")
-    lines.append(STATUS_SUMMARY[status])
-    lines += differences
-    lines += [finding.summary for finding in indices if finding.summary]
-    lines += notes
-    return "\n".join(lines)
+        fields.append(("IDX", format_listing(indices) if listing is None else listing))
+    findings = [finding.summary for finding in indices if finding.summary]
+    return "\n".join(
+        [format_fields(fields), STATUS_SUMMARY[status], *differences, *findings, *notes]
+    )
 
 
 def answer(exchange: Exchange) -> None:
