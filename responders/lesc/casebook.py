@@ -337,8 +337,9 @@ class Casebook:
             self._staged = []
 
     def _pending_effects(self) -> Iterator[object]:
-        yield from self._uncommitted()
-        yield from self._staged
+        # The batch's effects not yet written, then those of the sweep under way; a chain
+        # rather than a generator: the detainer check runs it for every CUS/Y IAQ of a batch.
+        return chain(self._uncommitted(), self._staged)
 
     # the desk pipelines read
 
@@ -370,9 +371,8 @@ class Casebook:
 
     def detainer_in_place(self, ori: str, arn: str) -> bool:
         """Whether a detainer for this A-number was already lodged for this agency."""
-        # A plain loop over the batch's effects (nearly all QueryServed), without the
-        # generators and pair tuples of any(...): this runs for every CUS/Y IAQ of a batch.
-        for effect in chain(self._uncommitted(), self._staged):
+        # A plain loop, without any(...)'s generator and pair tuples.
+        for effect in self._pending_effects():
             if isinstance(effect, DetainerLodged) and effect.arn == arn and effect.ori == ori:
                 return True
         row = self._db.execute(
