@@ -10,6 +10,7 @@ database. The sqlite3 module releases the GIL while SQLite works, so the loop ru
 meanwhile. Past ``WAL_LIMIT`` the writer finishes the job itself (below).
 """
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -17,10 +18,13 @@ from typing import Any
 
 DEFAULT_INTERVAL = 0.5
 # Under steady writes a PASSIVE checkpoint never catches the writer up, and only a fully
-# copied WAL is started again from its beginning. Past this size the thread asks the writer
-# (``restart_due``) to run a RESTART checkpoint itself after a commit: it copies the little
-# the thread has not, and the next commit starts the WAL again. Run from the thread, a
-# RESTART waits for a gap between the writer's transactions that a busy writer never leaves.
+# copied WAL is started again from its beginning. Past this size the writer runs a RESTART
+# checkpoint itself after a commit (``wal_over_limit``): it copies the little the thread has
+# not, and the next commit starts the WAL again. Run from the thread, a RESTART waits for a
+# gap between the writer's transactions that a busy writer never leaves. The writer looks at
+# the WAL's size itself after each commit (a stat): when the thread told it, the thread knew
+# the size only once its own PASSIVE had ended, and on a slow disk the RESTART came a whole
+# copy and fsync late.
 WAL_LIMIT = 32 * 1024 * 1024
 
 
@@ -31,13 +35,19 @@ class Checkpointer:
                  wal_limit: int = WAL_LIMIT) -> None:
         self._path = path
         self._wal_limit = wal_limit
+        self._wal = f"{path}-wal"
         self._log = log
         self._interval = interval
         self._stopping = threading.Event()
-        # Set by the thread, read and cleared by the writer (a plain flag: one writes True,
-        # the other False, and a late read only delays the restart by a commit).
-        self.restart_due = False
         self._thread = threading.Thread(target=self._run, name="iaqgw-checkpoint", daemon=True)
+
+    def wal_over_limit(self) -> bool:
+        """Whether the WAL file is past its limit (``journal_size_limit`` cuts a WAL started
+        again back to the limit, so past it the file's size is what the WAL holds)."""
+        try:
+            return os.stat(self._wal).st_size > self._wal_limit
+        except FileNotFoundError:
+            return False
 
     def start(self) -> "Checkpointer":
         """Start checkpointing."""
@@ -55,12 +65,9 @@ class Checkpointer:
                              timeout=10.0)
         failing = False
         try:
-            page = int(db.execute("PRAGMA page_size").fetchone()[0])
             while not self._stopping.wait(self._interval):
                 try:
-                    _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames * page > self._wal_limit:
-                        self.restart_due = True
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as exc:
                     # The next round tries again; the writer's commits do not depend on it,
                     # the WAL only grows meanwhile. Said once per run of failures.

@@ -263,10 +263,9 @@ class Journal:
             self._locked.clear()
         self._audit_pending.clear()
         checkpointer = self._checkpointer
-        if checkpointer is not None and checkpointer.restart_due:
-            # Asked for by the checkpointer (gateway/checkpoint.py): the WAL past its limit.
-            # A RESTART that fails is asked for again at the thread's next look.
-            checkpointer.restart_due = False
+        if checkpointer is not None and checkpointer.wal_over_limit():
+            # The WAL past its limit (gateway/checkpoint.py). While the thread's checkpoint
+            # runs, the RESTART answers busy at once, and the next commit tries again.
             with suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 

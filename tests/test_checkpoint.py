@@ -1,6 +1,7 @@
 """A serving journal's WAL is checkpointed on a thread of its own, not in the event loop's
 commits (gateway/checkpoint.py)."""
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -54,24 +55,46 @@ def test_without_the_checkpointer_the_commit_does_not_copy_a_small_wal(tmp_path:
         journal.close()
 
 
-def test_under_steady_writes_the_wal_is_started_again_within_its_limit(tmp_path: Path) -> None:
+def test_a_commit_that_finds_the_wal_past_its_limit_starts_it_again(tmp_path: Path) -> None:
+    # The thread never runs here (an hour apart): whatever the disk's speed, each commit that
+    # leaves the WAL past its limit copies it, and the next starts it again and cuts it back.
     path = tmp_path / "journal.sqlite3"
     wal = tmp_path / "journal.sqlite3-wal"
     limit = 256 * 1024
+    commit = [("CA", [("X" * 2000, None)] * 20)]
     journal = Journal(path)
-    journal.checkpoint_apart(log=None, interval=0.02, wal_limit=limit)
+    journal.checkpoint_apart(log=None, interval=3600, wal_limit=limit)
     try:
-        # Writes that never pause for a checkpoint to catch up: without the RESTART past the
-        # limit the WAL would hold every frame of every commit (several MB).
-        deadline = time.monotonic() + 2.0
-        written = 0
-        while time.monotonic() < deadline:
+        journal.record_lines(datetime.now(UTC), commit)
+        one_commit = wal.stat().st_size
+        sizes = []
+        for _ in range(200):
+            journal.record_lines(datetime.now(UTC), commit)
+            sizes.append(wal.stat().st_size)
+        # Without the RESTART the WAL would hold every commit's frames (about 10 MB).
+        assert max(sizes) <= limit + one_commit
+        assert sum(1 for before, after in itertools.pairwise(sizes) if after < before) >= 10
+        assert rows_in_database_file(path) >= 200 * 20
+    finally:
+        journal.close()
+
+
+def test_under_steady_writes_beside_the_thread_the_wal_is_started_again(tmp_path: Path) -> None:
+    # The thread's PASSIVE never catches a writer that does not pause up, so only the
+    # writer's RESTART starts the WAL again; one that meets the thread's copy waits a commit.
+    path = tmp_path / "journal.sqlite3"
+    wal = tmp_path / "journal.sqlite3-wal"
+    journal = Journal(path)
+    journal.checkpoint_apart(log=None, interval=0.01, wal_limit=256 * 1024)
+    try:
+        sizes = []
+        for _ in range(300):
             journal.record_lines(datetime.now(UTC), [("CA", [("X" * 2000, None)] * 20)])
-            written += 20 * 2000
-        assert wal.stat().st_size < written / 4
+            sizes.append(wal.stat().st_size)
+        assert any(after < before for before, after in itertools.pairwise(sizes))
         # When the writer slows down, its commits start the WAL again and cut it back.
         deadline = time.monotonic() + 10
-        while wal.stat().st_size > limit:
+        while wal.stat().st_size > 256 * 1024:
             assert time.monotonic() < deadline, f"the WAL stayed at {wal.stat().st_size} bytes"
             journal.record_lines(datetime.now(UTC), [("CA", [("SLOW", None)])])
             time.sleep(0.05)
