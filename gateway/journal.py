@@ -496,11 +496,23 @@ class Journal:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self._db.executemany(
-                "UPDATE inputs SET processed = ? WHERE id = ?",
-                [(FAILED if i in failed else PROCESSED, i) for i in input_ids],
-            )
+            self._mark_processed(list(input_ids), failed)
         return stored
+
+    def _mark_processed(self, ids: list[int], failed: Collection[int]) -> None:
+        """Mark inputs processed, those in ``failed`` failed. A batch's ids are consecutive
+        (journaled together): one range UPDATE marks them all, where an UPDATE an id cost
+        about a microsecond more each; the failed ones are marked again after it."""
+        if len(ids) > 1 and ids == list(range(ids[0], ids[0] + len(ids))):
+            self._db.execute(
+                "UPDATE inputs SET processed = ? WHERE id BETWEEN ? AND ?",
+                (PROCESSED, ids[0], ids[-1]),
+            )
+            marks = [(FAILED, i) for i in ids if i in failed] if failed else []
+        else:
+            marks = [(FAILED if i in failed else PROCESSED, i) for i in ids]
+        if marks:
+            self._db.executemany("UPDATE inputs SET processed = ? WHERE id = ?", marks)
 
     def last_ack(self, line: str) -> int:
         """The last output sequence number the line acknowledged."""
