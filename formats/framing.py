@@ -18,7 +18,10 @@ _CHARSET = bytes(range(0x20, 0x7F)) + b"\r\n"
 _RAW_LIMIT = 100
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like formats.message.InputMessage: one is built per frame read, and a frozen
+# dataclass sets its field through object.__setattr__ (0.67 against 0.18 us). Nothing
+# mutates it.
+@dataclass(slots=True)
 class Frame:
     """A complete frame whose text is 7-bit printable ASCII plus CR and LF."""
 
