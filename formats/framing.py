@@ -11,12 +11,17 @@ DEFAULT_MAX_TEXT = 16_384
 
 _STX_BYTE = b"\x02"
 _DELIMITER = re.compile(b"[\x02\x03]")
-_OUTSIDE_CHARSET_BYTES = re.compile(b"[^\x20-\x7e\r\n]")
-_OUTSIDE_CHARSET_TEXT = re.compile("[^\x20-\x7e\r\n]")
+# The bytes a frame's text may hold. A text is checked by deleting them (bytes.translate)
+# and looking at what is left: a C loop over a table, some 15 times faster than a regular
+# expression searching for a byte outside the class (14 against 0.9 us for 1,500 bytes).
+_CHARSET = bytes(range(0x20, 0x7F)) + b"\r\n"
 _RAW_LIMIT = 100
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like formats.message.InputMessage: one is built per frame read, and a frozen
+# dataclass sets its field through object.__setattr__ (0.67 against 0.18 us). Nothing
+# mutates it.
+@dataclass(slots=True)
 class Frame:
     """A complete frame whose text is 7-bit printable ASCII plus CR and LF."""
 
@@ -92,7 +97,7 @@ class FrameDecoder:
 
 def _complete(raw: bytes) -> Frame | BadFrame:
     """Check the charset of a whole frame's text."""
-    if _OUTSIDE_CHARSET_BYTES.search(raw) is not None:
+    if raw.translate(None, _CHARSET):
         return BadFrame("charset", raw[:_RAW_LIMIT])
     return Frame(raw.decode("ascii"))
 
@@ -107,9 +112,9 @@ def decode_text(raw: bytes, max_text: int = DEFAULT_MAX_TEXT) -> Frame | BadFram
 def encode_text(text: str) -> bytes:
     """A frame's text as ASCII bytes, without STX/ETX (an MQTT payload)."""
     # A byte outside the charset (STX/ETX above all) would break the peer's framing.
-    if _OUTSIDE_CHARSET_TEXT.search(text) is not None:
+    if not text.isascii() or (raw := text.encode("ascii")).translate(None, _CHARSET):
         raise MessageError(ErrorCode.FORMAT, "TEXT OUTSIDE THE CHARACTER SET")
-    return text.encode("ascii")
+    return raw
 
 
 def encode_frame(text: str) -> bytes:

@@ -122,7 +122,9 @@ class Violation:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like formats.framing.Frame: one is built per input read (0.6 us to build,
+# 1.4 us frozen). Nothing mutates it.
+@dataclass(slots=True)
 class Input:
     """A frame from a signed-on line to journal; ``fault``, when set, is the ER 0 detail.
 

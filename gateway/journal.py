@@ -158,14 +158,6 @@ class AuditRecord:
     out_seq: int | None = None
     outcome: str | None = None
 
-    def row(self, at: str | None = None) -> tuple[object, ...]:
-        """The values of an ``audit`` row, in column order; ``at`` is ``self.at`` as text
-        when the caller has it already (records of a batch share their moment)."""
-        return (
-            self.at.isoformat() if at is None else at, self.event, self.line, self.ori,
-            self.mke, self.in_seq, self.out_seq, self.outcome,
-        )
-
 
 @dataclass(slots=True)
 class _LineCounters:
@@ -330,12 +322,16 @@ class Journal:
 
     def _write_audit(self, records: Iterable[AuditRecord]) -> None:
         rows = []
-        # Records of a batch share their moment (one object): its text is written once.
-        stamp: tuple[datetime | None, str] = (None, "")
+        # Records of a batch share their moment (one object): its text is written once. The
+        # row is built here, in column order, rather than by a method of the record: the
+        # call cost a third of a microsecond a row.
+        at: datetime | None = None
+        text = ""
         for r in records:
-            if stamp[0] is not r.at:
-                stamp = (r.at, r.at.isoformat())
-            rows.append(r.row(stamp[1]))
+            if r.at is not at:
+                at = r.at
+                text = at.isoformat()
+            rows.append((text, r.event, r.line, r.ori, r.mke, r.in_seq, r.out_seq, r.outcome))
         self._db.executemany(
             "INSERT INTO audit (at, event, line, ori, mke, in_seq, out_seq, outcome)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -496,11 +492,23 @@ class Journal:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self._db.executemany(
-                "UPDATE inputs SET processed = ? WHERE id = ?",
-                [(FAILED if i in failed else PROCESSED, i) for i in input_ids],
-            )
+            self._mark_processed(list(input_ids), failed)
         return stored
+
+    def _mark_processed(self, ids: list[int], failed: Collection[int]) -> None:
+        """Mark inputs processed, those in ``failed`` failed. A batch's ids are consecutive
+        (journaled together): one range UPDATE marks them all, where an UPDATE an id cost
+        about a microsecond more each; the failed ones are marked again after it."""
+        if len(ids) > 1 and ids == list(range(ids[0], ids[0] + len(ids))):
+            self._db.execute(
+                "UPDATE inputs SET processed = ? WHERE id BETWEEN ? AND ?",
+                (PROCESSED, ids[0], ids[-1]),
+            )
+            marks = [(FAILED, i) for i in ids if i in failed] if failed else []
+        else:
+            marks = [(FAILED if i in failed else PROCESSED, i) for i in ids]
+        if marks:
+            self._db.executemany("UPDATE inputs SET processed = ? WHERE id = ?", marks)
 
     def last_ack(self, line: str) -> int:
         """The last output sequence number the line acknowledged."""

@@ -19,7 +19,7 @@ from formats.line_protocol import SignOnAccepted, SignOnRefused, SignOnRequest
 from formats.output import parse_output
 from gateway.bus import Homes
 from gateway.bus.store import BusStore
-from gateway.journal import Journal, PendingOutput, StoredOutput
+from gateway.journal import FAILED, PROCESSED, Journal, PendingOutput, StoredOutput
 from gateway.outputs import Outputs, render_output
 from gateway.session import LineSession, Peer, SessionSettings, SignOnAnswer
 from simulator.client import LineClient, SignOnRejected
@@ -173,6 +173,21 @@ def test_the_journal_stores_the_text_the_caller_renders_for_each_number(
     assert [(s.seq, s.text) for s in stored] == [(1, "ONE AS 1"), (2, "TWO AS 2")]
     assert committed(tmp_path, "SELECT seq, text FROM outputs ORDER BY seq") == [
         (1, "ONE AS 1"), (2, "TWO AS 2"),
+    ]
+
+
+def test_the_journal_marks_the_inputs_it_is_given_and_no_others(
+    journal: Journal, tmp_path: Path
+) -> None:
+    journal.record_lines(START, [("CA", [(f"INPUT {n}", None) for n in range(1, 8)])])
+    # A run of consecutive ids (one range UPDATE) with a failed input inside it, then ids
+    # apart (one UPDATE each), then one alone.
+    journal.store_outputs([2, 3, 4], [], render_output, failed={3})
+    journal.store_outputs([1, 6], [], render_output, failed={6})
+    journal.store_outputs([7], [], render_output)
+    assert committed(tmp_path, "SELECT id, processed FROM inputs ORDER BY id") == [
+        (1, PROCESSED), (2, PROCESSED), (3, FAILED), (4, PROCESSED), (5, 0), (6, FAILED),
+        (7, PROCESSED),
     ]
 
 

@@ -1,5 +1,7 @@
 """STX/ETX framing: frames, resynchronisation, oversize and charset faults."""
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -196,3 +198,23 @@ def test_a_payload_is_read_as_the_text_of_one_frame(raw: bytes, limit: int) -> N
 def test_encode_text_is_the_frame_without_stx_etx(text: str) -> None:
     assert b"\x02" + encode_text(text) + b"\x03" == encode_frame(text)
     assert decode_text(encode_text(text)) == Frame(text)
+
+
+# The charset rule as a regular expression: the checks by table must agree with it.
+OUTSIDE = re.compile("[^\x20-\x7e\r\n]")
+
+
+@given(st.text(max_size=80) | st.text(alphabet=CHARSET + "\x00\x02\x03\x7f\x80\u00c9", max_size=80))
+def test_encode_text_refuses_exactly_what_leaves_the_charset(text: str) -> None:
+    if OUTSIDE.search(text) is None:
+        assert encode_text(text) == text.encode("ascii")
+    else:
+        with pytest.raises(MessageError):
+            encode_text(text)
+
+
+@given(st.binary(max_size=80))
+def test_decode_text_refuses_exactly_what_leaves_the_charset(raw: bytes) -> None:
+    outside = OUTSIDE.search(raw.decode("latin-1")) is not None
+    assert decode_text(raw) == (BadFrame("charset", raw[:100]) if outside
+                                else Frame(raw.decode("ascii")))
