@@ -164,7 +164,9 @@ def test_central_index_by_arn_then_name(open_index: Any) -> None:
     assert several.data["status"] == "MLT"
     assert finding(several, "CIS").summary == "CIS: 2 POSSIBLE RECORDS."
     none = finding(searched(index, [central.search], nam="ROE, JOHN"), "CIS")
-    assert (none.hit, none.detail) == (False, (("STS", "NRF"),))
+    assert (none.hit, none.detail, none.summary, none.repositories) == (
+        False, (("STS", "NRF"),), "", 0
+    )  # fmt: skip
 
 
 # --- NCIC -------------------------------------------------------------------------------

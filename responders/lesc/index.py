@@ -369,6 +369,8 @@ class ImmigrationIndex:
         if not "A" <= last[:1] <= "Z" or not first:
             return []
         found = self._packed.by_key(_name_key(soundex(last), first[0], dob))
+        if not found:
+            return found  # most searches: nothing to filter or rank
         wanted_sex = None if sex in (None, "U") else sex
         if wanted_sex is not None:
             found = [r for r in found if r.sex == wanted_sex or r.sex == "U"]
@@ -376,7 +378,8 @@ class ImmigrationIndex:
             found = [r for r in found if r.ivf is not None]
         # Exact surname, then exact first name, rank ahead of mere phonetic matches; the
         # A-number order underneath (a stable sort) makes answers reproducible.
-        found.sort(key=lambda r: (r.last != last, r.first != first))
+        if len(found) > 1:
+            found.sort(key=lambda r: (r.last != last, r.first != first))
         return found[:MAX_MATCHES]
 
 

@@ -25,6 +25,10 @@ def iar_status(records: Sequence[Any]) -> str:
     return str(records[0].status)
 
 
+# The finding of a search that found nobody: the same for every such IAQ, built once.
+MISS: Final = IndexFinding(NAME, False, (("STS", iar_status(())),))
+
+
 def search(exchange: Exchange) -> None:
     """Exact A-number first; otherwise Soundex surname, first initial and DOB (sex filters)."""
     iaq: IAQ = exchange.data["iaq"]
@@ -38,7 +42,10 @@ def search(exchange: Exchange) -> None:
     status = iar_status(records)
     exchange.data["records"] = records
     exchange.data["status"] = status
+    if not records:
+        add_finding(exchange, MISS)
+        return
     # One record speaks through the IAR's fields; several need a word.
     summary = f"{NAME}: {len(records)} POSSIBLE RECORDS." if len(records) > 1 else ""
     detail = (("STS", status), *[("ARN", f"A{record.arn}") for record in records])
-    add_finding(exchange, IndexFinding(NAME, bool(records), detail, summary))
+    add_finding(exchange, IndexFinding(NAME, True, detail, summary))

@@ -13,8 +13,9 @@ NO_RECORD: Final = "NRF"
 _NAME_RE: Final = re.compile(r"[A-Z][A-Z0-9]{0,11}")
 _ENTRY_RE: Final = re.compile(r"([A-Z][A-Z0-9]{0,11}) (HIT|NRF)")
 _SEPARATOR: Final = ", "
-# The entries ("CIS HIT") of the names already found good: every IAQ lists the same few.
-_entries: dict[tuple[str, bool], str] = {}
+# The entries ("CIS NRF", "CIS HIT") of the names already found good, by name, indexed by hit:
+# every IAQ lists the same few.
+_entries: dict[str, tuple[str, str]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +55,16 @@ def format_listing(findings: Iterable[tuple[str, bool] | IndexFinding]) -> str:
     """The ``IDX/`` value: each index searched, in order, with HIT or NRF."""
     entries = []
     for finding in findings:
-        key = (finding.index, finding.hit) if isinstance(finding, IndexFinding) else finding
-        entry = _entries.get(key)
-        if entry is None:
-            name, hit = key
+        if isinstance(finding, IndexFinding):
+            name, hit = finding.index, finding.hit
+        else:
+            name, hit = finding
+        pair = _entries.get(name)
+        if pair is None:
             if _NAME_RE.fullmatch(name) is None:
                 raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
-            entry = _entries[key] = f"{name} {HIT if hit else NO_RECORD}"
-        entries.append(entry)
+            pair = _entries[name] = (f"{name} {NO_RECORD}", f"{name} {HIT}")
+        entries.append(pair[hit])
     return _SEPARATOR.join(entries)
 
 
