@@ -39,9 +39,12 @@ def encounters(record: Any, table: Mapping[str, int] | None = None) -> int:
 
 def search(exchange: Exchange) -> None:
     """Find the subject's biometric encounters."""
-    records = subjects(exchange, fbi=True)
-    table = table_of(exchange, NAME) if records else None  # nobody to look up: no table read
-    found = [(fin(record.arn), n) for record in records if (n := encounters(record, table))]
+    table = table_of(exchange, NAME)
+    found = [
+        (fin(record.arn), n)
+        for record in subjects(exchange, fbi=True)
+        if (n := encounters(record, table))
+    ]
     if not found:
         add_finding(exchange, MISS)
         return

@@ -55,9 +55,12 @@ def repositories(
 def search(exchange: Exchange) -> None:
     """Find the subject's criminal history by FBI number, SID, then name and DOB."""
     iaq: IAQ = exchange.data["iaq"]
-    records = subjects(exchange, fbi=True, sid=True)
-    table = table_of(exchange, NAME) if records else None  # nobody to look up: no table read
-    found = [(record, states) for record in records if (states := repositories(record, table))]
+    table = table_of(exchange, NAME)
+    found = [
+        (record, states)
+        for record in subjects(exchange, fbi=True, sid=True)
+        if (states := repositories(record, table))
+    ]
     if not found:
         add_finding(exchange, MISS)
         return

@@ -59,10 +59,11 @@ def registration(
 
 def search(exchange: Exchange) -> None:
     """Find the subject's special registration."""
-    records = subjects(exchange, arn=True)
-    table = table_of(exchange, NAME) if records else None  # nobody to look up: no table read
+    table = table_of(exchange, NAME)
     found = [
-        (record, held) for record in records if (held := registration(record, table)) is not None
+        (record, held)
+        for record in subjects(exchange, arn=True)
+        if (held := registration(record, table)) is not None
     ]
     if not found:
         add_finding(exchange, MISS)

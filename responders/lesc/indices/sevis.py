@@ -36,9 +36,12 @@ def enrolment(
 
 def search(exchange: Exchange) -> None:
     """Find the subject's student or exchange visitor records."""
-    records = name_candidates(exchange)
-    table = table_of(exchange, NAME) if records else None  # nobody to look up: no table read
-    found = [(record, held) for record in records if (held := enrolment(record, table)) is not None]
+    table = table_of(exchange, NAME)
+    found = [
+        (record, held)
+        for record in name_candidates(exchange)
+        if (held := enrolment(record, table)) is not None
+    ]
     if not found:
         add_finding(exchange, MISS)
         return
