@@ -17,7 +17,9 @@ from formats._rules import (
     check_text,
     field_error,
 )
+from formats.dates import parse_dob
 from formats.errors import ErrorCode
+from formats.message import parse_fields
 from formats.person import Person, parse_person
 
 _REQUIRED = ("PUR", "ATN", "PHN", "NAM", "DOB", "SEX", "POB", "CUS", "OFF")
@@ -32,6 +34,24 @@ _SID = re.compile("[A-Z0-9]{1,10}")
 _OLN = re.compile("[A-Z0-9]{1,20}")
 _SOC = re.compile("[0-9]{9}")
 _ORI = re.compile("[A-Z]{2}[A-Z0-9]{7}")
+# The usual IAQ body in one match: the required fields in SPEC.md's order, white space
+# between them as parse_fields skips it, each value within its rule (ATN in printable ASCII,
+# NAM as LAST, FIRST [MIDDLE] in capitals, DOB as CCYYMMDD). parse_fields and validate_iaq
+# take any other body. Its runs are possessive (*+, {}+), as in formats.message._HEADER:
+# nothing after one could use a character it took.
+_NEXT = r"\.[ \t\r\n]*+"
+_USUAL_BODY = re.compile(
+    rf"PUR/([CF]){_NEXT}"
+    # Not blank at either end, as parse_fields would strip it.
+    rf"ATN/([!-\-0-~][ -\-0-~]{{0,29}}+)(?<! ){_NEXT}"
+    rf"PHN/(?=-*[0-9])([0-9-]{{1,20}}+){_NEXT}"
+    rf"NAM/(?=[A-Z, ]{{1,30}}\.)(([A-Z]+), ([A-Z]+)(?: ([A-Z]+))?){_NEXT}"
+    rf"DOB/([0-9]{{8}}){_NEXT}"
+    rf"SEX/([MFU]){_NEXT}"
+    rf"POB/([A-Z]{{2}}){_NEXT}"
+    rf"CUS/([YN]){_NEXT}"
+    rf"OFF/([0-9]{{4}})\.[ \t\r\n]*"
+)
 # What a biometric IAQ (from the FBI CJIS Division) must carry beyond an IAQ's fields.
 BIOMETRIC_REQUIRED = ("FBI", "SID", "BOR")
 # The optional fields but ARN (which is normalised), each with its rule.
@@ -130,6 +150,29 @@ def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
         arn, get("FBI"), get("SID"), get("OLN"), get("OLS"), get("SOC"), get("MNU"),
         get("CTZ"), get("OCA"), get("REM"), get("BOR"),
     )
+
+
+def parse_iaq(body: str, today: date) -> tuple[dict[str, str], IAQ]:
+    """The fields of an IAQ's body and the IAQ they make: ``validate_iaq(parse_fields(body))``.
+
+    Raises the MessageError the two would raise. The usual body is read in one match, for a
+    third of their cost; tests hold the two ways to the same results.
+    """
+    match = _USUAL_BODY.fullmatch(body)
+    if match is None:
+        fields = parse_fields(body)
+        return fields, validate_iaq(fields, today)
+    pur, atn, phn, nam, last, first, middle, dob, sex, pob, cus, off = match.groups("")
+    fields = {
+        "PUR": pur, "ATN": atn, "PHN": phn, "NAM": nam, "DOB": dob,
+        "SEX": sex, "POB": pob, "CUS": cus, "OFF": off,
+    }
+    # Every field before DOB/ and after it is valid: a DOB fault is the query's first.
+    iaq = IAQ(
+        nam, last, first, middle, parse_dob(dob, today), sex, pur, atn, phn, pob, cus, off,
+        None, None, None, None, None, None, None, None, None, None,
+    )
+    return fields, iaq
 
 
 def check_biometric(fields: Mapping[str, str], iaq: IAQ) -> str:

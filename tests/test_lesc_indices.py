@@ -22,9 +22,8 @@ from test_lesc_stats import cli, stats
 
 from formats.message import parse_input
 from responders.base import Exchange
-from responders.lesc.common import parse_body_fields
 from responders.lesc.desk import Case, LescState
-from responders.lesc.iaq_steps import validate
+from responders.lesc.iaq_steps import read_iaq
 from responders.lesc.index import ImmigrationIndex, Record, build_from_records
 from responders.lesc.indices import SEARCHES, IndexFinding, central, ident, iii, nseers, sevis
 from responders.lesc.indices.finding import format_listing, parse_listing
@@ -112,8 +111,7 @@ def searched(
         lines=LineRegistry([]),
         state=LescState(index, NoCases(), LineRegistry([]), tables=tables or {}),
     )
-    parse_body_fields(exchange)
-    validate(exchange)
+    read_iaq(exchange)
     for step in steps:
         step(exchange)
     return exchange

@@ -12,10 +12,10 @@ from formats.iaq import IAQ
 from responders.base import Exchange, Pipeline
 from responders.lesc import LESC, brady
 from responders.lesc.biometric import booking_of, classify, to_booking_agency
-from responders.lesc.common import count_query, parse_body_fields
+from responders.lesc.common import count_query
 from responders.lesc.detainers import check_detainer, send_detainer_notices
 from responders.lesc.enhanced import open_enhanced_case, want_enhanced
-from responders.lesc.iaq_steps import acknowledge, answer, validate
+from responders.lesc.iaq_steps import acknowledge, answer, read_iaq
 from responders.lesc.indices import SEARCHES
 from responders.lesc.indices.finding import listing_of
 from responders.lesc.timing import hold_answer
@@ -62,5 +62,5 @@ pipeline = Pipeline(
     service=LESC,
     accepts=frozenset({"IAQ"}),
     # Counted once answered: the figures hold what the indices found.
-    steps=(parse_body_fields, validate, classify, by_purpose, count),
+    steps=(read_iaq, classify, by_purpose, count),
 )

@@ -5,7 +5,7 @@ from datetime import date
 from typing import Any, Final, NamedTuple
 
 from formats.dates import format_ccyymmdd
-from formats.iaq import IAQ, validate_iaq
+from formats.iaq import IAQ, parse_iaq
 from formats.message import format_fields
 from responders.base import Exchange, Reply
 from responders.lesc.desk import LescState, lesc_state, name_of
@@ -93,9 +93,9 @@ def identity_differences(inquiry: Inquiry, record: Any) -> tuple[list[tuple[str,
     return fields, lines
 
 
-def validate(exchange: Exchange) -> None:
-    """Apply the IAQ field rules."""
-    exchange.data["iaq"] = validate_iaq(exchange.fields, exchange.today)
+def read_iaq(exchange: Exchange) -> None:
+    """Split the body into ``TAG/value.`` fields and apply the IAQ field rules."""
+    exchange.fields, exchange.data["iaq"] = parse_iaq(exchange.message.body, exchange.today)
 
 
 def acknowledge(exchange: Exchange) -> None:

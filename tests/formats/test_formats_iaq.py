@@ -1,5 +1,6 @@
 """IAQ field rules."""
 
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 from formats._rules import _NAME, NAME_MAX, parse_name
 from formats.errors import ErrorCode, MessageError
-from formats.iaq import IAQ, validate_iaq
+from formats.iaq import _USUAL_BODY, IAQ, parse_iaq, validate_iaq
 from formats.message import parse_fields, parse_input
 
 TODAY = date(2026, 5, 9)
@@ -252,3 +253,109 @@ def test_validate_iaq_only_raises_message_error(changes: dict[str, str], start_v
         assert exc.field is not None
     else:
         assert result.dob <= TODAY
+
+
+def read_both_ways(body: str) -> tuple[object, object]:
+    """What parse_iaq and validate_iaq(parse_fields()) make of a body: results or faults."""
+
+    def outcome(read: Callable[[], object]) -> object:
+        try:
+            return read()
+        except MessageError as exc:
+            return (exc.code, exc.detail, exc.field)
+
+    def general() -> object:
+        fields = parse_fields(body)
+        return fields, validate_iaq(fields, TODAY)
+
+    return outcome(lambda: parse_iaq(body, TODAY)), outcome(general)
+
+
+USUAL_BODY = (
+    "PUR/C.\nATN/DET SMITH.\nPHN/916-555-0100.\nNAM/GARCIA, MARIA F.\nDOB/19850314.\n"
+    "SEX/F.\nPOB/MX.\nCUS/N.\nOFF/0399."
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        USUAL_BODY,
+        USUAL_BODY.replace("\n", "\r\n"),
+        USUAL_BODY.replace("\n", ""),
+        USUAL_BODY.replace("GARCIA, MARIA F", "O, J").replace("DET SMITH", "X") + "\n",
+    ],
+)
+def test_usual_body_is_read_in_one_match(body: str) -> None:
+    assert _USUAL_BODY.fullmatch(body) is not None
+    fast, general = read_both_ways(body)
+    assert fast == general
+    assert isinstance(fast, tuple) and isinstance(fast[1], IAQ)
+
+
+# Each field of the usual body: a value within its rule, and values near its rule's edges.
+valid_values = {
+    "PUR": st.sampled_from(["C", "F"]),
+    "ATN": st.from_regex(r"[A-Z0-9,'-](?:[A-Z0-9 ,'-]{0,28}[A-Z0-9,'-])?", fullmatch=True),
+    "PHN": st.from_regex(r"-{0,2}[0-9][0-9-]{0,17}", fullmatch=True),
+    "NAM": usual_names,
+    "DOB": st.dates(date(1900, 1, 1), TODAY).map(lambda day: day.strftime("%Y%m%d")),
+    "SEX": st.sampled_from(["M", "F", "U"]),
+    "POB": st.from_regex(r"[A-Z]{2}", fullmatch=True),
+    "CUS": st.sampled_from(["Y", "N"]),
+    "OFF": st.from_regex(r"[0-9]{4}", fullmatch=True),
+}
+near_values = {
+    "PUR": st.sampled_from(["B", "CF", " C", "c", ""]),
+    "ATN": st.from_regex(r"[A-Z .,/'\t-]{0,32}", fullmatch=True)
+    | st.text(max_size=4)
+    | st.sampled_from(["A" * 30, "A" * 31, "DET SMITH ", " DET", "DET\tSMITH", "DET\x0b"]),
+    "PHN": st.from_regex(r"[0-9-]{0,22}", fullmatch=True)
+    | st.sampled_from(["---", "1 2", "1" * 20, "1" * 21, "-" * 19 + "1", "-" * 20 + "1"]),
+    # 30 and 31 characters: NAM/'s longest and one more.
+    "NAM": names | st.sampled_from([f"{'A' * 26}, AB", f"{'A' * 26}, AB C"]),
+    "DOB": st.from_regex(r"[0-9]{6,9}", fullmatch=True)
+    | st.sampled_from(["20260510", "20260230", "19000229", "20000229", "1985 314"]),
+    "SEX": st.sampled_from(["X", "m", "MF"]),
+    "POB": st.sampled_from(["M", "MEX", "mx", "M1"]),
+    "CUS": st.sampled_from(["YN", "n", "0"]),
+    "OFF": st.sampled_from(["039", "03999", "03A9", "٠٣٩٩"]),
+}
+separators = st.sampled_from(
+    [".\n", ".", ".\r\n", ". ", ".\n\n", ".\r", ".\t", " .\n", "\n", ".\x0b", ".\x1c"]
+)
+
+
+@st.composite
+def near_usual_bodies(draw: st.DrawFn) -> str:
+    """A body in the usual order, its values within their rules but at most one, most
+    separators the usual ones; at times a field left out, repeated, swapped with the next or
+    followed by another."""
+    near = draw(st.sampled_from([None, *near_values]))
+    pairs = [
+        (tag, draw(near_values[tag] if tag == near else valid))
+        for tag, valid in valid_values.items()
+    ]
+    change = draw(st.sampled_from(["none"] * 6 + ["drop", "repeat", "swap", "extra"]))
+    at = draw(st.integers(0, len(pairs) - 2))
+    if change == "drop":
+        del pairs[at]
+    elif change == "repeat":
+        pairs.insert(at, pairs[at])
+    elif change == "swap":
+        pairs[at], pairs[at + 1] = pairs[at + 1], pairs[at]
+    elif change == "extra":
+        pairs.insert(at, (draw(st.sampled_from(["ARN", "REM", "XYZ"])), "A123456789"))
+    body = ""
+    for tag, value in pairs:
+        separator = ".\n" if draw(st.integers(0, 7)) > 0 else draw(separators)
+        body += f"{tag}/{value}{separator}"
+    return body + draw(st.sampled_from(["", " ", "\n", "\r\n \t"]))
+
+
+@settings(max_examples=1500)
+@given(near_usual_bodies() | st.text(max_size=200))
+def test_parse_iaq_agrees_with_the_general_parsers(body: str) -> None:
+    """The one match reads every body it takes as the field split and the rules do."""
+    fast, general = read_both_ways(body)
+    assert fast == general
