@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from formats.errors import ERROR_TEXT, ErrorCode, MessageError
 from formats.notices import SM_FORWARD, format_er_body, format_sm_body, parse_er_body
-from formats.output import SEQ_WRAP, OutputMessage, format_output, parse_output
+from formats.output import (
+    SEQ_WRAP,
+    OutputMessage,
+    _parse_output_by_line,
+    format_output,
+    parse_output,
+)
 
 IN_TIME = datetime(2026, 5, 9, 14, 3, 59)
 OUT_TIME = datetime(2026, 5, 9, 14, 4, 1)
@@ -163,6 +169,51 @@ def test_parse_output_only_raises_message_error(text: str) -> None:
         assert exc.code in {ErrorCode.FORMAT, ErrorCode.TXT_NOT_FOUND}
     else:
         assert 0 <= msg.in_seq < SEQ_WRAP
+
+
+# The pieces of an output's text: each piece's usual value first, then values near it.
+output_pieces = {
+    "first": ["AM.VTINS07S0", "IAR.VTINS07S0", "AM.vtins07s0", "AMVTINS07S0", "A.CA00"],
+    "in_clock": ["14:03 05/09/2026", "00:00 01/01/0001", "23:59 12/31/9999", "24:00 01/01/2026",
+                 "00:60 01/01/2026", "00:00 02/29/2025", "00:00 02/29/2024",
+                 "00:00 13/01/2026", "00:00 01/01/0000", "0:00 01/01/2026", "00:00  01/01/2026"],
+    "in_seq": ["00042", "99999", "4", "000042", "0004A"],
+    "out_clock": ["14:04 05/09/2026", "24:00 01/01/2026", "00:00 02/30/2026", "00:00 1/01/2026"],
+    "out_seq": ["00007", "00000", "7", "0000007"],
+    "dest": [" CA0340000", " CA", " CA *B1", " CA *", " CA *ABCDEFGHIJK", "CA", " C", " CA "],
+    "txt": ["TXT", "TEXT", "TXT ", "TXT\r", "txt"],
+    "end1": ["\n", "\r\n", "\r\r\n", "\n\r", " \n", "\r"],
+    "end2": ["\n", "\r\n", "\r\r\n", " \n", "\r"],
+    "end3": ["\n", "\r\n", "\r\r\n", " \n"],
+    "end4": ["\n", "\r\n", "\r\r\n", "\r", "\n\n", ""],
+    "body": ["BODY.", "", "LINE 1.\r\nLINE 2."],
+}
+
+
+@st.composite
+def near_outputs(draw: st.DrawFn) -> str:
+    """An output's text with its usual pieces but at most two near ones."""
+    pieces = {name: values[0] for name, values in output_pieces.items()}
+    for name in draw(st.lists(st.sampled_from([*output_pieces]), max_size=2)):
+        pieces[name] = draw(st.sampled_from(output_pieces[name]))
+    return (
+        f"{pieces['first']}{pieces['end1']}{pieces['in_clock']} {pieces['in_seq']}"
+        f"{pieces['end2']}{pieces['out_clock']} {pieces['out_seq']}{pieces['dest']}"
+        f"{pieces['end3']}{pieces['txt']}{pieces['end4']}{pieces['body']}"
+    )
+
+
+@given(near_outputs())
+def test_one_match_and_line_by_line_readings_agree(text: str) -> None:
+    """parse_output reads the header in one match where it can; never otherwise than the
+    line-by-line reading."""
+    outcomes: list[object] = []
+    for parser in (parse_output, _parse_output_by_line):
+        try:
+            outcomes.append(parser(text))
+        except MessageError as exc:
+            outcomes.append((exc.code, exc.detail))
+    assert outcomes[0] == outcomes[1]
 
 
 # ER and SM
