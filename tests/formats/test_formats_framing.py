@@ -183,6 +183,45 @@ def test_feeding_byte_by_byte_equals_feeding_at_once(stream: bytes) -> None:
     assert pieces == whole
 
 
+def frames_by_rule(stream: bytes, limit: int) -> list[Frame | BadFrame]:
+    """SPEC.md §2 byte by byte: the oracle the decoder's search for delimiters must meet."""
+    out: list[Frame | BadFrame] = []
+    text: bytearray | None = None  # None outside a frame
+    for byte in stream:
+        if byte == STX:
+            text = bytearray()
+        elif text is None:
+            continue
+        elif byte == ETX:
+            raw = bytes(text)
+            ok = all(0x20 <= b < 0x7F or b in b"\r\n" for b in raw)
+            out.append(Frame(raw.decode()) if ok else BadFrame("charset", raw[:100]))
+            text = None
+        elif len(text) == limit:
+            out.append(BadFrame("oversize", bytes(text + bytes([byte]))[:100]))
+            text = None
+        else:
+            text.append(byte)
+    return out
+
+
+@given(
+    st.lists(st.sampled_from([b"\x02", b"\x03", b"A", b"\n", b"\x00", b"AB" * 7]), max_size=60),
+    st.integers(1, 40),
+    st.lists(st.integers(0, 200), max_size=8),
+)
+def test_frames_follow_the_framing_rules_at_any_cut(
+    pieces: list[bytes], limit: int, cuts: list[int]
+) -> None:
+    stream = b"".join(pieces)
+    decoder = FrameDecoder(max_text=limit)
+    out: list[Frame | BadFrame] = []
+    bounds = sorted(min(cut, len(stream)) for cut in cuts)
+    for start, end in zip([0, *bounds], [*bounds, len(stream)], strict=True):
+        out.extend(decoder.feed(stream[start:end]))
+    assert out == frames_by_rule(stream, limit)
+
+
 @given(st.binary(max_size=120), st.integers(1, 100))
 def test_a_payload_is_read_as_the_text_of_one_frame(raw: bytes, limit: int) -> None:
     framed = FrameDecoder(max_text=limit).feed(b"\x02" + raw + b"\x03")
