@@ -91,7 +91,7 @@ def test_parse_dob_only_raises_message_error(value: str, today: date) -> None:
 
 @given(st.from_regex(r"[0-9]{8}", fullmatch=True) | st.dates().map(format_ccyymmdd), st.dates())
 def test_ccyymmdd_reads_as_its_slices(value: str, today: date) -> None:
-    """parse_dob splits CCYYMMDD arithmetically; it must read as the plain slices do."""
+    """parse_dob reads CCYYMMDD with date.fromisoformat; it must read as the plain slices do."""
     expected: date | str
     try:
         dob = date(int(value[:4]), int(value[4:6]), int(value[6:]))
