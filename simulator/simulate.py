@@ -103,6 +103,8 @@ class Simulation:
     links: dict[str, SwitchLink] = field(default_factory=dict)
     _pending: dict[str, Sent] = field(default_factory=dict)
     _requests: list[HitRequest] = field(default_factory=list)
+    # Requests not final yet: counted, not summed at every output (they pile up over a run).
+    _open_requests: int = 0
     _outstanding: int = 0
     _enhanced_due: int = 0
     _t0: float = 0.0
@@ -114,8 +116,7 @@ class Simulation:
     @property
     def unsettled(self) -> int:
         """Answers, enhanced responses and final YRs still awaited."""
-        open_requests = sum(1 for request in self._requests if not request.final)
-        return self._outstanding + self._enhanced_due + open_requests
+        return self._outstanding + self._enhanced_due + self._open_requests
 
     async def run(self) -> Report:
         """Run to the end (count sent, then answers drained) and return the summary."""
@@ -238,7 +239,7 @@ class Simulation:
             self.report.kind(sent.planned.kind).errors += 1
             self._answer(sent, delivered.at)
             if sent.request is not None:
-                sent.request.final = True  # a rejected YQ is not asked again
+                self._finish(sent.request)  # a rejected YQ is not asked again
             return
         kind = sent.planned.kind
         if kind != "am" and message.dest not in (sent.planned.sender, sent.planned.answer_ori):
@@ -299,6 +300,7 @@ class Simulation:
         hit = self._generator.hit_confirmation(qw.planned, nic)
         request = HitRequest(hit, qw.planned.control, first_at=at, last_at=at)
         self._requests.append(request)
+        self._open_requests += 1
         self._send_yq(request, 1, at)
 
     def _send_yq(self, request: HitRequest, rno: int, at: float) -> None:
@@ -328,7 +330,13 @@ class Simulation:
                     "late YR", f"NIC/{request.hit.nic} PRI/{request.hit.priority} {late:.1f} s late"
                 )
         if status in FINAL_STATUS:
+            self._finish(request)
+
+    def _finish(self, request: HitRequest) -> None:
+        """Mark a hit confirmation final: no more YQs, and nothing more to wait for."""
+        if not request.final:
             request.final = True
+            self._open_requests -= 1
 
     async def _escalate(self) -> None:
         """Ask again (RNO/2, then RNO/3) when no final YR came within ``yq_timeout``."""
