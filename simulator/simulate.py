@@ -44,9 +44,14 @@ YR_DEADLINE: Final = {"U": 600.0, "R": 3600.0}
 # An IAR that says this announces a second, enhanced IAR (whatever the reason: STS/MLT, a
 # PUR/F manual check, REM/ asking for one); the enhanced IAR carries ENH/Y.
 ANNOUNCES_ENHANCED: Final = "ENHANCED RESPONSE FOLLOWS"
-_ENHANCED: Final = re.compile(r"^ENH/Y\.", re.MULTILINE)
 _NIC: Final = re.compile(r"NIC/([A-Z][0-9]{9})")
 _STA: Final = re.compile(r"STA/([A-Z ]+?)\.")
+
+
+def _is_enhanced(body: str) -> bool:
+    # ENH/Y. at the start of a line, as the multiline ^ENH/Y\. finds it: str's search costs a
+    # tenth of that expression's, which tries every position of the IAR.
+    return body.startswith("ENH/Y.") or "\nENH/Y." in body
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +271,7 @@ class Simulation:
                 stats.answered += 1
                 stats.record(delivered.at - sent.due)
             sent.acknowledged = True
-        elif message.mke == "IAR" and _ENHANCED.search(message.body):
+        elif message.mke == "IAR" and _is_enhanced(message.body):
             self._enhanced(sent, delivered.at)
         elif message.mke == "IAR":
             # A biometric IAQ's acknowledgement and IAR come on two lines: no order between them.
