@@ -67,6 +67,9 @@ class Report:
     lines: int = 0
     scheduled: int = 0  # inputs of the mix sent (``sent`` adds the YQs that follow QW hits)
     earlier: int = 0  # outputs received that no input of this run caused (left out)
+    # How late each input of the mix went out after its scheduled moment: whether the
+    # generator kept its pace (latencies count from that moment, so its lateness is in them).
+    pacing: KindStats = field(default_factory=KindStats)
 
     def kind(self, name: str) -> KindStats:
         """The stats of a kind, created on first use."""
@@ -116,6 +119,10 @@ class Report:
             "sent": self.sent,
             "answered": self.answered,
             "earlier_outputs": self.earlier,
+            "sent_late_ms": {
+                **{f"p{p:g}": ms(self.pacing.percentile_ms(p)) for p in PERCENTILES},
+                "max": ms(self.pacing.max_ms()),
+            },
             "kinds": {
                 name: {
                     "sent": stats.sent,
@@ -140,6 +147,11 @@ class Report:
             f"{self.counts()}; the mix: {self.scheduled} inputs in {self.sending:.1f} s "
             f"({rate:,.0f} inputs/s) on {self.lines} lines; {self.elapsed:.1f} s in all"
         )
+        pacing = self.pacing
+        if pacing.latency.get_total_count():
+            p50, p99, most = pacing.percentile_ms(50.0), pacing.percentile_ms(99.0), pacing.max_ms()
+            console.print(f"inputs sent after their scheduled moment: p50 {p50:.2f} ms, "
+                          f"p99 {p99:.2f} ms, max {most:.2f} ms")
         if self.earlier:
             console.print(f"{self.earlier} outputs no input of this run caused were left out "
                           "(stored before the run, or answers to earlier inputs)")

@@ -178,7 +178,9 @@ class Simulation:
         while number < total:
             due_now = min(total, math.floor((time.perf_counter() - self._t0) * rate) + 1)
             while number < due_now:
-                self._send(generator.next(), self._t0 + number / rate)
+                due = self._t0 + number / rate
+                self._send(generator.next(), due)
+                self.report.pacing.record(time.perf_counter() - due)
                 number += 1
                 self.report.scheduled = number
             if number < total:

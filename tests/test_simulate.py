@@ -90,6 +90,8 @@ async def test_mix_is_answered_with_hits_misses_and_multiple_matches(
     assert report.violations == {}, report.examples
     assert report.scheduled == 300
     assert report.answered == report.sent
+    # Each input of the mix has its lateness against its schedule (the YQs are not scheduled).
+    assert report.pacing.latency.get_total_count() == 300
     for kind in ("iaq-c", "iaq-f", "qw", "am", "bad"):
         assert report.kinds[kind].sent > 0, kind
         assert report.kinds[kind].percentile_ms(99) is not None
@@ -216,6 +218,8 @@ async def test_cli_runs_and_prints_json_summary(gateway: Gateway, tmp_path: Path
     summary = json.loads(out)
     assert summary["seed"] == 5
     assert summary["sent"] >= 60 and summary["answered"] == summary["sent"]
+    late = summary["sent_late_ms"]
+    assert 0 <= late["p50"] <= late["p99"] <= late["max"]
     recorded = read_record(record)
     assert recorded.complete and recorded.run["lines"] == ["CA", "TX"]
     assert len([e for e in recorded.sent if e.kind != "yq"]) == 60
@@ -293,6 +297,7 @@ async def test_cli_table_output(gateway: Gateway) -> None:
     )
     assert code == 0
     assert "Latency from send to answer" in out and "p99" in out
+    assert "inputs sent after their scheduled moment: p50" in out
     assert "no protocol violation seen" in out
 
 
