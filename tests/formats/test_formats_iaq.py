@@ -1,11 +1,11 @@
 """IAQ field rules."""
 
-from collections.abc import Callable
 from datetime import date
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from readings import reading
 
 from formats._rules import _NAME, NAME_MAX, parse_name
 from formats.errors import ErrorCode, MessageError
@@ -258,17 +258,11 @@ def test_validate_iaq_only_raises_message_error(changes: dict[str, str], start_v
 def read_both_ways(body: str) -> tuple[object, object]:
     """What parse_iaq and validate_iaq(parse_fields()) make of a body: results or faults."""
 
-    def outcome(read: Callable[[], object]) -> object:
-        try:
-            return read()
-        except MessageError as exc:
-            return (exc.code, exc.detail, exc.field)
-
-    def general() -> object:
-        fields = parse_fields(body)
+    def general(text: str) -> object:
+        fields = parse_fields(text)
         return fields, validate_iaq(fields, TODAY)
 
-    return outcome(lambda: parse_iaq(body, TODAY)), outcome(general)
+    return reading(lambda text: parse_iaq(text, TODAY), body), reading(general, body)
 
 
 USUAL_BODY = (
