@@ -9,13 +9,12 @@ QWs name IVF subjects so their QR carries hits that the switch then confirms wit
 import csv
 import random
 import sqlite3
-from bisect import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import accumulate
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 from formats.dates import format_ccyymmdd
 from formats.message import format_fields, format_input
@@ -25,14 +24,6 @@ from responders.lesc.desk import name_of
 from responders.lesc.indices.identifiers import arn_of_fbi, fbi_number, sid_number
 from responders.lesc.records import ensure_index, index_path
 from routing.oris import FBI_CJIS_ORI, OriRegistry
-
-_T = TypeVar("_T")
-# What an IAQ draws from (TrafficGenerator._choice): a phone number's exchange and line, an
-# OCA's seven digits, the LESC's two addresses.
-_EXCHANGES: Final = range(200, 990)
-_LINE_NUMBERS: Final = range(100, 200)
-_OCA_NUMBERS: Final = range(10**6, 10**7)
-_IAQ_DESTINATIONS: Final = ("AX", LESC_ORI)
 
 MIX_KINDS: Final = ("iaq", "qw", "am", "bad", "bio")
 DEFAULT_MIX: Final = {"iaq": 70.0, "qw": 15.0, "am": 13.0, "bad": 2.0}
@@ -257,35 +248,18 @@ class HitConfirmation:
 
 
 class TrafficGenerator:
-    """Draws the next input of the mix; the same seed gives the same sequence.
-
-    An IAQ, most of the mix, draws through :meth:`_choice` and a table of the mix's weights
-    made once: fewer calls than Random's choice, randint and choices make, with the same
-    numbers drawn, so a seed gives the same sequence as with those.
-    """
+    """Draws the next input of the mix; the same seed gives the same sequence."""
 
     def __init__(self, data: TrafficData, mix: Mapping[str, float], lines: list[str],
                  seed: int) -> None:
         self._data = data
         self._lines = lines
         self._rng = random.Random(seed)
-        self._getrandbits = self._rng.getrandbits
         self._kinds = [kind for kind in MIX_KINDS if mix.get(kind, 0) > 0]
-        # Random.choices builds this table from the weights at every call.
+        # Random.choices takes the running totals as they are, where it builds them from
+        # weights at every call.
         self._cum_weights = list(accumulate(mix[kind] for kind in self._kinds))
-        self._total_weight = self._cum_weights[-1] + 0.0
         self._number = 0
-
-    def _choice(self, seq: Sequence[_T]) -> _T:
-        """``Random.choice(seq)`` in one call: the index drawn as Random._randbelow draws it
-        (CPython 3.11). ``_choice(range(a, b + 1))`` is ``Random.randint(a, b)``."""
-        getrandbits = self._getrandbits
-        size = len(seq)
-        bits = size.bit_length()
-        drawn = getrandbits(bits)
-        while drawn >= size:
-            drawn = getrandbits(bits)
-        return seq[drawn]
 
     def control(self, line: str) -> str:
         """A control field unique in the run: line code and eight digits."""
@@ -295,11 +269,9 @@ class TrafficGenerator:
     def next(self) -> Planned:
         """The next input of the mix."""
         rng = self._rng
-        # Random.choices(self._kinds, weights)[0], the table built once.
-        drawn = rng.random() * self._total_weight
-        kind = self._kinds[bisect(self._cum_weights, drawn, 0, len(self._kinds) - 1)]
-        line = self._choice(self._lines)
-        sender = self._choice(self._data.agencies[line])
+        kind = rng.choices(self._kinds, cum_weights=self._cum_weights)[0]
+        line = rng.choice(self._lines)
+        sender = rng.choice(self._data.agencies[line])
         if kind == "iaq":
             return self._iaq(line, sender)
         if kind == "qw":
@@ -315,17 +287,17 @@ class TrafficGenerator:
         rng = self._rng
         draw = rng.random()
         if draw < 0.1 and self._data.shared:
-            return self._choice(self._data.shared), False
+            return rng.choice(self._data.shared), False
         if draw < 0.25 and self._data.ivf:
-            return self._choice(self._data.ivf), False
-        subject = self._choice(self._data.records)
+            return rng.choice(self._data.ivf), False
+        subject = rng.choice(self._data.records)
         if draw < 0.45:
             return subject, subject.arn is not None
         if draw < 0.75:
             return subject, False
         # A miss by name: the same person with a birth date the index does not hold for
         # them (a false one given at arrest); their prints still name them (FBI/, SID/).
-        shifted = subject.dob - timedelta(days=self._choice(range(40, 4001)))
+        shifted = subject.dob - timedelta(days=rng.randint(40, 4000))
         return Subject(subject.last, subject.first, subject.middle, shifted, subject.sex,
                        subject.pob, subject.arn), False
 
@@ -365,20 +337,20 @@ class TrafficGenerator:
         booked = rng.random() < BOOKED_SHARE
         fields = {
             "PUR": purpose,
-            "ATN": self._choice(OFFICERS),
-            "PHN": f"{self._choice(_EXCHANGES)}-555-{self._choice(_LINE_NUMBERS):04d}",
+            "ATN": rng.choice(OFFICERS),
+            "PHN": f"{rng.randint(200, 989)}-555-{rng.randint(100, 199):04d}",
             "NAM": subject.nam,
             "DOB": self._dob(subject),
             "SEX": subject.sex if rng.random() < 0.9 else "U",
             "POB": subject.pob,
             "CUS": "Y" if booked else "N",
-            "OFF": "0399" if purpose == "F" else self._choice(OFFENSES),
+            "OFF": "0399" if purpose == "F" else rng.choice(OFFENSES),
         }
         if with_arn and subject.arn:
             fields["ARN"] = f"A{subject.arn}"
         fields.update(self._identifiers(line, subject, booked))
         if rng.random() < 0.3:
-            fields["OCA"] = f"{line}{self._choice(_OCA_NUMBERS)}"
+            fields["OCA"] = f"{line}{rng.randint(10**6, 10**7 - 1)}"
         if rng.random() < 0.05:
             fields["REM"] = ASKS_ENHANCED  # REM/ stands last
         return fields
@@ -388,7 +360,7 @@ class TrafficGenerator:
         purpose = "F" if self._rng.random() < 0.2 else "C"
         control = self.control(line)
         body = format_fields(self._iaq_fields(line, subject, with_arn, purpose))
-        text = format_input("IAQ", sender, [self._choice(_IAQ_DESTINATIONS)], body, control)
+        text = format_input("IAQ", sender, [self._rng.choice(("AX", LESC_ORI))], body, control)
         return Planned(f"iaq-{purpose.lower()}", line, sender, control, text, line, subject)
 
     def _biometric(self, line: str, booking: str) -> Planned:
