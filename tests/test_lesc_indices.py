@@ -1,7 +1,6 @@
 """The indices the LESC searches for an IAQ, one step each (issue 12, item 1): each step's hit
 and miss on a real index file, the identifiers they derive, and the IAR's ``IDX/`` listing."""
 
-import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -211,7 +210,7 @@ def test_iii_holds_removed_and_out_of_status_people_only(open_index: Any) -> Non
     with_history = first_arn(
         lambda arn: person(arn, status="REM"), lambda r: bool(iii.repositories(r))
     )
-    resident = dataclasses.replace(with_history, status="LPR", coa="IR1")
+    resident = with_history._replace(status="LPR", coa="IR1")
     assert iii.repositories(resident) == ()
     found = finding(searched(open_index([resident])), "III")
     assert (found.hit, found.repositories, found.summary) == (False, 0, "")
@@ -308,7 +307,7 @@ def test_nseers_registrants_are_men_of_the_listed_countries(open_index: Any) -> 
     )
     assert finding(searched(open_index([registrant])), "NSEERS").summary.endswith("COMPLIED.")
     for changes in ({"sex": "F"}, {"pob": "MX"}, {"dob": date(1990, 1, 1)}, {"status": "USC"}):
-        assert nseers.registration(dataclasses.replace(registrant, **changes)) is None, changes
+        assert nseers.registration(registrant._replace(**changes)) is None, changes
 
 
 # --- Identifiers the indices derive -----------------------------------------------------

@@ -30,7 +30,7 @@ from datetime import date
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from formats.soundex import soundex
 
@@ -89,9 +89,12 @@ _Row = tuple[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One person in the index, as LESC would find it."""
+class Record(NamedTuple):
+    """One person in the index, as LESC would find it.
+
+    A named tuple, not a dataclass: a lookup builds one from a packed line's fields in one
+    call (``tuple.__new__``), where a frozen dataclass sets its twelve slots one by one.
+    """
 
     arn: str  # 9 digits
     last: str
@@ -107,45 +110,23 @@ class Record:
     nic: str | None
 
 
-def _date(text: str) -> date:
-    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+# A stored date's CCYYMMDD text, read in C (Python 3.11 reads the ISO basic form).
+_date: Final = date.fromisoformat
 
 
 def _ccyymmdd(value: date) -> str:
     return f"{value.year:04d}{value.month:02d}{value.day:02d}"
 
 
-@lru_cache(maxsize=1 << 16)
-def _cached_date(text: str) -> date:
-    # Records share their dates (about 25,000 days of birth in a million records).
-    return _date(text)
-
-
-# Record's slot setters, in field order: a frozen dataclass's __init__ sets each field through
-# object.__setattr__ by name, which costs more than the rest of a lookup together.
-(_SET_ARN, _SET_LAST, _SET_FIRST, _SET_MIDDLE, _SET_DOB, _SET_SEX, _SET_POB, _SET_STATUS,
- _SET_COA, _SET_STATUS_DATE, _SET_IVF, _SET_NIC) = (
-    getattr(Record, name).__set__ for name in _COLUMNS.split(", ")
-)
-
-
-def _packed_record(fields: Sequence[str]) -> Record:
+def _packed_record(fields: list[Any]) -> Record:
     """The record of a packed line's fields, or of a row's columns in _SELECT order with
-    empty text for NULL (the dates are CCYYMMDD text), built through the slots."""
-    record = object.__new__(Record)
-    _SET_ARN(record, fields[0])
-    _SET_LAST(record, fields[1])
-    _SET_FIRST(record, fields[2])
-    _SET_MIDDLE(record, fields[3])
-    _SET_DOB(record, _cached_date(fields[4]))
-    _SET_SEX(record, fields[5])
-    _SET_POB(record, fields[6])
-    _SET_STATUS(record, fields[7])
-    _SET_COA(record, fields[8])
-    _SET_STATUS_DATE(record, _cached_date(fields[9]) if fields[9] else None)
-    _SET_IVF(record, fields[10] or None)
-    _SET_NIC(record, fields[11] or None)
-    return record
+    empty text for NULL (the dates are CCYYMMDD text); ``fields`` is taken over."""
+    fields[4] = _date(fields[4])
+    fields[9] = _date(fields[9]) if fields[9] else None
+    fields[10] = fields[10] or None
+    fields[11] = fields[11] or None
+    # Record._make less its length check: a packed line and a row have the twelve fields.
+    return tuple.__new__(Record, fields)
 
 
 @lru_cache(maxsize=1 << 15)
@@ -154,10 +135,16 @@ def _sound(code: str) -> int:
     return (ord(code[0]) - 65) * 1000 + int(code[1:4])
 
 
-def _name_key(code: str, initial: str, dob: date) -> int:
-    """The search key of Soundex code, first initial and DOB as one integer: equal keys
-    exactly when all three are equal."""
-    return (_sound(code) << 43) | (ord(initial) << 22) | dob.toordinal()
+@lru_cache(maxsize=8192)
+def _surname_sound(last: str) -> int:
+    # A searched (upper-case) surname's Soundex number: one cache probe instead of two.
+    return _sound(soundex(last))
+
+
+def _name_key(sound: int, initial: str, dob: date) -> int:
+    """The search key of a Soundex number (``_sound``), first initial and DOB as one
+    integer: equal keys exactly when all three are equal."""
+    return (sound << 43) | (ord(initial) << 22) | dob.toordinal()
 
 
 def sidecar_path(path_db: Path) -> Path:
@@ -258,7 +245,7 @@ class _Packed:
             lines.append(line)
             end += len(line)
             offsets.append(end)
-            keys.append(_name_key(code, initial, _date(fields[4])))
+            keys.append(_name_key(_sound(code), initial, _date(fields[4])))
             # Stored A-numbers are 9 digits, so their integers order and match as they do.
             arn_numbers.append(int(fields[0]))
         order = sorted(range(len(arn_numbers)), key=arn_numbers.__getitem__)
@@ -278,16 +265,21 @@ class _Packed:
             return None
         return self.record(self.at[j])
 
-    def by_key(self, key: int) -> list[Record]:
-        """The records with this name key, in A-number order."""
+    def by_key(self, key: int, sex: str | None, ivf_only: bool) -> list[Record]:
+        """The records with this name key in A-number order: of this sex or U unless ``sex``
+        is None, and in the Immigration Violator File when ``ivf_only``."""
         keys = self.keys
         end = len(keys)
-        found = []
+        found: list[Record] = []
         # Most keys have one record or a few: walking them beats a second binary search.
         i = bisect_left(keys, key)
         while i < end and keys[i] == key:
-            found.append(self.record(i))
+            record = self.record(i)
             i += 1
+            if (sex is None or record.sex == sex or record.sex == "U") and (
+                not ivf_only or record.ivf is not None
+            ):
+                found.append(record)
         return found
 
 
@@ -339,10 +331,13 @@ class ImmigrationIndex:
 
     def by_arn(self, arn: str) -> Record | None:
         """The record with this A-number (with or without the A, 8 or 9 digits), or None."""
-        number = normalize_arn(arn)
-        if number is None:
-            return None
-        return self._packed.by_arn(int(number))
+        # Nine ASCII digits, the form a validated IAQ carries, need no normalizing.
+        if len(arn) != 9 or not (arn.isascii() and arn.isdigit()):
+            number = normalize_arn(arn)
+            if number is None:
+                return None
+            arn = number
+        return self._packed.by_arn(int(arn))
 
     def by_nic(self, nic: str) -> Record | None:
         """The IVF record with this NCIC number, or None."""
@@ -368,19 +363,15 @@ class ImmigrationIndex:
         # Soundex needs a letter to start from; a name without one matches nobody.
         if not "A" <= last[:1] <= "Z" or not first:
             return []
-        found = self._packed.by_key(_name_key(soundex(last), first[0], dob))
-        if not found:
-            return found  # most searches: nothing to filter or rank
-        wanted_sex = None if sex in (None, "U") else sex
-        if wanted_sex is not None:
-            found = [r for r in found if r.sex == wanted_sex or r.sex == "U"]
-        if ivf_only:
-            found = [r for r in found if r.ivf is not None]
+        found = self._packed.by_key(
+            _name_key(_surname_sound(last), first[0], dob), None if sex == "U" else sex, ivf_only
+        )
         # Exact surname, then exact first name, rank ahead of mere phonetic matches; the
         # A-number order underneath (a stable sort) makes answers reproducible.
         if len(found) > 1:
             found.sort(key=lambda r: (r.last != last, r.first != first))
-        return found[:MAX_MATCHES]
+            del found[MAX_MATCHES:]
+        return found
 
 
 def _meta(path: Path) -> dict[str, str]:
