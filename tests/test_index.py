@@ -3,20 +3,26 @@
 import csv
 import sqlite3
 import sys
+from array import array
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from formats.datafile import DataFileError
 from formats.soundex import soundex
 from gateway.cli import app
 from responders.lesc.index import (
+    _KEYS,
     MAX_MATCHES,
     ImmigrationIndex,
     Record,
+    _find,
+    _slots,
     build_synthetic,
     normalize_arn,
     sidecar_path,
@@ -364,6 +370,18 @@ def test_packed_answers_are_the_sqlite_answers(tmp_path: Path) -> None:
         assert index.by_arn(f"{missing:09d}") is None
         assert index.by_arn(f"{max(stored) + 1:09d}") is None
     index.close()
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=200),
+       st.lists(st.integers(-(2**63), 2**63 - 1), max_size=20))
+def test_the_hash_table_finds_each_first_occurrence(values: list[int], others: list[int]) -> None:
+    values.sort()
+    keys = array(_KEYS, values)
+    slots = memoryview(_slots(keys))
+    for value in set(values) | set(others):
+        assert _find(slots, memoryview(keys), value) == (
+            values.index(value) if value in values else -1
+        )
 
 
 def answers_of(path: Path) -> list[object]:

@@ -2,8 +2,9 @@
 
 The file is the source of truth. Beside it the build writes the records' packed form, a
 sidecar file named after it (``<index>.packed``): every record as one line of text in name-key
-order, and sorted arrays of name keys and A-numbers. Opening an index maps the sidecar
-read-only, so a lookup is a binary search in memory, not an SQLite probe, and only the pages
+order, sorted arrays of name keys and A-numbers, and a hash table over each array. Opening an
+index maps the sidecar read-only, so a lookup is a probe or two of a table in memory, not an
+SQLite probe nor a binary search, and only the pages
 lookups touch are resident (docs/benchmarks.md, "Issue 13 changes"). The sidecar carries the
 schema version and the build stamp of the SQLite file it was packed from: one that does not
 match (missing, stale, cut short, another byte order) is never mapped; the records are then
@@ -23,12 +24,13 @@ import struct
 import sys
 import tempfile
 from array import array
-from bisect import bisect, bisect_left
+from bisect import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from itertools import accumulate
+from math import isqrt
 from pathlib import Path
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
@@ -74,7 +76,10 @@ _SEP: Final = "\x1f"
 # in the byte order of the machine that packed them (named in the sidecar's header).
 _KEYS: Final = "q"
 _POSITIONS: Final = "I"
-_PARTS: Final = ("text", "offsets", "keys", "arns", "at")
+_PARTS: Final = ("text", "offsets", "keys", "arns", "at", "key_slots", "arn_slots")
+# What the sidecar's header names: the index schema, then the sidecar's layout (2: with the
+# hash tables).
+_SIDECAR_SCHEMA: Final = f"{SCHEMA_VERSION}.2"
 # The sidecar's header: magic, schema version, byte order, the SQLite file's build stamp (meta
 # ``build``), the file's size, then where each part starts and ends; the parts follow, each
 # starting on 8 bytes, as the arrays' items want.
@@ -147,6 +152,48 @@ def _name_key(sound: int, initial: str, dob: date) -> int:
     return (sound << 43) | (ord(initial) << 22) | dob.toordinal()
 
 
+# A value's home slot is the value times _SPREAD modulo the table's (prime) size: one small
+# multiplication and one division. Modulo alone would put a name's consecutive dates of birth
+# in consecutive slots (runs of thousands); a 64-bit multiplicative hash makes big integers.
+_SPREAD: Final = 0x2545F491
+
+
+def _prime_at_least(n: int) -> int:
+    n = max(n, 2)
+    while any(n % d == 0 for d in range(2, isqrt(n) + 1)):
+        n += 1
+    return n
+
+
+def _slots(values: array[int]) -> array[int]:
+    """The hash table of a sorted array: a prime number of slots, more than twice its
+    values, each empty (0) or one more than where a value first occurs in the array; a
+    collision probes the next slot."""
+    size = _prime_at_least(2 * len(values) + 1)
+    slots = array(_POSITIONS, [0]) * size
+    previous = None
+    for i, value in enumerate(values):
+        if value == previous:
+            continue
+        previous = value
+        slot = value * _SPREAD % size
+        while slots[slot]:
+            slot = slot + 1 if slot + 1 < size else 0
+        slots[slot] = i + 1
+    return slots
+
+
+def _find(slots: memoryview, values: memoryview, value: int) -> int:
+    """Where ``value`` first occurs in the sorted ``values`` of the table ``slots``, or -1."""
+    size = len(slots)
+    slot = value * _SPREAD % size
+    while at := slots[slot]:
+        if values[at - 1] == value:
+            return at - 1
+        slot = slot + 1 if slot + 1 < size else 0
+    return -1
+
+
 def sidecar_path(path_db: Path) -> Path:
     """Where the packed form of the index file ``path_db`` is kept: beside it, named after it."""
     return path_db.with_name(path_db.name + SIDECAR_SUFFIX)
@@ -159,15 +206,18 @@ def _field(text: str) -> bytes:
 class _Packed:
     """The packed form of an index: record lines in name-key order and the sorted keys."""
 
-    __slots__ = ("_mapping", "arns", "at", "keys", "offsets", "text")
+    __slots__ = ("_mapping", "arn_slots", "arns", "at", "key_slots", "keys", "offsets", "text")
 
     def __init__(self, text: memoryview, offsets: memoryview, keys: memoryview,
-                 arns: memoryview, at: memoryview, mapping: mmap.mmap | None = None) -> None:
+                 arns: memoryview, at: memoryview, key_slots: memoryview, arn_slots: memoryview,
+                 mapping: mmap.mmap | None = None) -> None:
         self.text = text  # record lines, _SEP between fields, UTF-8
         self.offsets = offsets  # where line i starts; one more for the end
         self.keys = keys  # name key of line i, ascending
         self.arns = arns  # A-numbers as integers, ascending
         self.at = at  # the line of arns[j]
+        self.key_slots = key_slots  # hash table of keys (_slots)
+        self.arn_slots = arn_slots  # hash table of arns
         self._mapping = mapping  # what the views show, when mapped
 
     def write(self, path: Path, stamp: str) -> None:
@@ -179,7 +229,7 @@ class _Packed:
         for part in parts:
             spans += [at, at + part.nbytes]
             at += part.nbytes + (-part.nbytes % 8)
-        header = _HEADER.pack(_MAGIC, _field(SCHEMA_VERSION), _field(sys.byteorder),
+        header = _HEADER.pack(_MAGIC, _field(_SIDECAR_SCHEMA), _field(sys.byteorder),
                               stamp.encode(), at, *spans)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
@@ -208,7 +258,7 @@ class _Packed:
                     return None
                 magic, schema, order, built, total, *spans = _HEADER.unpack(header)
                 if (magic, schema, order, built, total) != (
-                    _MAGIC, _field(SCHEMA_VERSION), _field(sys.byteorder), stamp.encode(), size
+                    _MAGIC, _field(_SIDECAR_SCHEMA), _field(sys.byteorder), stamp.encode(), size
                 ) or any(not _HEADER.size <= at <= size or at % 8 for at in spans[::2]) or any(
                     not start <= end <= size for start, end in zip(spans[::2], spans[1::2],
                                                                    strict=True)
@@ -218,11 +268,12 @@ class _Packed:
         except (OSError, ValueError):
             return None
         view = memoryview(mapping)
-        text, offsets, keys, arns, at = (
+        text, offsets, keys, arns, at, key_slots, arn_slots = (
             view[start:end] for start, end in zip(spans[::2], spans[1::2], strict=True)
         )
         return cls(text, offsets.cast(_POSITIONS), keys.cast(_KEYS), arns.cast(_KEYS),
-                   at.cast(_POSITIONS), mapping)
+                   at.cast(_POSITIONS), key_slots.cast(_POSITIONS), arn_slots.cast(_POSITIONS),
+                   mapping)
 
     def close(self) -> None:
         """Let go of the mapping (lookups fail after this)."""
@@ -249,9 +300,10 @@ class _Packed:
             # Stored A-numbers are 9 digits, so their integers order and match as they do.
             arn_numbers.append(int(fields[0]))
         order = sorted(range(len(arn_numbers)), key=arn_numbers.__getitem__)
+        arns = array(_KEYS, [arn_numbers[i] for i in order])
         return cls(memoryview(b"".join(lines)), memoryview(offsets), memoryview(keys),
-                   memoryview(array(_KEYS, [arn_numbers[i] for i in order])),
-                   memoryview(array(_POSITIONS, order)))
+                   memoryview(arns), memoryview(array(_POSITIONS, order)),
+                   memoryview(_slots(keys)), memoryview(_slots(arns)))
 
     def record(self, i: int) -> Record:
         """The record of line ``i``."""
@@ -260,10 +312,8 @@ class _Packed:
 
     def by_arn(self, number: int) -> Record | None:
         """The record with this A-number, or None."""
-        j = bisect_left(self.arns, number)
-        if j == len(self.arns) or self.arns[j] != number:
-            return None
-        return self.record(self.at[j])
+        j = _find(self.arn_slots, self.arns, number)
+        return None if j < 0 else self.record(self.at[j])
 
     def by_key(self, key: int, sex: str | None, ivf_only: bool) -> list[Record]:
         """The records with this name key in A-number order: of this sex or U unless ``sex``
@@ -271,8 +321,10 @@ class _Packed:
         keys = self.keys
         end = len(keys)
         found: list[Record] = []
-        # Most keys have one record or a few: walking them beats a second binary search.
-        i = bisect_left(keys, key)
+        i = _find(self.key_slots, keys, key)
+        if i < 0:
+            return found
+        # Most keys have one record or a few: the table finds the first, the rest follow it.
         while i < end and keys[i] == key:
             record = self.record(i)
             i += 1
