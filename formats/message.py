@@ -162,12 +162,13 @@ def parse_fields(body: str) -> dict[str, str]:
     if 2 * len(fields) != len(parts):
         return _parse_fields_general(body)
     if remark_at >= 0:
-        fields["REM"] = _remark(body[remark_at + 4 :])
+        fields["REM"] = remark_value(body[remark_at + 4 :])
     return fields
 
 
-def _remark(text: str) -> str:
-    """The value of REM/: the rest of the text without its closing period."""
+def remark_value(text: str) -> str:
+    """The value of REM/ from what follows the tag: the rest of the text without its closing
+    period; raises MessageError(.22.) when nothing is left."""
     value = text.strip(_WHITESPACE)
     if value.endswith("."):
         value = value[:-1].rstrip(_WHITESPACE)
@@ -192,7 +193,7 @@ def _parse_fields_general(body: str) -> dict[str, str]:
         if tag in fields:
             raise MessageError(ErrorCode.FIELD, f"TAG {tag}/ REPEATED", tag)
         if tag == "REM":
-            fields[tag] = _remark(body[pos:])
+            fields[tag] = remark_value(body[pos:])
             break
         end = body.find(".", pos)
         if end < 0:

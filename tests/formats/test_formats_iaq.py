@@ -9,7 +9,7 @@ from readings import reading
 
 from formats._rules import _NAME, NAME_MAX, parse_name
 from formats.errors import ErrorCode, MessageError
-from formats.iaq import _USUAL_BODY, IAQ, parse_iaq, validate_iaq
+from formats.iaq import _OPTIONAL_TAIL, _USUAL_BODY, IAQ, parse_iaq, validate_iaq
 from formats.message import parse_fields, parse_input
 
 TODAY = date(2026, 5, 9)
@@ -278,10 +278,15 @@ USUAL_BODY = (
         USUAL_BODY.replace("\n", "\r\n"),
         USUAL_BODY.replace("\n", ""),
         USUAL_BODY.replace("GARCIA, MARIA F", "O, J").replace("DET SMITH", "X") + "\n",
+        USUAL_BODY + "\nARN/A12345678.\nFBI/611628VW3.\nSID/CA12345678.\nOCA/CA1234567.",
+        USUAL_BODY + "\nFBI/1.\nSID/2.\nBOR/CA0000000.\nREM/PLEASE SEND. ENHANCED/ RESPONSE.\n",
+        USUAL_BODY + "ARN/123456789.OLN/D1234.OLS/CA.SOC/123456789.MNU/AR-1 2.CTZ/MX.REM/.X",
     ],
 )
-def test_usual_body_is_read_in_one_match(body: str) -> None:
-    assert _USUAL_BODY.fullmatch(body) is not None
+def test_usual_body_is_read_by_the_fast_path(body: str) -> None:
+    usual = _USUAL_BODY.match(body)
+    assert usual is not None
+    assert usual.end() == len(body) or _OPTIONAL_TAIL.fullmatch(body, usual.end()) is not None
     fast, general = read_both_ways(body)
     assert fast == general
     assert isinstance(fast, tuple) and isinstance(fast[1], IAQ)
@@ -293,7 +298,8 @@ valid_values = {
     "ATN": st.from_regex(r"[A-Z0-9,'-](?:[A-Z0-9 ,'-]{0,28}[A-Z0-9,'-])?", fullmatch=True),
     "PHN": st.from_regex(r"-{0,2}[0-9][0-9-]{0,17}", fullmatch=True),
     "NAM": usual_names,
-    "DOB": st.dates(date(1900, 1, 1), TODAY).map(lambda day: day.strftime("%Y%m%d")),
+    "DOB": st.dates(date(1900, 1, 1), TODAY).map(lambda day: day.strftime("%Y%m%d"))
+    | st.dates(date(1930, 1, 1), TODAY).map(lambda day: day.strftime("%m%d%y")),
     "SEX": st.sampled_from(["M", "F", "U"]),
     "POB": st.from_regex(r"[A-Z]{2}", fullmatch=True),
     "CUS": st.sampled_from(["Y", "N"]),
@@ -315,6 +321,35 @@ near_values = {
     "CUS": st.sampled_from(["YN", "n", "0"]),
     "OFF": st.sampled_from(["039", "03999", "03A9", "٠٣٩٩"]),
 }
+# The optional fields, in SPEC.md's order: a value within its rule, and values near its edges.
+text_values = r"[A-Z0-9,'-](?:[A-Z0-9 ,'-]{0,%d}[A-Z0-9,'-])?"
+valid_optional = {
+    "ARN": st.from_regex(r"A?[0-9]{8,9}", fullmatch=True),
+    "FBI": st.from_regex(r"[A-Z0-9]{1,9}", fullmatch=True),
+    "SID": st.from_regex(r"[A-Z0-9]{1,10}", fullmatch=True),
+    "BOR": st.from_regex(r"[A-Z]{2}[A-Z0-9]{7}", fullmatch=True),
+    "OLN": st.from_regex(r"[A-Z0-9]{1,20}", fullmatch=True),
+    "OLS": st.from_regex(r"[A-Z]{2}", fullmatch=True),
+    "SOC": st.from_regex(r"[0-9]{9}", fullmatch=True),
+    "MNU": st.from_regex(text_values % 13, fullmatch=True),
+    "CTZ": st.from_regex(r"[A-Z]{2}", fullmatch=True),
+    "OCA": st.from_regex(text_values % 18, fullmatch=True),
+    "REM": st.from_regex(r"[A-Z0-9 .,/'-]{1,40}", fullmatch=True),
+}
+near_optional = {
+    "ARN": st.sampled_from(["A1234567", "A1234567890", "B12345678", "a123456789", "A 1234567"]),
+    "FBI": st.sampled_from(["A" * 10, "ab1", "12-3", ""]),
+    "SID": st.sampled_from(["1" * 11, "x", "1 2"]),
+    "BOR": st.sampled_from(["C1A000000", "CA00000", "CA00000000", "ca0000000"]),
+    "OLN": st.sampled_from(["A" * 21, "A-1", "a"]),
+    "OLS": st.sampled_from(["C", "CAL", "c1"]),
+    "SOC": st.sampled_from(["12345678", "1234567890", "12345678A", "\u0660" * 9]),
+    "MNU": st.sampled_from(["A" * 15, "A" * 16, " X", "X ", "\x0b", "É", "X\tY"]),
+    "CTZ": st.sampled_from(["M", "MEX", "m1"]),
+    "OCA": st.sampled_from(["A" * 20, "A" * 21, "X\x0bY", "\u00a0"]),
+    "REM": st.sampled_from(["", " ", ".", ". .", "A" * 300, "A" * 301, "X.\n.", "\x0b",
+                            "REM/X", "\u00a0."]),
+}
 separators = st.sampled_from(
     [".\n", ".", ".\r\n", ". ", ".\n\n", ".\r", ".\t", " .\n", "\n", ".\x0b", ".\x1c"]
 )
@@ -322,13 +357,18 @@ separators = st.sampled_from(
 
 @st.composite
 def near_usual_bodies(draw: st.DrawFn) -> str:
-    """A body in the usual order, its values within their rules but at most one, most
-    separators the usual ones; at times a field left out, repeated, swapped with the next or
-    followed by another."""
-    near = draw(st.sampled_from([None, *near_values]))
+    """A body in the usual order, then some of the optional fields in theirs, its values
+    within their rules but at most one, most separators the usual ones; at times a field left
+    out, repeated, swapped with the next or followed by another."""
+    near = draw(st.sampled_from([None, *near_values, *near_optional]))
     pairs = [
         (tag, draw(near_values[tag] if tag == near else valid))
         for tag, valid in valid_values.items()
+    ]
+    pairs += [
+        (tag, draw(near_optional[tag] if tag == near else valid))
+        for tag, valid in valid_optional.items()
+        if tag == near or draw(st.integers(0, 3)) == 0
     ]
     change = draw(st.sampled_from(["none"] * 6 + ["drop", "repeat", "swap", "extra"]))
     at = draw(st.integers(0, len(pairs) - 2))
@@ -347,8 +387,26 @@ def near_usual_bodies(draw: st.DrawFn) -> str:
     return body + draw(st.sampled_from(["", " ", "\n", "\r\n \t"]))
 
 
+@st.composite
+def optional_field_bodies(draw: st.DrawFn) -> str:
+    """A valid usual body, then optional fields in SPEC.md's order, each value within its rule
+    or near it, now and then a field out of order."""
+    body = "".join(f"{tag}/{draw(valid)}.\n" for tag, valid in valid_values.items())
+    pairs = [
+        (tag, draw(near_optional[tag] | valid_optional[tag] | valid_optional[tag]))
+        for tag in draw(st.sets(st.sampled_from(list(valid_optional)), min_size=1))
+    ]
+    pairs.sort(key=lambda pair: list(valid_optional).index(pair[0]))
+    if len(pairs) > 1 and draw(st.integers(0, 9)) == 0:
+        pairs.reverse()
+    return body + "".join(
+        f"{tag}/{value}" + (".\n" if draw(st.integers(0, 3)) else draw(separators))
+        for tag, value in pairs
+    )
+
+
 @settings(max_examples=1500)
-@given(near_usual_bodies() | st.text(max_size=200))
+@given(near_usual_bodies() | optional_field_bodies() | st.text(max_size=200))
 def test_parse_iaq_agrees_with_the_general_parsers(body: str) -> None:
     """The one match reads every body it takes as the field split and the rules do."""
     fast, general = read_both_ways(body)
