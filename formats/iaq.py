@@ -35,8 +35,8 @@ _OLN = re.compile("[A-Z0-9]{1,20}")
 _SOC = re.compile("[0-9]{9}")
 _ORI = re.compile("[A-Z]{2}[A-Z0-9]{7}")
 # The usual IAQ body in two matches: the required fields in SPEC.md's order, then, when
-# anything follows, optional fields in SPEC.md's order (one expression for both costs the
-# usual body half as much again). White space between fields as parse_fields skips it, each
+# anything follows, optional fields in SPEC.md's order (one expression for both made the
+# usual body's parse a fifth dearer). White space between fields as parse_fields skips it, each
 # value within its rule (ATN, MNU and OCA in printable ASCII, NAM as LAST, FIRST [MIDDLE] in
 # capitals, DOB as CCYYMMDD or MMDDYY); REM/ takes the rest, as parse_fields reads it.
 # parse_fields and validate_iaq take any other body. Runs are possessive (*+, {}+), as in
