@@ -337,6 +337,9 @@ class _Packed:
 
 def normalize_arn(value: str) -> str | None:
     """A-number as 9 digits (leading A optional, 8 or 9 digits), or None when malformed."""
+    # Nine ASCII digits, the form a validated IAQ carries, are normal already.
+    if len(value) == 9 and value.isascii() and value.isdigit():
+        return value
     match = _ARN_RE.fullmatch(value.strip().upper())
     return match.group(1).zfill(9) if match else None
 
@@ -383,13 +386,10 @@ class ImmigrationIndex:
 
     def by_arn(self, arn: str) -> Record | None:
         """The record with this A-number (with or without the A, 8 or 9 digits), or None."""
-        # Nine ASCII digits, the form a validated IAQ carries, need no normalizing.
-        if len(arn) != 9 or not (arn.isascii() and arn.isdigit()):
-            number = normalize_arn(arn)
-            if number is None:
-                return None
-            arn = number
-        return self._packed.by_arn(int(arn))
+        number = normalize_arn(arn)
+        if number is None:
+            return None
+        return self._packed.by_arn(int(number))
 
     def by_nic(self, nic: str) -> Record | None:
         """The IVF record with this NCIC number, or None."""
