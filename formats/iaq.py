@@ -60,14 +60,16 @@ _USUAL_BODY = re.compile(
     rf"CUS/([YN]){_NEXT}"
     rf"OFF/([0-9]{{4}}){_NEXT}"
 )
+# The optional fields' rules are validate_iaq's own patterns (OLS/ and CTZ/, a set there,
+# are its two letters).
 _OPTIONAL_TAIL = re.compile(
-    rf"(?:ARN/(A?([0-9]{{8,9}}+)){_NEXT})?"
-    rf"(?:FBI/([A-Z0-9]{{1,9}}+){_NEXT})?"
-    rf"(?:SID/([A-Z0-9]{{1,10}}+){_NEXT})?"
-    rf"(?:BOR/([A-Z]{{2}}[A-Z0-9]{{7}}){_NEXT})?"
-    rf"(?:OLN/([A-Z0-9]{{1,20}}+){_NEXT})?"
+    rf"(?:ARN/({_ARN.pattern}){_NEXT})?"
+    rf"(?:FBI/({_FBI.pattern}){_NEXT})?"
+    rf"(?:SID/({_SID.pattern}){_NEXT})?"
+    rf"(?:BOR/({_ORI.pattern}){_NEXT})?"
+    rf"(?:OLN/({_OLN.pattern}){_NEXT})?"
     rf"(?:OLS/([A-Z]{{2}}){_NEXT})?"
-    rf"(?:SOC/([0-9]{{9}}){_NEXT})?"
+    rf"(?:SOC/({_SOC.pattern}){_NEXT})?"
     rf"(?:MNU/({_text(15)}){_NEXT})?"
     rf"(?:CTZ/([A-Z]{{2}}){_NEXT})?"
     rf"(?:OCA/({_text(20)}){_NEXT})?"
