@@ -199,6 +199,9 @@ class Journal:
             )
         }
         self._dirty: set[str] = set()
+        # The last input id given on a SQLite journal, whose one writer is this process: read
+        # from the table for the first input and again after a rollback (see _input_ids).
+        self._last_input: int | None = None
         # Delivery records wait for the next commit, like acknowledgements (see note_delivered).
         self._audit_pending: list[AuditRecord] = []
         # The open transaction (one writer, on the event loop thread).
@@ -320,7 +323,10 @@ class Journal:
             counters.last_in, counters.last_out = last_in, last_out
             counters.last_ack = min(max(last_ack, counters.last_ack), last_out)
 
-    def _write_audit(self, records: Iterable[AuditRecord]) -> None:
+    def _write_audit(self, records: Sequence[AuditRecord]) -> None:
+        if not records:
+            # Most commits carry none (inputs journaled, acknowledgements alone).
+            return
         rows = []
         # Records of a batch share their moment (one object): its text is written once. The
         # row is built here, in column order, rather than by a method of the record: the
@@ -375,6 +381,7 @@ class Journal:
 
     def _reload_counters(self) -> None:
         self._dirty.clear()
+        self._last_input = None
         self._lines = {
             line: _LineCounters(last_in, last_out, last_ack)
             for line, last_in, last_out, last_ack in self._db.execute(
@@ -413,8 +420,9 @@ class Journal:
         ]
 
     def _input_ids(self, count: int) -> list[int]:
-        """Ids for new inputs: the next after the largest (one writer), or, on a shared
-        journal, from the column's sequence, which no two instances draw alike."""
+        """Ids for new inputs: the next after the largest (one writer, so kept in memory
+        after the first), or, on a shared journal, from the column's sequence, which no two
+        instances draw alike."""
         if self._shared:
             return [
                 int(ident)
@@ -424,7 +432,10 @@ class Journal:
                     (count,),
                 )
             ]
-        first = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM inputs").fetchone()[0])
+        first = self._last_input
+        if first is None:
+            first = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM inputs").fetchone()[0])
+        self._last_input = first + count
         return list(range(first + 1, first + 1 + count))
 
     def acknowledge(self, line: str, seq: int) -> int:
@@ -457,7 +468,7 @@ class Journal:
         input_ids: Iterable[int],
         outputs: Iterable[PendingOutput],
         render: Render,
-        audit: Iterable[AuditRecord] = (),
+        audit: Sequence[AuditRecord] = (),
         failed: Collection[int] = (),
     ) -> list[StoredOutput]:
         """Number and store outputs, mark inputs processed, write audit: one transaction.

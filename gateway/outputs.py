@@ -92,7 +92,7 @@ class Outputs:
         self,
         input_ids: Iterable[int],
         outputs: Sequence[PendingOutput],
-        audit: Iterable[AuditRecord] = (),
+        audit: Sequence[AuditRecord] = (),
         failed: Collection[int] = (),
     ) -> list[StoredOutput]:
         """Store outputs and audit rows and mark inputs processed (``failed``: failed), in one

@@ -191,6 +191,30 @@ def test_the_journal_marks_the_inputs_it_is_given_and_no_others(
     ]
 
 
+def test_input_ids_follow_the_largest_stored_across_a_rollback_and_a_reopen(
+    journal: Journal, tmp_path: Path
+) -> None:
+    # The journal keeps the last id in memory; one drawn in a transaction rolled back is
+    # given again, and a journal opened again goes on from the file's largest.
+    first = journal.record_lines(START, [("CA", [("ONE", None), ("TWO", None)])])
+    with pytest.raises(RuntimeError), journal.transaction():
+        journal.record_lines(START, [("CA", [("LOST", None)])])
+        raise RuntimeError("refused")
+    again = journal.record_lines(START, [("CA", [("THREE", None)])])
+    journal.close()
+    reopened = Journal(tmp_path / "journal.sqlite3")
+    try:
+        last = reopened.record_lines(START, [("CA", [("FOUR", None)])])
+    finally:
+        reopened.close()
+    assert [(i.id, i.in_seq, i.text) for i in first + again + last] == [
+        (1, 1, "ONE"), (2, 2, "TWO"), (3, 3, "THREE"), (4, 4, "FOUR"),
+    ]
+    assert committed(tmp_path, "SELECT id, text FROM inputs ORDER BY id") == [
+        (1, "ONE"), (2, "TWO"), (3, "THREE"), (4, "FOUR"),
+    ]
+
+
 def test_a_journal_without_a_bus_has_none_of_the_bus_tables(
     journal: Journal, tmp_path: Path
 ) -> None:
