@@ -1,5 +1,12 @@
 # Two entry points (see README): `make run` and `make test`. Everything else is a helper.
-PYTHON ?= python3
+# The interpreter .venv is made from: the system's own CPython when it is 3.11 or newer and can
+# make a venv, else the first python3 on PATH; `make PYTHON=...` picks another. Debian's
+# /usr/bin/python3 is linked statically; a source build like pyenv's (--enable-shared, no
+# --enable-optimizations) spent a quarter more CPU per IAQ end to end on this project's
+# machines (docs/benchmarks.md, "Round 8"). An existing .venv keeps its interpreter.
+SYSTEM_PYTHON := $(shell /usr/bin/python3 -c 'import ensurepip, sys; sys.exit(sys.version_info < (3, 11))' \
+                   2>/dev/null && echo /usr/bin/python3)
+PYTHON ?= $(or $(SYSTEM_PYTHON),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
