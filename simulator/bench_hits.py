@@ -7,6 +7,12 @@ case's PENDING YR falls due 30 s after its YQ entered the switch instead of 8 mi
 takes under two minutes, and for its last 20 seconds of intake the deadlines of the first YQs
 come due while new YQs keep arriving, as they would at the LESC.
 
+A PENDING YR promises the first whole minute after its 10-minute window (RTM is HHMM), so
+every case whose PENDING went out in one minute falls due again at one moment, 30 s past the
+next minute: thousands of renewed PENDINGs in one sweep, which would end the lines' reading
+early (they count frames) and bunch the last first PENDINGs behind them. The intake starts
+at a second of the minute where no renewal falls due before the run ends (``quiet_start``).
+
 Figures: the gateway's peak RSS (and its RSS before the YQs), and how late each PENDING YR
 went out after its due time, from the gateway's own ``hit.deadline`` log events (``late_ms``).
 """
@@ -37,6 +43,11 @@ LINES = ("AL", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "MI", "NJ", "NY", "OH",
 RATE = 2000  # YQs a second, all lines together
 RECORDS = 2000
 WAIT_S = 600
+# The urgent window (10 minutes) less the margin: a PENDING falls due this long after its YQ,
+# and a renewed one this long after the minute its promise was rounded up to.
+DUE_AFTER_S = 30.0
+# Room between the last first PENDING and the first renewal.
+QUIET_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +126,32 @@ async def _line(
     return received
 
 
+def quiet_start(now: float, intake_s: float) -> float:
+    """The first wall-clock time from ``now`` to start an intake of ``intake_s`` seconds at
+    so that no renewed PENDING falls due before its last first PENDING, plus QUIET_S.
+
+    The first PENDINGs go out from start + DUE_AFTER_S to start + intake_s + DUE_AFTER_S;
+    the earliest renewal is due DUE_AFTER_S after the minute that follows the first of them.
+    """
+    room = 60.0 - (intake_s + QUIET_S - DUE_AFTER_S)
+    phase = (now + DUE_AFTER_S) % 60.0
+    if room <= 1.0 or phase < room:
+        # Either no renewal falls inside the run, or one always would (too long an intake).
+        return now
+    # A second into the next minute: a first PENDING a moment late stays in that minute.
+    return now + 61.0 - phase
+
+
 async def _run(port: int, per_line: list[list[bytes]]) -> tuple[int, float]:
     # Lines sign on one after another, each waiting for its SIGNON OK.
     events = [asyncio.Event() for _ in LINES]
     tasks = []
-    # Sending starts when every line is signed on (about a second from now).
+    # Sending starts when every line is signed on (about a second from now), at a second of
+    # the minute that keeps renewed PENDINGs out of the run.
     begun = time.perf_counter()
-    begin = begun + 2.0
+    now = time.time()
+    intake_s = sum(len(frames) for frames in per_line) / RATE
+    begin = begun + quiet_start(now + 2.0, intake_s) - now
     for line, frames, event in zip(LINES, per_line, events, strict=True):
         tasks.append(asyncio.create_task(_line(port, line, frames, event, begin)))
         await event.wait()
