@@ -45,7 +45,7 @@ RECORDS = 2000
 WAIT_S = 600
 # The urgent window (10 minutes) less the margin: a PENDING falls due this long after its YQ,
 # and a renewed one this long after the minute its promise was rounded up to.
-DUE_AFTER_S = 30.0
+DUE_AFTER_S = 600.0 - float(MARGIN_URGENT)
 # Room between the last first PENDING and the first renewal.
 QUIET_S = 5.0
 
