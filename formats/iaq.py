@@ -34,6 +34,11 @@ _SID = re.compile("[A-Z0-9]{1,10}")
 _OLN = re.compile("[A-Z0-9]{1,20}")
 _SOC = re.compile("[0-9]{9}")
 _ORI = re.compile("[A-Z]{2}[A-Z0-9]{7}")
+# The longest free-text values, which the fast path's expressions and the rules both hold.
+_ATN_LONGEST = 30
+_MNU_LONGEST = 15
+_OCA_LONGEST = 20
+_REM_LONGEST = 300
 # The usual IAQ body in two matches: the required fields in SPEC.md's order, then, when
 # anything follows, optional fields in SPEC.md's order (one expression for both made the
 # usual body's parse a fifth dearer). White space between fields as parse_fields skips it, each
@@ -51,7 +56,7 @@ def _text(longest: int) -> str:
 
 _USUAL_BODY = re.compile(
     rf"PUR/([CF]){_NEXT}"
-    rf"ATN/({_text(30)}){_NEXT}"
+    rf"ATN/({_text(_ATN_LONGEST)}){_NEXT}"
     rf"PHN/(?=-*[0-9])([0-9-]{{1,20}}+){_NEXT}"
     rf"NAM/(?=[A-Z, ]{{1,30}}\.)(([A-Z]+), ([A-Z]+)(?: ([A-Z]+))?){_NEXT}"
     rf"DOB/([0-9]{{8}}|[0-9]{{6}}){_NEXT}"
@@ -70,9 +75,9 @@ _OPTIONAL_TAIL = re.compile(
     rf"(?:OLN/({_OLN.pattern}){_NEXT})?"
     rf"(?:OLS/([A-Z]{{2}}){_NEXT})?"
     rf"(?:SOC/({_SOC.pattern}){_NEXT})?"
-    rf"(?:MNU/({_text(15)}){_NEXT})?"
+    rf"(?:MNU/({_text(_MNU_LONGEST)}){_NEXT})?"
     rf"(?:CTZ/([A-Z]{{2}}){_NEXT})?"
-    rf"(?:OCA/({_text(20)}){_NEXT})?"
+    rf"(?:OCA/({_text(_OCA_LONGEST)}){_NEXT})?"
     r"(?:REM/(.*))?",
     re.DOTALL,
 )
@@ -86,10 +91,10 @@ _OPTIONAL_CHECKS: tuple[tuple[str, Callable[[str, str], object]], ...] = (
     ("OLN", partial(check_pattern, pattern=_OLN, rule="MUST BE UP TO 20 LETTERS OR DIGITS")),
     ("OLS", partial(check_choice, choices=TWO_LETTERS, rule="MUST BE 2 LETTERS")),
     ("SOC", partial(check_pattern, pattern=_SOC, rule="MUST BE 9 DIGITS")),
-    ("MNU", partial(check_text, maximum=15)),
+    ("MNU", partial(check_text, maximum=_MNU_LONGEST)),
     ("CTZ", partial(check_choice, choices=TWO_LETTERS, rule="MUST BE 2 LETTERS")),
-    ("OCA", partial(check_text, maximum=20)),
-    ("REM", partial(check_text, maximum=300)),
+    ("OCA", partial(check_text, maximum=_OCA_LONGEST)),
+    ("REM", partial(check_text, maximum=_REM_LONGEST)),
 )
 
 
@@ -137,7 +142,7 @@ def validate_iaq(fields: Mapping[str, str], today: date) -> IAQ:
     pur = fields["PUR"]
     if pur not in _PURPOSES:
         raise field_error("PUR", "MUST BE C OR F")
-    atn = check_text(fields["ATN"], "ATN", 30, ErrorCode.ATN)
+    atn = check_text(fields["ATN"], "ATN", _ATN_LONGEST, ErrorCode.ATN)
     phn = check_phone(fields["PHN"], "PHN")
     nam, last, first, middle, dob = parse_person(fields, today)
     sex = fields["SEX"]
@@ -218,7 +223,7 @@ def parse_iaq(body: str, today: date) -> tuple[dict[str, str], IAQ]:
         None if arn is None else arn.zfill(9), fbi, sid, oln, ols, soc, mnu, ctz, oca, rem, bor,
     )
     if rem is not None:
-        check_text(rem, "REM", 300)
+        check_text(rem, "REM", _REM_LONGEST)
     return fields, iaq
 
 
