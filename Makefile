@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./data
 PACKAGES := gateway formats routing responders simulator fuzz
 
-.PHONY: run test lint bench soak fuzz data clean mosquitto postgresql
+.PHONY: run test lint bench bench-instructions soak fuzz data clean mosquitto postgresql valgrind
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,13 +33,20 @@ postgresql:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
 	  else echo "postgresql is missing: run 'sudo apt-get install -y postgresql'" >&2; exit 1; fi; }
 
+# make bench-instructions counts the gateway's instructions under callgrind; a test reads a
+# callgrind profile.
+valgrind:
+	@command -v valgrind >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq valgrind; \
+	  else echo "valgrind is missing: run 'sudo apt-get install -y valgrind'" >&2; exit 1; fi; }
+
 data: $(STAMP)
 	$(BIN)/iaqgw data build --data-dir $(DATA_DIR)
 
 run: data
 	$(BIN)/iaqgw serve --host 127.0.0.1 --port 7300 --data-dir $(DATA_DIR)
 
-test: $(STAMP) mosquitto postgresql
+test: $(STAMP) mosquitto postgresql valgrind
 	$(BIN)/ruff check $(PACKAGES) tests
 	$(BIN)/mypy $(PACKAGES)
 	# One worker per core; each test file stays on one worker (its fixtures and brokers with it).
@@ -52,6 +59,10 @@ lint: $(STAMP)
 bench: $(STAMP) mosquitto postgresql
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m simulator.bench
+
+bench-instructions: $(STAMP) valgrind
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m simulator.bench_instructions
 
 soak: $(STAMP) mosquitto
 	$(BIN)/pytest -q -m soak

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -156,19 +156,24 @@ def xml_registry(path: Path, xml: Iterable[str]) -> Path:
 
 @contextmanager
 def gateway_process(cpu: int = 0, profile: Path | None = None,
-                    technician: str = "off", xml: Iterable[str] = ()) -> Iterator[Started]:
+                    technician: str = "off", xml: Iterable[str] = (),
+                    under: Sequence[str] = (),
+                    env: Mapping[str, str] | None = None) -> Iterator[Started]:
     """Start ``iaqgw serve`` pinned to one core on a fresh journal and the 1M-record index.
 
     ``technician`` is the simulated technician's delay kind: ``off`` leaves enhanced
     responses to an operator, so each IAQ has exactly two outputs (acknowledgement, IAR).
     The lines in ``xml`` are registered as XML lines (``--lines`` with the format column).
+    ``under`` runs the interpreter under another program (valgrind); ``env`` adds to the
+    gateway's environment.
     """
     work = Path(tempfile.mkdtemp(prefix="iaqgw-bench-"))
     index = f"index-synthetic-{BENCH_RECORDS}.sqlite3"
     (work / index).symlink_to((BENCH_DATA / index).resolve())
     log_path = work / "gateway.log"
-    wrapper = ([sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile), "-m"]
-               if profile is not None else [sys.executable, "-m"])
+    wrapper = [*under, sys.executable, "-m"]
+    if profile is not None:
+        wrapper += ["pyinstrument", "-r", "text", "-o", str(profile), "-m"]
     registry = ["--lines", str(xml_registry(work / "lines.csv", xml))] if xml else []
     with log_path.open("wb") as log:
         begun = time.perf_counter()
@@ -178,7 +183,7 @@ def gateway_process(cpu: int = 0, profile: Path | None = None,
             stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
             env={**os.environ, "IAQGW_TECHNICIAN_DELAY": technician,
-                 "IAQGW_TECHNICIAN_DELAY_MEAN": "0"},
+                 "IAQGW_TECHNICIAN_DELAY_MEAN": "0", **(env or {})},
         )
     try:
         started = None
@@ -283,10 +288,12 @@ async def _drive_peer(port: int, requests: list[bytes], end: bytes, count: int,
 
 
 async def _end_to_end(port: int, per_line: int, window: int, peer: str | None = None,
-                      xml: bool = False) -> float:
+                      xml: bool = False, signed_on: Callable[[], None] | None = None) -> float:
     if peer is None:
         # Sign every line on first, so the timed part is traffic only.
         sessions = await asyncio.gather(*(_sign_on(port, line) for line in LINES))
+        if signed_on is not None:
+            signed_on()
         start = time.perf_counter()
         done = await asyncio.gather(*(_drive_line(session, line, per_line, window, xml)
                                       for session, line in zip(sessions, LINES, strict=True)))
