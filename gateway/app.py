@@ -88,7 +88,8 @@ class Gateway:
             except BaseException:
                 self.journal.close()
                 raise
-        flush_soon = FlushSoon(self.journal.flush)
+        # Acknowledgements and delivery records made durable once a loop iteration.
+        self.flush_soon = flush_soon = FlushSoon(self.journal.flush)
         self.metrics = GatewayMetrics() if settings.metrics_port is not None else None
         hooks = self.metrics or NO_HOOKS
         # With a broker: the bus's tables, and the lines it reaches (delivery's remote lines).

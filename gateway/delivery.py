@@ -60,6 +60,7 @@ class FlushSoon:
     def __init__(self, flush: Callable[[], None]) -> None:
         self._flush = flush
         self._pending = False
+        self._carried = False
 
     def __call__(self) -> None:
         """Ask for a flush (on the event loop)."""
@@ -67,8 +68,18 @@ class FlushSoon:
             self._pending = True
             asyncio.get_running_loop().call_soon(self._run)
 
+    def carried(self) -> None:
+        """A journal transaction queued after the asked-for flush, in the same pass of the
+        loop, writes what the flush would (every transaction commits the waiting
+        acknowledgements and delivery records): the flush is left to it, and the iteration
+        costs a commit less. Whoever says so commits in that pass, or flushes itself."""
+        self._carried = self._pending
+
     def _run(self) -> None:
         self._pending = False
+        if self._carried:
+            self._carried = False
+            return
         self._flush()
 
 

@@ -15,7 +15,7 @@ from formats.line_protocol import SignOnAccepted, SignOnRefused, SignOnRequest
 from gateway.bus import Homes
 from gateway.clock import Clock
 from gateway.config import Settings
-from gateway.delivery import Delivery
+from gateway.delivery import Delivery, FlushSoon
 from gateway.journal import Journal
 from gateway.session import LineSession, Peer, SessionSettings, SignOnAnswer
 from gateway.switch import Switch
@@ -35,7 +35,7 @@ class LineDesk:
         journal: Journal,
         switch: Switch,
         delivery: Delivery,
-        flush_soon: Callable[[], None],
+        flush_soon: FlushSoon,
         clock: Clock,
         log: Any,
     ) -> None:
@@ -166,30 +166,37 @@ class LineDesk:
         self._switch.handle_lines(batch, self._delivery.deliver)
 
     def answer_waiting(self) -> None:
-        """Answer the inputs the loop iteration brought, then write what acknowledgements and
-        deliveries left (at once when nothing waited).
+        """Answer the inputs the loop iteration brought; the batch's first transaction writes
+        the acknowledgements and delivery records waiting, or, without inputs, a flush now
+        (the flush asked for before was left to this pass: :meth:`FlushSoon.carried`).
 
         Only the journal can fail a whole batch (each input's faults are its own): the
         sessions of its lines are closed, and what was journaled is answered on recovery.
         """
         self._scheduled = False
         batch, self._waiting = self._waiting, []
-        if batch:
-            try:
-                self.answer(batch)
-            except Exception:
-                lines = {line for line, _ in batch}
-                for session in list(self.sessions):
-                    if session.line in lines:
-                        self.log.exception("session.error", line=session.line,
-                                           peer=session.peer.address)
-                        session.close("internal error")
+        if not batch:
+            # Acknowledgements alone: written now, in the pass whose flush they took over.
+            self._journal.flush()
+            return
+        try:
+            # Its first transaction writes the acknowledgements and delivery records waiting.
+            self.answer(batch)
+        except Exception:
+            lines = {line for line, _ in batch}
+            for session in list(self.sessions):
+                if session.line in lines:
+                    self.log.exception("session.error", line=session.line,
+                                       peer=session.peer.address)
+                    session.close("internal error")
         self._flush_soon()
 
     def _answer_soon(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.answer_waiting)
+            # A flush asked for earlier runs before answer_waiting, in the same pass.
+            self._flush_soon.carried()
 
     # the timers
 

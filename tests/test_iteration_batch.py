@@ -3,12 +3,15 @@
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from messages import am
 
 from gateway.app import Gateway
+from gateway.store import Transaction
 from gateway.switch import MAX_BATCH
 from simulator.client import LineClient
 
@@ -79,3 +82,74 @@ async def test_a_large_iteration_is_answered_in_parts_of_max_batch_inputs(
     assert len(set(stamps[MAX_BATCH:])) == 1
     assert stamps[0] != stamps[-1]
     await tx.close()
+
+
+async def test_a_flush_asked_for_before_the_iterations_inputs_is_written_by_their_transaction(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gateway = await start_gateway()
+    # It acknowledges when the test says so.
+    tx = await LineClient.connect("127.0.0.1", gateway.port, "TX", auto_ack=False)
+    gateway.desk.inputs("CA", [(am(CA, "TX", text="FIRST"), None)])
+    first = await tx.recv()
+    await asyncio.sleep(0.2)
+    commits = count_commits(gateway, monkeypatch)
+    # One pass of the loop: an acknowledgement whose flush is asked for, then CA's input read.
+    gateway.journal.acknowledge("TX", first.seq)
+    gateway.flush_soon()
+    gateway.desk.inputs("CA", [(am(CA, "TX", text="SECOND"), None)])
+    assert (await tx.recv()).message.body == "SECOND"
+    await asyncio.sleep(0.2)
+    # The input journaled (with the acknowledgement), its outputs stored, their delivery
+    # records flushed: no commit of the acknowledgement alone before them.
+    assert commits == [1, 1, 1]
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        assert db.execute("SELECT last_ack FROM line_state WHERE line = 'TX'").fetchone() == (
+            first.seq,
+        )
+    await tx.close()
+
+
+async def test_acknowledgements_alone_are_written_in_the_pass_that_reads_them(
+    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gateway = await start_gateway()
+    # It acknowledges when the test says so.
+    tx = await LineClient.connect("127.0.0.1", gateway.port, "TX", auto_ack=False)
+    gateway.desk.inputs("CA", [(am(CA, "TX", text="FIRST"), None)])
+    first = await tx.recv()
+    await asyncio.sleep(0.2)
+    commits = count_commits(gateway, monkeypatch)
+    gateway.desk.acknowledge("TX", first.seq)
+    # The desk's pass: one loop iteration, no second one for the flush.
+    await asyncio.sleep(0)
+    assert commits == [1]
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        assert db.execute("SELECT last_ack FROM line_state WHERE line = 'TX'").fetchone() == (
+            first.seq,
+        )
+    await tx.close()
+
+
+def count_commits(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The journal's commits from now on, one entry each (nested blocks join the outer one)."""
+    commits: list[int] = []
+    real = gateway.journal.transaction
+    depth = 0
+
+    @contextmanager
+    def counted() -> Iterator[Transaction]:
+        nonlocal depth
+        depth += 1
+        try:
+            with real() as tx:
+                yield tx
+        finally:
+            depth -= 1
+        if depth == 0:
+            commits.append(1)
+
+    monkeypatch.setattr(gateway.journal, "transaction", counted)
+    return commits
