@@ -3,9 +3,10 @@
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from messages import am
@@ -13,7 +14,7 @@ from messages import am
 from gateway.app import Gateway
 from gateway.store import Transaction
 from gateway.switch import MAX_BATCH
-from simulator.client import LineClient
+from simulator.client import LineClient, Received
 
 CA, TX, NY = "CA0000000", "TX0000000", "NY0000000"
 
@@ -84,17 +85,33 @@ async def test_a_large_iteration_is_answered_in_parts_of_max_batch_inputs(
     await tx.close()
 
 
-async def test_a_flush_asked_for_before_the_iterations_inputs_is_written_by_their_transaction(
-    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+class Delivered(NamedTuple):
+    """A gateway with CA's first message delivered to TX (which acknowledges only when told)
+    and every flush of it done, and its journal's commits from then on."""
+
+    gateway: Gateway
+    tx: LineClient
+    first: Received
+    commits: list[int]
+
+
+@pytest.fixture
+async def delivered(
+    start_gateway: Callable[..., Awaitable[Gateway]], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Delivered]:
     gateway = await start_gateway()
-    # It acknowledges when the test says so.
     tx = await LineClient.connect("127.0.0.1", gateway.port, "TX", auto_ack=False)
     gateway.desk.inputs("CA", [(am(CA, "TX", text="FIRST"), None)])
     first = await tx.recv()
     await asyncio.sleep(0.2)
-    commits = count_commits(gateway, monkeypatch)
+    yield Delivered(gateway, tx, first, count_commits(gateway, monkeypatch))
+    await tx.close()
+
+
+async def test_a_flush_asked_for_before_the_iterations_inputs_is_written_by_their_transaction(
+    delivered: Delivered, tmp_path: Path
+) -> None:
+    gateway, tx, first, commits = delivered
     # One pass of the loop: an acknowledgement whose flush is asked for, then CA's input read.
     gateway.journal.acknowledge("TX", first.seq)
     gateway.flush_soon()
@@ -104,33 +121,25 @@ async def test_a_flush_asked_for_before_the_iterations_inputs_is_written_by_thei
     # The input journaled (with the acknowledgement), its outputs stored, their delivery
     # records flushed: no commit of the acknowledgement alone before them.
     assert commits == [1, 1, 1]
-    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
-        assert db.execute("SELECT last_ack FROM line_state WHERE line = 'TX'").fetchone() == (
-            first.seq,
-        )
-    await tx.close()
+    assert last_ack(tmp_path, "TX") == first.seq
 
 
 async def test_acknowledgements_alone_are_written_in_the_pass_that_reads_them(
-    start_gateway: Callable[..., Awaitable[Gateway]], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    delivered: Delivered, tmp_path: Path
 ) -> None:
-    gateway = await start_gateway()
-    # It acknowledges when the test says so.
-    tx = await LineClient.connect("127.0.0.1", gateway.port, "TX", auto_ack=False)
-    gateway.desk.inputs("CA", [(am(CA, "TX", text="FIRST"), None)])
-    first = await tx.recv()
-    await asyncio.sleep(0.2)
-    commits = count_commits(gateway, monkeypatch)
+    gateway, _, first, commits = delivered
     gateway.desk.acknowledge("TX", first.seq)
     # The desk's pass: one loop iteration, no second one for the flush.
     await asyncio.sleep(0)
     assert commits == [1]
+    assert last_ack(tmp_path, "TX") == first.seq
+
+
+def last_ack(tmp_path: Path, line: str) -> int:
+    """The line's last acknowledged output as the journal file holds it."""
     with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
-        assert db.execute("SELECT last_ack FROM line_state WHERE line = 'TX'").fetchone() == (
-            first.seq,
-        )
-    await tx.close()
+        row = db.execute("SELECT last_ack FROM line_state WHERE line = ?", (line,)).fetchone()
+    return int(row[0])
 
 
 def count_commits(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> list[int]:
