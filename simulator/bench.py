@@ -396,6 +396,14 @@ def _row(what: str, figure: str, target: str, met: bool | None) -> str:
     return f"| {what} | {figure} | {target}{mark} |"
 
 
+def prepare_load() -> None:
+    """Build the benchmark's index when it is missing, and move this process, the load, to
+    the other core from the servers under test."""
+    subprocess.run([sys.executable, "-m", "gateway", "data", "build", "--data-dir",
+                    str(BENCH_DATA), "--synthetic-records", str(BENCH_RECORDS)], check=True)
+    os.sched_setaffinity(0, {1 % (os.cpu_count() or 1)})
+
+
 def main() -> None:
     """Run every benchmark and print the figures, then the table for docs/benchmarks.md.
 
@@ -405,10 +413,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{_cpu_model()}, Python {platform.python_version()}, {platform.platform()}")
     print(f"date: {date.today().isoformat()}")
-    subprocess.run([sys.executable, "-m", "gateway", "data", "build", "--data-dir",
-                    str(BENCH_DATA), "--synthetic-records", str(BENCH_RECORDS)], check=True)
-    # The load runs on the other core from the servers under test.
-    os.sched_setaffinity(0, {1 % (os.cpu_count() or 1)})
+    prepare_load()
     rows = ["| figure | measured | target |", "|---|---|---|"]
     parse = bench_parse()
     hl7_rate = bench_hl7_parse()

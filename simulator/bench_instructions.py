@@ -13,7 +13,6 @@ load allows, as at the end-to-end benchmark's full rate; the figure is that run'
 the cost of an IAQ arriving alone.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import uvloop
 
-from simulator.bench import BENCH_DATA, BENCH_RECORDS, LINES, _end_to_end, gateway_process
+from simulator.bench import LINES, _end_to_end, gateway_process, prepare_load
 
 # The load: IAQs a line in the counted run, and in the warm-up before it.
 PER_LINE = 200
@@ -128,9 +127,7 @@ def main() -> None:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install -y valgrind)", file=sys.stderr)
         sys.exit(2)
-    subprocess.run([sys.executable, "-m", "gateway", "data", "build", "--data-dir",
-                    str(BENCH_DATA), "--synthetic-records", str(BENCH_RECORDS)], check=True)
-    os.sched_setaffinity(0, {1 % (os.cpu_count() or 1)})
+    prepare_load()
     count = count_end_to_end()
     print(f"gateway instructions an IAQ, end to end ({count.iaqs:,} IAQs, "
           f"{len(LINES)} lines x {WINDOW} in flight): {count.per_iaq:,.0f}")
