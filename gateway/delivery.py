@@ -59,27 +59,25 @@ class FlushSoon:
 
     def __init__(self, flush: Callable[[], None]) -> None:
         self._flush = flush
-        self._pending = False
-        self._carried = False
+        # The flush asked for and not run yet.
+        self._handle: asyncio.Handle | None = None
 
     def __call__(self) -> None:
         """Ask for a flush (on the event loop)."""
-        if not self._pending:
-            self._pending = True
-            asyncio.get_running_loop().call_soon(self._run)
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_soon(self._run)
 
     def carried(self) -> None:
         """A journal transaction queued after the asked-for flush, in the same pass of the
         loop, writes what the flush would (every transaction commits the waiting
-        acknowledgements and delivery records): the flush is left to it, and the iteration
+        acknowledgements and delivery records): the flush is dropped, and the iteration
         costs a commit less. Whoever says so commits in that pass, or flushes itself."""
-        self._carried = self._pending
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
     def _run(self) -> None:
-        self._pending = False
-        if self._carried:
-            self._carried = False
-            return
+        self._handle = None
         self._flush()
 
 
