@@ -7,18 +7,25 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from formats.times import TimeError, parse_iso
-from gateway.store import Location, Writer, connect
+from gateway.store import Location, Writer, connect, relation_kind
 
-# A delivery row names its output; the input that caused it gives the sending line and the
-# input sequence number, so an auditor can follow a message from end to end.
-_SELECT = """
-SELECT a.at, a.event, a.line, a.ori, a.mke,
+# A delivery row names its outputs (a run of them: gateway/journal.py, SCHEMA), one entry each;
+# the input that caused each gives the sending line and the input sequence number, so an
+# auditor can follow a message from end to end. Read from the table, not the view ``audit``:
+# in the table's order SQLite stops at a LIMIT, where the view's two halves are sorted whole.
+_QUERY = """
+SELECT a.at, a.event, a.line, COALESCE(a.ori, o.dest), COALESCE(a.mke, o.mke),
        CASE WHEN a.event = 'delivered' THEN i.line ELSE a.line END,
-       COALESCE(a.in_seq, i.in_seq), a.out_seq, a.outcome
-FROM audit a
-LEFT JOIN outputs o ON a.event = 'delivered' AND o.line = a.line AND o.seq = a.out_seq
+       COALESCE(a.in_seq, i.in_seq), COALESCE(o.seq, a.out_seq), a.outcome
+FROM {table} a
+LEFT JOIN outputs o ON a.event = 'delivered' AND o.line = a.line
+    AND o.seq BETWEEN a.out_seq AND {last}
 LEFT JOIN inputs i ON i.id = o.input_id
 """
+# A journal that no gateway of this version has opened yet keeps one row an event in the
+# table ``audit``.
+_EARLIER_SELECT = _QUERY.format(table="audit", last="a.out_seq")
+_SELECT = _QUERY.format(table="audit_log", last="COALESCE(a.last_seq, a.out_seq)")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -92,7 +99,8 @@ def _entries(
     if event is not None:
         where.append("a.event = ?")
         values.append(event)
-    sql = _SELECT + (f"WHERE {' AND '.join(where)}\n" if where else "") + "ORDER BY a.id"
+    select = _SELECT if relation_kind(db, "audit_log") else _EARLIER_SELECT
+    sql = select + (f"WHERE {' AND '.join(where)}\n" if where else "") + "ORDER BY a.id, o.seq"
     if since is None and limit >= 0:
         sql += f" LIMIT {int(limit)}"
     # The times are compared as instants here, the same on both databases: the stored text

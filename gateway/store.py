@@ -51,6 +51,8 @@ _DDL_TYPES: Final = (
     # PostgreSQL's REAL has 24 bits: a time in epoch seconds would lose its milliseconds.
     (re.compile(r"\bREAL\b", re.IGNORECASE), "DOUBLE PRECISION"),
     (re.compile(r"\)\s*WITHOUT ROWID", re.IGNORECASE), ")"),
+    # PostgreSQL has no CREATE VIEW IF NOT EXISTS; its own replaces a view of the same columns.
+    (re.compile(r"\bCREATE VIEW IF NOT EXISTS\b", re.IGNORECASE), "CREATE OR REPLACE VIEW"),
 )
 
 
@@ -269,20 +271,39 @@ def begin(db: Writer) -> None:
     db.execute("BEGIN IMMEDIATE" if isinstance(db, sqlite3.Connection) else "BEGIN")
 
 
-def create_schema(db: Writer, ddl: str) -> None:
+def create_schema(
+    db: Writer, ddl: str, upgrade: Callable[[Writer], None] | None = None
+) -> None:
     """Create tables (``CREATE ... IF NOT EXISTS``), in PostgreSQL's types there, where
-    instances starting together take turns: concurrent CREATEs of one table collide."""
+    instances starting together take turns: concurrent CREATEs of one table collide.
+
+    ``upgrade`` first moves what an earlier version created, in the same turn.
+    """
     if isinstance(db, sqlite3.Connection):
+        if upgrade is not None:
+            with immediate(db):
+                upgrade(db)
         db.executescript(ddl)
         return
     db.execute("BEGIN")
     try:
         db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+        if upgrade is not None:
+            upgrade(db)
         db.executescript(postgres_ddl(ddl))
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def relation_kind(db: Writer, name: str) -> str | None:
+    """``table`` or ``view`` for what ``name`` is in the database, None when it is missing."""
+    if isinstance(db, sqlite3.Connection):
+        row = db.execute("SELECT type FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+        return row[0] if row and row[0] in ("table", "view") else None
+    row = db.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(?)", (name,)).fetchone()
+    return {"r": "table", "v": "view"}.get(row[0]) if row else None
 
 
 @contextmanager

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 from gateway_process import GatewayProcess
+from hypothesis import given
+from hypothesis import strategies as st
 from messages import am, iaq
 from reliability_tools import LoadLine
 from typer.testing import CliRunner, Result
 
 from gateway.cli import app
-from gateway.journal import AuditRecord, Journal
-from gateway.store import Location, connect
+from gateway.journal import AuditRecord, Journal, PendingOutput, StoredOutput, delivery_records
+from gateway.store import Location, connect, relation_kind
 
 CA = "CA0000000"
 
@@ -171,3 +173,76 @@ def test_since_that_is_no_time_is_bad_usage(tmp_path: Path, since: str) -> None:
     # tail reads --since with the same parser and says the same.
     tail = CliRunner().invoke(app, ["tail", "--since", since], input="")
     assert (tail.exit_code, tail.stderr) == (2, done.stderr)
+
+
+def test_a_batch_delivered_is_a_row_a_line_and_an_entry_an_output(tmp_path: Path) -> None:
+    at = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    journal = Journal(journal_of(tmp_path))
+    pending = [
+        PendingOutput(line, None, mke, "LESC", dest, None, "BODY", at, 0, at)
+        for line, mke, dest in (("CA", "AM", CA), ("TX", "AM", "TX0000000"), ("CA", "IAR", CA),
+                                ("CA", "SM", "CA"), ("TX", "IAR", "TX0000000"))
+    ]
+    stored = journal.store_outputs([], pending, lambda out, seq: f"{out.mke} {seq}")
+    for line in ("CA", "TX"):
+        journal.note_delivered(
+            delivery_records(at, line, [o for o in stored if o.line == line], "live"))
+    journal.close()
+    db = connect(journal_of(tmp_path))
+    try:
+        assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 2
+        # The view gives an output a row, as the table of that name did.
+        view = db.execute("SELECT line, ori, mke, out_seq FROM audit ORDER BY line, out_seq")
+        assert view.fetchall() == [("CA", CA, "AM", 1), ("CA", CA, "IAR", 2), ("CA", "CA", "SM", 3),
+                                   ("TX", "TX0000000", "AM", 1), ("TX", "TX0000000", "IAR", 2)]
+    finally:
+        db.close()
+    assert [(r["line"], r["mke"], r["out_seq"]) for r in audit_rows(tmp_path)] == [
+        ("CA", "AM", 1), ("CA", "IAR", 2), ("CA", "SM", 3), ("TX", "AM", 1), ("TX", "IAR", 2)]
+    assert [r["out_seq"] for r in audit_rows(tmp_path, "--limit", "2")] == [1, 2]
+
+
+def test_a_journal_of_an_earlier_version_keeps_its_trail(tmp_path: Path) -> None:
+    at = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    location = journal_of(tmp_path)
+    journal_at(tmp_path, at, at)
+    journal = Journal(location)
+    accepted = AuditRecord(at, "accepted", "CA", CA, "IAQ", 7)
+    journal.store_outputs([], [], lambda out, seq: "", [accepted])
+    journal.close()
+    # Back to the layout of an earlier version: one row an event in the table audit.
+    db = connect(location)
+    for statement in ("DROP VIEW audit", "ALTER TABLE audit_log RENAME TO audit",
+                      "ALTER TABLE audit DROP COLUMN last_seq"):
+        db.execute(statement)
+    db.close()
+    earlier = audit_rows(tmp_path)
+    assert [(r["event"], r["in_seq"], r["out_seq"]) for r in earlier] == [
+        ("delivered", None, 1), ("delivered", None, 2), ("accepted", 7, None)]
+
+    Journal(location).close()
+    db = connect(location)
+    try:
+        assert (relation_kind(db, "audit"), relation_kind(db, "audit_log")) == ("view", "table")
+        assert db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 3
+    finally:
+        db.close()
+    assert audit_rows(tmp_path) == earlier
+
+
+@given(st.lists(st.integers(1, 3), max_size=40), st.sampled_from(["live", "signon"]))
+def test_delivery_records_cover_each_output_once(gaps: list[int], outcome: str) -> None:
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    seqs = [sum(gaps[: i + 1]) for i in range(len(gaps))]
+    outputs = [StoredOutput("CA", seq, "", f"M{seq}", f"D{seq}") for seq in seqs]
+    records = delivery_records(at, "CA", outputs, outcome)
+    covered = [seq for r in records
+               for seq in range(r.out_seq or 0, (r.last_seq or r.out_seq or 0) + 1)]
+    assert covered == seqs
+    # A record a run of consecutive numbers: as many as the gaps between them, plus one.
+    assert len(records) == (sum(1 for gap in gaps[1:] if gap > 1) + 1 if gaps else 0)
+    for r in records:
+        assert (r.event, r.line, r.outcome, r.at) == ("delivered", "CA", outcome, at)
+        # An output alone keeps its destination and key; a run reads them from its outputs.
+        alone = r.last_seq is None
+        assert (r.ori, r.mke) == ((f"D{r.out_seq}", f"M{r.out_seq}") if alone else (None, None))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from test_audit import (  # noqa: F401
+    test_a_batch_delivered_is_a_row_a_line_and_an_entry_an_output,
+    test_a_journal_of_an_earlier_version_keeps_its_trail,
     test_audit_trail_of_accepted_rejected_and_delivered,
     test_since_an_age,
     test_since_compares_instants_across_zones,
