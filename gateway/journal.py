@@ -53,7 +53,7 @@ _NO_LIMIT: Final = 2**63 - 1
 # ``audit_log``: one row an input's event or a delivery, but a run of a line's consecutive
 # outputs delivered at one moment is one row (``out_seq`` to ``last_seq``) whose destinations
 # and keys the view reads from the outputs themselves. A batch's deliveries cost a row a line,
-# not a row an output (a sixth of an IAQ's instructions end to end before).
+# not a row an output (6 % of an IAQ's instructions end to end before: docs/benchmarks.md).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
     id INTEGER PRIMARY KEY,
