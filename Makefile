@@ -62,7 +62,7 @@ bench: $(STAMP) mosquitto postgresql
 
 bench-instructions: $(STAMP) valgrind
 	$(BIN)/pip install -q -e '.[test,bench]'
-	$(BIN)/python -m simulator.bench_instructions
+	$(BIN)/python -m simulator.bench_instructions $(foreach part,$(PARTS),--part $(part))
 
 soak: $(STAMP) mosquitto
 	$(BIN)/pytest -q -m soak

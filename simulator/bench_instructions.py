@@ -13,6 +13,7 @@ load allows, as at the end-to-end benchmark's full rate; the figure is that run'
 the cost of an IAQ arriving alone.
 """
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -20,11 +21,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
 
+from simulator import count_parts
 from simulator.bench import LINES, _end_to_end, gateway_process, prepare_load
 
 # The load: IAQs a line in the counted run, and in the warm-up before it.
@@ -86,13 +89,18 @@ def _object_name(value: str, names: dict[str, str]) -> str:
     return names.get(ident, ident)
 
 
-def count_end_to_end(per_line: int = PER_LINE) -> Count:
-    """Run the end-to-end load against a gateway under callgrind and count one run of it."""
+def count_end_to_end(per_line: int = PER_LINE, parts: Sequence[str] = ()) -> Count:
+    """Run the end-to-end load against a gateway under callgrind and count one run of it:
+    all of it, or only what runs inside ``parts`` (simulator/count_parts.py)."""
     work = Path(tempfile.mkdtemp(prefix="iaqgw-callgrind-"))
     out = work / "callgrind.out"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    env = dict(SLOW_TIMERS)
+    if parts:
+        valgrind.append("--collect-atstart=no")
+        env.update(count_parts.prepare(work, parts))
     try:
-        with gateway_process(under=valgrind, env=SLOW_TIMERS) as gateway:
+        with gateway_process(under=valgrind, env=env) as gateway:
             uvloop.run(_end_to_end(gateway.port, WARM_UP, WINDOW))
 
             def zero() -> None:
@@ -124,12 +132,18 @@ def _wait_for(path: Path, seconds: float = 120) -> str:
 
 def main() -> None:
     """Count the end-to-end run and print its instructions an IAQ, by object."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--part", action="append", default=[], metavar="MODULE:NAME",
+                        help="count only inside this function (gateway.switch:Switch._store);"
+                             " repeat for several, counted together")
+    parts = parser.parse_args().part
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install -y valgrind)", file=sys.stderr)
         sys.exit(2)
     prepare_load()
-    count = count_end_to_end()
-    print(f"gateway instructions an IAQ, end to end ({count.iaqs:,} IAQs, "
+    count = count_end_to_end(parts=parts)
+    inside = f" inside {', '.join(parts)}" if parts else ""
+    print(f"gateway instructions an IAQ{inside}, end to end ({count.iaqs:,} IAQs, "
           f"{len(LINES)} lines x {WINDOW} in flight): {count.per_iaq:,.0f}")
     total = sum(count.by_object.values())
     for name, cost in sorted(count.by_object.items(), key=lambda item: -item[1]):

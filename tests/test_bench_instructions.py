@@ -1,11 +1,14 @@
 """The instruction count of ``make bench-instructions`` (simulator/bench_instructions.py) read
-from a real callgrind profile."""
+from a real callgrind profile, and its count of chosen parts (simulator/count_parts.py)."""
 
+import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from simulator.bench_instructions import self_cost_by_object
+from simulator.count_parts import prepare
 
 # Enough SQLite work to stand out beside the interpreter's start-up.
 PROGRAM = (
@@ -34,3 +37,44 @@ def test_each_instruction_is_counted_once_in_the_object_it_ran_in(tmp_path: Path
     assert 0 < sqlite < interpreter
     # Every name is an object file's, not callgrind's "(id)" shorthand.
     assert not any(name.startswith("(") for name in costs)
+
+
+# A part whose work is in a part it calls: the nested part must not turn the count off.
+WORK = (
+    "import sqlite3\n"
+    "def inner():\n"
+    "    db = sqlite3.connect(':memory:')\n"
+    "    db.execute('CREATE TABLE t (n INTEGER)')\n"
+    "    db.executemany('INSERT INTO t VALUES (?)', ((n,) for n in range(20000)))\n"
+    "def outer():\n"
+    "    inner()\n"
+    "def elsewhere():\n"
+    "    return sorted(str(n) for n in range(20000))\n"
+)
+
+
+def counted(directory: Path, *parts: str) -> Counter[str]:
+    """Instructions by object of ``work.outer(); work.elsewhere()``, inside ``parts`` only."""
+    directory.mkdir()
+    (directory / "work.py").write_text(WORK)
+    env = {**os.environ, **prepare(directory, parts)}
+    env["PYTHONPATH"] += os.pathsep + str(directory)
+    out = directory / "callgrind.out"
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={out}",
+         sys.executable, "-c", "import work; work.outer(); work.elsewhere()"],
+        check=True, capture_output=True, env=env,
+    )
+    return self_cost_by_object(out.read_text())
+
+
+def test_only_the_parts_are_counted(tmp_path: Path) -> None:
+    outer = counted(tmp_path / "outer", "work:outer", "work:inner")
+    elsewhere = counted(tmp_path / "elsewhere", "work:elsewhere")
+    sqlite = "libsqlite3"
+    # The SQLite work runs in the nested part: counted, 20,000 inserts' worth (tens of millions;
+    # the connection closed at exit, outside any part, is some thousands).
+    assert sum(cost for name, cost in outer.items() if name.startswith(sqlite)) > 10_000_000
+    assert not any(name.startswith(sqlite) for name in elsewhere)
+    # Start-up (hundreds of millions of instructions) is not in either.
+    assert 0 < sum(elsewhere.values()) < 100_000_000
