@@ -1,5 +1,6 @@
-"""Reading the CJIS audit trail kept in the journal's ``audit`` table (docs/reliability.md):
-a SQLite journal file, or the PostgreSQL database instances share (every instance's rows)."""
+"""Reading the CJIS audit trail kept in the journal's ``audit_log`` table, one entry an event as
+the view ``audit`` gives it (docs/reliability.md): a SQLite journal file, or the PostgreSQL
+database instances share (every instance's rows)."""
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
