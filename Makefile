@@ -62,7 +62,8 @@ bench: $(STAMP) mosquitto postgresql
 
 bench-instructions: $(STAMP) valgrind
 	$(BIN)/pip install -q -e '.[test,bench]'
-	$(BIN)/python -m simulator.bench_instructions $(foreach part,$(PARTS),--part $(part))
+	$(BIN)/python -m simulator.bench_instructions $(foreach part,$(PARTS),--part $(part)) \
+	  $(if $(LOAD),--load $(LOAD))
 
 soak: $(STAMP) mosquitto
 	$(BIN)/pytest -q -m soak

@@ -288,15 +288,16 @@ async def _drive_peer(port: int, requests: list[bytes], end: bytes, count: int,
 
 
 async def _end_to_end(port: int, per_line: int, window: int, peer: str | None = None,
-                      xml: bool = False, signed_on: Callable[[], None] | None = None) -> float:
+                      xml: bool = False, signed_on: Callable[[], None] | None = None,
+                      lines: Sequence[str] = LINES) -> float:
     if peer is None:
         # Sign every line on first, so the timed part is traffic only.
-        sessions = await asyncio.gather(*(_sign_on(port, line) for line in LINES))
+        sessions = await asyncio.gather(*(_sign_on(port, line) for line in lines))
         if signed_on is not None:
             signed_on()
         start = time.perf_counter()
         done = await asyncio.gather(*(_drive_line(session, line, per_line, window, xml)
-                                      for session, line in zip(sessions, LINES, strict=True)))
+                                      for session, line in zip(sessions, lines, strict=True)))
         return sum(done) / (time.perf_counter() - start)
     if peer == "mllp":
         requests = [b"\x0b" + HL7_QUERY.format(n=n).encode() + b"\x1c\r" for n in range(1000)]
@@ -306,7 +307,7 @@ async def _end_to_end(port: int, per_line: int, window: int, peer: str | None = 
         end = b"\x03"
     start = time.perf_counter()
     done = await asyncio.gather(*(_drive_peer(port, requests, end, per_line, window)
-                                  for _ in LINES))
+                                  for _ in lines))
     return sum(done) / (time.perf_counter() - start)
 
 

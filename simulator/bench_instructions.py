@@ -9,8 +9,9 @@ counted once, in the program or library it ran in (the interpreter, SQLite, the 
 what the interpreter's share holds is Python's own work, the others' what it called.
 
 Under callgrind the gateway runs some 50 times slower, so its batches are the largest the
-load allows, as at the end-to-end benchmark's full rate; the figure is that run's cost, not
-the cost of an IAQ arriving alone.
+load allows, as at the end-to-end benchmark's full rate; the figure is that run's cost. A
+smaller load (``--load 1x1``: one line, one IAQ in flight) counts an IAQ in batches of that
+size: what an IAQ arriving alone costs.
 """
 
 import argparse
@@ -89,9 +90,11 @@ def _object_name(value: str, names: dict[str, str]) -> str:
     return names.get(ident, ident)
 
 
-def count_end_to_end(per_line: int = PER_LINE, parts: Sequence[str] = ()) -> Count:
-    """Run the end-to-end load against a gateway under callgrind and count one run of it:
-    all of it, or only what runs inside ``parts`` (simulator/count_parts.py)."""
+def count_end_to_end(per_line: int = PER_LINE, parts: Sequence[str] = (),
+                     lines: Sequence[str] = LINES, window: int = WINDOW) -> Count:
+    """Run the end-to-end load (``lines``, ``window`` IAQs in flight on each) against a
+    gateway under callgrind and count one run of it: all of it, or only what runs inside
+    ``parts`` (simulator/count_parts.py)."""
     work = Path(tempfile.mkdtemp(prefix="iaqgw-callgrind-"))
     out = work / "callgrind.out"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
@@ -101,15 +104,16 @@ def count_end_to_end(per_line: int = PER_LINE, parts: Sequence[str] = ()) -> Cou
         env.update(count_parts.prepare(work, parts))
     try:
         with gateway_process(under=valgrind, env=env) as gateway:
-            uvloop.run(_end_to_end(gateway.port, WARM_UP, WINDOW))
+            uvloop.run(_end_to_end(gateway.port, WARM_UP, window, lines=lines))
 
             def zero() -> None:
                 _control("--zero", gateway.pid)
 
-            uvloop.run(_end_to_end(gateway.port, per_line, WINDOW, signed_on=zero))
+            uvloop.run(_end_to_end(gateway.port, per_line, window, signed_on=zero,
+                                   lines=lines))
             _control("--dump", gateway.pid)
             dump = _wait_for(out.with_name(out.name + ".1"))
-        return Count(per_line * len(LINES), dict(self_cost_by_object(dump)))
+        return Count(per_line * len(lines), dict(self_cost_by_object(dump)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -130,21 +134,40 @@ def _wait_for(path: Path, seconds: float = 120) -> str:
     raise TimeoutError(f"callgrind wrote no dump to {path}")
 
 
+def load(text: str) -> tuple[int, int]:
+    """``LINESxWINDOW`` (``16x64``): how many lines, and IAQs in flight on each."""
+    count, _, window = text.partition("x")
+    if not (text.isascii() and count.isdigit() and window.isdigit()
+            and 1 <= int(count) <= len(LINES) and int(window) >= 1):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write LINESxWINDOW, 1 to {len(LINES)} lines and 1 or more in flight"
+        )
+    return int(count), int(window)
+
+
 def main() -> None:
     """Count the end-to-end run and print its instructions an IAQ, by object."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--part", action="append", default=[], metavar="MODULE:NAME",
                         help="count only inside this function (gateway.switch:Switch._store);"
                              " repeat for several, counted together")
-    parts = parser.parse_args().part
+    parser.add_argument("--load", type=load, default=(len(LINES), WINDOW),
+                        metavar="LINESxWINDOW",
+                        help=f"lines and IAQs in flight on each (default {len(LINES)}x{WINDOW};"
+                             " 1x1: an IAQ arriving alone)")
+    arguments = parser.parse_args()
+    parts = arguments.part
+    count_lines, window = arguments.load
+    lines = LINES[:count_lines]
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install -y valgrind)", file=sys.stderr)
         sys.exit(2)
     prepare_load()
-    count = count_end_to_end(parts=parts)
+    count = count_end_to_end(parts=parts, lines=lines, window=window)
     inside = f" inside {', '.join(parts)}" if parts else ""
     print(f"gateway instructions an IAQ{inside}, end to end ({count.iaqs:,} IAQs, "
-          f"{len(LINES)} lines x {WINDOW} in flight): {count.per_iaq:,.0f}")
+          f"{len(lines)} line{'s' if len(lines) > 1 else ''} x {window} in flight): "
+          f"{count.per_iaq:,.0f}")
     total = sum(count.by_object.values())
     for name, cost in sorted(count.by_object.items(), key=lambda item: -item[1]):
         if cost * 1000 >= total:

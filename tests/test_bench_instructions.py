@@ -1,13 +1,17 @@
 """The instruction count of ``make bench-instructions`` (simulator/bench_instructions.py) read
 from a real callgrind profile, and its count of chosen parts (simulator/count_parts.py)."""
 
+import argparse
 import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-from simulator.bench_instructions import self_cost_by_object
+import pytest
+
+from simulator.bench import LINES
+from simulator.bench_instructions import load, self_cost_by_object
 from simulator.count_parts import prepare
 
 # Enough SQLite work to stand out beside the interpreter's start-up.
@@ -78,3 +82,15 @@ def test_only_the_parts_are_counted(tmp_path: Path) -> None:
     assert not any(name.startswith(sqlite) for name in elsewhere)
     # Start-up (hundreds of millions of instructions) is not in either.
     assert 0 < sum(elsewhere.values()) < 100_000_000
+
+
+def test_a_load_names_lines_and_iaqs_in_flight() -> None:
+    assert load("1x1") == (1, 1)
+    assert load(f"{len(LINES)}x64") == (len(LINES), 64)
+
+
+@pytest.mark.parametrize("text", ["", "1", "x1", "1x", "0x1", "1x0", f"{len(LINES) + 1}x1",
+                                  "1x1x1", "-1x1", "1 x 1", "\u0661x1"])
+def test_a_load_the_bench_cannot_run_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="LINESxWINDOW"):
+        load(text)
