@@ -6,7 +6,10 @@ is on. The gateway turns it on as it enters one of the parts and off as it leave
 through callgrind's client request ``CALLGRIND_TOGGLE_COLLECT``: a macro of ``callgrind.h``
 (valgrind's own package has it), compiled into a one-function library by gcc for the run, and
 called through ctypes. The gateway imports this module from a ``sitecustomize`` written for
-the run, before any of its own modules, so a part imported by name elsewhere is wrapped too.
+the run, before any of its own modules, so a part imported by name elsewhere is wrapped too,
+but for one its own package takes by name while the part's module is first imported (the
+index searches in ``responders/lesc/indices/__init__.py``'s ``SEARCHES``): the package has
+its reference before the wrapper exists, so count such a part through what calls it.
 
 A part is ``module:qualified.name`` (``gateway.switch:Switch._store``). Each call of a part
 also counts some of the counting itself: about 2,000 instructions on CPython 3.11.
