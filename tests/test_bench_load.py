@@ -1,0 +1,41 @@
+"""The closed-loop load of ``make bench`` with the open loop's IAQs (simulator/bench.py)."""
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+
+from paths import RECORDS
+
+from formats.message import parse_input
+from gateway.app import Gateway
+from responders.lesc.records import index_path
+from simulator.bench import LINES, _end_to_end, open_loop_bodies, sample_iaq
+
+
+async def test_the_closed_loop_sends_the_open_loops_iaqs_and_counts_their_iars(
+    start_gateway: Callable[..., Awaitable[Gateway]],
+) -> None:
+    gateway = await start_gateway(technician_delay="off")
+    bodies = open_loop_bodies(index_path(gateway.settings.data_dir, RECORDS, 0), count=40)
+    # Unlike the bench's IAQs, the mix names people of the index by their identifiers.
+    bench_bodies = {parse_input(sample_iaq("CA0000000", n)).body for n in range(40)}
+    assert not bench_bodies & set(bodies)
+    assert any("ARN/" in body or "FBI/" in body for body in bodies)
+
+    # A run that miscounted the IARs would wait for more: the timeout fails it instead.
+    rate = await asyncio.wait_for(
+        _end_to_end(gateway.port, per_line=12, window=4, lines=LINES[:3], bodies=bodies), 60
+    )
+
+    assert rate > 0
+    with sqlite3.connect(gateway.settings.journal_path) as db:
+        inputs = [text for (text,) in db.execute(
+            "SELECT text FROM inputs WHERE line = ? ORDER BY in_seq", (LINES[2],))]
+        mkes = [mke for (mke,) in db.execute(
+            "SELECT mke FROM outputs WHERE line = ? ORDER BY seq", (LINES[2],))]
+    # Every IAQ was sent, each line from its own place in the bodies, and answered.
+    start = LINES.index(LINES[2]) * len(bodies) // len(LINES)
+    assert [parse_input(text).body for text in inputs] == [
+        bodies[(start + n) % len(bodies)] for n in range(12)
+    ]
+    assert mkes.count("IAR") == 12 and "ER" not in mkes
