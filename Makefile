@@ -63,7 +63,7 @@ bench: $(STAMP) mosquitto postgresql
 bench-instructions: $(STAMP) valgrind
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m simulator.bench_instructions $(foreach part,$(PARTS),--part $(part)) \
-	  $(if $(LOAD),--load $(LOAD))
+	  $(if $(LOAD),--load $(LOAD)) $(if $(OPEN_LOOP_IAQS),--open-loop-iaqs)
 
 soak: $(STAMP) mosquitto
 	$(BIN)/pytest -q -m soak

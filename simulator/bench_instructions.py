@@ -11,7 +11,8 @@ what the interpreter's share holds is Python's own work, the others' what it cal
 Under callgrind the gateway runs some 50 times slower, so its batches are the largest the
 load allows, as at the end-to-end benchmark's full rate; the figure is that run's cost. A
 smaller load (``--load 1x1``: one line, one IAQ in flight) counts an IAQ in batches of that
-size: what an IAQ arriving alone costs.
+size: what an IAQ arriving alone costs. ``--open-loop-iaqs`` sends the open loop's IAQs (the
+simulator's mix, as ``make bench``'s capacity figure for them does) instead of the bench's.
 """
 
 import argparse
@@ -29,7 +30,14 @@ from pathlib import Path
 import uvloop
 
 from simulator import count_parts
-from simulator.bench import LINES, _end_to_end, gateway_process, prepare_load
+from simulator.bench import (
+    BENCH_INDEX,
+    LINES,
+    _end_to_end,
+    gateway_process,
+    open_loop_bodies,
+    prepare_load,
+)
 
 # The load: IAQs a line in the counted run, and in the warm-up before it.
 PER_LINE = 200
@@ -91,10 +99,12 @@ def _object_name(value: str, names: dict[str, str]) -> str:
 
 
 def count_end_to_end(per_line: int = PER_LINE, parts: Sequence[str] = (),
-                     lines: Sequence[str] = LINES, window: int = WINDOW) -> Count:
-    """Run the end-to-end load (``lines``, ``window`` IAQs in flight on each) against a
-    gateway under callgrind and count one run of it: all of it, or only what runs inside
-    ``parts`` (simulator/count_parts.py)."""
+                     lines: Sequence[str] = LINES, window: int = WINDOW,
+                     bodies: Sequence[str] = ()) -> Count:
+    """Run the end-to-end load (``lines``, ``window`` IAQs in flight on each; the IAQs with
+    ``bodies`` when given, as simulator/bench.py sends them) against a gateway under
+    callgrind and count one run of it: all of it, or only what runs inside ``parts``
+    (simulator/count_parts.py)."""
     work = Path(tempfile.mkdtemp(prefix="iaqgw-callgrind-"))
     out = work / "callgrind.out"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
@@ -104,13 +114,13 @@ def count_end_to_end(per_line: int = PER_LINE, parts: Sequence[str] = (),
         env.update(count_parts.prepare(work, parts))
     try:
         with gateway_process(under=valgrind, env=env) as gateway:
-            uvloop.run(_end_to_end(gateway.port, WARM_UP, window, lines=lines))
+            uvloop.run(_end_to_end(gateway.port, WARM_UP, window, lines=lines, bodies=bodies))
 
             def zero() -> None:
                 _control("--zero", gateway.pid)
 
             uvloop.run(_end_to_end(gateway.port, per_line, window, signed_on=zero,
-                                   lines=lines))
+                                   lines=lines, bodies=bodies))
             _control("--dump", gateway.pid)
             dump = _wait_for(out.with_name(out.name + ".1"))
         return Count(per_line * len(lines), dict(self_cost_by_object(dump)))
@@ -155,6 +165,9 @@ def main() -> None:
                         metavar="LINESxWINDOW",
                         help=f"lines and IAQs in flight on each (default {len(LINES)}x{WINDOW};"
                              " 1x1: an IAQ arriving alone)")
+    parser.add_argument("--open-loop-iaqs", action="store_true",
+                        help="send the open loop's IAQs (the simulator's mix) instead of the"
+                             " bench's")
     arguments = parser.parse_args()
     parts = arguments.part
     count_lines, window = arguments.load
@@ -163,9 +176,11 @@ def main() -> None:
         print("valgrind is not installed (apt-get install -y valgrind)", file=sys.stderr)
         sys.exit(2)
     prepare_load()
-    count = count_end_to_end(parts=parts, lines=lines, window=window)
+    bodies = open_loop_bodies(BENCH_INDEX) if arguments.open_loop_iaqs else ()
+    count = count_end_to_end(parts=parts, lines=lines, window=window, bodies=bodies)
     inside = f" inside {', '.join(parts)}" if parts else ""
-    print(f"gateway instructions an IAQ{inside}, end to end ({count.iaqs:,} IAQs, "
+    which = "the open loop's IAQs, " if bodies else ""
+    print(f"gateway instructions an IAQ{inside}, end to end ({which}{count.iaqs:,} IAQs, "
           f"{len(lines)} line{'s' if len(lines) > 1 else ''} x {window} in flight): "
           f"{count.per_iaq:,.0f}")
     total = sum(count.by_object.values())
