@@ -54,6 +54,8 @@ LINES = ("AL", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "MI", "NJ", "NY", "OH",
 OPEN_LOOP_LINES = 50
 MIX_BODIES = 5000
 _IAR_START = b"\x02IAR."
+# The bytes of a read kept for the next (count_iars).
+_EDGE = len(_IAR_START) - 1
 
 
 def sample_iaq(sender: str, n: int) -> str:
@@ -249,6 +251,13 @@ async def _sign_on(port: int, line: str) -> tuple[asyncio.StreamReader, asyncio.
     return reader, writer, int(reply.strip(b"\x02\x03").split()[-1])
 
 
+def count_iars(tail: bytes, data: bytes) -> tuple[int, bytes]:
+    """The IAR frames that start in ``data``, one perhaps begun in ``tail`` (what the last
+    call returned; empty at first), and the tail to pass with the next read."""
+    count = data.count(_IAR_START) + (tail + data[:_EDGE]).count(_IAR_START)
+    return count, (tail + data[-_EDGE:])[-_EDGE:]
+
+
 async def _drive_line(session: tuple[asyncio.StreamReader, asyncio.StreamWriter, int],
                       line: str, count: int, window: int, xml: bool = False,
                       bodies: Sequence[str] = ()) -> int:
@@ -266,7 +275,6 @@ async def _drive_line(session: tuple[asyncio.StreamReader, asyncio.StreamWriter,
         write = text_to_xml if xml else str
         texts = [encode_frame(write(sample_iaq(sender, n))) for n in range(min(count, 1000))]
     sent = received = answered = 0
-    # The last bytes of the previous read: an IAR's frame start may straddle two reads.
     tail = b""
     while sent < min(window, count):
         writer.write(texts[sent % len(texts)])
@@ -280,8 +288,8 @@ async def _drive_line(session: tuple[asyncio.StreamReader, asyncio.StreamWriter,
         if bodies:
             # Some of the mix's IAQs have a third output (a detainer's notice): the IARs
             # count.
-            answered += (tail + data).count(_IAR_START)
-            tail = data[1 - len(_IAR_START):]
+            iars, tail = count_iars(tail, data)
+            answered += iars
         else:
             # Each bench IAQ yields two outputs (acknowledgement and IAR).
             answered = received // 2

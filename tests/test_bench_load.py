@@ -3,13 +3,17 @@
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
+from itertools import pairwise
 
+from hypothesis import given
+from hypothesis import strategies as st
 from paths import RECORDS
 
+from formats.framing import encode_frame
 from formats.message import parse_input
 from gateway.app import Gateway
 from responders.lesc.records import index_path
-from simulator.bench import LINES, _end_to_end, open_loop_bodies, sample_iaq
+from simulator.bench import LINES, _end_to_end, count_iars, open_loop_bodies, sample_iaq
 
 
 async def test_the_closed_loop_sends_the_open_loops_iaqs_and_counts_their_iars(
@@ -39,3 +43,19 @@ async def test_the_closed_loop_sends_the_open_loops_iaqs_and_counts_their_iars(
         bodies[(start + n) % len(bodies)] for n in range(12)
     ]
     assert mkes.count("IAR") == 12 and "ER" not in mkes
+
+
+@given(
+    st.lists(st.sampled_from(["IAR.VTINS07S0\nA", "AM.VTINS07S0\nB", "IAR", "ER.X"]), max_size=30),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=20),
+)
+def test_iars_are_counted_however_the_reads_cut_the_stream(
+    texts: list[str], cuts: list[int]
+) -> None:
+    stream = b"".join(encode_frame(text) for text in texts)
+    points = sorted({min(cut, len(stream)) for cut in cuts} | {0, len(stream)})
+    counted, tail = 0, b""
+    for start, end in pairwise(points):
+        count, tail = count_iars(tail, stream[start:end])
+        counted += count
+    assert counted == sum(text.startswith("IAR.") for text in texts)
