@@ -50,9 +50,9 @@ PROFILE_LINES = 90
 LOW_RATE = 1000
 LINES = ("AL", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "MI", "NJ", "NY", "OH", "PA",
          "TX", "VA", "WA")
-# The lines the open loop sends on, and how many of its IAQs the mix's closed loop sends.
+# The lines the open loop sends on, and how many of its IAQs' bodies the closed loop sends.
 OPEN_LOOP_LINES = 50
-MIX_BODIES = 5000
+OPEN_LOOP_BODIES = 5000
 _IAR_START = b"\x02IAR."
 # The bytes of a read kept for the next (count_iars).
 _EDGE = len(_IAR_START) - 1
@@ -380,7 +380,7 @@ def _open_loop_traffic(index: Path, lines: int) -> tuple[list[str], TrafficData]
     return codes, data
 
 
-def open_loop_bodies(index: Path, count: int = MIX_BODIES) -> list[str]:
+def open_loop_bodies(index: Path, count: int = OPEN_LOOP_BODIES) -> list[str]:
     """The bodies of the open loop's first ``count`` IAQs (its mix, seed 1, over
     OPEN_LOOP_LINES lines, against ``index``): the closed loop sends them to measure the
     gateway's capacity for the open loop's traffic."""
@@ -485,13 +485,13 @@ def main() -> None:
     e2e_xml = bench_end_to_end(xml=True)[0]
     # The open loop's traffic, closed loop: the gateway's capacity for what the latency rows
     # offer it (their IAQs find records the bench's do not).
-    e2e_mix = bench_end_to_end(bodies=open_loop_bodies(BENCH_INDEX))[0]
+    e2e_open = bench_end_to_end(bodies=open_loop_bodies(BENCH_INDEX))[0]
     mllp = bench_peer("mllp")
     echo = bench_peer("echo")
     print(f"end to end: gateway {e2e:,.0f} IAQ/s, python-hl7 MLLP ACK server {mllp:,.0f}/s "
           f"({e2e / mllp:.1f}x), framed echo {echo:,.0f}/s (gateway at {e2e / echo:.1%})")
     print(f"end to end over XML lines: {e2e_xml:,.0f} IAQ/s ({e2e_xml / e2e:.0%} of text)")
-    print(f"end to end, the open loop's IAQs: {e2e_mix:,.0f} IAQ/s ({e2e_mix / e2e:.0%} of the "
+    print(f"end to end, the open loop's IAQs: {e2e_open:,.0f} IAQ/s ({e2e_open / e2e:.0%} of the "
           f"bench's IAQs)")
     rows += [
         _row("end-to-end IAQ/s (16 lines x 64 in flight)", f"{e2e:,.0f}/s", "20,000/s",
@@ -500,7 +500,7 @@ def main() -> None:
         _row("XML lines / text lines, end to end", f"{e2e_xml / e2e:.0%}", "60%",
              e2e_xml >= 0.6 * e2e),
         _row("end-to-end IAQ/s, the open loop's IAQs, same load (its capacity)",
-             f"{e2e_mix:,.0f}/s", "-", None),
+             f"{e2e_open:,.0f}/s", "-", None),
         _row("python-hl7 MLLP ACK server, same load", f"{mllp:,.0f}/s", "-", None),
         _row("gateway / MLLP peer", f"{e2e / mllp:.1f}x", "4x", e2e >= 4 * mllp),
         _row("framed echo server (ceiling)", f"{echo:,.0f}/s", "-", None),
@@ -515,7 +515,7 @@ def main() -> None:
     print(f"latency at 5,000 IAQ/s over 50 lines: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
           f"({report.answered}/{report.sent} answered, {sum(report.violations.values())} "
           f"violations, inputs sent p99 {late:.2f} ms after their scheduled moment; "
-          f"offered at {offered / e2e_mix:.0%} of the capacity for these IAQs)")
+          f"offered at {offered / e2e_open:.0%} of the capacity for these IAQs)")
     for what, count in report.violations.items():
         print(f"  {what}: {count}, e.g. {report.examples[what]}")
     rows += [
@@ -524,7 +524,7 @@ def main() -> None:
              p99 <= 10),
         _row("answered / sent in that run", f"{report.answered}/{report.sent} "
              f"(sent at {offered:,.0f}/s)", "all", report.answered == report.sent),
-        _row("offered / capacity for the open loop's IAQs", f"{offered / e2e_mix:.0%}", "-",
+        _row("offered / capacity for the open loop's IAQs", f"{offered / e2e_open:.0%}", "-",
              None),
     ]
     # The same load at a rate within one core's reach shows the latency without queueing.
