@@ -30,7 +30,7 @@ from formats.message import format_fields, format_input, parse_input
 from formats.nlets_xml import parse_xml_input, text_to_xml
 from formats.nlets_xml.document import PARSER
 from gateway.datafiles import DEFAULT_LINES, load_oris
-from routing.lines import LINE_CODES, dev_key
+from routing.lines import dev_key
 from simulator.bench_hits import HitFigures, open_hits
 from simulator.bench_mqtt import bench_mqtt
 from simulator.report import Report
@@ -40,6 +40,7 @@ from simulator.traffic import (
     TrafficData,
     TrafficGenerator,
     agencies_by_line,
+    busiest_lines,
     subjects_from_index,
 )
 
@@ -374,7 +375,7 @@ def _open_loop_traffic(index: Path, lines: int) -> tuple[list[str], TrafficData]
     """The open loop's lines (the ``lines`` with the most agencies) and its traffic data:
     the subjects of ``index`` as seed 1 draws them."""
     oris = load_oris(None)
-    codes = sorted(LINE_CODES, key=lambda code: (-len(oris.by_line(code)), code))[:lines]
+    codes = busiest_lines(oris, lines)
     ordinary, ivf, shared = subjects_from_index(index, 1)
     data = TrafficData(tuple(ordinary), tuple(ivf), tuple(shared), agencies_by_line(oris, codes))
     return codes, data

@@ -59,13 +59,13 @@ def _keys(lines: list[str], keys_file: Path | None) -> dict[str, str]:
 def _lines(text: str, oris: Any) -> list[str]:
     """``CA,TX,NY`` or a number N: the N lines with the most agencies."""
     from routing.lines import LINE_CODES
+    from simulator.traffic import busiest_lines
 
     if text.isdigit():
         count = int(text)
         if not 1 <= count <= len(LINE_CODES):
             _usage(f"--lines: a number from 1 to {len(LINE_CODES)}, or codes like CA,TX")
-        by_size = sorted(LINE_CODES, key=lambda code: (-len(oris.by_line(code)), code))
-        return by_size[:count]
+        return busiest_lines(oris, count)
     codes = [code.strip().upper() for code in text.split(",") if code.strip()]
     unknown = [code for code in codes if code not in LINE_CODES]
     if not codes or unknown:

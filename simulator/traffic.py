@@ -23,6 +23,7 @@ from responders.lesc import LESC_ORI
 from responders.lesc.desk import name_of
 from responders.lesc.indices.identifiers import arn_of_fbi, fbi_number, sid_number
 from responders.lesc.records import ensure_index, index_path
+from routing.lines import LINE_CODES
 from routing.oris import FBI_CJIS_ORI, OriRegistry
 
 MIX_KINDS: Final = ("iaq", "qw", "am", "bad", "bio")
@@ -181,6 +182,11 @@ def traffic_data(subjects: Iterable[Subject], oris: OriRegistry,
         shared=shared,
         agencies=agencies_by_line(oris, lines),
     )
+
+
+def busiest_lines(oris: OriRegistry, count: int) -> list[str]:
+    """The ``count`` line codes with the most agencies, the most first (equal ones by code)."""
+    return sorted(LINE_CODES, key=lambda code: (-len(oris.by_line(code)), code))[:count]
 
 
 def agencies_by_line(oris: OriRegistry, lines: Iterable[str]) -> dict[str, tuple[str, ...]]:
