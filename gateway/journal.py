@@ -54,6 +54,10 @@ _NO_LIMIT: Final = 2**63 - 1
 # outputs delivered at one moment is one row (``out_seq`` to ``last_seq``) whose destinations
 # and keys the view reads from the outputs themselves. A batch's deliveries cost a row a line,
 # not a row an output (6 % of an IAQ's instructions end to end before: docs/benchmarks.md).
+# Outputs are a rowid table: appended where the last ended, with the small (line, seq) key in
+# an index of its own. Kept in (line, seq) order instead (WITHOUT ROWID, journals created
+# before round 13 of issue 13), each line's rows sat on their own pages, and a batch rewrote
+# one a line, with the whole rows SQLite's inner pages then hold too: most of the WAL.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
     id INTEGER PRIMARY KEY,
@@ -75,7 +79,7 @@ CREATE TABLE IF NOT EXISTS outputs (
     dest TEXT NOT NULL,
     text TEXT NOT NULL,
     PRIMARY KEY (line, seq)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
