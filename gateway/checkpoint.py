@@ -16,16 +16,25 @@ import threading
 from pathlib import Path
 from typing import Any
 
-DEFAULT_INTERVAL = 0.5
+# Each copy takes a share of the core the event loop runs on (the threads share one process):
+# a tenth of a second's writes at 5,000 IAQ/s held the loop a few ms, half a second's 10 to
+# 25 ms (docs/benchmarks.md, round 13).
+DEFAULT_INTERVAL = 0.1
 # Under steady writes a PASSIVE checkpoint never catches the writer up, and only a fully
 # copied WAL is started again from its beginning. Past this size the writer runs a RESTART
-# checkpoint itself after a commit (``wal_over_limit``): it copies the little the thread has
-# not, and the next commit starts the WAL again. Run from the thread, a RESTART waits for a
-# gap between the writer's transactions that a busy writer never leaves. The writer looks at
-# the WAL's size itself after each commit (a stat): when the thread told it, the thread knew
-# the size only once its own PASSIVE had ended, and on a slow disk the RESTART came a whole
-# copy and fsync late.
+# checkpoint itself after a commit (``restart_due``), and the next commit starts the WAL
+# again. Run from the thread, a RESTART waits for a gap between the writer's transactions that
+# a busy writer never leaves. The writer looks at the WAL's size itself after each commit (a
+# stat): when the thread told it, the thread knew the size only once its own PASSIVE had ended,
+# and on a slow disk the RESTART came a whole copy and fsync late.
 WAL_LIMIT = 32 * 1024 * 1024
+# A RESTART copies what the thread has not, with the event loop waiting: up to an interval's
+# writes (7 to 29 ms at 5,000 IAQ/s, with half a second's: docs/benchmarks.md, round 13). So
+# the writer that finds the WAL past its limit first wakes the thread, and restarts the WAL
+# after the thread's next PASSIVE, when only the writes made during that copy are left. A
+# thread that does not come (its copies failing) leaves the writer to restart the WAL alone
+# past this many limits.
+RESTART_ALONE = 2
 
 
 class Checkpointer:
@@ -39,15 +48,30 @@ class Checkpointer:
         self._log = log
         self._interval = interval
         self._stopping = threading.Event()
+        # Set by the writer (or stop) to have the thread copy now, not at the interval's end.
+        self._wanted = threading.Event()
+        # PASSIVE checkpoints the thread has finished, and how many it had when the writer
+        # first found the WAL past its limit (None: not past it). One writer reads them.
+        self._copies = 0
+        self._copies_when_past: int | None = None
         self._thread = threading.Thread(target=self._run, name="iaqgw-checkpoint", daemon=True)
 
-    def wal_over_limit(self) -> bool:
-        """Whether the WAL file is past its limit (``journal_size_limit`` cuts a WAL started
-        again back to the limit, so past it the file's size is what the WAL holds)."""
+    def restart_due(self) -> bool:
+        """Whether the writer, between transactions, should RESTART the WAL now: past its
+        limit and copied by the thread since (``journal_size_limit`` cuts a WAL started again
+        back to the limit, so past it the file's size is what the WAL holds)."""
         try:
-            return os.stat(self._wal).st_size > self._wal_limit
+            size = os.stat(self._wal).st_size
         except FileNotFoundError:
+            size = 0
+        if size <= self._wal_limit:
+            self._copies_when_past = None
             return False
+        if self._copies_when_past is None:
+            self._copies_when_past = self._copies
+            self._wanted.set()
+        return (self._copies > self._copies_when_past
+                or size > RESTART_ALONE * self._wal_limit)
 
     def start(self) -> "Checkpointer":
         """Start checkpointing."""
@@ -57,18 +81,30 @@ class Checkpointer:
     def stop(self) -> None:
         """Stop after the checkpoint under way, if any."""
         self._stopping.set()
+        self._wanted.set()
         if self._thread.is_alive():
             self._thread.join()
 
     def _run(self) -> None:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False,
                              timeout=10.0)
+        # SQLite syncs the database file only after a checkpoint that copied the whole WAL,
+        # which a PASSIVE beside a busy writer never does: the writer's RESTART then flushed
+        # every page the thread had copied, 3 to 6 ms with the event loop waiting. Synced
+        # here after each copy, that flush finds only the RESTART's own pages.
+        database = os.open(self._path, os.O_RDONLY)
         failing = False
         try:
-            while not self._stopping.wait(self._interval):
+            while True:
+                self._wanted.wait(self._interval)
+                if self._stopping.is_set():
+                    break
+                self._wanted.clear()
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:
+                    os.fdatasync(database)
+                    self._copies += 1
+                except (sqlite3.Error, OSError) as exc:
                     # The next round tries again; the writer's commits do not depend on it,
                     # the WAL only grows meanwhile. Said once per run of failures.
                     if not failing and self._log is not None:
@@ -77,4 +113,5 @@ class Checkpointer:
                 else:
                     failing = False
         finally:
+            os.close(database)
             db.close()

@@ -321,7 +321,7 @@ class Journal:
             self._locked.clear()
         self._audit_pending.clear()
         checkpointer = self._checkpointer
-        if checkpointer is not None and checkpointer.wal_over_limit():
+        if checkpointer is not None and checkpointer.restart_due():
             # The WAL past its limit (gateway/checkpoint.py). While the thread's checkpoint
             # runs, the RESTART answers busy at once, and the next commit tries again.
             with suppress(sqlite3.Error):

@@ -1,6 +1,7 @@
 """A serving journal's WAL is checkpointed on a thread of its own, not in the event loop's
 commits (gateway/checkpoint.py)."""
 
+import contextlib
 import itertools
 import sqlite3
 import threading
@@ -8,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.checkpoint import RESTART_ALONE
 from gateway.journal import Journal
 
 
@@ -19,6 +21,18 @@ def rows_in_database_file(path: Path) -> int:
         except sqlite3.OperationalError:
             # The table itself is still only in the WAL.
             return 0
+
+
+def wait_for_rows_in_database_file(path: Path, rows: int) -> None:
+    """Wait until the database file holds ``rows`` inputs; a read that meets the thread's
+    copy half-written sees a malformed file, and tries again."""
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            if rows_in_database_file(path) >= rows:
+                return
+        assert time.monotonic() < deadline, "the WAL was not copied into the file"
+        time.sleep(0.05)
 
 
 def checkpointers() -> list[threading.Thread]:
@@ -56,8 +70,9 @@ def test_without_the_checkpointer_the_commit_does_not_copy_a_small_wal(tmp_path:
 
 
 def test_a_commit_that_finds_the_wal_past_its_limit_starts_it_again(tmp_path: Path) -> None:
-    # The thread never runs here (an hour apart): whatever the disk's speed, each commit that
-    # leaves the WAL past its limit copies it, and the next starts it again and cuts it back.
+    # The thread's interval is an hour: the commit that finds the WAL past its limit wakes it,
+    # and a commit after its copy (or one past twice the limit) restarts the WAL, so the next
+    # starts it again and cuts it back, whatever the disk's speed.
     path = tmp_path / "journal.sqlite3"
     wal = tmp_path / "journal.sqlite3-wal"
     limit = 256 * 1024
@@ -71,10 +86,38 @@ def test_a_commit_that_finds_the_wal_past_its_limit_starts_it_again(tmp_path: Pa
         for _ in range(200):
             journal.record_lines(datetime.now(UTC), commit)
             sizes.append(wal.stat().st_size)
-        # Without the RESTART the WAL would hold every commit's frames (about 10 MB).
-        assert max(sizes) <= limit + one_commit
-        assert sum(1 for before, after in itertools.pairwise(sizes) if after < before) >= 10
-        assert rows_in_database_file(path) >= 200 * 20
+        # Without the RESTART the WAL would hold every commit's frames (about 10 MB); past
+        # the limit it grows only while the thread copies, and each start cuts it back.
+        cut_back = [after for before, after in itertools.pairwise(sizes) if after < before]
+        assert len(cut_back) >= 10
+        assert max(cut_back) <= limit + one_commit
+        # Copied into the file: at least what came before the last restarts.
+        wait_for_rows_in_database_file(path, 100 * 20)
+    finally:
+        journal.close()
+
+
+def test_the_wal_past_its_limit_wakes_the_thread_which_copies_it_first(tmp_path: Path) -> None:
+    # The writer leaves the copy to the thread, and restarts the WAL only after it: its
+    # RESTART then copies only what came during the thread's copy (the event loop waits).
+    path = tmp_path / "journal.sqlite3"
+    wal = tmp_path / "journal.sqlite3-wal"
+    limit = 256 * 1024
+    journal = Journal(path)
+    journal.checkpoint_apart(log=None, interval=3600, wal_limit=limit)
+    try:
+        written = 0
+        while wal.stat().st_size <= limit:
+            journal.record_lines(datetime.now(UTC), [("CA", [("X" * 2000, None)] * 20)])
+            written += 20
+        # Past the limit, not past twice it: the writer's RESTART waits for the thread.
+        assert wal.stat().st_size <= RESTART_ALONE * limit
+        # Within seconds, not the interval's hour.
+        wait_for_rows_in_database_file(path, written)
+        # The next commits start the WAL again and cut it back to the limit.
+        for _ in range(3):
+            journal.record_lines(datetime.now(UTC), [("CA", [("AFTER", None)])])
+        assert wal.stat().st_size <= limit
     finally:
         journal.close()
 
