@@ -1,6 +1,7 @@
 """`iaqgw simulate` against a real gateway on loopback, and its checks against a faulty peer."""
 
 import asyncio
+import gc
 import inspect
 import json
 import os
@@ -105,6 +106,30 @@ async def test_mix_is_answered_with_hits_misses_and_multiple_matches(
     assert report.yr_status["CONFIRMED"] > 0
     assert report.kinds["iaq-enh"].answered == report.kinds["iaq-enh"].sent > 0
     assert simulation.unsettled == 0
+
+
+class FreezeSeen(Simulation):
+    """A simulation that notes how many objects the collector holds frozen while it sends."""
+
+    frozen_while_sending = 0
+
+    async def _schedule(self) -> None:
+        self.frozen_while_sending = gc.get_freeze_count()
+        await super()._schedule()
+
+
+async def test_the_run_keeps_its_data_out_of_collections_while_sending_only(
+    gateway: Gateway,
+) -> None:
+    # A full collection over the traffic data paused the simulator, and the gateway's
+    # latencies carried the pause; the run unfreezes what it froze.
+    assert gc.get_freeze_count() == 0
+    simulation = FreezeSeen(options(gateway.port, count=20), data_for(LINES))
+    report = await simulation.run()
+    assert report.scheduled == 20
+    assert report.answered == report.sent
+    assert simulation.frozen_while_sending > 0
+    assert gc.get_freeze_count() == 0
 
 
 async def test_slow_hit_confirmation_is_asked_again_and_answered_pending(
