@@ -2,6 +2,7 @@
 earlier journal's WITHOUT ROWID table read and written alike (gateway/journal.py)."""
 
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def store_and_read(path: Path) -> list[tuple[str, int, str]]:
 
 def is_rowid_table(path: Path) -> bool:
     """Whether the outputs table has rowids (a WITHOUT ROWID table has none to select)."""
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         try:
             db.execute("SELECT rowid FROM outputs LIMIT 1").fetchall()
         except sqlite3.OperationalError:
@@ -42,7 +43,7 @@ def test_a_new_journal_appends_outputs_to_a_rowid_table(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite3"
     assert store_and_read(path) == [("CA", 2, "CA 2 THREE"), ("CA", 3, "CA 3 FOUR")]
     assert is_rowid_table(path)
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         # Stored in the order made, whichever line: the pages a batch rewrites are the last.
         order = db.execute("SELECT line, seq FROM outputs ORDER BY rowid").fetchall()
         assert order == [("CA", 1), ("TX", 1), ("CA", 2), ("CA", 3), ("TX", 2)]
@@ -53,7 +54,7 @@ def test_a_new_journal_appends_outputs_to_a_rowid_table(tmp_path: Path) -> None:
 
 def test_an_earlier_journal_keeps_its_outputs_table_and_works_alike(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite3"
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         db.executescript(EARLIER_OUTPUTS)
     assert not is_rowid_table(path)
     assert store_and_read(path) == [("CA", 2, "CA 2 THREE"), ("CA", 3, "CA 3 FOUR")]
