@@ -6,11 +6,18 @@ import itertools
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from gateway.checkpoint import RESTART_ALONE
 from gateway.journal import Journal
+
+# A WAL limit small enough for a test to pass it in a few commits of BIG_COMMIT.
+LIMIT = 256 * 1024
+BIG_COMMIT = [("CA", [("X" * 2000, None)] * 20)]
 
 
 def rows_in_database_file(path: Path) -> int:
@@ -69,57 +76,57 @@ def test_without_the_checkpointer_the_commit_does_not_copy_a_small_wal(tmp_path:
         journal.close()
 
 
-def test_a_commit_that_finds_the_wal_past_its_limit_starts_it_again(tmp_path: Path) -> None:
-    # The thread's interval is an hour: the commit that finds the WAL past its limit wakes it,
-    # and a commit after its copy (or one past twice the limit) restarts the WAL, so the next
-    # starts it again and cuts it back, whatever the disk's speed.
-    path = tmp_path / "journal.sqlite3"
-    wal = tmp_path / "journal.sqlite3-wal"
-    limit = 256 * 1024
-    commit = [("CA", [("X" * 2000, None)] * 20)]
-    journal = Journal(path)
-    journal.checkpoint_apart(log=None, interval=3600, wal_limit=limit)
+@pytest.fixture
+def hourly(tmp_path: Path) -> Iterator[Journal]:
+    """A journal whose thread copies the WAL hourly unless woken, the WAL limited to LIMIT."""
+    journal = Journal(tmp_path / "journal.sqlite3")
+    journal.checkpoint_apart(log=None, interval=3600, wal_limit=LIMIT)
     try:
-        journal.record_lines(datetime.now(UTC), commit)
-        one_commit = wal.stat().st_size
-        sizes = []
-        for _ in range(200):
-            journal.record_lines(datetime.now(UTC), commit)
-            sizes.append(wal.stat().st_size)
-        # Without the RESTART the WAL would hold every commit's frames (about 10 MB); past
-        # the limit it grows only while the thread copies, and each start cuts it back.
-        cut_back = [after for before, after in itertools.pairwise(sizes) if after < before]
-        assert len(cut_back) >= 10
-        assert max(cut_back) <= limit + one_commit
-        # Copied into the file: at least what came before the last restarts.
-        wait_for_rows_in_database_file(path, 100 * 20)
+        yield journal
     finally:
         journal.close()
 
 
-def test_the_wal_past_its_limit_wakes_the_thread_which_copies_it_first(tmp_path: Path) -> None:
+def test_a_commit_that_finds_the_wal_past_its_limit_starts_it_again(
+    tmp_path: Path, hourly: Journal
+) -> None:
+    # The commit that finds the WAL past its limit wakes the thread, and a commit after its
+    # copy (or one past twice the limit) restarts the WAL, so the next starts it again and
+    # cuts it back, whatever the disk's speed.
+    wal = tmp_path / "journal.sqlite3-wal"
+    hourly.record_lines(datetime.now(UTC), BIG_COMMIT)
+    one_commit = wal.stat().st_size
+    sizes = []
+    for _ in range(200):
+        hourly.record_lines(datetime.now(UTC), BIG_COMMIT)
+        sizes.append(wal.stat().st_size)
+    # Without the RESTART the WAL would hold every commit's frames (about 10 MB); past the
+    # limit it grows only while the thread copies, and each start cuts it back.
+    cut_back = [after for before, after in itertools.pairwise(sizes) if after < before]
+    assert len(cut_back) >= 10
+    assert max(cut_back) <= LIMIT + one_commit
+    # Copied into the file: at least what came before the last restarts.
+    wait_for_rows_in_database_file(tmp_path / "journal.sqlite3", 100 * 20)
+
+
+def test_the_wal_past_its_limit_wakes_the_thread_which_copies_it_first(
+    tmp_path: Path, hourly: Journal
+) -> None:
     # The writer leaves the copy to the thread, and restarts the WAL only after it: its
     # RESTART then copies only what came during the thread's copy (the event loop waits).
-    path = tmp_path / "journal.sqlite3"
     wal = tmp_path / "journal.sqlite3-wal"
-    limit = 256 * 1024
-    journal = Journal(path)
-    journal.checkpoint_apart(log=None, interval=3600, wal_limit=limit)
-    try:
-        written = 0
-        while wal.stat().st_size <= limit:
-            journal.record_lines(datetime.now(UTC), [("CA", [("X" * 2000, None)] * 20)])
-            written += 20
-        # Past the limit, not past twice it: the writer's RESTART waits for the thread.
-        assert wal.stat().st_size <= RESTART_ALONE * limit
-        # Within seconds, not the interval's hour.
-        wait_for_rows_in_database_file(path, written)
-        # The next commits start the WAL again and cut it back to the limit.
-        for _ in range(3):
-            journal.record_lines(datetime.now(UTC), [("CA", [("AFTER", None)])])
-        assert wal.stat().st_size <= limit
-    finally:
-        journal.close()
+    written = 0
+    while wal.stat().st_size <= LIMIT:
+        hourly.record_lines(datetime.now(UTC), BIG_COMMIT)
+        written += 20
+    # Past the limit, not past twice it: the writer's RESTART waits for the thread.
+    assert wal.stat().st_size <= RESTART_ALONE * LIMIT
+    # Within seconds, not the interval's hour.
+    wait_for_rows_in_database_file(tmp_path / "journal.sqlite3", written)
+    # The next commits start the WAL again and cut it back to the limit.
+    for _ in range(3):
+        hourly.record_lines(datetime.now(UTC), [("CA", [("AFTER", None)])])
+    assert wal.stat().st_size <= LIMIT
 
 
 def test_under_steady_writes_beside_the_thread_the_wal_is_started_again(tmp_path: Path) -> None:
@@ -128,16 +135,16 @@ def test_under_steady_writes_beside_the_thread_the_wal_is_started_again(tmp_path
     path = tmp_path / "journal.sqlite3"
     wal = tmp_path / "journal.sqlite3-wal"
     journal = Journal(path)
-    journal.checkpoint_apart(log=None, interval=0.01, wal_limit=256 * 1024)
+    journal.checkpoint_apart(log=None, interval=0.01, wal_limit=LIMIT)
     try:
         sizes = []
         for _ in range(300):
-            journal.record_lines(datetime.now(UTC), [("CA", [("X" * 2000, None)] * 20)])
+            journal.record_lines(datetime.now(UTC), BIG_COMMIT)
             sizes.append(wal.stat().st_size)
         assert any(after < before for before, after in itertools.pairwise(sizes))
         # When the writer slows down, its commits start the WAL again and cut it back.
         deadline = time.monotonic() + 10
-        while wal.stat().st_size > 256 * 1024:
+        while wal.stat().st_size > LIMIT:
             assert time.monotonic() < deadline, f"the WAL stayed at {wal.stat().st_size} bytes"
             journal.record_lines(datetime.now(UTC), [("CA", [("SLOW", None)])])
             time.sleep(0.05)
