@@ -139,6 +139,13 @@ class Simulation:
         except BaseException:
             await self._close_links()
             raise
+        if options.record is not None:
+            self._recorder = Recorder(options.record, {
+                "target": str(options.target), "records": options.records, "lines": lines,
+                "seed": options.seed, "xml_lines": sorted(options.xml_lines),
+                "rate": options.rate, "count": options.count, "mix": options.mix,
+                "lesc_timing": options.lesc_timing,
+            })
         # What lives from here to the end (the traffic data, the links) is kept out of the
         # run's full collections: with the bench's 5,000 bodies one held the simulator for
         # 40 to 60 ms, and every latency then carried it as the gateway's (docs/benchmarks.md,
@@ -150,13 +157,6 @@ class Simulation:
         # perf_counter throughout: uvloop's loop clock ticks in whole milliseconds.
         self._t0 = time.perf_counter()
         self.report.lines = len(self.links)
-        if options.record is not None:
-            self._recorder = Recorder(options.record, {
-                "target": str(options.target), "records": options.records, "lines": lines,
-                "seed": options.seed, "xml_lines": sorted(options.xml_lines),
-                "rate": options.rate, "count": options.count, "mix": options.mix,
-                "lesc_timing": options.lesc_timing,
-            })
         escalation = asyncio.create_task(self._escalate())
         try:
             await self._schedule()
