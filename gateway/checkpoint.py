@@ -4,7 +4,8 @@ SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,0
 the committing connection: for the journal that is the event loop, and the checkpoint's
 writes and fsync held it for 5 to 18 ms several times a second under load
 (docs/benchmarks.md, "Issue 13 changes", round 3). Here a second connection copies the WAL
-into the database file every ``interval`` seconds with a PASSIVE checkpoint, which never
+into the database file every ``interval`` seconds, or at once when the writer finds the WAL
+past its limit (``restart_due``), with a PASSIVE checkpoint, which never
 waits for the writer nor stops it: SQLite lets a checkpoint and a writer share a WAL
 database. The sqlite3 module releases the GIL while SQLite works, so the loop runs on
 meanwhile. Past ``WAL_LIMIT`` the writer finishes the job itself (below).
