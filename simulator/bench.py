@@ -412,25 +412,46 @@ def bench_latency(rate: float = 5000, seconds: float = 5,
     return report, p50, p99
 
 
-def bench_lookup(count: int = 20_000) -> tuple[float, float]:
-    """Microseconds per name search and per A-number lookup in the 1M-record index."""
+@dataclass(frozen=True, slots=True)
+class LookupFigures:
+    """Microseconds a lookup in the 1M-record index, in process."""
+
+    by_name: float  # a name search, every page of the sample's records resident
+    by_arn: float  # an A-number lookup, the same
+    by_name_first: float  # a name search in the first pass: its pages mapped as it touches them
+
+
+def bench_lookup(count: int = 20_000) -> LookupFigures:
+    """Name searches and A-number lookups of records sampled from the 1M-record index.
+
+    The index's packed form is a mapped file whose pages become resident as lookups first
+    touch them (docs/benchmarks.md, "How each figure is measured", 4): the first pass over the
+    sample is timed on its own, then ``count`` lookups of each kind over pages it touched.
+    """
     from responders.lesc.index import ImmigrationIndex
 
     subjects = subjects_from_index(BENCH_INDEX, 2)[0]
     index = ImmigrationIndex.open(BENCH_INDEX)
-    try:
+
+    def by_name(n: int) -> float:
         start = time.perf_counter()
-        for n in range(count):
-            s = subjects[n % len(subjects)]
+        for i in range(n):
+            s = subjects[i % len(subjects)]
             index.by_name(s.last, s.first, s.dob, s.sex)
-        by_name = (time.perf_counter() - start) / count * 1e6
+        return (time.perf_counter() - start) / n * 1e6
+
+    def by_arn(n: int) -> float:
         start = time.perf_counter()
-        for n in range(count):
-            index.by_arn(subjects[n % len(subjects)].arn or "")
-        by_arn = (time.perf_counter() - start) / count * 1e6
+        for i in range(n):
+            index.by_arn(subjects[i % len(subjects)].arn or "")
+        return (time.perf_counter() - start) / n * 1e6
+
+    try:
+        first = by_name(len(subjects))
+        by_arn(len(subjects))
+        return LookupFigures(by_name(count), by_arn(count), first)
     finally:
         index.close()
-    return by_name, by_arn
 
 
 def bench_open_hits() -> HitFigures:
@@ -536,17 +557,21 @@ def main() -> None:
         _row(f"p50 / p99 latency, {LOW_RATE:,} IAQ/s open loop, 50 lines",
              f"{low_p50:.2f} / {low_p99:.2f} ms", "-", None),
     ]
-    by_name, by_arn = bench_lookup()
+    lookups = bench_lookup()
     print(f"start-up {started.start_s:.2f} s, peak RSS {peak_kib / 1024:.0f} MB, "
-          f"lookup by name {by_name:.1f} us, by A-number {by_arn:.1f} us")
+          f"lookup by name {lookups.by_name:.1f} us (first pass over the sample "
+          f"{lookups.by_name_first:.1f} us), by A-number {lookups.by_arn:.1f} us")
     rows += [
         _row("start-up with a 1,000,000-record index", f"{started.start_s:.2f} s", "2 s",
              started.start_s <= 2),
         _row("peak RSS during the end-to-end run", f"{peak_kib / 1024:.0f} MB", "300 MB",
              peak_kib <= 300 * 1024),
-        _row("index lookup by name (Soundex + initial + DOB)", f"{by_name:.1f} us", "5 us",
-             by_name <= 5),
-        _row("index lookup by A-number", f"{by_arn:.1f} us", "5 us", by_arn <= 5),
+        _row("index lookup by name (Soundex + initial + DOB)", f"{lookups.by_name:.1f} us",
+             "5 us", lookups.by_name <= 5),
+        _row("same, first pass over the sample (pages mapped as touched)",
+             f"{lookups.by_name_first:.1f} us", "-", None),
+        _row("index lookup by A-number", f"{lookups.by_arn:.1f} us", "5 us",
+             lookups.by_arn <= 5),
     ]
     hits = bench_open_hits()
     print(f"{hits.cases:,} open hit confirmations: peak RSS {hits.peak_rss_mb:.0f} MB (idle "
