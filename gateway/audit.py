@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from formats.times import TimeError, parse_iso
+from gateway.journal import RUN_BY_KEY, RUN_BY_ROWID, outputs_keyed
 from gateway.store import Location, Writer, connect, relation_kind
 
 # A delivery row names its outputs (a run of them: gateway/journal.py, SCHEMA), one entry each;
@@ -19,14 +20,17 @@ SELECT a.at, a.event, a.line, COALESCE(a.ori, o.dest), COALESCE(a.mke, o.mke),
        CASE WHEN a.event = 'delivered' THEN i.line ELSE a.line END,
        COALESCE(a.in_seq, i.in_seq), COALESCE(o.seq, a.out_seq), a.outcome
 FROM {table} a
-LEFT JOIN outputs o ON a.event = 'delivered' AND o.line = a.line
-    AND o.seq BETWEEN a.out_seq AND {last}
+LEFT JOIN outputs o ON a.event = 'delivered' AND {run}
 LEFT JOIN inputs i ON i.id = o.input_id
 """
-# A journal that no gateway of this version has opened yet keeps one row an event in the
-# table ``audit``.
-_EARLIER_SELECT = _QUERY.format(table="audit", last="a.out_seq")
-_SELECT = _QUERY.format(table="audit_log", last="COALESCE(a.last_seq, a.out_seq)")
+_SELECT = _QUERY.format(
+    table="audit_log", run=RUN_BY_ROWID.format(last_id="COALESCE(a.last_id, a.out_id)"))
+# Outputs that keep their (line, seq) key (gateway/journal.py, SCHEMA) are joined by it.
+_KEYED_SELECT = _QUERY.format(
+    table="audit_log", run=RUN_BY_KEY.format(last="COALESCE(a.last_seq, a.out_seq)"))
+# A journal that no gateway since round 10 of issue 13 has opened keeps one row an event in
+# the table ``audit``.
+_EARLIER_SELECT = _QUERY.format(table="audit", run=RUN_BY_KEY.format(last="a.out_seq"))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,7 +104,10 @@ def _entries(
     if event is not None:
         where.append("a.event = ?")
         values.append(event)
-    select = _SELECT if relation_kind(db, "audit_log") else _EARLIER_SELECT
+    if not relation_kind(db, "audit_log"):
+        select = _EARLIER_SELECT
+    else:
+        select = _KEYED_SELECT if outputs_keyed(db) else _SELECT
     sql = select + (f"WHERE {' AND '.join(where)}\n" if where else "") + "ORDER BY a.id, o.seq"
     if since is None and limit >= 0:
         sql += f" LIMIT {int(limit)}"

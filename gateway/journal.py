@@ -34,10 +34,12 @@ from gateway.store import (
     Transaction,
     Writer,
     begin,
+    columns,
     connect,
     create_schema,
     first_line,
     is_url,
+    postgres_ddl,
     relation_kind,
 )
 
@@ -54,11 +56,28 @@ _NO_LIMIT: Final = 2**63 - 1
 # outputs delivered at one moment is one row (``out_seq`` to ``last_seq``) whose destinations
 # and keys the view reads from the outputs themselves. A batch's deliveries cost a row a line,
 # not a row an output (6 % of an IAQ's instructions end to end before: docs/benchmarks.md).
-# Outputs are a rowid table: appended where the last ended, with the small (line, seq) key in
-# an index of its own. Kept in (line, seq) order instead (WITHOUT ROWID, journals created
-# before round 13 of issue 13), each line's rows sat on their own pages, and a batch rewrote
-# one a line, with the whole rows SQLite's inner pages then hold too: most of the WAL.
-SCHEMA = """
+#
+# A SQLite journal's outputs are a rowid table without a (line, seq) key: each batch is appended
+# where the last ended. A key in an index of its own, one leaf page a line, had each commit
+# write a page a line of the batch into the WAL (docs/benchmarks.md, round 15); kept in
+# (line, seq) order (WITHOUT ROWID) it was worse still. The journal numbers the rowids itself
+# (one writer), so within a line they grow with the sequence number: a line's outputs after a
+# number are found by scanning forward from ``line_state.scan_from``, a rowid below every
+# output the line has not acknowledged, and a delivered run's audit row names its first and
+# last rowids (``out_id``, ``last_id``). Journals made before keep their key (``keyed``), and so
+# does a PostgreSQL journal, whose write-ahead log records the change, not the page.
+_OUTPUTS = """
+CREATE TABLE IF NOT EXISTS outputs (
+    line TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    input_id INTEGER,
+    created_at TEXT NOT NULL,
+    mke TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    dest TEXT NOT NULL,
+    text TEXT NOT NULL{key}
+);"""
+_TABLES = """
 CREATE TABLE IF NOT EXISTS inputs (
     id INTEGER PRIMARY KEY,
     line TEXT NOT NULL,
@@ -69,17 +88,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     processed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS inputs_unprocessed ON inputs (id) WHERE processed = 0;
-CREATE TABLE IF NOT EXISTS outputs (
-    line TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    input_id INTEGER,
-    created_at TEXT NOT NULL,
-    mke TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    dest TEXT NOT NULL,
-    text TEXT NOT NULL,
-    PRIMARY KEY (line, seq)
-);
+{outputs}
 CREATE TABLE IF NOT EXISTS audit_log (
     id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -90,22 +99,43 @@ CREATE TABLE IF NOT EXISTS audit_log (
     in_seq INTEGER,
     out_seq INTEGER,
     outcome TEXT,
-    last_seq INTEGER
+    last_seq INTEGER,
+    out_id INTEGER,
+    last_id INTEGER
 );
 CREATE VIEW IF NOT EXISTS audit AS
 SELECT id, at, event, line, ori, mke, in_seq, out_seq, outcome
 FROM audit_log WHERE last_seq IS NULL
 UNION ALL
 SELECT a.id, a.at, a.event, a.line, o.dest, o.mke, NULL, o.seq, a.outcome
-FROM audit_log a JOIN outputs o ON o.line = a.line AND o.seq BETWEEN a.out_seq AND a.last_seq
+FROM audit_log a {join} outputs o ON {run}
 WHERE a.last_seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS line_state (
     line TEXT PRIMARY KEY,
     last_in INTEGER NOT NULL DEFAULT 0,
     last_out INTEGER NOT NULL DEFAULT 0,
-    last_ack INTEGER NOT NULL DEFAULT 0
+    last_ack INTEGER NOT NULL DEFAULT 0,
+    scan_from INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
+# The outputs of a delivered run (audit row ``a``) in outputs ``o``: by key, or by rowid (the
+# unary + keeps SQLite from building an index on the line instead, for every query).
+RUN_BY_KEY: Final = "o.line = a.line AND o.seq BETWEEN a.out_seq AND {last}"
+RUN_BY_ROWID: Final = "o.rowid BETWEEN a.out_id AND {last_id} AND +o.line = a.line"
+# A SQLite journal made now (its view reads the audit rows first: SQLite's CROSS JOIN keeps
+# that order, where it would scan the outputs first), and a PostgreSQL one.
+SCHEMA: Final = _TABLES.format(
+    outputs=_OUTPUTS.format(key=""), join="CROSS JOIN",
+    run=RUN_BY_ROWID.format(last_id="a.last_id"))
+KEYED_SCHEMA: Final = _TABLES.format(
+    outputs=_OUTPUTS.format(key=",\n    PRIMARY KEY (line, seq)"), join="JOIN",
+    run=RUN_BY_KEY.format(last="a.last_seq"))
+# Columns a journal of an earlier version lacks: (table, column).
+_ADDED_COLUMNS: Final = (
+    ("audit_log", "out_id INTEGER"),
+    ("audit_log", "last_id INTEGER"),
+    ("line_state", "scan_from INTEGER NOT NULL DEFAULT 0"),
+)
 # A shared journal's inputs name the instance that answers them (see Journal.take_inputs).
 _SHARED_SCHEMA: Final = "ALTER TABLE inputs ADD COLUMN IF NOT EXISTS instance TEXT;"
 
@@ -155,6 +185,8 @@ class StoredOutput:
     mke: str
     dest: str
     in_time: datetime | None = None
+    # Its rowid in a journal without the outputs' key (see SCHEMA); None in one with it.
+    id: int | None = None
 
 
 @dataclass(slots=True)
@@ -178,6 +210,9 @@ class AuditRecord:
     outcome: str | None = None
     # A delivery of consecutive outputs: the last one's number (see delivery_records).
     last_seq: int | None = None
+    # A delivery's first and last outputs' rowids (a journal without their key: see SCHEMA).
+    out_id: int | None = None
+    last_id: int | None = None
 
 
 def delivery_records(
@@ -193,21 +228,38 @@ def delivery_records(
             continue
         head = outputs[first]
         records.append(
-            AuditRecord(at, "delivered", line, head.dest, head.mke, None, head.seq, outcome)
+            AuditRecord(at, "delivered", line, head.dest, head.mke, None, head.seq, outcome,
+                        None, head.id)
             if i - first == 1
             else AuditRecord(at, "delivered", line, None, None, None, head.seq, outcome,
-                             outputs[i - 1].seq)
+                             outputs[i - 1].seq, head.id, outputs[i - 1].id)
         )
         first = i
     return records
 
 
-def _audit_table_to_log(db: Writer) -> None:
-    """Move a journal of an earlier version, whose audit rows are the table ``audit``, to
-    ``audit_log`` (renamed, no row copied), where the view takes its name."""
+def _upgrade(db: Writer) -> None:
+    """Move a journal of an earlier version to this one's tables: audit rows in the table
+    ``audit`` to ``audit_log`` (renamed, no row copied), where the view takes its name, and
+    the columns added since (no row rewritten: they start empty, or 0)."""
     if relation_kind(db, "audit") == "table":
         db.execute("ALTER TABLE audit RENAME TO audit_log")
         db.execute("ALTER TABLE audit_log ADD COLUMN last_seq INTEGER")
+    for table, column in _ADDED_COLUMNS:
+        present = columns(db, table)
+        if present and column.split()[0] not in present:
+            ddl = f"ALTER TABLE {table} ADD COLUMN {column}"
+            db.execute(ddl if isinstance(db, sqlite3.Connection) else postgres_ddl(ddl))
+
+
+def outputs_keyed(db: Writer) -> bool:
+    """Whether the journal's outputs keep a (line, seq) key: PostgreSQL's, and those of SQLite
+    journals made before round 15 of issue 13 (see SCHEMA)."""
+    if not isinstance(db, sqlite3.Connection):
+        return True
+    row = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outputs'").fetchone()
+    return row is not None and "PRIMARY KEY" in row[0]
 
 
 @dataclass(slots=True)
@@ -215,6 +267,9 @@ class _LineCounters:
     last_in: int = 0
     last_out: int = 0
     last_ack: int = 0
+    # A rowid at or below every output numbered after last_ack (a journal without the
+    # outputs' key: see SCHEMA).
+    scan_from: int = 0
 
 
 class Journal:
@@ -242,18 +297,25 @@ class Journal:
         self._checkpointer: Checkpointer | None = None
         if isinstance(self._db, sqlite3.Connection):
             self._db.execute("PRAGMA synchronous=NORMAL")
-        create_schema(self._db, SCHEMA + (_SHARED_SCHEMA if self._shared else ""),
-                      upgrade=_audit_table_to_log)
-        self._lines: dict[str, _LineCounters] = {
-            line: _LineCounters(last_in, last_out, last_ack)
-            for line, last_in, last_out, last_ack in self._db.execute(
-                "SELECT line, last_in, last_out, last_ack FROM line_state"
-            )
-        }
+        create_schema(self._db, KEYED_SCHEMA + _SHARED_SCHEMA if self._shared else SCHEMA,
+                      upgrade=_upgrade)
+        self._keyed = outputs_keyed(self._db)
+        self._insert_output = (
+            "INSERT INTO outputs (line, seq, input_id, created_at, mke, sender, dest, text)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)" if self._keyed else
+            "INSERT INTO outputs (rowid, line, seq, input_id, created_at, mke, sender, dest,"
+            " text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        self._lines = self._read_counters()
         self._dirty: set[str] = set()
-        # The last input id given on a SQLite journal, whose one writer is this process: read
-        # from the table for the first input and again after a rollback (see _input_ids).
+        # The last input id and output rowid given on a SQLite journal, whose one writer is
+        # this process: read from the table for the first and again after a rollback (see
+        # _input_ids, _output_ids).
         self._last_input: int | None = None
+        self._last_output: int | None = None
+        # Where each line's last read of outputs ended, (seq, rowid): the next page of a
+        # backlog is scanned from there (see outputs_after).
+        self._read_to: dict[str, tuple[int, int]] = {}
         # Delivery records wait for the next commit, like acknowledgements (see note_delivered).
         self._audit_pending: list[AuditRecord] = []
         # The open transaction (one writer, on the event loop thread).
@@ -401,10 +463,10 @@ class Journal:
                 at = r.at
                 text = at.isoformat()
             rows.append((text, r.event, r.line, r.ori, r.mke, r.in_seq, r.out_seq, r.outcome,
-                         r.last_seq))
+                         r.last_seq, r.out_id, r.last_id))
         self._db.executemany(
             "INSERT INTO audit_log (at, event, line, ori, mke, in_seq, out_seq, outcome,"
-            " last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " last_seq, out_id, last_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -421,11 +483,12 @@ class Journal:
         if not self._dirty:
             return
         self._db.executemany(
-            "INSERT INTO line_state (line, last_in, last_out, last_ack) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (line) DO UPDATE SET last_in = excluded.last_in,"
-            " last_out = excluded.last_out, last_ack = excluded.last_ack",
+            "INSERT INTO line_state (line, last_in, last_out, last_ack, scan_from)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (line) DO UPDATE SET"
+            " last_in = excluded.last_in, last_out = excluded.last_out,"
+            " last_ack = excluded.last_ack, scan_from = excluded.scan_from",
             [
-                (line, c.last_in, c.last_out, c.last_ack)
+                (line, c.last_in, c.last_out, c.last_ack, c.scan_from)
                 for line in self._dirty
                 for c in (self._lines[line],)
             ],
@@ -443,15 +506,20 @@ class Journal:
             (wanted,),
         ))
 
+    def _read_counters(self) -> dict[str, _LineCounters]:
+        return {
+            line: _LineCounters(*counters)
+            for line, *counters in self._db.execute(
+                "SELECT line, last_in, last_out, last_ack, scan_from FROM line_state"
+            )
+        }
+
     def _reload_counters(self) -> None:
         self._dirty.clear()
         self._last_input = None
-        self._lines = {
-            line: _LineCounters(last_in, last_out, last_ack)
-            for line, last_in, last_out, last_ack in self._db.execute(
-                "SELECT line, last_in, last_out, last_ack FROM line_state"
-            )
-        }
+        self._last_output = None
+        self._read_to.clear()
+        self._lines = self._read_counters()
 
     def record_lines(
         self,
@@ -511,7 +579,17 @@ class Journal:
         """
         counters = self._counters(line)
         counters.last_ack = min(max(counters.last_ack, seq), counters.last_out)
+        if counters.last_ack == counters.last_out and not self._keyed:
+            # Everything acknowledged: the line's next output is the next rowid, or after.
+            counters.scan_from = self._next_rowid()
         return counters.last_ack
+
+    def _next_rowid(self) -> int:
+        """The rowid of the next output stored (a journal without the outputs' key)."""
+        if self._last_output is None:
+            self._last_output = int(
+                self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM outputs").fetchone()[0])
+        return self._last_output + 1
 
     def note_delivered(self, records: Iterable[AuditRecord]) -> None:
         """Keep delivery audit records for the next commit (:meth:`flush` or a transaction).
@@ -552,6 +630,8 @@ class Journal:
             rows = []
             # The outputs of a batch share one clock reading: its text is written once.
             created: tuple[datetime | None, str] = (None, "")
+            # The rowid of the output stored last (None: the journal keeps the outputs' key).
+            rowid = None if self._keyed else self._next_rowid() - 1
             for out in outputs:
                 counters = self._counters(out.line)
                 counters.last_out += 1
@@ -559,14 +639,17 @@ class Journal:
                 text = render(out, seq)
                 if created[0] is not out.out_time:
                     created = (out.out_time, out.out_time.isoformat())
-                rows.append((out.line, seq, out.input_id, created[1], out.mke,
+                if rowid is not None:
+                    rowid += 1
+                rows.append((rowid, out.line, seq, out.input_id, created[1], out.mke,
                              out.sender, out.dest, text))
-                stored.append(StoredOutput(out.line, seq, text, out.mke, out.dest, out.in_time))
-            self._db.executemany(
-                "INSERT INTO outputs (line, seq, input_id, created_at, mke, sender, dest, text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+                stored.append(StoredOutput(out.line, seq, text, out.mke, out.dest, out.in_time,
+                                           rowid))
+            if rowid is None:
+                self._db.executemany(self._insert_output, [row[1:] for row in rows])
+            else:
+                self._db.executemany(self._insert_output, rows)
+                self._last_output = rowid
             self._mark_processed(list(input_ids), failed)
         return stored
 
@@ -602,14 +685,37 @@ class Journal:
         """
         # PostgreSQL refuses a negative LIMIT (and SQLite a NULL one).
         limit_or_all = limit if limit >= 0 else _NO_LIMIT
-        return [
-            StoredOutput(line, number, text, mke, dest)
-            for number, text, mke, dest in self._db.execute(
-                "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (line, seq, limit_or_all),
-            )
-        ]
+        if self._keyed:
+            return [
+                StoredOutput(line, number, text, mke, dest)
+                for number, text, mke, dest in self._db.execute(
+                    "SELECT seq, text, mke, dest FROM outputs WHERE line = ? AND seq > ?"
+                    " ORDER BY seq LIMIT ?",
+                    (line, seq, limit_or_all),
+                )
+            ]
+        # Without the key, scanned forward from a rowid below the first wanted (see SCHEMA):
+        # the line's scan_from (asked from its acknowledgement or after), or where its last
+        # read ended when this one goes on from there.
+        counters = self._lines.get(line)
+        start = counters.scan_from if counters is not None and seq >= counters.last_ack else 0
+        read_to = self._read_to.get(line)
+        if read_to is not None and seq >= read_to[0]:
+            start = max(start, read_to[1] + 1)
+        rows = self._db.execute(
+            "SELECT rowid, seq, text, mke, dest FROM outputs"
+            " WHERE rowid >= ? AND line = ? AND seq > ? ORDER BY rowid LIMIT ?",
+            (start, line, seq, limit_or_all),
+        ).fetchall()
+        if rows:
+            self._read_to[line] = (rows[-1][1], rows[-1][0])
+            if (counters is not None and seq == counters.last_ack
+                    and rows[0][0] > counters.scan_from):
+                # The first output not acknowledged: later scans of the line start there.
+                counters.scan_from = rows[0][0]
+                self._dirty.add(line)
+        return [StoredOutput(line, number, text, mke, dest, None, rowid)
+                for rowid, number, text, mke, dest in rows]
 
     def unprocessed_inputs(self) -> list[JournaledInput]:
         """Inputs journaled whose outputs were never stored (a crash in between); on a shared

@@ -4,6 +4,8 @@ record in the journal that survives restarts; ``iaqgw audit`` prints it."""
 import asyncio
 import json
 import os
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,14 @@ from reliability_tools import LoadLine
 from typer.testing import CliRunner, Result
 
 from gateway.cli import app
-from gateway.journal import AuditRecord, Journal, PendingOutput, StoredOutput, delivery_records
+from gateway.journal import (
+    KEYED_SCHEMA,
+    AuditRecord,
+    Journal,
+    PendingOutput,
+    StoredOutput,
+    delivery_records,
+)
 from gateway.store import Location, connect, relation_kind
 
 CA = "CA0000000"
@@ -175,9 +184,15 @@ def test_since_that_is_no_time_is_bad_usage(tmp_path: Path, since: str) -> None:
     assert (tail.exit_code, tail.stderr) == (2, done.stderr)
 
 
-def test_a_batch_delivered_is_a_row_a_line_and_an_entry_an_output(tmp_path: Path) -> None:
+# What a batch of five outputs to two lines, delivered, gives: (line, ori, mke, out_seq).
+BATCH_DELIVERED = [("CA", CA, "AM", 1), ("CA", CA, "IAR", 2), ("CA", "CA", "SM", 3),
+                   ("TX", "TX0000000", "AM", 1), ("TX", "TX0000000", "IAR", 2)]
+
+
+def deliver_a_batch(location: Location) -> None:
+    """Store the outputs of BATCH_DELIVERED in one batch and note each line's delivery."""
     at = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
-    journal = Journal(journal_of(tmp_path))
+    journal = Journal(location)
     pending = [
         PendingOutput(line, None, mke, "LESC", dest, None, "BODY", at, 0, at)
         for line, mke, dest in (("CA", "AM", CA), ("TX", "AM", "TX0000000"), ("CA", "IAR", CA),
@@ -188,18 +203,39 @@ def test_a_batch_delivered_is_a_row_a_line_and_an_entry_an_output(tmp_path: Path
         journal.note_delivered(
             delivery_records(at, line, [o for o in stored if o.line == line], "live"))
     journal.close()
-    db = connect(journal_of(tmp_path))
+
+
+def assert_batch_delivered(data_dir: Path) -> None:
+    """The trail of deliver_a_batch: a row a line in the table, an entry an output."""
+    db = connect(journal_of(data_dir))
     try:
         assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 2
         # The view gives an output a row, as the table of that name did.
         view = db.execute("SELECT line, ori, mke, out_seq FROM audit ORDER BY line, out_seq")
-        assert view.fetchall() == [("CA", CA, "AM", 1), ("CA", CA, "IAR", 2), ("CA", "CA", "SM", 3),
-                                   ("TX", "TX0000000", "AM", 1), ("TX", "TX0000000", "IAR", 2)]
+        assert view.fetchall() == BATCH_DELIVERED
     finally:
         db.close()
-    assert [(r["line"], r["mke"], r["out_seq"]) for r in audit_rows(tmp_path)] == [
-        ("CA", "AM", 1), ("CA", "IAR", 2), ("CA", "SM", 3), ("TX", "AM", 1), ("TX", "IAR", 2)]
-    assert [r["out_seq"] for r in audit_rows(tmp_path, "--limit", "2")] == [1, 2]
+    assert [(r["line"], r["ori"], r["mke"], r["out_seq"])
+            for r in audit_rows(data_dir)] == BATCH_DELIVERED
+    assert [r["out_seq"] for r in audit_rows(data_dir, "--limit", "2")] == [1, 2]
+
+
+def test_a_batch_delivered_is_a_row_a_line_and_an_entry_an_output(tmp_path: Path) -> None:
+    deliver_a_batch(journal_of(tmp_path))
+    assert_batch_delivered(tmp_path)
+
+
+def test_a_journal_that_keeps_the_outputs_key_joins_its_trail_by_it(tmp_path: Path) -> None:
+    location = tmp_path / "journal.sqlite3"
+    # A journal made before round 15 of issue 13: its outputs keyed, no rowids in its trail.
+    with closing(sqlite3.connect(location)) as db:
+        db.executescript(KEYED_SCHEMA)
+        db.execute("ALTER TABLE audit_log DROP COLUMN out_id")
+        db.execute("ALTER TABLE audit_log DROP COLUMN last_id")
+    deliver_a_batch(location)
+    with closing(sqlite3.connect(location)) as db:
+        assert db.execute("SELECT out_id, last_id FROM audit_log").fetchall() == [(None, None)] * 2
+    assert_batch_delivered(tmp_path)
 
 
 def test_a_journal_of_an_earlier_version_keeps_its_trail(tmp_path: Path) -> None:
@@ -234,7 +270,7 @@ def test_a_journal_of_an_earlier_version_keeps_its_trail(tmp_path: Path) -> None
 def test_delivery_records_cover_each_output_once(gaps: list[int], outcome: str) -> None:
     at = datetime(2026, 12, 3, tzinfo=UTC)
     seqs = [sum(gaps[: i + 1]) for i in range(len(gaps))]
-    outputs = [StoredOutput("CA", seq, "", f"M{seq}", f"D{seq}") for seq in seqs]
+    outputs = [StoredOutput("CA", seq, "", f"M{seq}", f"D{seq}", None, 10 * seq) for seq in seqs]
     records = delivery_records(at, "CA", outputs, outcome)
     covered = [seq for r in records
                for seq in range(r.out_seq or 0, (r.last_seq or r.out_seq or 0) + 1)]
@@ -246,3 +282,6 @@ def test_delivery_records_cover_each_output_once(gaps: list[int], outcome: str) 
         # An output alone keeps its destination and key; a run reads them from its outputs.
         alone = r.last_seq is None
         assert (r.ori, r.mke) == ((f"D{r.out_seq}", f"M{r.out_seq}") if alone else (None, None))
+        # And the rowids of its first and last outputs (the last, of a run only).
+        assert (r.out_id, r.last_id) == (10 * (r.out_seq or 0),
+                                         None if alone else 10 * (r.last_seq or 0))
