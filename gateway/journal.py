@@ -310,7 +310,7 @@ class Journal:
         self._dirty: set[str] = set()
         # The last input id and output rowid given on a SQLite journal, whose one writer is
         # this process: read from the table for the first and again after a rollback (see
-        # _input_ids, _output_ids).
+        # _input_ids, _next_rowid).
         self._last_input: int | None = None
         self._last_output: int | None = None
         # Where each line's last read of outputs ended, (seq, rowid): the next page of a
