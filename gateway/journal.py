@@ -515,11 +515,20 @@ class Journal:
         }
 
     def _reload_counters(self) -> None:
+        """Read the counters as committed after a rollback, but for acknowledgements not
+        written yet, kept like the delivery records waiting with them: they acknowledge
+        outputs committed before (no other was delivered), which the rollback did not undo."""
+        acked = {line: counters.last_ack for line, counters in self._lines.items()}
         self._dirty.clear()
         self._last_input = None
         self._last_output = None
         self._read_to.clear()
         self._lines = self._read_counters()
+        for line, last_ack in acked.items():
+            counters = self._lines.get(line)
+            if counters is not None and last_ack > counters.last_ack:
+                counters.last_ack = min(last_ack, counters.last_out)
+                self._dirty.add(line)
 
     def record_lines(
         self,

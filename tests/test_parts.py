@@ -215,6 +215,23 @@ def test_input_ids_follow_the_largest_stored_across_a_rollback_and_a_reopen(
     ]
 
 
+def test_an_acknowledgement_outlives_a_batch_rolled_back_after_it(
+    journal: Journal, tmp_path: Path
+) -> None:
+    journal.store_outputs([], [pending("CA", "ONE"), pending("CA", "TWO")], render_output)
+    assert journal.acknowledge("CA", 2) == 2
+    # The next batch fails before anything wrote the acknowledgement: only the batch is
+    # undone, and the acknowledgement is written with the next commit.
+    with pytest.raises(RuntimeError), journal.transaction():
+        journal.store_outputs([], [pending("CA", "LOST")], render_output)
+        raise RuntimeError("refused")
+    assert (journal.last_ack("CA"), journal.last_out("CA")) == (2, 2)
+    assert committed(tmp_path, "SELECT last_ack FROM line_state") == [(0,)]
+    journal.flush()
+    assert committed(tmp_path, "SELECT last_out, last_ack FROM line_state") == [(2, 2)]
+    assert [o.seq for o in journal.outputs_after("CA", journal.last_ack("CA"))] == []
+
+
 def test_a_journal_without_a_bus_has_none_of_the_bus_tables(
     journal: Journal, tmp_path: Path
 ) -> None:
