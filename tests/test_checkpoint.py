@@ -53,10 +53,8 @@ def test_commits_leave_the_wal_to_the_checkpointer_which_copies_it(tmp_path: Pat
     journal.checkpoint_apart(log=None)
     try:
         journal.record_lines(datetime.now(UTC), [("CA", [(f"TEXT {n}", None) for n in range(50)])])
-        deadline = time.monotonic() + 10
-        while rows_in_database_file(path) != 50:
-            assert time.monotonic() < deadline, "the WAL was never copied into the file"
-            time.sleep(0.05)
+        wait_for_rows_in_database_file(path, 50)
+        assert rows_in_database_file(path) == 50
         assert len(checkpointers()) == 1
     finally:
         journal.close()
