@@ -35,7 +35,7 @@ _URL_SCHEMES: Final = ("postgresql://", "postgres://")
 # Python 3.11's sqlite3 adapts every parameter that is not an exact int, float, str or bytes
 # before binding it. For None (a NULL) that is an attribute looked up on a type and missed,
 # whose AttributeError message is formatted and thrown away: about 1,800 instructions a NULL,
-# a dozen NULLs an IAQ (docs/benchmarks.md, round 15). An adapter registered for a type is
+# some seven NULLs an IAQ (docs/benchmarks.md, round 15). An adapter registered for a type is
 # found first; a dict's ``get``, a C function, gives None back, which is bound as NULL.
 _NOTHING: Final[dict[None, None]] = {}
 sqlite3.register_adapter(type(None), _NOTHING.get)
