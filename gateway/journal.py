@@ -34,7 +34,6 @@ from gateway.store import (
     Transaction,
     Writer,
     begin,
-    columns,
     connect,
     create_schema,
     first_line,
@@ -42,6 +41,7 @@ from gateway.store import (
     postgres_ddl,
     relation_kind,
 )
+from responders.base import POSTGRESQL, SQLITE, table_columns
 
 # inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
 # had an exchange aborted by a failing pipeline step (SPEC.md §11); like a processed one, it is
@@ -132,6 +132,7 @@ KEYED_SCHEMA: Final = _TABLES.format(
     run=RUN_BY_KEY.format(last="a.last_seq"))
 # Columns a journal of an earlier version lacks: (table, column).
 _ADDED_COLUMNS: Final = (
+    ("audit_log", "last_seq INTEGER"),
     ("audit_log", "out_id INTEGER"),
     ("audit_log", "last_id INTEGER"),
     ("line_state", "scan_from INTEGER NOT NULL DEFAULT 0"),
@@ -244,12 +245,12 @@ def _upgrade(db: Writer) -> None:
     the columns added since (no row rewritten: they start empty, or 0)."""
     if relation_kind(db, "audit") == "table":
         db.execute("ALTER TABLE audit RENAME TO audit_log")
-        db.execute("ALTER TABLE audit_log ADD COLUMN last_seq INTEGER")
+    sqlite = isinstance(db, sqlite3.Connection)
     for table, column in _ADDED_COLUMNS:
-        present = columns(db, table)
+        present = table_columns(db, table, SQLITE if sqlite else POSTGRESQL)
         if present and column.split()[0] not in present:
             ddl = f"ALTER TABLE {table} ADD COLUMN {column}"
-            db.execute(ddl if isinstance(db, sqlite3.Connection) else postgres_ddl(ddl))
+            db.execute(ddl if sqlite else postgres_ddl(ddl))
 
 
 def outputs_keyed(db: Writer) -> bool:

@@ -313,15 +313,6 @@ def relation_kind(db: Writer, name: str) -> str | None:
     return {"r": "table", "v": "view"}.get(row[0]) if row else None
 
 
-def columns(db: Writer, table: str) -> set[str]:
-    """The names of a table's columns (none when it is missing)."""
-    if isinstance(db, sqlite3.Connection):
-        return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-    return {row[0] for row in db.execute(
-        "SELECT column_name FROM information_schema.columns"
-        " WHERE table_name = ? AND table_schema = current_schema()", (table,))}
-
-
 @contextmanager
 def immediate(db: Writer) -> Iterator[Transaction]:
     """A write transaction on ``db``: committed when the block ends, rolled back if it raises."""

@@ -196,6 +196,18 @@ class Connection(Protocol):
         ...
 
 
+_COLUMNS_OF: Final = {
+    SQLITE: "SELECT name FROM pragma_table_info(?)",
+    POSTGRESQL: "SELECT column_name FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name = ?",
+}
+
+
+def table_columns(db: Connection, table: str, dialect: str = SQLITE) -> frozenset[str]:
+    """The columns a table of the store has (none when it has no such table)."""
+    return frozenset(str(row[0]) for row in db.execute(_COLUMNS_OF[dialect], (table,)))
+
+
 class Transaction(Protocol):
     """The switch's open transaction on its database; a service writes its effects through it."""
 

@@ -27,7 +27,8 @@ from gateway.app import Gateway
 from gateway.cli import app
 from gateway.datafiles import load_lines, load_oris
 from gateway.store import FileStore
-from responders.lesc.casebook import create_tables, table_columns
+from responders.base import table_columns
+from responders.lesc.casebook import create_tables
 from routing.lines import dev_key, ident_bureau_ori
 from routing.oris import FBI_CJIS_ORI
 from simulator.client import LineClient, Received

@@ -20,7 +20,15 @@ from typing import Any, Final
 
 import orjson
 
-from responders.base import POSTGRESQL, SQLITE, Clock, Connection, ServiceStore, Transaction
+from responders.base import (
+    POSTGRESQL,
+    SQLITE,
+    Clock,
+    Connection,
+    ServiceStore,
+    Transaction,
+    table_columns,
+)
 from responders.lesc.desk import (
     ANSWERED,
     CLOSED,
@@ -132,18 +140,6 @@ HIT_ANSWERS: Final = {
 }
 NAME_MAX: Final = 30
 REMARK_MAX: Final = 200
-
-
-_COLUMNS_OF: Final = {
-    SQLITE: "SELECT name FROM pragma_table_info(?)",
-    POSTGRESQL: "SELECT column_name FROM information_schema.columns"
-    " WHERE table_schema = current_schema() AND table_name = ?",
-}
-
-
-def table_columns(db: Connection, table: str, dialect: str = SQLITE) -> frozenset[str]:
-    """The columns a table of the store has (none when it has no such table)."""
-    return frozenset(str(row[0]) for row in db.execute(_COLUMNS_OF[dialect], (table,)))
 
 
 def create_tables(store: ServiceStore) -> None:

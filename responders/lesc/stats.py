@@ -24,8 +24,7 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
-from responders.base import POSTGRESQL, SQLITE, Connection
-from responders.lesc.casebook import table_columns
+from responders.base import POSTGRESQL, SQLITE, Connection, table_columns
 from responders.lesc.desk import CLOSED, CONFIRMED, HIT, NOT_CONFIRMED
 from responders.lesc.indices.finding import parse_listing
 
