@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from gateway.clock import Clock
 from gateway.journal import AuditRecord, Journal, StoredOutput, delivery_records
+from gateway.logs import info_each
 from gateway.metrics import NO_HOOKS, Hooks
 
 
@@ -153,6 +154,7 @@ class Delivery:
             by_line.setdefault(output.line, []).append(output)
         now: datetime | None = None
         audit: list[AuditRecord] = []
+        delivered: list[dict[str, Any]] = []
         for line, batch in by_line.items():
             if outcome == "live" and line in self._backlog:
                 # Stored already; the backlog pages reach it in order.
@@ -180,15 +182,13 @@ class Delivery:
                     arrived = output.in_time
                     latency = (None if arrived is None
                                else round((now - arrived).total_seconds() * 1000, 3))
-                self._log.info(
-                    "message.delivered",
-                    line=line,
-                    dest=output.dest,
-                    mke=output.mke,
-                    out_seq=output.seq,
-                    latency_ms=latency,
-                )
+                delivered.append({"line": line, "dest": output.dest, "mke": output.mke,
+                                  "out_seq": output.seq, "latency_ms": latency})
                 self._hooks.delivered(line, output.mke, latency)
+        if delivered:
+            # Handed to their sessions in this one call: the lines share a stamp, as the
+            # delivery records share `now`.
+            info_each(self._log, "message.delivered", delivered)
         if audit:
             self._journal.note_delivered(audit)
             self._flush_soon()

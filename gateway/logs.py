@@ -11,7 +11,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO, Literal, TextIO
 
 import orjson
@@ -140,7 +140,7 @@ def _json_lines(threshold: int) -> type[Any]:
     """structlog's filtering bound logger at ``threshold`` whose events skip the processor
     chain: each is rendered as the chain merge_contextvars, add_log_level, UtcStamp and
     JSONRenderer(orjson) renders it (the same keys in the same order), inline, in half
-    the time."""
+    the time; ``info_each`` renders lines of one moment (:func:`info_each`) together."""
     stamp = UtcStamp()
     now = stamp.now
     dumps = orjson.dumps
@@ -174,11 +174,45 @@ def _json_lines(threshold: int) -> type[Any]:
         event_dict["ts"] = now()
         return self._logger.info(dumps(event_dict, default=_unserializable))
 
+    def info_each(self: Any, event: str, rows: Iterable[dict[str, Any]]) -> None:
+        # Lines of one moment: one stamp, one context merge, one buffered write for them all.
+        context = self._context
+        merged: EventDict = {}
+        merge_contextvars(None, "info", merged)
+        ts = now()
+        # Copied as rendered, as BufferedLines copies a line: orjson's bytes are freed at once.
+        block = bytearray()
+        for row in rows:
+            event_dict = {**context, **row} if context else row
+            event_dict["event"] = event
+            for key, value in merged.items():
+                event_dict.setdefault(key, value)
+            event_dict["level"] = "info"
+            event_dict["ts"] = ts
+            if block:
+                block += b"\n"
+            block += dumps(event_dict, default=_unserializable)
+        if block:
+            self._logger.info(block)
+
     base = structlog.make_filtering_bound_logger(threshold)
     methods: dict[str, Any] = {"_proxy_to_logger": _proxy_to_logger}
     if threshold <= logging.INFO:
         methods["info"] = info
+        methods["info_each"] = info_each
     return type(f"JsonLines{base.__name__}", (base,), methods)
+
+
+def info_each(log: Any, event: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Log ``event`` at INFO once for each row of keys, as ``log.info(event, **row)`` each
+    would, for lines of one moment (the outputs of one delivery): the JSON-lines logger gives
+    them one ``ts`` and writes them together. A row's dict becomes its event's."""
+    each = getattr(log, "info_each", None)
+    if each is not None:
+        each(event, rows)
+        return
+    for row in rows:
+        log.info(event, **row)
 
 
 def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO | None = None,

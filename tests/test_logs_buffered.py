@@ -19,7 +19,7 @@ import pytest
 import structlog
 from paths import RECORDS
 
-from gateway.logs import BufferedLines, UtcStamp, configure_logging, get_logger
+from gateway.logs import BufferedLines, UtcStamp, configure_logging, get_logger, info_each
 
 
 class Writes(io.BytesIO):
@@ -289,3 +289,47 @@ def test_info_lines_are_what_structlogs_chain_renders(restore_logging: None) -> 
         "by position a 3", "by name v", "empty mapping {}", "unbound"
     ]
     assert got[0]["line"] == "given" and got[0]["request"] == "r1"
+
+
+def test_lines_of_one_moment_are_what_structlogs_chain_renders(restore_logging: None) -> None:
+    """``info_each`` gives each row the line ``info`` would (keys, values, order; context
+    variables and bound keys, a row's keys over bound ones), one ``ts`` for all of them."""
+    rows: list[dict[str, Any]] = [{"line": "CA", "out_seq": 1, "latency_ms": 0.5},
+                                  {"line": "TX", "out_seq": 2}, {"odd": Odd(), "none": None}]
+
+    def emit(log: Any) -> None:
+        structlog.contextvars.bind_contextvars(request="r1", out_seq=0)
+        try:
+            bound = log.bind(line="bound")
+            # The chain's logger has no info_each: the function logs row by row for it.
+            info_each(bound, "message.delivered", [dict(row) for row in rows])
+            info_each(bound, "nothing", [])
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    ours = io.TextIOWrapper(Writes(), write_through=True)
+    configure_logging("json", "INFO", ours)
+    stream = ours.buffer
+    assert isinstance(stream, Writes)
+
+    async def run() -> None:
+        emit(get_logger())
+        await asyncio.sleep(0)
+
+    asyncio.run(run())
+    stamps = {orjson.loads(line)["ts"] for line in stream.getvalue().splitlines()}
+    expected, got = rendered_both(emit)
+    assert got == expected
+    assert [line["line"] for line in got] == ["CA", "TX", "bound"]
+    assert got[1]["out_seq"] == 2 and got[1]["request"] == "r1" and got[2]["odd"] == "<odd>"
+    assert len(stamps) == 1 and stream.writes == 1
+
+
+def test_lines_of_one_moment_below_the_level_are_not_written(restore_logging: None) -> None:
+    out = io.TextIOWrapper(Writes(), write_through=True)
+    configure_logging("json", "WARNING", out)
+    info_each(get_logger().bind(), "message.delivered", [{"line": "CA"}])
+    get_logger().warning("shown")
+    stream = out.buffer
+    assert isinstance(stream, Writes)
+    assert [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["shown"]
