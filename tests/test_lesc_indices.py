@@ -352,7 +352,7 @@ INDEX_NAME = st.from_regex(r"[A-Z][A-Z0-9]{0,11}", fullmatch=True)
 
 @given(st.lists(st.tuples(INDEX_NAME, st.booleans()), min_size=1, unique_by=lambda p: p[0]))
 def test_listing_reads_back(pairs: list[tuple[str, bool]]) -> None:
-    assert parse_listing(format_listing(pairs)) == pairs
+    assert parse_listing(format_listing(IndexFinding(*pair) for pair in pairs)) == pairs
 
 
 @given(st.text(max_size=40))
@@ -361,7 +361,7 @@ def test_any_listing_text_reads_or_is_refused(text: str) -> None:
         pairs = parse_listing(text)
     except ValueError:
         return
-    assert format_listing(pairs) == text
+    assert format_listing(IndexFinding(*pair) for pair in pairs) == text
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from responders.base import Exchange
@@ -33,6 +33,12 @@ class IndexFinding:
     detail: tuple[tuple[str, str], ...] = ()
     summary: str = ""
     repositories: int = 0
+    # Its entry in the listing ("CIS NRF"): the name checked and the text written once, as
+    # the finding is made (most are each index's one MISS, made at import).
+    entry: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entry", listing_entry(self.index, self.hit))
 
 
 def add_finding(exchange: Exchange, finding: IndexFinding) -> None:
@@ -51,21 +57,20 @@ def listing_of(exchange: Exchange) -> str:
     return listing
 
 
-def format_listing(findings: Iterable[tuple[str, bool] | IndexFinding]) -> str:
+def format_listing(findings: Iterable[IndexFinding]) -> str:
     """The ``IDX/`` value: each index searched, in order, with HIT or NRF."""
-    entries = []
-    for finding in findings:
-        if isinstance(finding, IndexFinding):
-            name, hit = finding.index, finding.hit
-        else:
-            name, hit = finding
-        pair = _entries.get(name)
-        if pair is None:
-            if _NAME_RE.fullmatch(name) is None:
-                raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
-            pair = _entries[name] = (f"{name} {NO_RECORD}", f"{name} {HIT}")
-        entries.append(pair[hit])
-    return _SEPARATOR.join(entries)
+    return _SEPARATOR.join([finding.entry for finding in findings])
+
+
+def listing_entry(name: str, hit: bool) -> str:
+    """An index's entry in the ``IDX/`` value; ValueError for a name the listing could not
+    read back."""
+    pair = _entries.get(name)
+    if pair is None:
+        if _NAME_RE.fullmatch(name) is None:
+            raise ValueError(f"{name!r} is not an index name: 1 to 12 capitals and digits")
+        pair = _entries[name] = (f"{name} {NO_RECORD}", f"{name} {HIT}")
+    return pair[hit]
 
 
 def parse_listing(text: str) -> list[tuple[str, bool]]:
