@@ -38,7 +38,7 @@ class IndexFinding:
     entry: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "entry", listing_entry(self.index, self.hit))
+        object.__setattr__(self, "entry", _listing_entry(self.index, self.hit))
 
 
 def add_finding(exchange: Exchange, finding: IndexFinding) -> None:
@@ -62,7 +62,7 @@ def format_listing(findings: Iterable[IndexFinding]) -> str:
     return _SEPARATOR.join([finding.entry for finding in findings])
 
 
-def listing_entry(name: str, hit: bool) -> str:
+def _listing_entry(name: str, hit: bool) -> str:
     """An index's entry in the ``IDX/`` value; ValueError for a name the listing could not
     read back."""
     pair = _entries.get(name)
