@@ -219,13 +219,14 @@ class Odd:
 
 def rendered_both(emit: Callable[[Any], None]) -> tuple[list[Any], list[Any]]:
     """The lines ``emit`` logs through structlog's processor chain merge_contextvars,
-    add_log_level, TimeStamper and JSONRenderer, and through ours, parsed, without ``ts``
-    after checking the key order."""
+    add_log_level, TimeStamper, format_exc_info and JSONRenderer, and through ours, parsed,
+    without ``ts`` after checking the key order."""
     chain = io.StringIO()
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars,
                     structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+                    structlog.processors.format_exc_info,
                     structlog.processors.JSONRenderer(serializer=lambda *a, **k: orjson.dumps(
                         *a, **k).decode())],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
@@ -266,6 +267,9 @@ def test_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
     expected, got = rendered_both(emit)
     assert got == expected
     assert len(got) == 6 and got[0]["odd"] == "<odd>"
+    # log.exception: the traceback as text, not ``exc_info: true``.
+    boom = got[3]
+    assert "exc_info" not in boom and "ZeroDivisionError" in boom["exception"]
 
 
 def test_info_lines_are_what_structlogs_chain_renders(restore_logging: None) -> None:
