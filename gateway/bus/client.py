@@ -25,6 +25,8 @@ One ``BusClient`` is one connection: after it ends, make a new one.
 
 import asyncio
 import contextlib
+import os
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -491,6 +493,16 @@ class BusClient:
         except Exception as exc:
             self._unwatch()
             self._end(BusError(f"reading from the broker: {exc!r}"))
+            return
+        # uvloop closes a socket's watch for good when the socket reports an error (a reset)
+        # and runs this reader once more first: data read before the error leaves the error
+        # unseen by paho, and without this the connection would hang until a keepalive.
+        sock = client.socket()
+        error = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                 if isinstance(sock, socket.socket) else 0)
+        if error:
+            self._unwatch()
+            self._end(BusError(f"connection lost: {os.strerror(error)}"))
 
     def _write(self) -> None:
         try:
