@@ -1,5 +1,6 @@
 """Fixtures: a real gateway on a loopback port with real SQLite files, and line clients."""
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from gateway_process import GatewayProcess
 from hypothesis import settings as hypothesis_settings
 from mqtt_broker import Broker, free_port, start_instances
@@ -22,6 +24,15 @@ hypothesis_settings.register_profile("ci", deadline=None, max_examples=200)
 hypothesis_settings.load_profile("ci")
 
 configure_logging("json", os.environ.get("IAQGW_TEST_LOG_LEVEL", "WARNING"))
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests and fixtures run on uvloop, the loop ``iaqgw serve`` and the simulator run
+    on: libuv reports some socket faults differently from asyncio's selector loop
+    (docs/scale-out.md, "The MQTT client")."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def gateway_settings(tmp_path: Path, **overrides: Any) -> Settings:

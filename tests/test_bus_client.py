@@ -7,7 +7,6 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import uvloop
 from mqtt_broker import GATEWAY_ACCOUNT, Broker, free_port
 
 from gateway.bus.client import (
@@ -135,29 +134,26 @@ async def test_receive_and_publish_fail_once_the_broker_is_gone(
         await ca.publish_acked(input_topic("CA"), b"TOO LATE")
 
 
-def test_a_reset_right_behind_a_message_ends_the_connection_on_uvloop() -> None:
-    # uvloop stops watching a socket that reports an error (the broker's reset) after one last
-    # read: the message read then must not hide the reset (the gateway's loop is uvloop).
-    async def scenario() -> None:
-        with socket.create_server(("127.0.0.1", 0)) as server:
-            client = BusClient("127.0.0.1", server.getsockname()[1], identifier="test-reset")
-            connecting = asyncio.create_task(client.connect())
-            broker, _ = await asyncio.to_thread(server.accept)
-            with broker:
-                assert (await asyncio.to_thread(broker.recv, 4096))[0] == 0x10  # CONNECT
-                broker.sendall(b"\x20\x03\x00\x00\x00")  # CONNACK, accepted, no properties
-                await connecting
-                # Sent from the loop's own thread: the client reads nothing before the reset.
-                body = struct.pack(">H", 1) + b"t" + b"\x00" + b"LAST WORDS"  # QoS 0 PUBLISH
-                broker.sendall(bytes([0x30, len(body)]) + body)
-                broker.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            (message,) = await asyncio.wait_for(client.receive(10), 5)
-            assert message.payload == b"LAST WORDS"
-            with pytest.raises(BusError, match="connection lost"):
-                await asyncio.wait_for(client.receive(10), 5)
-            await client.close()
-
-    uvloop.run(scenario())
+async def test_a_reset_right_behind_a_message_ends_the_connection() -> None:
+    # uvloop (conftest) stops watching a socket that reports an error (the broker's reset)
+    # after one last read: the message read then must not hide the reset.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = BusClient("127.0.0.1", server.getsockname()[1], identifier="test-reset")
+        connecting = asyncio.create_task(client.connect())
+        broker, _ = await asyncio.to_thread(server.accept)
+        with broker:
+            assert (await asyncio.to_thread(broker.recv, 4096))[0] == 0x10  # CONNECT
+            broker.sendall(b"\x20\x03\x00\x00\x00")  # CONNACK, accepted, no properties
+            await connecting
+            # Sent from the loop's own thread: the client reads nothing before the reset.
+            body = struct.pack(">H", 1) + b"t" + b"\x00" + b"LAST WORDS"  # QoS 0 PUBLISH
+            broker.sendall(bytes([0x30, len(body)]) + body)
+            broker.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        (message,) = await asyncio.wait_for(client.receive(10), 5)
+        assert message.payload == b"LAST WORDS"
+        with pytest.raises(BusError, match="connection lost"):
+            await asyncio.wait_for(client.receive(10), 5)
+        await client.close()
 
 
 async def test_a_connect_given_up_leaves_no_connection_behind(
