@@ -496,7 +496,8 @@ class BusClient:
             return
         # uvloop closes a socket's watch for good when the socket reports an error (a reset)
         # and runs this reader once more first: data read before the error leaves the error
-        # unseen by paho, and without this the connection would hang until a keepalive.
+        # unseen by paho, and without this the connection would hang until its next write
+        # found the closed watch.
         sock = client.socket()
         error = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                  if isinstance(sock, socket.socket) else 0)
