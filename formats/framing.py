@@ -10,10 +10,14 @@ DEFAULT_MAX_TEXT = 16_384
 
 _STX_BYTE = b"\x02"
 _ETX_BYTE = b"\x03"
-# The bytes a frame's text may hold. A text is checked by deleting them (bytes.translate)
-# and looking at what is left: a C loop over a table, some 15 times faster than a regular
-# expression searching for a byte outside the class (14 against 0.9 us for 1,500 bytes).
+_BETWEEN_FRAMES = b"\x03\x02"
+# The bytes a frame's text may hold. A text is checked by bytes.translate through a table
+# that keeps them and changes every other byte (_in_charset): a C loop over a table, some 15
+# times faster than a regular expression searching for a byte outside the class, and with no
+# table to build per call as deleting the allowed bytes has (5.1 against 8.6 thousand
+# instructions for 500 bytes).
 _CHARSET = bytes(range(0x20, 0x7F)) + b"\r\n"
+_KEEP_CHARSET = bytes(byte if byte in _CHARSET else (byte + 1) % 256 for byte in range(256))
 _RAW_LIMIT = 100
 
 
@@ -51,6 +55,19 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Frame | BadFrame]:
         """Consume bytes and return the frames they complete, in order."""
+        if not self._open and data[:1] == _STX_BYTE and data[-1:] == _ETX_BYTE:
+            # A read of whole frames back to back, as a switch writes them: split at each
+            # ETX STX, at C speed, where the loop below takes two passes a frame.
+            texts = data[1:-1].split(_BETWEEN_FRAMES)
+            max_text = self._max_text
+            for text in texts:
+                if len(text) > max_text or _STX_BYTE in text or _ETX_BYTE in text:
+                    break
+            else:
+                return [_complete(text) for text in texts]
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> list[Frame | BadFrame]:
         out: list[Frame | BadFrame] = []
         buf = self._buf
         pos = 0
@@ -106,9 +123,16 @@ class FrameDecoder:
 
 def _complete(raw: bytes) -> Frame | BadFrame:
     """Check the charset of a whole frame's text."""
-    if raw.translate(None, _CHARSET):
+    if not _in_charset(raw):
         return BadFrame("charset", raw[:_RAW_LIMIT])
     return Frame(raw.decode("ascii"))
+
+
+def _in_charset(raw: bytes) -> bool:
+    """Whether every byte of ``raw`` is in the frame charset."""
+    kept = raw.translate(_KEEP_CHARSET)
+    # CPython gives back the very object when no byte changed; the comparison is for a copy.
+    return kept is raw or kept == raw
 
 
 def decode_text(raw: bytes, max_text: int = DEFAULT_MAX_TEXT) -> Frame | BadFrame:
@@ -121,7 +145,7 @@ def decode_text(raw: bytes, max_text: int = DEFAULT_MAX_TEXT) -> Frame | BadFram
 def encode_text(text: str) -> bytes:
     """A frame's text as ASCII bytes, without STX/ETX (an MQTT payload)."""
     # A byte outside the charset (STX/ETX above all) would break the peer's framing.
-    if not text.isascii() or (raw := text.encode("ascii")).translate(None, _CHARSET):
+    if not text.isascii() or not _in_charset(raw := text.encode("ascii")):
         raise MessageError(ErrorCode.FORMAT, "TEXT OUTSIDE THE CHARACTER SET")
     return raw
 

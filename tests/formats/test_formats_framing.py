@@ -257,3 +257,14 @@ def test_decode_text_refuses_exactly_what_leaves_the_charset(raw: bytes) -> None
     outside = OUTSIDE.search(raw.decode("latin-1")) is not None
     assert decode_text(raw) == (BadFrame("charset", raw[:100]) if outside
                                 else Frame(raw.decode("ascii")))
+
+
+@given(
+    st.lists(st.binary(max_size=30) | texts.map(str.encode), max_size=12),
+    st.integers(1, 40),
+)
+def test_frames_back_to_back_in_one_read_follow_the_rules(frames: list[bytes], limit: int) -> None:
+    # A read that starts with STX and ends with ETX takes the decoder's split at ETX STX; any
+    # frame that split cannot take (a delimiter inside, too long) sends the read the long way.
+    stream = b"".join(b"\x02" + frame + b"\x03" for frame in frames)
+    assert FrameDecoder(max_text=limit).feed(stream) == frames_by_rule(stream, limit)
