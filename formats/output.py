@@ -60,9 +60,10 @@ def format_output_parts(mke: str, sender: str, in_time: datetime, in_seq: int,
                         body: str) -> str:
     """:func:`format_output` of an output given by its parts, with no OutputMessage built."""
     marked = f" *{control}" if control else ""
+    # str().zfill rather than a format spec (05d): half the cost, twice an output.
     return (
-        f"{mke}.{sender}\n{_clock(in_time)} {in_seq % SEQ_WRAP:05d}\n"
-        f"{_clock(out_time)} {out_seq % SEQ_WRAP:05d} {dest}{marked}\nTXT\n{body}"
+        f"{mke}.{sender}\n{_clock(in_time)} {str(in_seq % SEQ_WRAP).zfill(5)}\n"
+        f"{_clock(out_time)} {str(out_seq % SEQ_WRAP).zfill(5)} {dest}{marked}\nTXT\n{body}"
     )
 
 

@@ -270,8 +270,9 @@ class Switch:
                 f"{msg.mke} NOT TAKEN BY {dest.address}",
                 "MKE",
             )
-        # By position: by keyword the exchange took 1.5 us to build, this way 1.05.
-        exchange = Exchange(msg, item.line, dest, item.received_at, f"{item.id:010d}",
+        # By position: by keyword the exchange took 1.5 us to build, this way 1.05. The
+        # control number by str().zfill: a format spec (010d) costs twice as much.
+        exchange = Exchange(msg, item.line, dest, item.received_at, str(item.id).zfill(10),
                             self._lines, self._services.runtime(service).state)
         replies = pipeline.run(exchange)
         owner = self._services.owner(service)

@@ -34,6 +34,7 @@ from math import isqrt
 from pathlib import Path
 from typing import Any, Final, Generic, NamedTuple, TypeVar
 
+from formats.dates import format_ccyymmdd
 from formats.soundex import soundex
 
 STATUSES: Final = frozenset({"USC", "LPR", "NIV", "OOS", "REM"})
@@ -117,10 +118,6 @@ class Record(NamedTuple):
 
 # A stored date's CCYYMMDD text, read in C (Python 3.11 reads the ISO basic form).
 _date: Final = date.fromisoformat
-
-
-def _ccyymmdd(value: date) -> str:
-    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
 
 
 def _packed_record(fields: list[Any]) -> Record:
@@ -548,10 +545,10 @@ def _stored(record: Record, codes: dict[str, str]) -> _Row:
     code = codes.get(record.last)
     if code is None:
         code = codes[record.last] = soundex(record.last)
-    status_date = None if record.status_date is None else _ccyymmdd(record.status_date)
+    status_date = None if record.status_date is None else format_ccyymmdd(record.status_date)
     return (
-        record.arn, record.last, record.first, record.middle, _ccyymmdd(record.dob), record.sex,
-        record.pob, record.status, record.coa, status_date, record.ivf, record.nic,
+        record.arn, record.last, record.first, record.middle, format_ccyymmdd(record.dob),
+        record.sex, record.pob, record.status, record.coa, status_date, record.ivf, record.nic,
         code, record.first[0],
     )  # fmt: skip
 
@@ -796,7 +793,7 @@ def _synthetic_rows(count: int, seed: int) -> Iterator[_Row]:
     rng = random.Random(seed)
     uniform = rng.random
     # Every date the rows can hold, formatted once: cheaper than formatting 2M dates.
-    days = [_ccyymmdd(date.fromordinal(day)) for day in range(_DOB_FIRST, _AS_OF + 1)]
+    days = [format_ccyymmdd(date.fromordinal(day)) for day in range(_DOB_FIRST, _AS_OF + 1)]
     codes: dict[str, str] = {}
     arn = 10_000_000
     nic = 100_000_000
