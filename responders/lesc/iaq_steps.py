@@ -7,6 +7,7 @@ from typing import Any, Final, NamedTuple
 from formats.dates import format_ccyymmdd
 from formats.iaq import IAQ, parse_iaq
 from formats.message import format_fields
+from formats.person import Person
 from responders.base import Exchange, Reply
 from responders.lesc.desk import LescState, lesc_state, name_of
 from responders.lesc.indices.finding import IndexFinding, format_listing, listing_of
@@ -38,12 +39,17 @@ FIREARMS_IN_PROGRESS: Final = "FIREARMS: MANUAL CHECK IN PROGRESS."
 
 
 class Inquiry(NamedTuple):
-    """The identity an IAQ asked about, held against the record that answers it."""
+    """The identity an IAQ asked about, held against the record that answers it (a case's
+    stored query; an IAQ being answered is its own: Asked)."""
 
     last: str
     first: str
     middle: str
     dob: date
+
+
+# The identity asked about: a validated query (an IAQ is a Person) or a stored one.
+Asked = Inquiry | Person
 
 
 def _letters(name: str) -> str:
@@ -61,7 +67,7 @@ def _same_first_name(asked: str, on_record: str) -> bool:
     return asked == on_record
 
 
-def same_name(inquiry: Inquiry, record: Any) -> bool:
+def same_name(inquiry: Asked, record: Any) -> bool:
     """Whether the record bears the name asked about, letter for letter (docs/lesc.md).
 
     Surnames and first names compare by their letters alone, a first name given as an
@@ -78,7 +84,7 @@ def same_name(inquiry: Inquiry, record: Any) -> bool:
     return not (asked and on_record) or asked[0] == on_record[0]
 
 
-def identity_differences(inquiry: Inquiry, record: Any) -> tuple[list[tuple[str, str]], list[str]]:
+def identity_differences(inquiry: Asked, record: Any) -> tuple[list[tuple[str, str]], list[str]]:
     """The IAR fields (``RNM/``, ``RDB/``) and lines that say where the record differs."""
     fields: list[tuple[str, str]] = []
     lines: list[str] = []
@@ -115,7 +121,7 @@ def iar_body(
     lcn: str,
     status: str,
     record: Any,
-    inquiry: Inquiry,
+    inquiry: Asked,
     dtn: bool,
     notes: Sequence[str] = (),
     enhanced: bool = False,
@@ -172,7 +178,7 @@ def answer(exchange: Exchange) -> None:
         lcn=exchange.control_number,
         status=status,
         record=records[0] if len(records) == 1 else None,
-        inquiry=Inquiry(iaq.last, iaq.first, iaq.middle, iaq.dob),
+        inquiry=iaq,
         dtn=exchange.data.get("dtn", False),
         notes=notes,
         indices=exchange.data.get("indices", ()),
