@@ -39,20 +39,16 @@ class OutputMessage:
     body: str
 
 
-# The outputs of a batch share their two moments (the input's arrival, the batch's clock
-# reading): each is formatted once. The zone is part of the key: moments of two zones are
-# equal when they are the same instant, and their clocks differ.
+# ``HH:MM MM/DD/CCYY`` of a moment in its zone. The outputs of a batch share their two
+# moments (the input's arrival, the batch's clock reading): each is formatted once. The zone
+# is part of the key: moments of two zones are equal when they are the same instant, and
+# their clocks differ.
 @lru_cache(maxsize=256)
-def _zoned_clock(moment: datetime, zone: tzinfo | None) -> str:
+def _clock(moment: datetime, zone: tzinfo | None) -> str:
     return (
         f"{moment.hour:02d}:{moment.minute:02d} "
         f"{moment.month:02d}/{moment.day:02d}/{moment.year:04d}"
     )
-
-
-def _clock(moment: datetime) -> str:
-    """``HH:MM MM/DD/CCYY``."""
-    return _zoned_clock(moment, moment.tzinfo)
 
 
 def format_output_parts(mke: str, sender: str, in_time: datetime, in_seq: int,
@@ -62,8 +58,9 @@ def format_output_parts(mke: str, sender: str, in_time: datetime, in_seq: int,
     marked = f" *{control}" if control else ""
     # str().zfill rather than a format spec (05d): half the cost, twice an output.
     return (
-        f"{mke}.{sender}\n{_clock(in_time)} {str(in_seq % SEQ_WRAP).zfill(5)}\n"
-        f"{_clock(out_time)} {str(out_seq % SEQ_WRAP).zfill(5)} {dest}{marked}\nTXT\n{body}"
+        f"{mke}.{sender}\n{_clock(in_time, in_time.tzinfo)} {str(in_seq % SEQ_WRAP).zfill(5)}\n"
+        f"{_clock(out_time, out_time.tzinfo)} {str(out_seq % SEQ_WRAP).zfill(5)} {dest}{marked}"
+        f"\nTXT\n{body}"
     )
 
 
