@@ -135,31 +135,36 @@ def iar_body(
     the SPEC fields finds them in place. The indices' own lines follow the differences.
     ``listing`` is the ``IDX/`` value of ``indices`` when the caller has it already.
     """
-    fields = [("NAM", nam), ("DOB", dob), ("SEX", sex), ("LCN", lcn)]
+    # Each field TAG/value. on a line of its own, as format_fields writes them, but written
+    # here straight into the lines of the text: a pair built and formatted a field, then
+    # joined twice, cost three times as much (11,400 against 4,000 instructions an IAR).
+    lines = [f"NAM/{nam}.\nDOB/{dob}.\nSEX/{sex}.\nLCN/{lcn}."]
     if enhanced:
-        fields.append(("ENH", "Y"))
-    fields.append(("STS", status))
+        lines.append("ENH/Y.")
+    lines.append(f"STS/{status}.")
     differing: list[tuple[str, str]] = []
     differences: list[str] = []
     if record is not None:
-        fields += [("ARN", f"A{record.arn}"), ("POB", record.pob)]
+        lines.append(f"ARN/A{record.arn}.\nPOB/{record.pob}.")
         # A citizen by birth has no class of admission and may have no status date.
         if record.coa:
-            fields.append(("COA", record.coa))
+            lines.append(f"COA/{record.coa}.")
         if record.status_date is not None:
-            fields.append(("SDT", format_ccyymmdd(record.status_date)))
+            lines.append(f"SDT/{format_ccyymmdd(record.status_date)}.")
         if record.ivf:
-            fields += [("IVF", record.ivf), ("NIC", record.nic)]
+            lines.append(f"IVF/{record.ivf}.\nNIC/{record.nic}.")
         differing, differences = identity_differences(inquiry, record)
     if dtn:
-        fields.append(("DTN", "Y"))
-    fields += differing
+        lines.append("DTN/Y.")
+    if differing:
+        lines.append(format_fields(differing))
     if indices:
-        fields.append(("IDX", format_listing(indices) if listing is None else listing))
-    findings = [finding.summary for finding in indices if finding.summary]
-    return "\n".join(
-        [format_fields(fields), STATUS_SUMMARY[status], *differences, *findings, *notes]
-    )
+        lines.append(f"IDX/{format_listing(indices) if listing is None else listing}.")
+    lines.append(STATUS_SUMMARY[status])
+    lines += differences
+    lines += [finding.summary for finding in indices if finding.summary]
+    lines += notes
+    return "\n".join(lines)
 
 
 def answer(exchange: Exchange) -> None:
