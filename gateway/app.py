@@ -19,7 +19,7 @@ from gateway.journal import Journal, PendingOutput
 from gateway.lines import LineDesk
 from gateway.logs import get_logger
 from gateway.metrics import NO_HOOKS, GatewayMetrics, StateReader
-from gateway.outputs import LineRender, Outputs
+from gateway.outputs import Outputs, line_render
 from gateway.services import ServiceHost
 from gateway.session import LineSession
 from gateway.store import DATABASE_ERRORS
@@ -96,7 +96,7 @@ class Gateway:
         self._bus_store: BusStore | None = None
         bus_lines: BusLines | None = None
         # Each output is written in its destination line's format (text or Nlets XML).
-        render = LineRender(self.lines, settings.max_frame)
+        render = line_render(self.lines, settings.max_frame)
         try:
             if broker is not None:
                 self._bus_store = BusStore(self.journal, settings.journal_location, homes, render)

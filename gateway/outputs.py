@@ -76,6 +76,14 @@ class LineRender:
         return render_output(out, seq)
 
 
+def line_render(lines: LineRegistry, max_text: int = DEFAULT_MAX_TEXT) -> Render:
+    """The text each line gets for an output: a LineRender when some line takes Nlets XML,
+    else render_output itself (every line takes the text form; one call an output less)."""
+    if any(line.format == "xml" for line in lines):
+        return LineRender(lines, max_text)
+    return render_output
+
+
 class Outputs:
     """Stores outputs: each line homed here numbers its own, the outbox keeps the others."""
 

@@ -34,7 +34,7 @@ from gateway.bus.mqtt import MqttBus
 from gateway.cli import app
 from gateway.datafiles import load_lines, load_oris
 from gateway.journal import PendingOutput
-from gateway.outputs import LineRender, render_output
+from gateway.outputs import LineRender, line_render, render_output
 from routing.lines import LINE_CODES, Line, LineRegistry, dev_key
 from simulator.bench import LINES as BENCH_LINES
 from simulator.bench import _end_to_end, xml_registry
@@ -490,3 +490,12 @@ def test_every_line_reads_back_what_it_is_sent_within_the_frame(
     # A frame that fits as text fits whatever the line's format.
     if len(render_output(_pending(line, body), seq)) <= 1024:
         assert len(text) <= 1024
+
+
+def test_a_registry_without_xml_lines_renders_every_output_as_text() -> None:
+    registry = LineRegistry([Line("TX", "k", "TXICE0000", "TX0000000")])
+    assert line_render(registry) is render_output
+    mixed = line_render(LineRegistry([Line("CA", "k", "CAICE0000", "CA0000000", "xml"),
+                                      Line("TX", "k", "TXICE0000", "TX0000000")]))
+    assert isinstance(mixed, LineRender)
+    assert is_xml(mixed(_pending("CA", "HELLO"), 1))
