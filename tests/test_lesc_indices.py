@@ -131,7 +131,7 @@ def test_every_index_is_searched_once_in_order(open_index: Any) -> None:
     names = [f.index for f in exchange.data["indices"]]
     assert names == ["CIS", "NCIC", "III", "SEVIS", "IDENT", "NSEERS"]
     # One name search however many indices search by name.
-    assert exchange.data["name_candidates"] is exchange.data["records"]
+    assert exchange.data["subjects"].by_name is exchange.data["records"]
 
 
 def test_a_distribution_may_leave_an_index_out(open_index: Any) -> None:

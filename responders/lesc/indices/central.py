@@ -8,10 +8,9 @@ steps read, so every run keeps this index first.
 from collections.abc import Sequence
 from typing import Any, Final
 
-from formats.iaq import IAQ
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
-from responders.lesc.indices.subjects import name_candidates, record_of
+from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "CIS"
 
@@ -31,14 +30,15 @@ MISS: Final = IndexFinding(NAME, False, (("STS", iar_status(())),))
 
 def search(exchange: Exchange) -> None:
     """Exact A-number first; otherwise Soundex surname, first initial and DOB (sex filters)."""
-    iaq: IAQ = exchange.data["iaq"]
+    people = subjects_of(exchange)
+    iaq = people.iaq
     records: list[Any] | None = None
     if iaq.arn is not None:
-        record = record_of(exchange, iaq.arn)
+        record = people.record(iaq.arn)
         if record is not None:
             records = [record]
     if records is None:
-        records = name_candidates(exchange)
+        records = people.by_name
     status = iar_status(records)
     exchange.data["records"] = records
     exchange.data["status"] = status

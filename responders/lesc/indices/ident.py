@@ -14,7 +14,7 @@ from typing import Any, Final
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.identifiers import fin, uniforms
-from responders.lesc.indices.subjects import subjects, table_of
+from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "IDENT"
 MISS: Final = IndexFinding(NAME, False)
@@ -39,10 +39,11 @@ def encounters(record: Any, table: Mapping[str, int] | None = None) -> int:
 
 def search(exchange: Exchange) -> None:
     """Find the subject's biometric encounters."""
-    table = table_of(exchange, NAME)
+    people = subjects_of(exchange)
+    table = people.tables.get(NAME)
     found = [
         (fin(record.arn), n)
-        for record in subjects(exchange, fbi=True)
+        for record in people.chosen(fbi=True)
         if (n := encounters(record, table))
     ]
     if not found:

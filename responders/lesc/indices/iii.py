@@ -10,11 +10,10 @@ repositories, all drawn from the A-number (identifiers.py).
 from collections.abc import Mapping
 from typing import Any, Final
 
-from formats.iaq import IAQ
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.identifiers import fbi_number, sid_number, uniforms
-from responders.lesc.indices.subjects import subjects, table_of
+from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "III"
 MISS: Final = IndexFinding(NAME, False)
@@ -54,11 +53,12 @@ def repositories(
 
 def search(exchange: Exchange) -> None:
     """Find the subject's criminal history by FBI number, SID, then name and DOB."""
-    iaq: IAQ = exchange.data["iaq"]
-    table = table_of(exchange, NAME)
+    people = subjects_of(exchange)
+    iaq = people.iaq
+    table = people.tables.get(NAME)
     found = [
         (record, states)
-        for record in subjects(exchange, fbi=True, sid=True)
+        for record in people.chosen(fbi=True, sid=True)
         if (states := repositories(record, table))
     ]
     if not found:

@@ -9,7 +9,7 @@ from typing import Final
 
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
-from responders.lesc.indices.subjects import subjects
+from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "NCIC"
 MISS: Final = IndexFinding(NAME, False)
@@ -17,7 +17,8 @@ MISS: Final = IndexFinding(NAME, False)
 
 def search(exchange: Exchange) -> None:
     """Find the subject's IVF records."""
-    records = [record for record in subjects(exchange, fbi=True) if record.ivf is not None]
+    subjects = subjects_of(exchange).chosen(fbi=True)
+    records = [record for record in subjects if record.ivf is not None]
     if not records:
         add_finding(exchange, MISS)
         return

@@ -16,7 +16,7 @@ from formats.dates import format_ccyymmdd
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.identifiers import fin, uniforms
-from responders.lesc.indices.subjects import subjects, table_of
+from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "NSEERS"
 MISS: Final = IndexFinding(NAME, False)
@@ -59,10 +59,11 @@ def registration(
 
 def search(exchange: Exchange) -> None:
     """Find the subject's special registration."""
-    table = table_of(exchange, NAME)
+    people = subjects_of(exchange)
+    table = people.tables.get(NAME)
     found = [
         (record, held)
-        for record in subjects(exchange, arn=True)
+        for record in people.chosen(arn=True)
         if (held := registration(record, table)) is not None
     ]
     if not found:

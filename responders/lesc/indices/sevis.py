@@ -12,7 +12,7 @@ from typing import Any, Final
 from responders.base import Exchange
 from responders.lesc.indices.finding import IndexFinding, add_finding
 from responders.lesc.indices.identifiers import sevis_id
-from responders.lesc.indices.subjects import name_candidates, table_of
+from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "SEVIS"
 MISS: Final = IndexFinding(NAME, False)
@@ -36,10 +36,11 @@ def enrolment(
 
 def search(exchange: Exchange) -> None:
     """Find the subject's student or exchange visitor records."""
-    table = table_of(exchange, NAME)
+    people = subjects_of(exchange)
+    table = people.tables.get(NAME)
     found = [
         (record, held)
-        for record in name_candidates(exchange)
+        for record in people.by_name
         if (held := enrolment(record, table)) is not None
     ]
     if not found:
