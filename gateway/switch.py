@@ -230,7 +230,8 @@ class Switch:
             AuditRecord(item.received_at, "accepted", item.line, msg.sender, msg.mke, item.in_seq)
         )
         self._hooks.accepted(item.line, msg.mke)
-        origin = Origin(item.id, item.received_at, item.in_seq, msg.control)
+        # Built from a tuple of its fields, as Exchange.reply builds a Reply (responders/base.py).
+        origin = tuple.__new__(Origin, (item.id, item.received_at, item.in_seq, msg.control))
         # The destinations that resolved get the message; each other one gets its own ER.
         outputs = (
             [self._error(item, now, msg, exc) for exc in resolution.rejected]

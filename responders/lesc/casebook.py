@@ -457,10 +457,12 @@ class Casebook:
             stamps = {at: stamp(at) for at in received}
             db.executemany(
                 _INSERT_QUERY,
+                # Unpacked: a named tuple's field read by name costs a descriptor call each.
                 [
-                    (query.input_id, query.kind, query.purpose, query.line, query.ori,
-                     stamps[query.received_at], answered, int(query.biometric), query.indices)
-                    for query in served
+                    (input_id, kind, purpose, line, ori, stamps[received_at], answered,
+                     int(biometric), indices)
+                    for input_id, kind, purpose, line, ori, received_at, biometric, indices
+                    in served
                 ],
             )
         if not changes:

@@ -23,15 +23,7 @@ def count_query(
     ``indices`` is the IAR's ``IDX/`` listing of an IAQ ("" or None: no index searched).
     """
     ori, line = booking or (exchange.message.sender, exchange.line)
-    exchange.effects.append(
-        QueryServed(
-            int(exchange.control_number),
-            kind,
-            purpose,
-            line,
-            ori,
-            exchange.received_at,
-            booking is not None,
-            indices or None,
-        )
-    )
+    # Built from a tuple of its fields, as Exchange.reply builds a Reply (responders/base.py).
+    served = (int(exchange.control_number), kind, purpose, line, ori, exchange.received_at,
+              booking is not None, indices or None)
+    exchange.effects.append(tuple.__new__(QueryServed, served))
