@@ -62,7 +62,6 @@ class Clock(Protocol):
 # makes one Origin and a Reply per output. On the hot path they are built by tuple.__new__
 # from a tuple of their fields: a named tuple's own __new__ is a Python function, and costs
 # 2,400 instructions where this costs 1,500.
-_new_tuple: Final = tuple.__new__
 class Reply(NamedTuple):
     """An output a pipeline produces: the switch adds the header, sequence and control."""
 
@@ -101,11 +100,11 @@ class Exchange:
 
     def reply(self, mke: str, sender: str, body: str) -> None:
         """Answer the sender of the input."""
-        self.outputs.append(_new_tuple(Reply, (mke, sender, self.message.sender, body)))
+        self.outputs.append(tuple.__new__(Reply, (mke, sender, self.message.sender, body)))
 
     def send(self, mke: str, sender: str, dest: str, body: str) -> None:
         """Send an output to another ORI or line."""
-        self.outputs.append(_new_tuple(Reply, (mke, sender, dest, body)))
+        self.outputs.append(tuple.__new__(Reply, (mke, sender, dest, body)))
 
 
 class Step(Protocol):

@@ -4,9 +4,9 @@ The indices beyond the central one hold people of the central index (identifiers
 searching one is: find the people the IAQ's identifiers name, then keep those the index holds.
 The name + DOB search, the decoding of the FBI number and SID, each A-number lookup and each
 set of identifiers' subjects are run once per IAQ however many indices ask for them: one
-:class:`Subjects` an IAQ, kept in ``exchange.data`` (:func:`subjects_of`). An index step asks
-it once, and reads the rest from it, where a helper call each (the state, the tables, the
-name search, the subjects) cost a Python call apiece six times an IAQ.
+:class:`Subjects` an IAQ, kept in ``exchange.data`` (:func:`subjects_of`). An index step takes
+it with one call and reads the tables, the name search and its subjects from it (a helper
+call for each of them cost about five calls a step).
 """
 
 from collections.abc import Iterable, Mapping
