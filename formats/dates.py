@@ -45,5 +45,5 @@ def parse_dob(value: str, today: date) -> date:
 
 def format_ccyymmdd(value: date) -> str:
     """CCYYMMDD."""
-    # One str() of the date as a number: three format specs cost six times as much.
+    # One str() of the date as a number: three format specs cost three times as much.
     return str(value.year * 10_000 + value.month * 100 + value.day).zfill(8)
