@@ -2,35 +2,61 @@
 the view ``audit`` gives it (docs/reliability.md): a SQLite journal file, or the PostgreSQL
 database instances share (every instance's rows)."""
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from formats.times import TimeError, parse_iso
-from gateway.journal import RUN_BY_KEY, RUN_BY_ROWID, outputs_keyed
+from gateway.journal import (
+    ACCEPTED_RUN,
+    RUN_BY_KEY,
+    RUN_BY_ROWID,
+    RUN_MKE,
+    RUN_ORI,
+    outputs_keyed,
+)
 from gateway.store import Location, Writer, connect, relation_kind
+from responders.base import POSTGRESQL, SQLITE, table_columns
 
 # A delivery row names its outputs (a run of them: gateway/journal.py, SCHEMA), one entry each;
 # the input that caused each gives the sending line and the input sequence number, so an
-# auditor can follow a message from end to end. Read from the table, not the view ``audit``:
-# in the table's order SQLite stops at a LIMIT, where the view's two halves are sorted whole.
+# auditor can follow a message from end to end. An accepted run names its inputs, one entry
+# each. Read from the table, not the view ``audit``: in the table's order SQLite stops at a
+# LIMIT, where the view's three parts are sorted whole.
 _QUERY = """
-SELECT a.at, a.event, a.line, COALESCE(a.ori, o.dest), COALESCE(a.mke, o.mke),
+SELECT a.at, a.event, a.line, COALESCE({run_ori}, a.ori, o.dest),
+       COALESCE({run_mke}, a.mke, o.mke),
        CASE WHEN a.event = 'delivered' THEN i.line ELSE a.line END,
-       COALESCE(a.in_seq, i.in_seq), COALESCE(o.seq, a.out_seq), a.outcome
+       COALESCE(r.in_seq, a.in_seq, i.in_seq), COALESCE(o.seq, a.out_seq), a.outcome
 FROM {table} a
 LEFT JOIN outputs o ON a.event = 'delivered' AND {run}
 LEFT JOIN inputs i ON i.id = o.input_id
+LEFT JOIN inputs r ON {accepted}
 """
-_SELECT = _QUERY.format(
-    table="audit_log", run=RUN_BY_ROWID.format(last_id="COALESCE(a.last_id, a.out_id)"))
-# Outputs that keep their (line, seq) key (gateway/journal.py, SCHEMA) are joined by it.
-_KEYED_SELECT = _QUERY.format(
-    table="audit_log", run=RUN_BY_KEY.format(last="COALESCE(a.last_seq, a.out_seq)"))
-# A journal that no gateway since round 10 of issue 13 has opened keeps one row an event in
-# the table ``audit``.
-_EARLIER_SELECT = _QUERY.format(table="audit", run=RUN_BY_KEY.format(last="a.out_seq"))
+_RUNS = {"accepted": ACCEPTED_RUN.format(i="r"), "run_ori": RUN_ORI.format(i="r"),
+         "run_mke": RUN_MKE.format(i="r")}
+# The rows of a table made before accepted runs, their columns empty.
+_NO_RUNS = "(SELECT *, CAST(NULL AS INT) AS in_id, CAST(NULL AS INT) AS last_in_id FROM {})"
+
+
+def _select(db: Writer) -> str:
+    """The query of the journal's audit rows, as its version keeps them."""
+    dialect = SQLITE if isinstance(db, sqlite3.Connection) else POSTGRESQL
+    if relation_kind(db, "audit_log"):
+        table = "audit_log"
+        # Outputs that keep their (line, seq) key (gateway/journal.py, SCHEMA) are joined by it.
+        run = (RUN_BY_KEY.format(last="COALESCE(a.last_seq, a.out_seq)") if outputs_keyed(db)
+               else RUN_BY_ROWID.format(last_id="COALESCE(a.last_id, a.out_id)"))
+    else:
+        # No gateway since round 10 of issue 13 has opened it: one row an event in ``audit``.
+        table = "audit"
+        run = RUN_BY_KEY.format(last="a.out_seq")
+    if "last_in_id" not in table_columns(db, table, dialect):
+        # Nor since round 19: no accepted runs, their columns read empty.
+        table = _NO_RUNS.format(table)
+    return _QUERY.format(table=table, run=run, **_RUNS)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -104,11 +130,8 @@ def _entries(
     if event is not None:
         where.append("a.event = ?")
         values.append(event)
-    if not relation_kind(db, "audit_log"):
-        select = _EARLIER_SELECT
-    else:
-        select = _KEYED_SELECT if outputs_keyed(db) else _SELECT
-    sql = select + (f"WHERE {' AND '.join(where)}\n" if where else "") + "ORDER BY a.id, o.seq"
+    sql = (_select(db) + (f"WHERE {' AND '.join(where)}\n" if where else "")
+           + "ORDER BY a.id, o.seq, r.id")
     if since is None and limit >= 0:
         sql += f" LIMIT {int(limit)}"
     # The times are compared as instants here, the same on both databases: the stored text

@@ -66,6 +66,12 @@ _NO_LIMIT: Final = 2**63 - 1
 # output the line has not acknowledged, and a delivered run's audit row names its first and
 # last rowids (``out_id``, ``last_id``). Journals made before keep their key (``keyed``), and so
 # does a PostgreSQL journal, whose write-ahead log records the change, not the page.
+#
+# Likewise a line's consecutive inputs accepted at one moment are one row (their ids ``in_id`` to
+# ``last_in_id``), whatever their ORIs and keys: those are not in a column of the inputs, so the
+# row holds them side by side, each ORI in ORI_WIDTH characters and each key padded to
+# MKE_WIDTH (both the grammar's longest, formats/message.py), in input order; the view gives
+# each input its row, its number read from ``inputs``. An input alone keeps a row of its own.
 _OUTPUTS = """
 CREATE TABLE IF NOT EXISTS outputs (
     line TEXT NOT NULL,
@@ -101,15 +107,21 @@ CREATE TABLE IF NOT EXISTS audit_log (
     outcome TEXT,
     last_seq INTEGER,
     out_id INTEGER,
-    last_id INTEGER
+    last_id INTEGER,
+    in_id INTEGER,
+    last_in_id INTEGER
 );
 CREATE VIEW IF NOT EXISTS audit AS
 SELECT id, at, event, line, ori, mke, in_seq, out_seq, outcome
-FROM audit_log WHERE last_seq IS NULL
+FROM audit_log WHERE last_seq IS NULL AND last_in_id IS NULL
 UNION ALL
 SELECT a.id, a.at, a.event, a.line, o.dest, o.mke, NULL, o.seq, a.outcome
 FROM audit_log a {join} outputs o ON {run}
-WHERE a.last_seq IS NOT NULL;
+WHERE a.last_seq IS NOT NULL
+UNION ALL
+SELECT a.id, a.at, a.event, a.line, {run_ori}, {run_mke}, i.in_seq, NULL, a.outcome
+FROM audit_log a {join} inputs i ON {accepted}
+WHERE a.last_in_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS line_state (
     line TEXT PRIMARY KEY,
     last_in INTEGER NOT NULL DEFAULT 0,
@@ -122,19 +134,32 @@ CREATE TABLE IF NOT EXISTS line_state (
 # unary + keeps SQLite from building an index on the line instead, for every query).
 RUN_BY_KEY: Final = "o.line = a.line AND o.seq BETWEEN a.out_seq AND {last}"
 RUN_BY_ROWID: Final = "o.rowid BETWEEN a.out_id AND {last_id} AND +o.line = a.line"
+# The inputs of an accepted run (audit row ``a``) in inputs ``{i}``, and each one's ORI and key
+# (INT, not INTEGER, which a PostgreSQL schema turns into BIGINT, an argument substr refuses).
+ORI_WIDTH: Final = 9
+MKE_WIDTH: Final = 3
+ACCEPTED_RUN: Final = "{i}.id BETWEEN a.in_id AND a.last_in_id"
+RUN_ORI: Final = (
+    f"substr(a.ori, CAST({ORI_WIDTH} * ({{i}}.id - a.in_id) AS INT) + 1, {ORI_WIDTH})")
+RUN_MKE: Final = (
+    f"rtrim(substr(a.mke, CAST({MKE_WIDTH} * ({{i}}.id - a.in_id) AS INT) + 1, {MKE_WIDTH}))")
 # A SQLite journal made now (its view reads the audit rows first: SQLite's CROSS JOIN keeps
 # that order, where it would scan the outputs first), and a PostgreSQL one.
+_RUNS: Final = {"accepted": ACCEPTED_RUN.format(i="i"), "run_ori": RUN_ORI.format(i="i"),
+                "run_mke": RUN_MKE.format(i="i")}
 SCHEMA: Final = _TABLES.format(
     outputs=_OUTPUTS.format(key=""), join="CROSS JOIN",
-    run=RUN_BY_ROWID.format(last_id="a.last_id"))
+    run=RUN_BY_ROWID.format(last_id="a.last_id"), **_RUNS)
 KEYED_SCHEMA: Final = _TABLES.format(
     outputs=_OUTPUTS.format(key=",\n    PRIMARY KEY (line, seq)"), join="JOIN",
-    run=RUN_BY_KEY.format(last="a.last_seq"))
+    run=RUN_BY_KEY.format(last="a.last_seq"), **_RUNS)
 # Columns a journal of an earlier version lacks: (table, column).
 _ADDED_COLUMNS: Final = (
     ("audit_log", "last_seq INTEGER"),
     ("audit_log", "out_id INTEGER"),
     ("audit_log", "last_id INTEGER"),
+    ("audit_log", "in_id INTEGER"),
+    ("audit_log", "last_in_id INTEGER"),
     ("line_state", "scan_from INTEGER NOT NULL DEFAULT 0"),
 )
 # A shared journal's inputs name the instance that answers them (see Journal.take_inputs).
@@ -207,6 +232,8 @@ class AuditRecord:
     ori: str | None
     mke: str | None
     in_seq: int | None = None
+    # An accepted input's id: consecutive ones share a row (see SCHEMA).
+    in_id: int | None = None
     out_seq: int | None = None
     outcome: str | None = None
     # A delivery of consecutive outputs: the last one's number (see delivery_records).
@@ -229,23 +256,42 @@ def delivery_records(
             continue
         head = outputs[first]
         records.append(
-            AuditRecord(at, "delivered", line, head.dest, head.mke, None, head.seq, outcome,
-                        None, head.id)
+            AuditRecord(at, "delivered", line, head.dest, head.mke, None, None, head.seq,
+                        outcome, None, head.id)
             if i - first == 1
-            else AuditRecord(at, "delivered", line, None, None, None, head.seq, outcome,
+            else AuditRecord(at, "delivered", line, None, None, None, None, head.seq, outcome,
                              outputs[i - 1].seq, head.id, outputs[i - 1].id)
         )
         first = i
     return records
 
 
+def _accepted_rows(at: str, run: Sequence[AuditRecord]) -> list[tuple[object, ...]]:
+    """The audit row of consecutive accepted inputs (see SCHEMA): their ORIs and keys side by
+    side, which the grammar makes fit; an input alone, or one that does not fit, has its own."""
+    if len(run) > 1 and all(
+        r.ori is not None and len(r.ori) == ORI_WIDTH and r.mke is not None
+        and len(r.mke) <= MKE_WIDTH for r in run
+    ):
+        first = run[0]
+        return [(at, first.event, first.line, "".join([r.ori or "" for r in run]),
+                 "".join([(r.mke or "").ljust(MKE_WIDTH) for r in run]), first.in_seq, None,
+                 None, None, None, None, first.in_id, run[-1].in_id)]
+    return [(at, r.event, r.line, r.ori, r.mke, r.in_seq, None, None, None, None, None, r.in_id,
+             None) for r in run]
+
+
 def _upgrade(db: Writer) -> None:
     """Move a journal of an earlier version to this one's tables: audit rows in the table
     ``audit`` to ``audit_log`` (renamed, no row copied), where the view takes its name, and
-    the columns added since (no row rewritten: they start empty, or 0)."""
+    the columns added since (no row rewritten: they start empty, or 0). A view made before
+    accepted runs is dropped, to be made again by the schema."""
     if relation_kind(db, "audit") == "table":
         db.execute("ALTER TABLE audit RENAME TO audit_log")
     sqlite = isinstance(db, sqlite3.Connection)
+    present = table_columns(db, "audit_log", SQLITE if sqlite else POSTGRESQL)
+    if present and "last_in_id" not in present and relation_kind(db, "audit") == "view":
+        db.execute("DROP VIEW audit")
     for table, column in _ADDED_COLUMNS:
         present = table_columns(db, table, SQLITE if sqlite else POSTGRESQL)
         if present and column.split()[0] not in present:
@@ -453,21 +499,40 @@ class Journal:
         if not records:
             # Most commits carry none (inputs journaled, acknowledgements alone).
             return
-        rows = []
+        rows: list[tuple[object, ...]] = []
         # Records of a batch share their moment (one object): its text is written once. The
         # row is built here, in column order, rather than by a method of the record: the
         # call cost a third of a microsecond a row.
         at: datetime | None = None
         text = ""
+        # Consecutive accepted inputs of a line at one moment, one row when the run ends
+        # (see SCHEMA), and the id that goes on with it. Only an accepted input's record
+        # carries its id.
+        run: list[AuditRecord] = []
+        follows = 0
         for r in records:
+            if run:
+                if r.in_id == follows and r.at is at and r.line == run[0].line:
+                    run.append(r)
+                    follows += 1
+                    continue
+                rows.extend(_accepted_rows(text, run))
+                run = []
             if r.at is not at:
                 at = r.at
                 text = at.isoformat()
+            if r.in_id is not None:
+                run = [r]
+                follows = r.in_id + 1
+                continue
             rows.append((text, r.event, r.line, r.ori, r.mke, r.in_seq, r.out_seq, r.outcome,
-                         r.last_seq, r.out_id, r.last_id))
+                         r.last_seq, r.out_id, r.last_id, None, None))
+        if run:
+            rows.extend(_accepted_rows(text, run))
         self._db.executemany(
             "INSERT INTO audit_log (at, event, line, ori, mke, in_seq, out_seq, outcome,"
-            " last_seq, out_id, last_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " last_seq, out_id, last_id, in_id, last_in_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 

@@ -227,7 +227,8 @@ class Switch:
             control=msg.control,
         )
         self._audit.append(
-            AuditRecord(item.received_at, "accepted", item.line, msg.sender, msg.mke, item.in_seq)
+            AuditRecord(item.received_at, "accepted", item.line, msg.sender, msg.mke, item.in_seq,
+                        item.id)
         )
         self._hooks.accepted(item.line, msg.mke)
         # Built from a tuple of its fields, as Exchange.reply builds a Reply (responders/base.py).

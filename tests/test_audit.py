@@ -249,7 +249,8 @@ def test_a_journal_of_an_earlier_version_keeps_its_trail(tmp_path: Path) -> None
     # Back to the layout of an earlier version: one row an event in the table audit.
     db = connect(location)
     for statement in ("DROP VIEW audit", "ALTER TABLE audit_log RENAME TO audit",
-                      "ALTER TABLE audit DROP COLUMN last_seq"):
+                      *(f"ALTER TABLE audit DROP COLUMN {column}"
+                        for column in ("last_seq", "out_id", "last_id", "in_id", "last_in_id"))):
         db.execute(statement)
     db.close()
     earlier = audit_rows(tmp_path)

@@ -18,6 +18,10 @@ from test_audit import (  # noqa: F401
     test_since_compares_instants_across_zones,
     test_since_that_is_no_time_is_bad_usage,
 )
+from test_audit_runs import (  # noqa: F401
+    test_a_batch_accepted_is_a_row_a_run_and_an_entry_an_input,
+    test_an_input_alone_keeps_a_row_of_its_own,
+)
 from typer.testing import CliRunner
 
 from gateway.cli import app
