@@ -707,8 +707,13 @@ class Journal:
             created: tuple[datetime | None, str] = (None, "")
             # The rowid of the output stored last (None: the journal keeps the outputs' key).
             rowid = None if self._keyed else self._next_rowid() - 1
+            # An input's outputs go to one line most often: its counters are looked up once.
+            line: str | None = None
+            counters = _LineCounters()
             for out in outputs:
-                counters = self._counters(out.line)
+                if out.line != line:
+                    line = out.line
+                    counters = self._counters(line)
                 counters.last_out += 1
                 seq = counters.last_out
                 text = render(out, seq)

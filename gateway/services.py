@@ -12,7 +12,7 @@ from functools import partial
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.delivery import Delivery
 from gateway.journal import Journal, StoredOutput
@@ -34,6 +34,14 @@ from routing.resolve import Router
 
 _OWNER = itemgetter(0)
 _EFFECT = itemgetter(1)
+
+
+class Answering(NamedTuple):
+    """What answers a key at a service (:meth:`ServiceHost.answering`)."""
+
+    pipeline: Pipeline
+    runtime: ServiceRuntime
+    owner: str  # the service whose runtime it is (a service may share another's)
 
 
 class Batch:
@@ -80,6 +88,7 @@ class ServiceHost:
         self._log = log
         self._stores: list[Store] = []
         self._runtimes: dict[str, ServiceRuntime] = {}
+        self._answering: dict[tuple[str, str], Answering] = {}
         try:
             for name, service in table.services.items():
                 if table.owners[name] != name:
@@ -110,13 +119,20 @@ class ServiceHost:
         """The runtime a service's exchanges use (its own, or the one it shares)."""
         return self._runtimes[self._table.owners[service]]
 
-    def owner(self, service: str) -> str:
-        """The name of the service whose runtime ``service`` uses."""
-        return self._table.owners[service]
-
-    def find(self, service: str, mke: str) -> Pipeline | None:
-        """The pipeline answering ``mke`` at ``service``, or None."""
-        return self._table.find(service, mke)
+    def answering(self, service: str, mke: str) -> Answering | None:
+        """What answers ``mke`` at ``service``: the pipeline, the runtime its exchanges use and
+        the name of the service that owns it; None when no pipeline takes the key."""
+        # Asked for every exchange; the table never changes while the host lives. Keys are
+        # the grammar's (two or three letters): those a pipeline takes are kept.
+        found = self._answering.get((service, mke))
+        if found is None:
+            pipeline = self._table.find(service, mke)
+            if pipeline is None:
+                return None
+            owner = self._table.owners[service]
+            found = self._answering[(service, mke)] = Answering(
+                pipeline, self._runtimes[owner], owner)
+        return found
 
     def write(self, effects: Iterable[tuple[str, object]], tx: Transaction) -> None:
         """Write effects, each through its owner's runtime, inside the open transaction."""
