@@ -1,7 +1,8 @@
 """The indices the emulated LESC searches for an IAQ, one pipeline step each (docs/lesc.md).
 
-Each step reads the validated IAQ (``exchange.data["iaq"]``) and appends an
-:class:`IndexFinding` to ``exchange.data["indices"]``; the IAR lists them in that order. A
+Each step reads the validated IAQ's subjects (``subjects_of``) and appends an
+:class:`IndexFinding` to their ``findings``, which are ``exchange.data["indices"]``; the IAR
+lists them in that order. A
 distribution builds its IAQ runs from :data:`SEARCHES` and may add or leave out an index, all
 but the central one, whose finding is the IAR's status.
 """

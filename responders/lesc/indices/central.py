@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from responders.base import Exchange
-from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "CIS"
@@ -43,9 +43,9 @@ def search(exchange: Exchange) -> None:
     exchange.data["records"] = records
     exchange.data["status"] = status
     if not records:
-        add_finding(exchange, MISS)
+        people.findings.append(MISS)
         return
     # One record speaks through the IAR's fields; several need a word.
     summary = f"{NAME}: {len(records)} POSSIBLE RECORDS." if len(records) > 1 else ""
     detail = (("STS", status), *[("ARN", f"A{record.arn}") for record in records])
-    add_finding(exchange, IndexFinding(NAME, True, detail, summary))
+    people.findings.append(IndexFinding(NAME, True, detail, summary))

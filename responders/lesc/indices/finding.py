@@ -41,11 +41,6 @@ class IndexFinding:
         object.__setattr__(self, "entry", _listing_entry(self.index, self.hit))
 
 
-def add_finding(exchange: Exchange, finding: IndexFinding) -> None:
-    """Append an index's finding to the exchange, after those of the indices searched before."""
-    exchange.data.setdefault("indices", []).append(finding)
-
-
 def listing_of(exchange: Exchange) -> str:
     """The ``IDX/`` value of the exchange's findings, once every index has been searched.
 

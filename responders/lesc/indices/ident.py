@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from responders.base import Exchange
-from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.identifiers import fin, uniforms
 from responders.lesc.indices.subjects import subjects_of
 
@@ -47,10 +47,11 @@ def search(exchange: Exchange) -> None:
         if (n := encounters(record, table))
     ]
     if not found:
-        add_finding(exchange, MISS)
+        people.findings.append(MISS)
         return
     detail = tuple(
         pair for number, n in found for pair in (("FIN", number), ("ENCOUNTERS", str(n)))
     )
     entries = "; ".join(f"FIN {number}, {n} ENCOUNTER{'S' * (n > 1)}" for number, n in found)
-    add_finding(exchange, IndexFinding(NAME, True, detail, f"{NAME}: BIOMETRIC RECORD: {entries}."))
+    summary = f"{NAME}: BIOMETRIC RECORD: {entries}."
+    people.findings.append(IndexFinding(NAME, True, detail, summary))

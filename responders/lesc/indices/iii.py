@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from responders.base import Exchange
-from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.identifiers import fbi_number, sid_number, uniforms
 from responders.lesc.indices.subjects import subjects_of
 
@@ -62,7 +62,7 @@ def search(exchange: Exchange) -> None:
         if (states := repositories(record, table))
     ]
     if not found:
-        add_finding(exchange, MISS)
+        people.findings.append(MISS)
         return
     detail: list[tuple[str, str]] = []
     entries: list[str] = []
@@ -79,4 +79,4 @@ def search(exchange: Exchange) -> None:
         entries.append(f"FBI {fbi}, RECORDS IN {' '.join(states)}")
         queried += [state for state in states if state not in queried]
     summary = f"{NAME}: CRIMINAL HISTORY: {'; '.join(entries)}."
-    add_finding(exchange, IndexFinding(NAME, True, tuple(detail), summary, len(queried)))
+    people.findings.append(IndexFinding(NAME, True, tuple(detail), summary, len(queried)))

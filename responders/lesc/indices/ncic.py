@@ -8,7 +8,7 @@ search goes by the FBI number (identifiers.py) and by name and DOB.
 from typing import Final
 
 from responders.base import Exchange
-from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.subjects import subjects_of
 
 NAME: Final = "NCIC"
@@ -17,14 +17,14 @@ MISS: Final = IndexFinding(NAME, False)
 
 def search(exchange: Exchange) -> None:
     """Find the subject's IVF records."""
-    subjects = subjects_of(exchange).chosen(fbi=True)
-    records = [record for record in subjects if record.ivf is not None]
+    people = subjects_of(exchange)
+    records = [record for record in people.chosen(fbi=True) if record.ivf is not None]
     if not records:
-        add_finding(exchange, MISS)
+        people.findings.append(MISS)
         return
     detail = tuple(
         pair for record in records for pair in (("NIC", record.nic), ("IVF", record.ivf))
     )
     entries = "; ".join(f"{record.ivf} NIC {record.nic}" for record in records)
     summary = f"{NAME}: IMMIGRATION VIOLATOR FILE: {entries}."
-    add_finding(exchange, IndexFinding(NAME, True, detail, summary))
+    people.findings.append(IndexFinding(NAME, True, detail, summary))

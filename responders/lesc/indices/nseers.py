@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from formats.dates import format_ccyymmdd
 from responders.base import Exchange
-from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.identifiers import fin, uniforms
 from responders.lesc.indices.subjects import subjects_of
 
@@ -67,7 +67,7 @@ def search(exchange: Exchange) -> None:
         if (held := registration(record, table)) is not None
     ]
     if not found:
-        add_finding(exchange, MISS)
+        people.findings.append(MISS)
         return
     detail: list[tuple[str, str]] = []
     entries: list[str] = []
@@ -77,4 +77,4 @@ def search(exchange: Exchange) -> None:
         detail += [("FIN", number), ("REGISTERED", registered), ("COMPLIANCE", complied)]
         entries.append(f"REGISTERED {registered}, FIN {number}, {complied}")
     summary = f"{NAME}: SPECIAL REGISTRATION: {'; '.join(entries)}."
-    add_finding(exchange, IndexFinding(NAME, True, tuple(detail), summary))
+    people.findings.append(IndexFinding(NAME, True, tuple(detail), summary))

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from responders.base import Exchange
-from responders.lesc.indices.finding import IndexFinding, add_finding
+from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.identifiers import sevis_id
 from responders.lesc.indices.subjects import subjects_of
 
@@ -44,7 +44,7 @@ def search(exchange: Exchange) -> None:
         if (held := enrolment(record, table)) is not None
     ]
     if not found:
-        add_finding(exchange, MISS)
+        people.findings.append(MISS)
         return
     detail: list[tuple[str, str]] = []
     entries: list[str] = []
@@ -53,4 +53,4 @@ def search(exchange: Exchange) -> None:
         detail += [("SEVIS", number), ("CLASS", coa), ("RECORD", state)]
         entries.append(f"{coa} {PROGRAMS[coa]} {number}, {state}")
     summary = f"{NAME}: {'; '.join(entries)}."
-    add_finding(exchange, IndexFinding(NAME, True, tuple(detail), summary))
+    people.findings.append(IndexFinding(NAME, True, tuple(detail), summary))

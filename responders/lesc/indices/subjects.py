@@ -15,6 +15,7 @@ from typing import Any, Final
 from formats.iaq import IAQ
 from responders.base import Exchange
 from responders.lesc.desk import LescState, lesc_state
+from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.identifiers import arn_of_fbi, arn_of_sid
 
 # No identifier chosen by an index is in the IAQ.
@@ -26,10 +27,14 @@ class Subjects:
     index files' tables. Lists it gives are shared by every index that asks: read, not changed.
     """
 
-    __slots__ = ("_a_numbers", "_by_arn", "_found_by", "_index", "by_name", "iaq", "tables")
+    __slots__ = ("_a_numbers", "_by_arn", "_found_by", "_index", "by_name", "findings", "iaq",
+                 "tables")
 
-    def __init__(self, iaq: IAQ, state: LescState) -> None:
+    def __init__(self, iaq: IAQ, state: LescState, findings: list[IndexFinding]) -> None:
         self.iaq = iaq
+        # Where each index step appends its finding, in search order: the exchange's
+        # ``data["indices"]``, which the IAR and the figures read.
+        self.findings = findings
         # The people an index file lists, by index name (files.py); none: synthetic data.
         self.tables: Mapping[str, Mapping[str, Any]] = state.tables
         self._index = state.index
@@ -89,7 +94,9 @@ def subjects_of(exchange: Exchange) -> Subjects:
     """The subjects of the exchange's validated IAQ (``exchange.data["iaq"]``), made once."""
     found: Subjects | None = exchange.data.get("subjects")
     if found is None:
-        found = exchange.data["subjects"] = Subjects(exchange.data["iaq"], lesc_state(exchange))
+        data = exchange.data
+        found = data["subjects"] = Subjects(data["iaq"], lesc_state(exchange),
+                                            data.setdefault("indices", []))
     return found
 
 
