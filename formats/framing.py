@@ -1,5 +1,6 @@
 """STX/ETX framing (SPEC.md §2) as a sans-IO decoder in the manner of h11."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from formats.errors import ErrorCode, MessageError
@@ -151,3 +152,11 @@ def encode_text(text: str) -> bytes:
 def encode_frame(text: str) -> bytes:
     """Wrap a text in STX/ETX as ASCII bytes."""
     return _STX_BYTE + encode_text(text) + b"\x03"
+
+
+def encode_frames(texts: Sequence[str]) -> bytes:
+    """The frames of ``texts`` one after another, as ``encode_frame`` gives each, built with
+    one join (no frame made and copied on its own)."""
+    if not texts:
+        return b""
+    return _STX_BYTE + _BETWEEN_FRAMES.join([encode_text(text) for text in texts]) + _ETX_BYTE

@@ -9,7 +9,7 @@ transport's. docs/protocol-notes.md describes the states and events.
 """
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -33,6 +33,7 @@ from formats.framing import (
     FrameDecoder,
     decode_text,
     encode_frame,
+    encode_frames,
     encode_text,
 )
 from formats.output import SEQ_WRAP, OutputMessage, parse_output
@@ -416,6 +417,12 @@ class LineProtocol:
         with the state checked once for the lot (a batch of outputs to a line)."""
         self._may_send(Output)
         return [encode_frame(text) for text in texts]
+
+    def output_block(self, texts: Sequence[str]) -> bytes:
+        """The frames of :meth:`output_frames` joined: what a line that takes them all at
+        once is written."""
+        self._may_send(Output)
+        return encode_frames(texts)
 
     def payload(self, event: Event) -> bytes:
         """The MQTT payload that carries ``event``: the text alone; rules as :meth:`send`."""

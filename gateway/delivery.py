@@ -105,6 +105,8 @@ class Delivery:
         self._flush_soon = flush_soon
         self._links: dict[str, LineLink] = {}
         self._hooks = hooks
+        # The base's hooks do nothing: per output, not even called.
+        self._hooked = hooks is not NO_HOOKS
         self._remote = remote or NoRemoteLines()
 
     def in_service(self, line: str) -> bool:
@@ -184,7 +186,8 @@ class Delivery:
                                else round((now - arrived).total_seconds() * 1000, 3))
                 delivered.append({"line": line, "dest": output.dest, "mke": output.mke,
                                   "out_seq": output.seq, "latency_ms": latency})
-                self._hooks.delivered(line, output.mke, latency)
+                if self._hooked:
+                    self._hooks.delivered(line, output.mke, latency)
         if delivered:
             # Handed to their sessions in this one call: the lines share a stamp, as the
             # delivery records share `now`.

@@ -275,18 +275,17 @@ class LineSession(asyncio.Protocol):
         transport = self._transport
         if transport is None or self.closed:
             return
-        frames = self._protocol.output_frames([output.text for output in outputs])
-        if not self._queue and not self._pumping and (
-            transport.get_write_buffer_size() + sum(map(len, frames))
-            <= self._settings.write_buffer_limit
-        ):
-            # Nothing waits and all of them fit: what the pump would write, without queueing
-            # each frame first (most batches, on a line that reads).
-            transport.write(b"".join(frames))
-            return
+        texts = [output.text for output in outputs]
+        if not self._queue and not self._pumping:
+            block = self._protocol.output_block(texts)
+            if transport.get_write_buffer_size() + len(block) <= self._settings.write_buffer_limit:
+                # Nothing waits and all of them fit: what the pump would write, without
+                # queueing each frame first (most batches, on a line that reads).
+                transport.write(block)
+                return
         # Cut off: new outputs waiting past the limit on top of a full buffer. They stay
         # stored and are sent again after the next sign-on.
-        for frame in frames:
+        for frame in self._protocol.output_frames(texts):
             self._queue.append((frame, live))
             if live:
                 self._live_waiting += len(frame)

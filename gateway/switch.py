@@ -77,6 +77,8 @@ class Switch:
         self._in_service = in_service
         self._log = log
         self._hooks = hooks
+        # The base's hooks do nothing: per message, not even called (a call an input less).
+        self._hooked = hooks is not NO_HOOKS
         # Audit records of the batch being answered; stored with its outputs.
         self._audit: list[AuditRecord] = []
         # State changes of the batch being answered: stored with its outputs, and read by
@@ -230,7 +232,8 @@ class Switch:
             AuditRecord(item.received_at, "accepted", item.line, msg.sender, msg.mke, item.in_seq,
                         item.id)
         )
-        self._hooks.accepted(item.line, msg.mke)
+        if self._hooked:
+            self._hooks.accepted(item.line, msg.mke)
         # Built from a tuple of its fields, as Exchange.reply builds a Reply (responders/base.py).
         origin = tuple.__new__(Origin, (item.id, item.received_at, item.in_seq, msg.control))
         # The destinations that resolved get the message; each other one gets its own ER.

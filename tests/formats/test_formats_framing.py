@@ -16,6 +16,7 @@ from formats.framing import (
     FrameDecoder,
     decode_text,
     encode_frame,
+    encode_frames,
     encode_text,
 )
 
@@ -231,6 +232,11 @@ def test_a_payload_is_read_as_the_text_of_one_frame(raw: bytes, limit: int) -> N
         item = decode_text(raw, limit)
         assert isinstance(item, BadFrame)
         assert item.reason == ("oversize" if len(raw) > limit else "charset")
+
+
+@given(st.lists(texts, max_size=5))
+def test_encode_frames_is_the_frames_one_after_another(batch: list[str]) -> None:
+    assert encode_frames(batch) == b"".join(encode_frame(text) for text in batch)
 
 
 @given(texts)

@@ -287,11 +287,15 @@ def test_output_frames_are_the_frames_send_gives() -> None:
     texts = [AM, AM.replace("AM", "ER", 1), ""]
     protocol = signed_on_gateway()
     assert protocol.output_frames(texts) == [protocol.send(Output(text)) for text in texts]
+    assert protocol.output_block(texts) == b"".join(protocol.output_frames(texts))
     assert protocol.output_frames([]) == []
+    assert protocol.output_block([]) == b""
     # Only a signed-on gateway sends outputs.
     for unable in (gateway(), LineProtocol(Role.LINE, line="CA")):
         with pytest.raises(LineProtocolError):
             unable.output_frames([AM])
+        with pytest.raises(LineProtocolError):
+            unable.output_block([AM])
 
 
 def test_nothing_is_sent_or_received_after_close() -> None:
