@@ -289,8 +289,8 @@ def _upgrade(db: Writer) -> None:
     if relation_kind(db, "audit") == "table":
         db.execute("ALTER TABLE audit RENAME TO audit_log")
     sqlite = isinstance(db, sqlite3.Connection)
-    present = table_columns(db, "audit_log", SQLITE if sqlite else POSTGRESQL)
-    if present and "last_in_id" not in present and relation_kind(db, "audit") == "view":
+    logged = table_columns(db, "audit_log", SQLITE if sqlite else POSTGRESQL)
+    if logged and "last_in_id" not in logged and relation_kind(db, "audit") == "view":
         db.execute("DROP VIEW audit")
     for table, column in _ADDED_COLUMNS:
         present = table_columns(db, table, SQLITE if sqlite else POSTGRESQL)
