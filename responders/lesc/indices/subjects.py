@@ -24,7 +24,8 @@ _BY_NAME: Final = (False, False, False)
 
 class Subjects:
     """What the indices search for one IAQ: its name candidates, its identifiers' records, the
-    index files' tables. Lists it gives are shared by every index that asks: read, not changed.
+    index files' tables, and the findings the steps append. The records' lists it gives are
+    shared by every index that asks: read, not changed.
     """
 
     __slots__ = ("_a_numbers", "_by_arn", "_found_by", "_index", "by_name", "findings", "iaq",
