@@ -9,14 +9,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from formats.times import TimeError, parse_iso
-from gateway.journal import (
-    ACCEPTED_RUN,
-    RUN_BY_KEY,
-    RUN_BY_ROWID,
-    RUN_MKE,
-    RUN_ORI,
-    outputs_keyed,
-)
+from gateway.journal import RUN_BY_KEY, RUN_BY_ROWID, accepted_runs, outputs_keyed
 from gateway.store import Location, Writer, connect, relation_kind
 from responders.base import POSTGRESQL, SQLITE, table_columns
 
@@ -35,8 +28,7 @@ LEFT JOIN outputs o ON a.event = 'delivered' AND {run}
 LEFT JOIN inputs i ON i.id = o.input_id
 LEFT JOIN inputs r ON {accepted}
 """
-_RUNS = {"accepted": ACCEPTED_RUN.format(i="r"), "run_ori": RUN_ORI.format(i="r"),
-         "run_mke": RUN_MKE.format(i="r")}
+_RUNS = accepted_runs("r")
 # The rows of a table made before accepted runs, their columns empty.
 _NO_RUNS = "(SELECT *, CAST(NULL AS INT) AS in_id, CAST(NULL AS INT) AS last_in_id FROM {})"
 

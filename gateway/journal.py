@@ -134,19 +134,26 @@ CREATE TABLE IF NOT EXISTS line_state (
 # unary + keeps SQLite from building an index on the line instead, for every query).
 RUN_BY_KEY: Final = "o.line = a.line AND o.seq BETWEEN a.out_seq AND {last}"
 RUN_BY_ROWID: Final = "o.rowid BETWEEN a.out_id AND {last_id} AND +o.line = a.line"
-# The inputs of an accepted run (audit row ``a``) in inputs ``{i}``, and each one's ORI and key
-# (INT, not INTEGER, which a PostgreSQL schema turns into BIGINT, an argument substr refuses).
 ORI_WIDTH: Final = 9
 MKE_WIDTH: Final = 3
-ACCEPTED_RUN: Final = "{i}.id BETWEEN a.in_id AND a.last_in_id"
-RUN_ORI: Final = (
-    f"substr(a.ori, CAST({ORI_WIDTH} * ({{i}}.id - a.in_id) AS INT) + 1, {ORI_WIDTH})")
-RUN_MKE: Final = (
-    f"rtrim(substr(a.mke, CAST({MKE_WIDTH} * ({{i}}.id - a.in_id) AS INT) + 1, {MKE_WIDTH}))")
+
+
+def accepted_runs(inputs: str) -> dict[str, str]:
+    """The SQL that expands an accepted run (audit row ``a``) joined to ``inputs`` by that
+    alias: the join (``accepted``) and each input's ORI and key (``run_ori``, ``run_mke``),
+    cut from the row's (INT, not INTEGER, which a PostgreSQL schema turns into BIGINT, an
+    argument substr refuses)."""
+    offset = f"({inputs}.id - a.in_id)"
+    return {
+        "accepted": f"{inputs}.id BETWEEN a.in_id AND a.last_in_id",
+        "run_ori": f"substr(a.ori, CAST({ORI_WIDTH} * {offset} AS INT) + 1, {ORI_WIDTH})",
+        "run_mke": f"rtrim(substr(a.mke, CAST({MKE_WIDTH} * {offset} AS INT) + 1, {MKE_WIDTH}))",
+    }
+
+
 # A SQLite journal made now (its view reads the audit rows first: SQLite's CROSS JOIN keeps
 # that order, where it would scan the outputs first), and a PostgreSQL one.
-_RUNS: Final = {"accepted": ACCEPTED_RUN.format(i="i"), "run_ori": RUN_ORI.format(i="i"),
-                "run_mke": RUN_MKE.format(i="i")}
+_RUNS: Final = accepted_runs("i")
 SCHEMA: Final = _TABLES.format(
     outputs=_OUTPUTS.format(key=""), join="CROSS JOIN",
     run=RUN_BY_ROWID.format(last_id="a.last_id"), **_RUNS)
@@ -289,12 +296,14 @@ def _upgrade(db: Writer) -> None:
     if relation_kind(db, "audit") == "table":
         db.execute("ALTER TABLE audit RENAME TO audit_log")
     sqlite = isinstance(db, sqlite3.Connection)
-    logged = table_columns(db, "audit_log", SQLITE if sqlite else POSTGRESQL)
+    # Each table's columns, read once, before any is added.
+    present = {table: table_columns(db, table, SQLITE if sqlite else POSTGRESQL)
+               for table in dict.fromkeys(table for table, _ in _ADDED_COLUMNS)}
+    logged = present["audit_log"]
     if logged and "last_in_id" not in logged and relation_kind(db, "audit") == "view":
         db.execute("DROP VIEW audit")
     for table, column in _ADDED_COLUMNS:
-        present = table_columns(db, table, SQLITE if sqlite else POSTGRESQL)
-        if present and column.split()[0] not in present:
+        if present[table] and column.split()[0] not in present[table]:
             ddl = f"ALTER TABLE {table} ADD COLUMN {column}"
             db.execute(ddl if sqlite else postgres_ddl(ddl))
 
