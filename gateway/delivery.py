@@ -1,12 +1,12 @@
 """Delivery: live sessions by line; outputs for a line that is not signed on wait in the journal."""
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.clock import Clock
-from gateway.journal import AuditRecord, Journal, StoredOutput, delivery_records
+from gateway.journal import AuditRecord, Journal, NumberedOutput, delivery_records
 from gateway.logs import info_each
 from gateway.metrics import NO_HOOKS, Hooks
 
@@ -14,7 +14,7 @@ from gateway.metrics import NO_HOOKS, Hooks
 class LineLink(Protocol):
     """A signed-on line that can take outputs."""
 
-    def send_outputs(self, outputs: list[StoredOutput], live: bool = True) -> None:
+    def send_outputs(self, outputs: Sequence[NumberedOutput], live: bool = True) -> None:
         """Write output frames, in order; ``live`` is False for the stored backlog."""
         ...
 
@@ -146,12 +146,12 @@ class Delivery:
             self._backlog.pop(line, None)
             self._remote.signed_on(line, False)
 
-    def deliver(self, outputs: Iterable[StoredOutput]) -> None:
+    def deliver(self, outputs: Iterable[NumberedOutput]) -> None:
         """Send each output to its line's session, or leave it stored for the next sign-on."""
         self._send(outputs, "live")
 
-    def _send(self, outputs: Iterable[StoredOutput], outcome: str) -> None:
-        by_line: dict[str, list[StoredOutput]] = {}
+    def _send(self, outputs: Iterable[NumberedOutput], outcome: str) -> None:
+        by_line: dict[str, list[NumberedOutput]] = {}
         for output in outputs:
             by_line.setdefault(output.line, []).append(output)
         now: datetime | None = None

@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from gateway.checkpoint import DEFAULT_INTERVAL, WAL_LIMIT, Checkpointer
 from gateway.store import (
@@ -190,7 +190,9 @@ class JournaledInput:
 
 @dataclass(slots=True)
 class PendingOutput:
-    """An output to store: everything but its sequence number, which the journal assigns."""
+    """An output to store. The journal numbers it in place when it stores it (``seq``, the
+    ``text`` in its line's format, ``id``): delivery reads it as it is, a
+    :class:`NumberedOutput`, with no second object made an output."""
 
     line: str
     input_id: int | None
@@ -202,15 +204,60 @@ class PendingOutput:
     in_time: datetime
     in_seq: int
     out_time: datetime
+    seq: int = 0
+    text: str = ""
+    # Its rowid in a journal without the outputs' key (see SCHEMA); None in one with it.
+    id: int | None = None
 
 
 # The text of an output given the number the journal gave it (gateway/outputs.py).
 Render = Callable[[PendingOutput, int], str]
 
 
+class NumberedOutput(Protocol):
+    """An output numbered for its line, as delivery reads it: one the journal has just
+    stored (a :class:`PendingOutput`) or one read back (a :class:`StoredOutput`)."""
+
+    @property
+    def line(self) -> str:
+        """The line it goes to."""
+        ...
+
+    @property
+    def seq(self) -> int:
+        """Its sequence number on the line."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The exact text delivered."""
+        ...
+
+    @property
+    def mke(self) -> str:
+        """Its message key."""
+        ...
+
+    @property
+    def dest(self) -> str:
+        """Its destination ORI or line."""
+        ...
+
+    @property
+    def in_time(self) -> datetime | None:
+        """When the input it answers arrived (None: read back from the journal)."""
+        ...
+
+    @property
+    def id(self) -> int | None:
+        """Its rowid in a journal without the outputs' key, else None."""
+        ...
+
+
 @dataclass(slots=True)
 class StoredOutput:
-    """An output with its per-line sequence number and the exact text delivered."""
+    """An output read back from the journal: its per-line sequence number and the exact
+    text delivered."""
 
     line: str
     seq: int
@@ -251,7 +298,7 @@ class AuditRecord:
 
 
 def delivery_records(
-    at: datetime, line: str, outputs: Sequence[StoredOutput], outcome: str
+    at: datetime, line: str, outputs: Sequence[NumberedOutput], outcome: str
 ) -> list[AuditRecord]:
     """The audit records of outputs delivered to ``line`` at one moment, in sequence order:
     one a run of consecutive numbers (see SCHEMA), an output alone keeping its destination
@@ -692,23 +739,21 @@ class Journal:
     def store_outputs(
         self,
         input_ids: Iterable[int],
-        outputs: Iterable[PendingOutput],
+        outputs: Sequence[PendingOutput],
         render: Render,
         audit: Sequence[AuditRecord] = (),
         failed: Collection[int] = (),
-    ) -> list[StoredOutput]:
+    ) -> list[NumberedOutput]:
         """Number and store outputs, mark inputs processed, write audit: one transaction.
 
         ``render`` gives the text of an output with the number the journal gave it. Inside
         :meth:`transaction` it is part of that one, with what else the block writes (a
         service's effects, the bus's outbox). Inputs in ``failed`` are marked failed rather
-        than processed.
+        than processed. The outputs come back numbered (see :class:`PendingOutput`).
         """
-        stored: list[StoredOutput] = []
         with self.transaction():
             if self._shared:
                 # Every line of the batch at once, in line order (see _lock).
-                outputs = list(outputs)
                 self._lock(out.line for out in outputs)
             self._write_audit(audit)
             rows = []
@@ -732,15 +777,16 @@ class Journal:
                     rowid += 1
                 rows.append((rowid, out.line, seq, out.input_id, created[1], out.mke,
                              out.sender, out.dest, text))
-                stored.append(StoredOutput(out.line, seq, text, out.mke, out.dest, out.in_time,
-                                           rowid))
+                out.seq = seq
+                out.text = text
+                out.id = rowid
             if rowid is None:
                 self._db.executemany(self._insert_output, [row[1:] for row in rows])
             else:
                 self._db.executemany(self._insert_output, rows)
                 self._last_output = rowid
             self._mark_processed(list(input_ids), failed)
-        return stored
+        return list(outputs)
 
     def _mark_processed(self, ids: list[int], failed: Collection[int]) -> None:
         """Mark inputs processed, those in ``failed`` failed. A batch's ids are consecutive

@@ -13,7 +13,7 @@ from typing import Protocol
 from formats.framing import DEFAULT_MAX_TEXT
 from formats.nlets_xml import render_xml_output
 from formats.output import OutputMessage, format_output, format_output_parts
-from gateway.journal import AuditRecord, Journal, PendingOutput, Render, StoredOutput
+from gateway.journal import AuditRecord, Journal, NumberedOutput, PendingOutput, Render
 from gateway.store import Transaction
 from responders.base import Origin, Reply
 from routing.lines import LineRegistry
@@ -102,7 +102,7 @@ class Outputs:
         outputs: Sequence[PendingOutput],
         audit: Sequence[AuditRecord] = (),
         failed: Collection[int] = (),
-    ) -> list[StoredOutput]:
+    ) -> list[NumberedOutput]:
         """Store outputs and audit rows and mark inputs processed (``failed``: failed), in one
         transaction (the caller's, when one is open); the numbered ones come back."""
         if self._outbox is None:

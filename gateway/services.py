@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gateway.delivery import Delivery
-from gateway.journal import Journal, StoredOutput
+from gateway.journal import Journal, NumberedOutput
 from gateway.outputs import Outputs, pending_output
 from gateway.scheduler import Scheduler
 from gateway.store import Location, Store, Transaction
@@ -144,7 +144,7 @@ class ServiceHost:
         for owner, changes in grouped.items():
             self._runtimes[owner].write(changes, tx)
 
-    def emit(self, owner: str, emissions: Sequence[Emission]) -> list[StoredOutput]:
+    def emit(self, owner: str, emissions: Sequence[Emission]) -> list[NumberedOutput]:
         """Journal, then deliver, outputs no arriving input caused, with the state they change.
 
         Header line 2 and the control field of each output are those of its origin. Raises,

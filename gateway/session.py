@@ -9,7 +9,7 @@ sees the gateway.
 import asyncio
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -25,7 +25,7 @@ from formats.line_protocol import (
     SignOnRequest,
     Violation,
 )
-from gateway.journal import StoredOutput
+from gateway.journal import NumberedOutput
 
 # A read this large means the line is sending faster than it is answered: see data_received.
 FAIR_READ = 64 * 1024
@@ -266,7 +266,7 @@ class LineSession(asyncio.Protocol):
         if self._transport is not None and not self.closed:
             self._transport.write(self._protocol.send(event))
 
-    def send_outputs(self, outputs: list[StoredOutput], live: bool = True) -> None:
+    def send_outputs(self, outputs: Sequence[NumberedOutput], live: bool = True) -> None:
         """Queue outputs and write what the line takes; cut off a line that stops reading.
 
         Only ``live`` outputs count towards the cut-off: the stored backlog is paged in as

@@ -21,7 +21,7 @@ from formats.errors import ErrorCode, MessageError
 from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage, format_input
 from formats.nlets_xml import XmlInput, read_input, xml_error
 from formats.notices import format_er_body, format_sm_body, format_sm_unable_body
-from gateway.journal import AuditRecord, Journal, JournaledInput, PendingOutput, StoredOutput
+from gateway.journal import AuditRecord, Journal, JournaledInput, NumberedOutput, PendingOutput
 from gateway.metrics import NO_HOOKS, Hooks
 from gateway.outputs import Outputs, pending_output
 from gateway.services import ServiceHost
@@ -88,7 +88,7 @@ class Switch:
         self._failed: set[int] = set()
 
     def handle_lines(
-        self, batch: Sequence[LineFrames], deliver: Callable[[list[StoredOutput]], None]
+        self, batch: Sequence[LineFrames], deliver: Callable[[list[NumberedOutput]], None]
     ) -> None:
         """Journal the frames of several lines in one transaction, answer and store them in
         another, :data:`MAX_BATCH` inputs at a time, and hand each part's stored outputs to
@@ -100,7 +100,7 @@ class Switch:
             if inputs:
                 deliver(self.process(inputs))
 
-    def process(self, inputs: list[JournaledInput]) -> list[StoredOutput]:
+    def process(self, inputs: list[JournaledInput]) -> list[NumberedOutput]:
         """Answer journaled inputs and store their outputs and state changes in one transaction.
 
         When the journal refuses the batch for what one input brought (the casebook refuses a
@@ -126,7 +126,7 @@ class Switch:
                 self._log.warning("switch.batch_refused", inputs=len(answered), error=summary(exc))
         return [stored for answer in answered for stored in self._store_alone(answer, now)]
 
-    def _store_alone(self, answer: _Answered, now: datetime) -> list[StoredOutput]:
+    def _store_alone(self, answer: _Answered, now: datetime) -> list[NumberedOutput]:
         """Store one input's answer; fail the input when the journal refuses it."""
         try:
             return self._store([answer])
@@ -135,7 +135,7 @@ class Switch:
         except Exception as exc:
             return self._store([self._abort(answer.item, now, exc)])
 
-    def _store(self, answered: Sequence[_Answered]) -> list[StoredOutput]:
+    def _store(self, answered: Sequence[_Answered]) -> list[NumberedOutput]:
         """Each service's effects, the outputs, the audit rows, the inputs marked: one commit."""
         with self._journal.transaction() as tx:
             self._services.write((e for answer in answered for e in answer.effects), tx)

@@ -24,7 +24,7 @@ from formats.notices import SM_UNABLE
 from formats.output import OutputMessage, parse_output
 from gateway.app import Gateway
 from gateway.clock import ManualClock
-from gateway.journal import FAILED, PROCESSED, StoredOutput
+from gateway.journal import FAILED, PROCESSED, NumberedOutput
 from gateway.outputs import Outputs
 from gateway.switch import Switch
 from responders.base import Exchange, Pipeline
@@ -108,7 +108,7 @@ async def test_a_failing_step_aborts_its_own_exchange_only(rig: Rig) -> None:
         (zq("AX", control="BAD"), None),
         (iaq(CA, arn="012345678", control="AFTER"), None),
     ]
-    stored: list[StoredOutput] = []
+    stored: list[NumberedOutput] = []
     rig.switch.handle_lines([("CA", read)], stored.extend)
     outputs = rig.outputs()
     assert [parse_output(out.text) for out in stored] == outputs

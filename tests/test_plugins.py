@@ -19,7 +19,7 @@ from formats.output import parse_output
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from gateway.datafiles import load_oris
-from gateway.journal import FAILED, PROCESSED, Journal, PendingOutput, StoredOutput
+from gateway.journal import FAILED, PROCESSED, Journal, NumberedOutput, PendingOutput
 from gateway.outputs import render_output
 from gateway.scheduler import FAILED_WAIT, Scheduler
 from gateway.store import FileStore
@@ -93,7 +93,7 @@ async def test_a_service_without_a_runtime_gets_the_defaults(
     assert runtime.state is None and runtime.next_due() is None
     assert runtime.due(START) == 0 and runtime.gauges() == ()
     seen_states.clear()
-    answered: list[StoredOutput] = []
+    answered: list[NumberedOutput] = []
     gateway.switch.handle_lines(
         [("CA", [(format_input("EQ", CA, ["ECHO"], "HELLO"), None)])], answered.extend
     )
@@ -112,7 +112,7 @@ async def test_effects_of_a_service_without_storage_fail_that_input_alone(
         (format_input("EK", CA, ["ECHO"], "KEEP", "K"), None),
         (format_input("EQ", CA, ["ECHO"], "AFTER", "A"), None),
     ]
-    stored: list[StoredOutput] = []
+    stored: list[NumberedOutput] = []
     gateway.switch.handle_lines([("CA", read)], stored.extend)
     outputs = [parse_output(out.text) for out in stored]
     assert [(o.control, o.mke) for o in outputs] == [("B", "EC"), ("K", "SM"), ("A", "EC")]
@@ -344,7 +344,7 @@ async def test_an_effect_the_lesc_does_not_know_fails_the_input(tmp_path: Path) 
         plugins=[*installed(), joined],
     )
     try:
-        stored: list[StoredOutput] = []
+        stored: list[NumberedOutput] = []
         gateway.switch.handle_lines(
             [("CA", [(format_input("ZU", CA, ["AX"], "X"), None)])], stored.extend
         )

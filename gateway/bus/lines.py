@@ -9,6 +9,7 @@ presence and instance news it receives.
 import asyncio
 import contextlib
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ from gateway.bus import Homes
 from gateway.bus.client import BusClient, BusError, SeqProperties, delivered
 from gateway.bus.store import BusStore
 from gateway.bus.topics import output_topic, presence_topic
-from gateway.journal import Journal, StoredOutput
+from gateway.journal import Journal, NumberedOutput
 
 MQTT_PRESENCE = "mqtt"
 
@@ -79,7 +80,7 @@ class BusLines:
             self._tcp.discard(line)
         self.publish_presence(line, tcp_presence(self._homes.instance) if signed_on else "")
 
-    def send_outputs(self, outputs: list[StoredOutput], live: bool = True) -> None:
+    def send_outputs(self, outputs: Sequence[NumberedOutput], live: bool = True) -> None:
         """Publish numbered outputs of MQTT lines homed here, each once per connection."""
         client = self._client
         if client is None:

@@ -47,7 +47,7 @@ from gateway.bus.topics import (
     route_topic,
 )
 from gateway.config import Settings
-from gateway.journal import PendingOutput, StoredOutput
+from gateway.journal import NumberedOutput, PendingOutput
 from gateway.store import DATABASE_ERRORS, first_line
 
 # MQTT v5: a session that never expires, so inputs and envelopes wait for an instance.
@@ -121,7 +121,7 @@ class MqttBus:
         lines: BusLines,
         store: BusStore,
         inputs: LineInputs,
-        deliver: Callable[[Iterable[StoredOutput]], None],
+        deliver: Callable[[Iterable[NumberedOutput]], None],
         log: Any,
     ) -> None:
         self._host, self._port = address

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Final
 
 from gateway.bus import Homes
-from gateway.journal import Journal, PendingOutput, Render, StoredOutput
+from gateway.journal import Journal, NumberedOutput, PendingOutput, Render
 from gateway.outputs import render_output
 from gateway.store import Location, Store, Transaction
 from responders.base import POSTGRESQL
@@ -153,7 +153,7 @@ class BusStore:
 
     def store_remote(
         self, origin: str, entries: Iterable[tuple[int, PendingOutput]]
-    ) -> list[StoredOutput]:
+    ) -> list[NumberedOutput]:
         """Number outputs another journal sent, each with its outbox id, in one transaction.
 
         An (origin, id) already taken is a redelivery and is dropped: an output is numbered
@@ -170,7 +170,7 @@ class BusStore:
             ]
             return self._journal.store_outputs((), fresh, self._render)
 
-    def take_over(self, origin: str, lines: Iterable[str]) -> list[StoredOutput]:
+    def take_over(self, origin: str, lines: Iterable[str]) -> list[NumberedOutput]:
         """Number here, in one transaction, what waits in the outbox for lines that became
         homed here (their home's lease ran out); recorded as envelopes of ``origin``, so one
         that was published meanwhile is numbered once."""
