@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, BinaryIO, Literal, TextIO
+from typing import Any, BinaryIO, Final, Literal, TextIO
 
 import orjson
 import structlog
@@ -21,6 +21,8 @@ from structlog.processors import format_exc_info
 from structlog.typing import EventDict, WrappedLogger
 
 LogFormat = Literal["json", "console"]
+# A held INFO line (HeldLines): its event, its keys (the event's dict) and its ``ts``.
+Held = tuple[str, dict[str, Any], str]
 
 
 class UtcStamp:
@@ -138,13 +140,17 @@ def _unserializable(value: object) -> object:
     return method() if callable(method) else repr(value)
 
 
+# The ``ts`` of JSON lines: one stamp for the process, whose lines are one stream.
+_STAMP: Final = UtcStamp()
+
+
 def _json_lines(threshold: int) -> type[Any]:
     """structlog's filtering bound logger at ``threshold`` whose events skip the processor
     chain: each is rendered as the chain merge_contextvars, add_log_level, UtcStamp,
     format_exc_info and JSONRenderer(orjson) renders it (the same keys in the same order),
-    inline, in half the time; ``info_each`` renders lines of one moment (:func:`info_each`)
-    together."""
-    stamp = UtcStamp()
+    inline, in half the time; ``info_held`` renders held lines (:class:`HeldLines`) and
+    ``info_each`` lines of one moment (:func:`info_each`) together."""
+    stamp = _STAMP
     now = stamp.now
     dumps = orjson.dumps
 
@@ -180,16 +186,15 @@ def _json_lines(threshold: int) -> type[Any]:
         event_dict["ts"] = now()
         return self._logger.info(dumps(event_dict, default=_unserializable))
 
-    def info_each(self: Any, event: str, rows: Iterable[dict[str, Any]]) -> None:
-        # Lines of one moment: one stamp, one context merge, one buffered write for them all.
+    def info_held(self: Any, rows: Iterable[Held]) -> None:
+        # Lines stamped already: one context merge and one buffered write for them all.
         context = self._context
         merged: EventDict = {}
         merge_contextvars(None, "info", merged)
-        ts = now()
         # Copied as rendered, as BufferedLines copies a line: orjson's bytes are freed at once.
         block = bytearray()
-        for row in rows:
-            event_dict = {**context, **row} if context else row
+        for event, keys, ts in rows:
+            event_dict = {**context, **keys} if context else keys
             event_dict["event"] = event
             for key, value in merged.items():
                 event_dict.setdefault(key, value)
@@ -201,12 +206,52 @@ def _json_lines(threshold: int) -> type[Any]:
         if block:
             self._logger.info(block)
 
+    def info_each(self: Any, event: str, rows: Iterable[dict[str, Any]]) -> None:
+        # Lines of one moment: held lines with one stamp.
+        ts = now()
+        info_held(self, ((event, row, ts) for row in rows))
+
     base = structlog.make_filtering_bound_logger(threshold)
     methods: dict[str, Any] = {"_proxy_to_logger": _proxy_to_logger}
     if threshold <= logging.INFO:
         methods["info"] = info
+        methods["info_held"] = info_held
         methods["info_each"] = info_each
     return type(f"JsonLines{base.__name__}", (base,), methods)
+
+
+class HeldLines:
+    """INFO lines held back and logged together by :meth:`write`, each stamped when it was
+    held: the JSON-lines logger renders them with one context merge and writes them with one
+    buffered write (any other logger, or the JSON one above INFO, logs each at the write).
+
+    A holder writes what it holds before it logs any other line itself, so its lines keep
+    their order and their ``ts`` the moment each event happened (the switch, for the
+    ``message.accepted`` and ``message.rejected`` lines of a batch).
+    """
+
+    __slots__ = ("_log", "_now", "_rows")
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self._rows: list[Held] = []
+        self._now = _STAMP.now
+
+    def info(self, event: str, **keys: Any) -> None:
+        """Hold ``event`` with its keys, stamped now."""
+        self._rows.append((event, keys, self._now()))
+
+    def write(self) -> None:
+        """Log the held lines, in the order held."""
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        held = getattr(self._log, "info_held", None)
+        if held is not None:
+            held(rows)
+            return
+        for event, keys, _ in rows:
+            self._log.info(event, **keys)
 
 
 def info_each(log: Any, event: str, rows: Iterable[dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage,
 from formats.nlets_xml import XmlInput, read_input, xml_error
 from formats.notices import format_er_body, format_sm_body, format_sm_unable_body
 from gateway.journal import AuditRecord, Journal, JournaledInput, NumberedOutput, PendingOutput
+from gateway.logs import HeldLines
 from gateway.metrics import NO_HOOKS, Hooks
 from gateway.outputs import Outputs, pending_output
 from gateway.services import ServiceHost
@@ -76,6 +77,9 @@ class Switch:
         self._clock = clock
         self._in_service = in_service
         self._log = log
+        # The per-message INFO lines of the batch being answered, logged together once it is
+        # answered, and before any other line the switch logs (docs/reliability.md, "Logs").
+        self._held = HeldLines(log)
         self._hooks = hooks
         # The base's hooks do nothing: per message, not even called (a call an input less).
         self._hooked = hooks is not NO_HOOKS
@@ -113,6 +117,7 @@ class Switch:
         try:
             answered = [self._answer_input(item, now) for item in inputs]
         finally:
+            self._held.write()
             self._effects.clear()
             self._audit = []
         if len(answered) > 1:
@@ -200,6 +205,7 @@ class Switch:
         try:
             self._router.check_sender(item.line, msg.sender)
         except MessageError as exc:
+            self._held.write()
             self._log.warning(
                 "security.violation",
                 line=item.line,
@@ -219,7 +225,7 @@ class Switch:
         destinations = resolution.destinations
         if not destinations:
             return [self._error(item, now, msg, exc) for exc in resolution.rejected]
-        self._log.info(
+        self._held.info(
             "message.accepted",
             line=item.line,
             ori=msg.sender,
@@ -311,7 +317,7 @@ class Switch:
             # The ER of an XML input names the element, not the legacy field.
             exc = xml_error(exc, msg.tagged)
         quoted = _quoted(item, msg)
-        self._log.info(
+        self._held.info(
             "message.rejected",
             line=item.line,
             ori=msg.sender if msg is not None else None,
@@ -371,6 +377,7 @@ class Switch:
         error = summary(exc)
         ori = msg.sender if msg is not None else None
         mke = msg.mke if msg is not None else None
+        self._held.write()
         self._log.error(
             "pipeline.failed",
             line=item.line,

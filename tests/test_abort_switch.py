@@ -136,6 +136,14 @@ async def test_a_failing_step_aborts_its_own_exchange_only(rig: Rig) -> None:
     )
     assert event["dest"] == "AX" and event["error"] == "KeyError: 'ZQ TABLE'"
     assert event["where"].startswith("iaqgw_poison.py:")
+    # The batch's INFO lines are held and written together, yet before the failure: the
+    # lines keep the order things happened in.
+    order = [(call.kwargs["event"], call.kwargs["in_seq"]) for call in rig.logger.calls
+             if call.kwargs["event"].startswith(("message.", "pipeline."))]
+    assert order == [
+        ("message.accepted", 1), ("message.accepted", 2), ("pipeline.failed", 2),
+        ("message.accepted", 3),
+    ]
 
 
 async def test_only_the_failing_destination_is_aborted(rig: Rig) -> None:

@@ -11,6 +11,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ import pytest
 import structlog
 from paths import RECORDS
 
-from gateway.logs import BufferedLines, UtcStamp, configure_logging, get_logger, info_each
+from gateway.logs import (
+    BufferedLines,
+    HeldLines,
+    UtcStamp,
+    configure_logging,
+    get_logger,
+    info_each,
+)
 
 
 class Writes(io.BytesIO):
@@ -327,6 +335,49 @@ def test_lines_of_one_moment_are_what_structlogs_chain_renders(restore_logging: 
     assert [line["line"] for line in got] == ["CA", "TX", "bound"]
     assert got[1]["out_seq"] == 2 and got[1]["request"] == "r1" and got[2]["odd"] == "<odd>"
     assert len(stamps) == 1 and stream.writes == 1
+
+
+def test_held_lines_are_what_structlogs_chain_renders_stamped_when_held(
+    restore_logging: None,
+) -> None:
+    """HeldLines gives each held line the line ``info`` would (keys, values, order; context
+    variables and bound keys), in the order held, stamped when held, in one write."""
+
+    def emit(log: Any) -> None:
+        structlog.contextvars.bind_contextvars(request="r1")
+        try:
+            held = HeldLines(log.bind(line="bound"))
+            held.info("message.accepted", line="CA", in_seq=1, odd=Odd())
+            held.info("message.rejected", in_seq=2, none=None)
+            held.write()
+            held.write()
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    expected, got = rendered_both(emit)
+    assert got == expected
+    assert [(line["event"], line["line"]) for line in got] == [
+        ("message.accepted", "CA"), ("message.rejected", "bound"),
+    ]
+    assert got[0]["request"] == "r1" and got[0]["odd"] == "<odd>" and got[1]["none"] is None
+
+    out = io.TextIOWrapper(Writes(), write_through=True)
+    configure_logging("json", "INFO", out)
+    held = HeldLines(get_logger())
+    held.info("first")
+    time.sleep(0.01)
+    held.info("second")
+    time.sleep(0.01)
+    before_write = UtcStamp().now()
+    held.write()
+    stream = out.buffer
+    assert isinstance(stream, Writes)
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["first", "second"]
+    # Each keeps the moment it was held, not the write's.
+    moments = [datetime.fromisoformat(ts) for ts in (lines[0]["ts"], lines[1]["ts"], before_write)]
+    assert moments[0] < moments[1] < moments[2]
+    assert stream.writes == 1
 
 
 def test_lines_of_one_moment_below_the_level_are_not_written(restore_logging: None) -> None:
