@@ -8,6 +8,10 @@ from functools import lru_cache
 from formats.errors import ErrorCode, MessageError
 
 SEQ_WRAP = 100_000
+# Every sequence number as a header prints it (five digits), by its value modulo SEQ_WRAP:
+# an output prints two, and indexing costs a quarter of str().zfill(5), the cheapest way to
+# format one (6 MB, built in 18 ms at import).
+_FIVE_DIGITS = tuple([str(number).zfill(5) for number in range(SEQ_WRAP)])
 
 _MKE_SENDER = r"([A-Z]{2,3})\.([A-Z]{2}[A-Z0-9]{7})"
 _STAMP = "([0-9]{2}:[0-9]{2} [0-9]{2}/[0-9]{2}/[0-9]{4}) ([0-9]{5})"
@@ -39,6 +43,11 @@ class OutputMessage:
     body: str
 
 
+def seq_text(seq: int) -> str:
+    """A sequence number as the header prints it: five digits, modulo SEQ_WRAP."""
+    return _FIVE_DIGITS[seq % SEQ_WRAP]
+
+
 # ``HH:MM MM/DD/CCYY`` of a moment in its zone. The outputs of a batch share their two
 # moments (the input's arrival, the batch's clock reading): each is formatted once. The zone
 # is part of the key: moments of two zones are equal when they are the same instant, and
@@ -56,10 +65,9 @@ def format_output_parts(mke: str, sender: str, in_time: datetime, in_seq: int,
                         body: str) -> str:
     """:func:`format_output` of an output given by its parts, with no OutputMessage built."""
     marked = f" *{control}" if control else ""
-    # str().zfill rather than a format spec (05d): half the cost, twice an output.
     return (
-        f"{mke}.{sender}\n{_clock(in_time, in_time.tzinfo)} {str(in_seq % SEQ_WRAP).zfill(5)}\n"
-        f"{_clock(out_time, out_time.tzinfo)} {str(out_seq % SEQ_WRAP).zfill(5)} {dest}{marked}"
+        f"{mke}.{sender}\n{_clock(in_time, in_time.tzinfo)} {_FIVE_DIGITS[in_seq % SEQ_WRAP]}\n"
+        f"{_clock(out_time, out_time.tzinfo)} {_FIVE_DIGITS[out_seq % SEQ_WRAP]} {dest}{marked}"
         f"\nTXT\n{body}"
     )
 

@@ -48,7 +48,7 @@ from formats.nlets_xml.fields import (
     write_records,
 )
 from formats.nlets_xml.names import INQUIRY_FIELDS
-from formats.output import SEQ_WRAP, OutputMessage, format_output, parse_output
+from formats.output import OutputMessage, format_output, parse_output, seq_text
 
 VERSION: Final = "4.00"
 # Keys whose bodies are responses (SPEC.md §10); queries have tagged forms; the rest is mail.
@@ -394,8 +394,8 @@ def render_xml_output(msg: OutputMessage, max_text: int = DEFAULT_MAX_TEXT) -> s
         _element(RECEIVE_TIME, _time(msg.in_time)),
         _element(SEND_DATE, _date(msg.out_time)),
         _element(SEND_TIME, _time(msg.out_time)),
-        _element(RECEIVE_NUMERIC, f"{msg.in_seq % SEQ_WRAP:05d}"),
-        _element(SEND_NUMERIC, f"{msg.out_seq % SEQ_WRAP:05d}"),
+        _element(RECEIVE_NUMERIC, seq_text(msg.in_seq)),
+        _element(SEND_NUMERIC, seq_text(msg.out_seq)),
     ]
     return _document(header, msg.mke, msg.body, max_text)
 
