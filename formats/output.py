@@ -60,15 +60,38 @@ def _clock(moment: datetime, zone: tzinfo | None) -> str:
     )
 
 
+class _LastClocks:
+    """The clocks of the moments a header was last formatted with, as (moment, clock): the
+    outputs rendered one after another answer inputs of one batch, which share one arrival
+    object and one output moment, so the same objects come again and again. A pair is
+    replaced whole: a thread rendering meanwhile never reads one moment's clock for another."""
+
+    __slots__ = ("inbound", "outbound")
+
+    def __init__(self) -> None:
+        self.inbound: tuple[datetime | None, str] = (None, "")
+        self.outbound: tuple[datetime | None, str] = (None, "")
+
+
+_LAST_CLOCKS = _LastClocks()
+
+
 def format_output_parts(mke: str, sender: str, in_time: datetime, in_seq: int,
                         out_time: datetime, out_seq: int, dest: str, control: str | None,
                         body: str) -> str:
     """:func:`format_output` of an output given by its parts, with no OutputMessage built."""
     marked = f" *{control}" if control else ""
+    # The very objects of the last output: their clocks without a call (a third of the cost).
+    last = _LAST_CLOCKS
+    inbound = last.inbound
+    if inbound[0] is not in_time:
+        inbound = last.inbound = (in_time, _clock(in_time, in_time.tzinfo))
+    outbound = last.outbound
+    if outbound[0] is not out_time:
+        outbound = last.outbound = (out_time, _clock(out_time, out_time.tzinfo))
     return (
-        f"{mke}.{sender}\n{_clock(in_time, in_time.tzinfo)} {_FIVE_DIGITS[in_seq % SEQ_WRAP]}\n"
-        f"{_clock(out_time, out_time.tzinfo)} {_FIVE_DIGITS[out_seq % SEQ_WRAP]} {dest}{marked}"
-        f"\nTXT\n{body}"
+        f"{mke}.{sender}\n{inbound[1]} {_FIVE_DIGITS[in_seq % SEQ_WRAP]}\n"
+        f"{outbound[1]} {_FIVE_DIGITS[out_seq % SEQ_WRAP]} {dest}{marked}\nTXT\n{body}"
     )
 
 
