@@ -251,7 +251,11 @@ class Switch:
         for destination in destinations:
             try:
                 replies, effects = self._run(item, msg, destination)
-                produced = [pending_output(self._router, origin, now, r) for r in replies]
+                # Loops rather than comprehensions here and in _run: on Python 3.11 each
+                # comprehension run makes a function and a frame, for one or two items.
+                produced = []
+                for reply in replies:
+                    produced.append(pending_output(self._router, origin, now, reply))
             except MessageError as exc:
                 # One ER per distinct fault, however many destinations share it.
                 if (exc.code, exc.detail) not in errors:
@@ -287,7 +291,10 @@ class Switch:
         exchange = Exchange(msg, item.line, dest, item.received_at, str(item.id).zfill(10),
                             self._lines, runtime.state)
         replies = pipeline.run(exchange)
-        return replies, [(owner, effect) for effect in exchange.effects]
+        owned: list[Owned] = []
+        for effect in exchange.effects:
+            owned.append((owner, effect))
+        return replies, owned
 
     def _notice(
         self,

@@ -162,7 +162,9 @@ def iar_body(
         lines.append(f"IDX/{format_listing(indices) if listing is None else listing}.")
     lines.append(STATUS_SUMMARY[status])
     lines += differences
-    lines += [finding.summary for finding in indices if finding.summary]
+    for finding in indices:
+        if finding.summary:
+            lines.append(finding.summary)
     lines += notes
     return "\n".join(lines)
 

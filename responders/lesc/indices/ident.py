@@ -41,11 +41,11 @@ def search(exchange: Exchange) -> None:
     """Find the subject's biometric encounters."""
     people = subjects_of(exchange)
     table = people.tables.get(NAME)
-    found = [
-        (fin(record.arn), n)
-        for record in people.chosen(fbi=True)
-        if (n := encounters(record, table))
-    ]
+    found: list[tuple[str, int]] = []
+    for record in people.chosen(fbi=True):
+        n = encounters(record, table)
+        if n:
+            found.append((fin(record.arn), n))
     if not found:
         people.findings.append(MISS)
         return

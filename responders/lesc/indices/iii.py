@@ -56,11 +56,11 @@ def search(exchange: Exchange) -> None:
     people = subjects_of(exchange)
     iaq = people.iaq
     table = people.tables.get(NAME)
-    found = [
-        (record, states)
-        for record in people.chosen(fbi=True, sid=True)
-        if (states := repositories(record, table))
-    ]
+    found: list[tuple[Any, tuple[str, ...]]] = []
+    for record in people.chosen(fbi=True, sid=True):
+        states = repositories(record, table)
+        if states:
+            found.append((record, states))
     if not found:
         people.findings.append(MISS)
         return

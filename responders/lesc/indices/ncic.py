@@ -18,7 +18,10 @@ MISS: Final = IndexFinding(NAME, False)
 def search(exchange: Exchange) -> None:
     """Find the subject's IVF records."""
     people = subjects_of(exchange)
-    records = [record for record in people.chosen(fbi=True) if record.ivf is not None]
+    records = []
+    for record in people.chosen(fbi=True):
+        if record.ivf is not None:
+            records.append(record)
     if not records:
         people.findings.append(MISS)
         return

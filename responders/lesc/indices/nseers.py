@@ -61,11 +61,11 @@ def search(exchange: Exchange) -> None:
     """Find the subject's special registration."""
     people = subjects_of(exchange)
     table = people.tables.get(NAME)
-    found = [
-        (record, held)
-        for record in people.chosen(arn=True)
-        if (held := registration(record, table)) is not None
-    ]
+    found: list[tuple[Any, tuple[date, bool]]] = []
+    for record in people.chosen(arn=True):
+        held = registration(record, table)
+        if held is not None:
+            found.append((record, held))
     if not found:
         people.findings.append(MISS)
         return

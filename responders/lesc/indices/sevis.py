@@ -38,11 +38,11 @@ def search(exchange: Exchange) -> None:
     """Find the subject's student or exchange visitor records."""
     people = subjects_of(exchange)
     table = people.tables.get(NAME)
-    found = [
-        (record, held)
-        for record in people.by_name
-        if (held := enrolment(record, table)) is not None
-    ]
+    found: list[tuple[Any, tuple[str, str]]] = []
+    for record in people.by_name:
+        held = enrolment(record, table)
+        if held is not None:
+            found.append((record, held))
     if not found:
         people.findings.append(MISS)
         return
