@@ -318,7 +318,8 @@ class LineProtocol:
             state = self.state
             if state is State.SIGNED_ON:
                 read = self._read
-                events.extend(read(rest, seq) for rest in frames[index:])
+                for rest in frames[index:]:
+                    events.append(read(rest, seq))
                 break
             if state is State.CLOSED:
                 break

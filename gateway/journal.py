@@ -323,10 +323,12 @@ def delivery_records(
 def _accepted_rows(at: str, run: Sequence[AuditRecord]) -> list[tuple[object, ...]]:
     """The audit row of consecutive accepted inputs (see SCHEMA): their ORIs and keys side by
     side, which the grammar makes fit; an input alone, or one that does not fit, has its own."""
-    if len(run) > 1 and all(
-        r.ori is not None and len(r.ori) == ORI_WIDTH and r.mke is not None
-        and len(r.mke) <= MKE_WIDTH for r in run
-    ):
+    fits = len(run) > 1
+    for r in run:
+        if r.ori is None or len(r.ori) != ORI_WIDTH or r.mke is None or len(r.mke) > MKE_WIDTH:
+            fits = False
+            break
+    if fits:
         first = run[0]
         return [(at, first.event, first.line, "".join([r.ori or "" for r in run]),
                  "".join([(r.mke or "").ljust(MKE_WIDTH) for r in run]), first.in_seq, None,

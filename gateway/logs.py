@@ -209,7 +209,7 @@ def _json_lines(threshold: int) -> type[Any]:
     def info_each(self: Any, event: str, rows: Iterable[dict[str, Any]]) -> None:
         # Lines of one moment: held lines with one stamp.
         ts = now()
-        info_held(self, ((event, row, ts) for row in rows))
+        info_held(self, [(event, row, ts) for row in rows])
 
     base = structlog.make_filtering_bound_logger(threshold)
     methods: dict[str, Any] = {"_proxy_to_logger": _proxy_to_logger}

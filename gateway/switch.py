@@ -143,7 +143,7 @@ class Switch:
     def _store(self, answered: Sequence[_Answered]) -> list[NumberedOutput]:
         """Each service's effects, the outputs, the audit rows, the inputs marked: one commit."""
         with self._journal.transaction() as tx:
-            self._services.write((e for answer in answered for e in answer.effects), tx)
+            self._services.write([e for answer in answered for e in answer.effects], tx)
             return self._outputs.store(
                 [answer.item.id for answer in answered],
                 [output for answer in answered for output in answer.outputs],
