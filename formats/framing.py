@@ -63,7 +63,9 @@ class FrameDecoder:
             texts = data[1:-1].split(_BETWEEN_FRAMES)
             max_text = self._max_text
             for text in texts:
-                if len(text) > max_text or _STX_BYTE in text or _ETX_BYTE in text:
+                # STX and ETX as numbers: a bytes operand of ``in`` makes CPython 3.11 raise
+                # and clear a TypeError (it tries the operand as a number first).
+                if len(text) > max_text or STX in text or ETX in text:
                     break
             else:
                 return [_complete(text) for text in texts]
