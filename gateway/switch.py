@@ -13,9 +13,8 @@ answers a key, the state an exchange reads, and the runtime that writes its effe
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from formats.errors import ErrorCode, MessageError
 from formats.message import MAX_DESTINATIONS, YQ_MAX_DESTINATIONS, InputMessage, format_input
@@ -42,15 +41,15 @@ LineFrames = tuple[str, Sequence[tuple[str, str | None]]]
 MAX_BATCH = 256
 
 
-@dataclass(slots=True)
-class _Answered:
+# A named tuple built by tuple.__new__, as responders/base.py builds a Reply: one an input.
+class _Answered(NamedTuple):
     """What answering one input brought; stored together, in one transaction or none."""
 
     item: JournaledInput
-    outputs: list[PendingOutput] = field(default_factory=list)
-    audit: list[AuditRecord] = field(default_factory=list)
-    effects: list[Owned] = field(default_factory=list)
-    failed: bool = False
+    outputs: list[PendingOutput]
+    audit: list[AuditRecord]
+    effects: list[Owned]
+    failed: bool
 
 
 class Switch:
@@ -161,13 +160,8 @@ class Switch:
             del self._audit[audit_from:]
             del self._effects[effects_from:]
             return self._abort(item, now, exc)
-        return _Answered(
-            item,
-            outputs,
-            self._audit[audit_from:],
-            self._effects[effects_from:],
-            item.id in self._failed,
-        )
+        return tuple.__new__(_Answered, (item, outputs, self._audit[audit_from:],
+                                         self._effects[effects_from:], item.id in self._failed))
 
     def recover(self) -> int:
         """Answer inputs journaled before a crash whose outputs were never stored.
@@ -247,7 +241,8 @@ class Switch:
             [self._error(item, now, msg, exc) for exc in resolution.rejected]
             if resolution.rejected else []
         )
-        errors: set[tuple[str, str]] = set()
+        # The faults already answered, made on the first one (most inputs have none).
+        errors: set[tuple[str, str]] | None = None
         for destination in destinations:
             try:
                 replies, effects = self._run(item, msg, destination)
@@ -258,6 +253,8 @@ class Switch:
                     produced.append(pending_output(self._router, origin, now, reply))
             except MessageError as exc:
                 # One ER per distinct fault, however many destinations share it.
+                if errors is None:
+                    errors = set()
                 if (exc.code, exc.detail) not in errors:
                     errors.add((exc.code, exc.detail))
                     outputs.append(self._error(item, now, msg, exc))
@@ -375,7 +372,7 @@ class Switch:
                 self._notice(item, now, msg, "SM", format_sm_unable_body(dest), to_sender)
                 for dest in (dests or (None,))
             ]
-        return _Answered(item, outputs, audit, failed=True)
+        return _Answered(item, outputs, audit, [], True)
 
     def _failure(
         self, item: JournaledInput, msg: InputMessage | None, dest: str | None, exc: Exception
