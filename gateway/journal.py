@@ -323,16 +323,15 @@ def delivery_records(
 def _accepted_rows(at: str, run: Sequence[AuditRecord]) -> list[tuple[object, ...]]:
     """The audit row of consecutive accepted inputs (see SCHEMA): their ORIs and keys side by
     side, which the grammar makes fit; an input alone, or one that does not fit, has its own."""
-    fits = len(run) > 1
-    for r in run:
-        if r.ori is None or len(r.ori) != ORI_WIDTH or r.mke is None or len(r.mke) > MKE_WIDTH:
-            fits = False
-            break
-    if fits:
-        first = run[0]
-        return [(at, first.event, first.line, "".join([r.ori or "" for r in run]),
-                 "".join([(r.mke or "").ljust(MKE_WIDTH) for r in run]), first.in_seq, None,
-                 None, None, None, None, first.in_id, run[-1].in_id)]
+    if len(run) > 1:
+        for r in run:
+            if r.ori is None or len(r.ori) != ORI_WIDTH or r.mke is None or len(r.mke) > MKE_WIDTH:
+                break
+        else:
+            first = run[0]
+            return [(at, first.event, first.line, "".join([r.ori or "" for r in run]),
+                     "".join([(r.mke or "").ljust(MKE_WIDTH) for r in run]), first.in_seq, None,
+                     None, None, None, None, first.in_id, run[-1].in_id)]
     return [(at, r.event, r.line, r.ori, r.mke, r.in_seq, None, None, None, None, None, r.in_id,
              None) for r in run]
 

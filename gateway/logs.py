@@ -282,7 +282,7 @@ def configure_logging(fmt: LogFormat = "json", level: str = "INFO", out: TextIO 
         lines = BufferedLines(stream.buffer)
         structlog.configure(
             # The chain _json_lines renders inline, for whatever reads the configuration.
-            processors=[merge_contextvars, structlog.processors.add_log_level, UtcStamp(),
+            processors=[merge_contextvars, structlog.processors.add_log_level, _STAMP,
                         format_exc_info,
                         structlog.processors.JSONRenderer(serializer=orjson.dumps)],
             wrapper_class=_json_lines(threshold),
