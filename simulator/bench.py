@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from statistics import median
 
 import orjson
 import uvloop
@@ -49,6 +50,8 @@ BENCH_RECORDS = 1_000_000
 BENCH_INDEX = BENCH_DATA / f"index-synthetic-{BENCH_RECORDS}.sqlite3"
 PROFILE_LINES = 90
 LOW_RATE = 1000
+# How many times the gateway and the MLLP peer are driven in turn (bench_pairs).
+PAIRS = 3
 LINES = ("AL", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "MI", "NJ", "NY", "OH", "PA",
          "TX", "VA", "WA")
 # The lines the open loop sends on, and how many of its IAQs' bodies the closed loop sends.
@@ -371,6 +374,38 @@ def bench_peer(kind: str, per_line: int = 3000, window: int = 64) -> float:
         return uvloop.run(_end_to_end(port, per_line, window, kind))
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """The gateway's end-to-end rate and a peer's under the same load, measured in turn."""
+
+    gateway: list[float]
+    peer: list[float]
+
+    @property
+    def ratios(self) -> list[float]:
+        """Each pair's gateway rate over its peer's."""
+        return [ours / theirs for ours, theirs in zip(self.gateway, self.peer, strict=True)]
+
+
+def bench_pairs(kind: str = "mllp", pairs: int = PAIRS, per_line: int = 3000,
+                window: int = 64) -> tuple[Pairs, Started, int]:
+    """The gateway and a peer, both running on the same core, driven in turn ``pairs`` times
+    (gateway, peer, gateway, peer ...): a pair's two figures are seconds apart, so a change
+    in the host's speed between them is small, and the median pair stands for the run.
+
+    Returns the pairs, the gateway's start-up figures and its peak RSS in KiB.
+    """
+    with gateway_process() as gateway, peer_process(kind) as port:
+        uvloop.run(_end_to_end(gateway.port, per_line // 10, window))
+        uvloop.run(_end_to_end(port, per_line // 10, window, kind))
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(pairs):
+            ours.append(uvloop.run(_end_to_end(gateway.port, per_line, window)))
+            theirs.append(uvloop.run(_end_to_end(port, per_line, window, kind)))
+        return Pairs(ours, theirs), gateway, _memory_kib(gateway.pid, "VmHWM")
+
+
 def _open_loop_traffic(index: Path, lines: int) -> tuple[list[str], TrafficData]:
     """The open loop's lines (the ``lines`` with the most agencies) and its traffic data:
     the subjects of ``index`` as seed 1 draws them."""
@@ -504,28 +539,33 @@ def main() -> None:
         _row("XML IAQ / text IAQ parse", f"{xml_rate / parse:.0%}", "-", None),
         _row("XML IAQ / lxml floor", f"{xml_rate / lxml_rate:.0%}", "-", None),
     ]
-    e2e, started, peak_kib = bench_end_to_end()
+    pairs, started, peak_kib = bench_pairs("mllp")
+    e2e, mllp, ratio = (median(pairs.gateway), median(pairs.peer), median(pairs.ratios))
     e2e_xml = bench_end_to_end(xml=True)[0]
     # The open loop's traffic, closed loop: the gateway's capacity for what the latency rows
     # offer it (their IAQs find records the bench's do not).
     e2e_open = bench_end_to_end(bodies=open_loop_bodies(BENCH_INDEX))[0]
-    mllp = bench_peer("mllp")
     echo = bench_peer("echo")
+    each = ", ".join(f"{ours:,.0f} / {theirs:,.0f} ({ours / theirs:.2f}x)"
+                     for ours, theirs in zip(pairs.gateway, pairs.peer, strict=True))
+    print(f"end to end, gateway / python-hl7 MLLP ACK server in turn: {each}")
     print(f"end to end: gateway {e2e:,.0f} IAQ/s, python-hl7 MLLP ACK server {mllp:,.0f}/s "
-          f"({e2e / mllp:.1f}x), framed echo {echo:,.0f}/s (gateway at {e2e / echo:.1%})")
+          f"(median pair {ratio:.2f}x), framed echo {echo:,.0f}/s (gateway at {e2e / echo:.1%})")
     print(f"end to end over XML lines: {e2e_xml:,.0f} IAQ/s ({e2e_xml / e2e:.0%} of text)")
     print(f"end to end, the open loop's IAQs: {e2e_open:,.0f} IAQ/s ({e2e_open / e2e:.0%} of the "
           f"bench's IAQs)")
     rows += [
-        _row("end-to-end IAQ/s (16 lines x 64 in flight)", f"{e2e:,.0f}/s", "20,000/s",
-             e2e >= 20_000),
+        _row("end-to-end IAQ/s (16 lines x 64 in flight), the median run", f"{e2e:,.0f}/s",
+             "20,000/s", e2e >= 20_000),
         _row("end-to-end IAQ/s over XML lines, same load", f"{e2e_xml:,.0f}/s", "-", None),
         _row("XML lines / text lines, end to end", f"{e2e_xml / e2e:.0%}", "60%",
              e2e_xml >= 0.6 * e2e),
         _row("end-to-end IAQ/s, the open loop's IAQs, same load (its capacity)",
              f"{e2e_open:,.0f}/s", "-", None),
         _row("python-hl7 MLLP ACK server, same load", f"{mllp:,.0f}/s", "-", None),
-        _row("gateway / MLLP peer", f"{e2e / mllp:.1f}x", "4x", e2e >= 4 * mllp),
+        _row(f"gateway / MLLP peer, {PAIRS} pairs in turn",
+             " / ".join(f"{r:.2f}x" for r in pairs.ratios), "-", None),
+        _row("gateway / MLLP peer, the median pair", f"{ratio:.2f}x", "4x", ratio >= 4),
         _row("framed echo server (ceiling)", f"{echo:,.0f}/s", "-", None),
         _row("gateway / echo ceiling", f"{e2e / echo:.1%}", "-", None),
     ]
