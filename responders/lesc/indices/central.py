@@ -47,5 +47,7 @@ def search(exchange: Exchange) -> None:
         return
     # One record speaks through the IAR's fields; several need a word.
     summary = f"{NAME}: {len(records)} POSSIBLE RECORDS." if len(records) > 1 else ""
-    detail = (("STS", status), *[("ARN", f"A{record.arn}") for record in records])
-    people.findings.append(IndexFinding(NAME, True, detail, summary))
+    detail = [("STS", status)]
+    for record in records:
+        detail.append(("ARN", f"A{record.arn}"))
+    people.findings.append(IndexFinding(NAME, True, tuple(detail), summary))

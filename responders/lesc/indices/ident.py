@@ -49,9 +49,10 @@ def search(exchange: Exchange) -> None:
     if not found:
         people.findings.append(MISS)
         return
-    detail = tuple(
-        pair for number, n in found for pair in (("FIN", number), ("ENCOUNTERS", str(n)))
-    )
-    entries = "; ".join(f"FIN {number}, {n} ENCOUNTER{'S' * (n > 1)}" for number, n in found)
-    summary = f"{NAME}: BIOMETRIC RECORD: {entries}."
-    people.findings.append(IndexFinding(NAME, True, detail, summary))
+    detail: list[tuple[str, str]] = []
+    entries: list[str] = []
+    for number, n in found:
+        detail += [("FIN", number), ("ENCOUNTERS", str(n))]
+        entries.append(f"FIN {number}, {n} ENCOUNTER{'S' * (n > 1)}")
+    summary = f"{NAME}: BIOMETRIC RECORD: {'; '.join(entries)}."
+    people.findings.append(IndexFinding(NAME, True, tuple(detail), summary))

@@ -45,8 +45,10 @@ def _scrambled(arn: str) -> int:
     return (_A * int(arn) + _B) % _ARNS
 
 
+# The texts below are padded by str().zfill, not a format spec (09d), which costs about twice
+# as much: an IAQ with records derives several of them.
 def _unscrambled(number: int) -> str:
-    return f"{(_A_INVERSE * (number - _B)) % _ARNS:09d}"
+    return str((_A_INVERSE * (number - _B)) % _ARNS).zfill(9)
 
 
 def _check(number: int) -> int:
@@ -60,7 +62,7 @@ def fbi_number(arn: str) -> str:
     number = _scrambled(arn)
     # The two letters hold the top two digits (0-99) and the check (0-5): at most 599.
     letters = number // 10**7 + 100 * _check(number)
-    low = f"{number % 10**7:07d}"
+    low = str(number % 10**7).zfill(7)
     return f"{low[:6]}{_BASE36[10 + letters // 26]}{_BASE36[10 + letters % 26]}{low[6]}"
 
 
@@ -103,9 +105,9 @@ def arn_of_sid(sid: str) -> tuple[str, str] | None:
 
 def sevis_id(arn: str) -> str:
     """The SEVIS ID of a student or exchange visitor: N and 10 digits."""
-    return f"N{_scrambled(arn) + 10**9 * (int(arn) % 10):010d}"
+    return "N" + str(_scrambled(arn) + 10**9 * (int(arn) % 10)).zfill(10)
 
 
 def fin(arn: str) -> str:
     """The fingerprint identification number (FIN) IDENT and NSEERS file a person under."""
-    return f"{(_scrambled(arn) * 7 + 1_000_000_003) % 10**10:010d}"
+    return str((_scrambled(arn) * 7 + 1_000_000_003) % 10**10).zfill(10)

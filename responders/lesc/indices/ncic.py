@@ -25,9 +25,10 @@ def search(exchange: Exchange) -> None:
     if not records:
         people.findings.append(MISS)
         return
-    detail = tuple(
-        pair for record in records for pair in (("NIC", record.nic), ("IVF", record.ivf))
-    )
-    entries = "; ".join(f"{record.ivf} NIC {record.nic}" for record in records)
-    summary = f"{NAME}: IMMIGRATION VIOLATOR FILE: {entries}."
-    people.findings.append(IndexFinding(NAME, True, detail, summary))
+    detail: list[tuple[str, str]] = []
+    entries: list[str] = []
+    for record in records:
+        detail += [("NIC", record.nic), ("IVF", record.ivf)]
+        entries.append(f"{record.ivf} NIC {record.nic}")
+    summary = f"{NAME}: IMMIGRATION VIOLATOR FILE: {'; '.join(entries)}."
+    people.findings.append(IndexFinding(NAME, True, tuple(detail), summary))
