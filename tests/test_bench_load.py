@@ -13,7 +13,14 @@ from formats.framing import encode_frame
 from formats.message import parse_input
 from gateway.app import Gateway
 from responders.lesc.records import index_path
-from simulator.bench import LINES, _end_to_end, count_iars, open_loop_bodies, sample_iaq
+from simulator.bench import (
+    LINES,
+    Pairs,
+    _end_to_end,
+    count_iars,
+    open_loop_bodies,
+    sample_iaq,
+)
 
 
 async def test_the_closed_loop_sends_the_open_loops_iaqs_and_counts_their_iars(
@@ -59,3 +66,8 @@ def test_iars_are_counted_however_the_reads_cut_the_stream(
         count, tail = count_iars(tail, stream[start:end])
         counted += count
     assert counted == sum(text.startswith("IAR.") for text in texts)
+
+
+def test_each_pair_is_its_gateway_run_over_the_peer_run_after_it() -> None:
+    pairs = Pairs(gateway=[26_000.0, 24_000.0, 25_000.0], peer=[6_500.0, 6_400.0, 5_000.0])
+    assert pairs.ratios == [4.0, 3.75, 5.0]
