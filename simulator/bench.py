@@ -387,7 +387,7 @@ class Pairs:
         return [ours / theirs for ours, theirs in zip(self.gateway, self.peer, strict=True)]
 
 
-def bench_pairs(kind: str = "mllp", pairs: int = PAIRS, per_line: int = 3000,
+def bench_pairs(kind: str, pairs: int = PAIRS, per_line: int = 3000,
                 window: int = 64) -> tuple[Pairs, Started, int]:
     """The gateway and a peer, both running on the same core, driven in turn ``pairs`` times
     (gateway, peer, gateway, peer ...): a pair's two figures are seconds apart, so a change
