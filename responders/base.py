@@ -259,6 +259,15 @@ class Gauge:
     value: float
 
 
+class Nudge(Protocol):
+    """Asks the scheduler to ask :meth:`ServiceRuntime.next_due` again: at once, or, given
+    ``by`` (a due time a write brought), only when that comes before its next sweep."""
+
+    def __call__(self, by: datetime | None = None) -> None:
+        """Nudge the scheduler."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceContext:
     """What the switch lends a service's runtime, and nothing more.
@@ -269,7 +278,7 @@ class ServiceContext:
     caused, with their effects, in one transaction, then delivers them; it raises when the
     journal refuses them. ``uncommitted`` gives the effects of the batch being answered that
     are not written yet, so a later input of the batch sees what an earlier one brought.
-    ``nudge`` asks the scheduler to ask :meth:`ServiceRuntime.next_due` again.
+    ``nudge`` asks the scheduler to ask :meth:`ServiceRuntime.next_due` again (:class:`Nudge`).
     """
 
     name: str
@@ -282,7 +291,7 @@ class ServiceContext:
     store: ServiceStore
     emit: Callable[[Sequence[Emission]], object]
     uncommitted: Callable[[], Sequence[object]]
-    nudge: Callable[[], None]
+    nudge: Nudge
 
 
 class ServiceRuntime:

@@ -1,9 +1,11 @@
 """Hit confirmation deadlines and escalation on a manual clock, over real TCP (issue 3).
 
 The 10-minute and 1-hour rules run in milliseconds: the clock is a ManualClock that the test
-moves, and the gateway's scheduler is nudged instead of waited for.
+moves, and the gateway's scheduler is nudged instead of waited for (but in one test, which
+waits a fifth of a second on the system clock).
 """
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -18,7 +20,7 @@ from lesc_support import (
     yq,
 )
 
-from gateway.clock import ManualClock
+from gateway.clock import ManualClock, SystemClock
 from simulator.client import LineClient
 
 TX = "TX0000000"
@@ -94,6 +96,20 @@ async def test_pending_is_renewed_until_the_technician_answers(lesc: Lesc) -> No
     assert [e["sta"] for e in lesc.events("hit.deadline")] == ["PENDING", "PENDING", "CONFIRMED"]
     assert lesc.events("hit.deadline")[-1]["margin_ms"] == 9 * 60 * 1000
     assert lesc_of(gateway).casebook.open_count() == 0
+
+
+async def test_a_case_due_before_the_next_sweep_wakes_the_scheduler(lesc: Lesc) -> None:
+    # On the system clock, with the next look for operators' answers an hour away: the
+    # technician's answer, a fifth of a second after the case opens, comes only if opening it
+    # told the scheduler of that time.
+    gateway = await lesc.start(
+        clock=SystemClock(), queue_poll=3600,
+        technician_delay="fixed", technician_delay_mean=0.2, technician_delay_max=1,
+    )  # fmt: skip
+    client = await lesc.connect(gateway, "TX")
+    await client.send(yq(TX, **PARTIAL))
+    final = fields_of(await asyncio.wait_for(client.recv(), 10))
+    assert final["STA"] == "CONFIRMED" and final["NAO"].startswith("LESC TECHNICIAN")
 
 
 async def test_second_and_third_request_answered_at_once(lesc: Lesc) -> None:

@@ -1,5 +1,7 @@
 """The plugin interface (issue 10, SPEC.md §12): defaults, clashes, timers, the transaction API."""
 
+import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -264,6 +266,52 @@ def test_nothing_due_waits_for_a_nudge() -> None:
     scheduler.add("idle", ServiceRuntime())
     assert scheduler.next_wait() is None
     assert scheduler.tick() == 0
+
+
+class Sweeps(ServiceRuntime):
+    """Due a minute after START; counts the sweeps that ask it."""
+
+    def __init__(self) -> None:
+        self.sweeps = 0
+
+    def next_due(self) -> datetime:
+        """A minute after START."""
+        return START + timedelta(minutes=1)
+
+    def due(self, now: datetime) -> int:
+        """Nothing to take; counted."""
+        self.sweeps += 1
+        return 0
+
+
+async def swept(runtime: Sweeps, count: int) -> None:
+    """Wait until the scheduler has swept ``count`` times."""
+    for _ in range(200):
+        if runtime.sweeps == count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{runtime.sweeps} sweeps, not {count}")
+
+
+async def test_a_nudge_by_a_time_wakes_only_before_the_planned_sweep() -> None:
+    scheduler = Scheduler(ManualClock(START), captured()[1])
+    runtime = Sweeps()
+    scheduler.add("timed", runtime)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await swept(runtime, 1)
+        # The sweep is planned for a minute after START: a case due later wakes nothing.
+        scheduler.nudge(START + timedelta(minutes=5))
+        await asyncio.sleep(0.05)
+        assert runtime.sweeps == 1
+        scheduler.nudge(START + timedelta(seconds=30))
+        await swept(runtime, 2)
+        scheduler.nudge()
+        await swept(runtime, 3)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from responders.base import (
     SQLITE,
     Clock,
     Connection,
+    Nudge,
     ServiceStore,
     Transaction,
     table_columns,
@@ -288,7 +289,8 @@ class Casebook:
     """The LESC's state: the desk pipelines read, the effects it writes, what is due.
 
     ``uncommitted`` gives the LESC effects of the batch the switch is answering; ``on_write``
-    is called after effects that change a case were written (its due times may have moved).
+    is called after effects that bring a due time were written, with the earliest: the
+    scheduler sweeps by then (a due time that moves later, or goes, needs no sweep).
     """
 
     def __init__(
@@ -301,7 +303,7 @@ class Casebook:
         nics_ori: str | None,
         log: Any,
         uncommitted: Callable[[], Sequence[object]] = tuple,
-        on_write: Callable[[], None] | None = None,
+        on_write: Nudge | None = None,
         dialect: str = SQLITE,
     ) -> None:
         self._db = db
@@ -469,19 +471,25 @@ class Casebook:
             return
         self._check(changes, db)
         events: list[_Event] = []
+        # The due times the changes bring: a case opened its deadline's and its technician's,
+        # a PENDING its next deadline's. A case closed or a detainer brings none.
+        due_times: list[float] = []
         for effect in changes:
             if isinstance(effect, CaseOpened):
-                self._open(effect, db)
+                due_times.extend(self._open(effect, db))
             elif isinstance(effect, CasePending):
-                events.append(self._pending(effect, db))
+                due = self._due_of(effect.pri, effect.deadline)
+                events.append(self._pending(effect, due, db))
+                if due is not None:
+                    due_times.append(due)
             elif isinstance(effect, CaseClosed):
                 events.append(self._closed(effect, db))
             else:
                 events.append(self._detainer(effect, db))
         for level, event, values in events:
             getattr(self._log, level)(event, **values)
-        if self._on_write is not None:
-            self._on_write()
+        if self._on_write is not None and due_times:
+            self._on_write(moment(min(due_times)))
 
     def _check(self, effects: Iterable[CaseChange], db: Transaction) -> None:
         for effect in effects:
@@ -508,10 +516,13 @@ class Casebook:
             return None
         return stamp(deadline - self._margins[pri])
 
-    def _open(self, effect: CaseOpened, db: Transaction) -> None:
+    def _open(self, effect: CaseOpened, db: Transaction) -> list[float]:
+        """Insert the case; returns its due times (a deadline's action, the technician's)."""
         case = effect.case
         is_open = case.state == OPEN
         delay = self._technician_delay() if is_open else None
+        due = self._due_of(case.pri, case.deadline) if is_open else None
+        tech_at = stamp(effect.at) + delay if delay is not None else None
         cursor = db.execute(
             _INSERT,
             (
@@ -519,8 +530,8 @@ class Casebook:
                 case.control, orjson.dumps(dict(case.request)).decode(),
                 " ".join(case.candidates), case.nic, case.oca, case.pri, case.rno,
                 stamp(case.deadline) if case.deadline is not None else None,
-                self._due_of(case.pri, case.deadline) if is_open else None,
-                stamp(effect.at) + delay if delay is not None else None,
+                due,
+                tech_at,
                 case.answered_by, case.outcome, int(case.detainer),
                 None if is_open else stamp(effect.at),
                 case.id,
@@ -528,14 +539,14 @@ class Casebook:
         )
         if cursor.rowcount != 1:
             raise RuntimeError(f"case {case.id} opened by an input the journal does not hold")
+        return [at for at in (due, tech_at) if at is not None]
 
-    def _pending(self, effect: CasePending, db: Transaction) -> _Event:
+    def _pending(self, effect: CasePending, due: float | None, db: Transaction) -> _Event:
         case = effect.case
         db.execute(
             "UPDATE lesc_cases SET deadline = ?, due = ?, rtm = ?, pri = ?, rno = ?,"
             " pendings = pendings + 1 WHERE id = ?",
-            (stamp(effect.deadline), self._due_of(effect.pri, effect.deadline), effect.rtm,
-             effect.pri, effect.rno, case.id),
+            (stamp(effect.deadline), due, effect.rtm, effect.pri, effect.rno, case.id),
         )
         return self._deadline_event(case, effect.at, effect.due, "PENDING", rtm=effect.rtm)
 

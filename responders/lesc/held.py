@@ -10,7 +10,7 @@ before the commit nothing went out, after it the row is marked. Like the caseboo
 actions, each answer is released alone when a batch fails, and a failing one backs off.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -21,6 +21,7 @@ from responders.base import (
     SQLITE,
     Connection,
     Emission,
+    Nudge,
     Origin,
     Reply,
     Transaction,
@@ -76,7 +77,7 @@ class HeldAnswers:
         dialect: str = SQLITE,
         emit: Emit,
         log: Any,
-        on_write: Callable[[], None] | None = None,
+        on_write: Nudge | None = None,
     ) -> None:
         self._db = db
         # On a shared store each release claims its row: an instance releasing it already
@@ -94,7 +95,8 @@ class HeldAnswers:
         Raises AlreadyReleased when a release finds its answer marked, so the emission's
         transaction (its outputs with it) rolls back.
         """
-        held = False
+        # When the first answer held here falls due: the scheduler is told of it.
+        first: datetime | None = None
         for effect in effects:
             if isinstance(effect, AnswerHeld):
                 replies = [[r.mke, r.sender, r.dest, r.body] for r in effect.replies]
@@ -108,7 +110,7 @@ class HeldAnswers:
                     raise RuntimeError(
                         f"answer {effect.input_id} held for an input the journal does not hold"
                     )
-                held = True
+                first = effect.release_at if first is None else min(first, effect.release_at)
             else:
                 claimed = tx.execute(
                     "SELECT input_id FROM lesc_held WHERE input_id = ? AND released_at IS NULL"
@@ -126,8 +128,8 @@ class HeldAnswers:
                     "UPDATE lesc_queries SET answered_at = ? WHERE input_id = ?",
                     (stamp(effect.at), effect.input_id),
                 )
-        if held and self._on_write is not None:
-            self._on_write()
+        if first is not None and self._on_write is not None:
+            self._on_write(first)
 
     def next_due(self) -> datetime | None:
         """When the next held answer falls due, or a failed one's retry; None when none is held.
