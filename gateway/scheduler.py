@@ -45,8 +45,8 @@ class Scheduler:
         """Ask every runtime again now (its state changed, or a test moved the clock), or
         only when ``by``, a new due time, comes before the sweep already planned.
 
-        A fifth of the IAQs open an enhanced case, due minutes later: a sweep for each cost
-        some 8 % of the gateway's core in the open loop (docs/benchmarks.md, round 22).
+        A fifth of the IAQs open an enhanced case, due minutes later or never: at 5,000 IAQ/s
+        their nudges made 3,800 sweeps in 5 s, some 100 us each (docs/benchmarks.md, round 22).
         """
         if by is not None and self._planned is not None and by >= self._planned:
             return
