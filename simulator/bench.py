@@ -546,8 +546,8 @@ def main() -> None:
     # offer it (their IAQs find records the bench's do not).
     e2e_open = bench_end_to_end(bodies=open_loop_bodies(BENCH_INDEX))[0]
     echo = bench_peer("echo")
-    each = ", ".join(f"{ours:,.0f} / {theirs:,.0f} ({ours / theirs:.2f}x)"
-                     for ours, theirs in zip(pairs.gateway, pairs.peer, strict=True))
+    each = ", ".join(f"{ours:,.0f} / {theirs:,.0f} ({r:.2f}x)" for ours, theirs, r
+                     in zip(pairs.gateway, pairs.peer, pairs.ratios, strict=True))
     print(f"end to end, gateway / python-hl7 MLLP ACK server in turn: {each}")
     print(f"end to end: gateway {e2e:,.0f} IAQ/s, python-hl7 MLLP ACK server {mllp:,.0f}/s "
           f"(median pair {ratio:.2f}x), framed echo {echo:,.0f}/s (gateway at {e2e / echo:.1%})")
