@@ -8,12 +8,15 @@ into the database file every ``interval`` seconds, or at once when the writer fi
 past its limit (``restart_due``), with a PASSIVE checkpoint, which never
 waits for the writer nor stops it: SQLite lets a checkpoint and a writer share a WAL
 database. The sqlite3 module releases the GIL while SQLite works, so the loop runs on
-meanwhile. Past ``WAL_LIMIT`` the writer finishes the job itself (below).
+meanwhile; but where the loop and the thread share one core, the loop waits while a copy has
+it, and the copies come more often, each smaller, while the writer commits small batches
+(``SMALL_BATCHES``). Past ``WAL_LIMIT`` the writer finishes the job itself (below).
 """
 
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,16 @@ from typing import Any
 # a tenth of a second's writes at 5,000 IAQ/s held the loop a few ms, half a second's 10 to
 # 25 ms (docs/benchmarks.md, round 13).
 DEFAULT_INTERVAL = 0.1
+# Commits a second past which the writer is answering inputs in batches of a few, as the
+# event loop does below saturation (the open loop at 5,000 IAQ/s: about 3,300 a second; the
+# end-to-end load's batches of a hundred and more: about 200). Its inputs then wait behind
+# each copy, so the next comes after a fifth of the interval, a fifth as large: the open
+# loop's p99 fell by about a quarter (docs/benchmarks.md, round 23). Not for large batches:
+# each copy takes the pages written most often (each table's last) again, and five times the
+# copies cost the end-to-end rate about 3 %. The process's share of the core does not tell
+# the two apart: the small batches keep the core as busy as the large ones.
+SMALL_BATCHES = 1000
+SMALL_BATCH_SHARE = 0.2
 # Under steady writes a PASSIVE checkpoint never catches the writer up, and only a fully
 # copied WAL is started again from its beginning. Past this size the writer runs a RESTART
 # checkpoint itself after a commit (``restart_due``), and the next commit starts the WAL
@@ -55,12 +68,21 @@ class Checkpointer:
         # first found the WAL past its limit (None: not past it). One writer reads them.
         self._copies = 0
         self._copies_when_past: int | None = None
+        # The writer's commits, counted by restart_due, which it calls after each.
+        self._commits = 0
         self._thread = threading.Thread(target=self._run, name="iaqgw-checkpoint", daemon=True)
 
+    @property
+    def copies(self) -> int:
+        """PASSIVE checkpoints the thread has finished."""
+        return self._copies
+
     def restart_due(self) -> bool:
-        """Whether the writer, between transactions, should RESTART the WAL now: past its
-        limit and copied by the thread since (``journal_size_limit`` cuts a WAL started again
-        back to the limit, so past it the file's size is what the WAL holds)."""
+        """Called by the writer after each commit: whether it should RESTART the WAL now,
+        between transactions: past its limit and copied by the thread since
+        (``journal_size_limit`` cuts a WAL started again back to the limit, so past it the
+        file's size is what the WAL holds)."""
+        self._commits += 1
         try:
             size = os.stat(self._wal).st_size
         except FileNotFoundError:
@@ -98,12 +120,19 @@ class Checkpointer:
         # a second, copy nothing and sync nothing.
         synced: tuple[int, int] | None = None
         failing = False
+        wait = self._interval
+        # When the last round began, and the writer's commits then.
+        began = (time.monotonic(), self._commits)
         try:
             while True:
-                self._wanted.wait(self._interval)
+                self._wanted.wait(wait)
                 if self._stopping.is_set():
                     break
                 self._wanted.clear()
+                now = (time.monotonic(), self._commits)
+                small_batches = now[1] - began[1] > SMALL_BATCHES * (now[0] - began[0])
+                wait = self._interval * SMALL_BATCH_SHARE if small_batches else self._interval
+                began = now
                 try:
                     _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if (frames, copied) != synced:

@@ -429,14 +429,16 @@ class Journal:
 
     def checkpoint_apart(
         self, log: Any, interval: float = DEFAULT_INTERVAL, wal_limit: int = WAL_LIMIT
-    ) -> None:
+    ) -> Checkpointer | None:
         """From now on, checkpoint a SQLite journal's WAL on a thread of its own instead of in
-        the commits of the event loop (gateway/checkpoint.py); :meth:`close` stops it."""
+        the commits of the event loop (gateway/checkpoint.py); :meth:`close` stops it. Returns
+        the checkpointer (None: a shared journal, which its database checkpoints)."""
         if isinstance(self._db, sqlite3.Connection) and self._checkpointer is None:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             # A WAL started again is cut back to this size: the disk it takes stays bounded.
             self._db.execute(f"PRAGMA journal_size_limit={int(wal_limit)}")
             self._checkpointer = Checkpointer(Path(self._path), log, interval, wal_limit).start()
+        return self._checkpointer
 
     def close(self) -> None:
         """Write pending acknowledgements and close the database."""

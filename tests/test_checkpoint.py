@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.checkpoint import RESTART_ALONE
+from gateway.checkpoint import RESTART_ALONE, SMALL_BATCHES, Checkpointer
 from gateway.journal import Journal
 
 # A WAL limit small enough for a test to pass it in a few commits of BIG_COMMIT.
@@ -146,5 +146,51 @@ def test_under_steady_writes_beside_the_thread_the_wal_is_started_again(tmp_path
             assert time.monotonic() < deadline, f"the WAL stayed at {wal.stat().st_size} bytes"
             journal.record_lines(datetime.now(UTC), [("CA", [("SLOW", None)])])
             time.sleep(0.05)
+    finally:
+        journal.close()
+
+
+def copies_while_writing(journal: Journal, checkpointer: Checkpointer, seconds: float,
+                         pause: float) -> tuple[int, int]:
+    """(commits, the thread's copies) while one input a commit is journaled for ``seconds``,
+    ``pause`` seconds between commits."""
+    copies = checkpointer.copies
+    commits = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        journal.record_lines(datetime.now(UTC), [("CA", [("SMALL", None)])])
+        commits += 1
+        time.sleep(pause)
+    return commits, checkpointer.copies - copies
+
+
+def test_a_writer_of_small_batches_has_its_wal_copied_five_times_as_often(
+    tmp_path: Path,
+) -> None:
+    # Below saturation the event loop commits inputs a few at a time, thousands of commits a
+    # second, and on a shared core they wait behind each copy: the copies come after a fifth
+    # of the interval, each smaller.
+    journal = Journal(tmp_path / "journal.sqlite3")
+    checkpointer = journal.checkpoint_apart(log=None, interval=0.5)
+    assert checkpointer is not None
+    try:
+        commits, copies = copies_while_writing(journal, checkpointer, 2.0, 0)
+        assert commits > 2 * SMALL_BATCHES
+        # At the interval, four copies in two seconds; at a fifth of it, about sixteen.
+        assert copies >= 8
+    finally:
+        journal.close()
+
+
+def test_a_writer_of_few_commits_has_its_wal_copied_at_the_interval(tmp_path: Path) -> None:
+    # Large batches (few commits a second) would only have their tables' last pages copied
+    # again and again.
+    journal = Journal(tmp_path / "journal.sqlite3")
+    checkpointer = journal.checkpoint_apart(log=None, interval=0.5)
+    assert checkpointer is not None
+    try:
+        commits, copies = copies_while_writing(journal, checkpointer, 2.0, 0.01)
+        assert commits < 2 * SMALL_BATCHES
+        assert 2 <= copies <= 5
     finally:
         journal.close()
