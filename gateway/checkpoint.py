@@ -34,6 +34,12 @@ DEFAULT_INTERVAL = 0.1
 # the two apart: the small batches keep the core as busy as the large ones.
 SMALL_BATCHES = 1000
 SMALL_BATCH_SHARE = 0.2
+# A copy takes the frames committed before it began. While the writer commits small batches
+# the copy is made again at once, up to this many times, while it leaves frames committed
+# during it: a copy that takes the whole WAL lets SQLite start the WAL again from its
+# beginning at the next commit, and the writer's RESTART, whose two fsyncs the event loop
+# waits for, is not needed (the open loop's eleven a run: none).
+CATCH_UP = 3
 # Under steady writes a PASSIVE checkpoint never catches the writer up, and only a fully
 # copied WAL is started again from its beginning. Past this size the writer runs a RESTART
 # checkpoint itself after a commit (``restart_due``), and the next commit starts the WAL
@@ -134,7 +140,7 @@ class Checkpointer:
                 wait = self._interval * SMALL_BATCH_SHARE if small_batches else self._interval
                 began = now
                 try:
-                    _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    frames, copied = copy_wal(db, CATCH_UP if small_batches else 0)
                     if (frames, copied) != synced:
                         os.fdatasync(database)
                         synced = (frames, copied)
@@ -150,3 +156,13 @@ class Checkpointer:
         finally:
             os.close(database)
             db.close()
+
+
+def copy_wal(db: sqlite3.Connection, again: int) -> tuple[int, int]:
+    """Copy the WAL into the database file (a PASSIVE checkpoint), and again at once, up to
+    ``again`` times, while a copy leaves frames; (frames in the WAL, frames copied)."""
+    _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    while copied < frames and again > 0:
+        again -= 1
+        _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames), int(copied)

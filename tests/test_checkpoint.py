@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.checkpoint import RESTART_ALONE, SMALL_BATCHES, Checkpointer
+from gateway.checkpoint import CATCH_UP, RESTART_ALONE, SMALL_BATCHES, Checkpointer, copy_wal
 from gateway.journal import Journal
 
 # A WAL limit small enough for a test to pass it in a few commits of BIG_COMMIT.
@@ -194,3 +194,62 @@ def test_a_writer_of_few_commits_has_its_wal_copied_at_the_interval(tmp_path: Pa
         assert 2 <= copies <= 5
     finally:
         journal.close()
+
+
+def wal_with_frames_past_a_reader(path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    """A database whose WAL holds frames a reader's snapshot does not reach (so a copy
+    cannot take them while it reads): (the writer, the reader)."""
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE t (x TEXT)")
+    writer.execute("INSERT INTO t VALUES ('before')")
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM t").fetchone() == (1,)
+    writer.execute("INSERT INTO t VALUES ('during')")
+    return writer, reader
+
+
+def test_a_copy_that_leaves_frames_is_made_again_and_the_wal_starts_again(
+    tmp_path: Path,
+) -> None:
+    # The reader stands for the writer's commits during a copy: the first copy cannot take
+    # what came after its snapshot; by the second the reader is gone, and the whole WAL is
+    # copied, so the next commit writes the WAL from its beginning (the file does not grow).
+    path = tmp_path / "wal.sqlite3"
+    writer, reader = wal_with_frames_past_a_reader(path)
+    copier = sqlite3.connect(path, isolation_level=None)
+    copies: list[str] = []
+
+    def copying(statement: str) -> None:
+        copies.append(statement)
+        if len(copies) == 2:
+            reader.execute("COMMIT")
+
+    copier.set_trace_callback(copying)
+    frames, copied = copy_wal(copier, again=CATCH_UP)
+    assert len(copies) == 2
+    assert copied == frames > 0
+    wal = Path(f"{path}-wal")
+    size = wal.stat().st_size
+    writer.execute("INSERT INTO t VALUES ('after')")
+    assert wal.stat().st_size == size
+    for connection in (copier, reader, writer):
+        connection.close()
+
+
+def test_without_a_second_copy_the_wal_goes_on_growing(tmp_path: Path) -> None:
+    # The control for the test above.
+    path = tmp_path / "wal.sqlite3"
+    writer, reader = wal_with_frames_past_a_reader(path)
+    copier = sqlite3.connect(path, isolation_level=None)
+    frames, copied = copy_wal(copier, again=0)
+    assert 0 < copied < frames
+    reader.execute("COMMIT")
+    wal = Path(f"{path}-wal")
+    size = wal.stat().st_size
+    writer.execute("INSERT INTO t VALUES ('after')")
+    assert wal.stat().st_size > size
+    for connection in (copier, reader, writer):
+        connection.close()
