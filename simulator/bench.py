@@ -52,6 +52,12 @@ PROFILE_LINES = 90
 LOW_RATE = 1000
 # How many times the gateway and the MLLP peer are driven in turn (bench_pairs).
 PAIRS = 3
+# In a pair the gateway's run sends this many times the IAQs the MLLP peer's run sends
+# requests: the gateway answers about four times as many a second, so the two runs last
+# about as long (some eight seconds each), and a slow spell of the host weighs on both alike.
+# With the same count the gateway's run lasted a quarter of the peer's, and a spell of a few
+# seconds could cover all of it and only part of the peer's (docs/benchmarks.md, round 23).
+GATEWAY_RUN = 4
 LINES = ("AL", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "MI", "NJ", "NY", "OH", "PA",
          "TX", "VA", "WA")
 # The lines the open loop sends on, and how many of its IAQs' bodies the closed loop sends.
@@ -391,7 +397,9 @@ def bench_pairs(kind: str, pairs: int = PAIRS, per_line: int = 3000,
                 window: int = 64) -> tuple[Pairs, Started, int]:
     """The gateway and a peer, both running on the same core, driven in turn ``pairs`` times
     (gateway, peer, gateway, peer ...): a pair's two figures are seconds apart, so a change
-    in the host's speed between them is small, and the median pair stands for the run.
+    in the host's speed between them is small, and the median pair stands for the run. The
+    gateway's runs send :data:`GATEWAY_RUN` times ``per_line`` IAQs a line, the peer's
+    ``per_line``: about as long in seconds.
 
     Returns the pairs, the gateway's start-up figures and its peak RSS in KiB.
     """
@@ -401,7 +409,7 @@ def bench_pairs(kind: str, pairs: int = PAIRS, per_line: int = 3000,
         ours: list[float] = []
         theirs: list[float] = []
         for _ in range(pairs):
-            ours.append(uvloop.run(_end_to_end(gateway.port, per_line, window)))
+            ours.append(uvloop.run(_end_to_end(gateway.port, GATEWAY_RUN * per_line, window)))
             theirs.append(uvloop.run(_end_to_end(port, per_line, window, kind)))
         return Pairs(ours, theirs), gateway, _memory_kib(gateway.pid, "VmHWM")
 
