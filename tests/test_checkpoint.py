@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -196,9 +197,28 @@ def test_a_writer_of_few_commits_has_its_wal_copied_at_the_interval(tmp_path: Pa
         journal.close()
 
 
-def wal_with_frames_past_a_reader(path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
-    """A database whose WAL holds frames a reader's snapshot does not reach (so a copy
-    cannot take them while it reads): (the writer, the reader)."""
+@dataclass(frozen=True)
+class PastAReader:
+    """A database whose WAL holds frames a reader's snapshot does not reach, so a copy cannot
+    take them while it reads; its writer, its reader and a connection to copy the WAL with."""
+
+    path: Path
+    writer: sqlite3.Connection
+    reader: sqlite3.Connection
+    copier: sqlite3.Connection
+
+    def growth_of_a_commit(self) -> int:
+        """Bytes the WAL file grows by with the writer's next commit."""
+        wal = Path(f"{self.path}-wal")
+        size = wal.stat().st_size
+        self.writer.execute("INSERT INTO t VALUES ('after')")
+        return wal.stat().st_size - size
+
+
+@pytest.fixture
+def past_a_reader(tmp_path: Path) -> Iterator[PastAReader]:
+    """See :class:`PastAReader`."""
+    path = tmp_path / "wal.sqlite3"
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("PRAGMA wal_autocheckpoint=0")
@@ -208,48 +228,37 @@ def wal_with_frames_past_a_reader(path: Path) -> tuple[sqlite3.Connection, sqlit
     reader.execute("BEGIN")
     assert reader.execute("SELECT COUNT(*) FROM t").fetchone() == (1,)
     writer.execute("INSERT INTO t VALUES ('during')")
-    return writer, reader
+    copier = sqlite3.connect(path, isolation_level=None)
+    try:
+        yield PastAReader(path, writer, reader, copier)
+    finally:
+        for connection in (copier, reader, writer):
+            connection.close()
 
 
 def test_a_copy_that_leaves_frames_is_made_again_and_the_wal_starts_again(
-    tmp_path: Path,
+    past_a_reader: PastAReader,
 ) -> None:
     # The reader stands for the writer's commits during a copy: the first copy cannot take
     # what came after its snapshot; by the second the reader is gone, and the whole WAL is
     # copied, so the next commit writes the WAL from its beginning (the file does not grow).
-    path = tmp_path / "wal.sqlite3"
-    writer, reader = wal_with_frames_past_a_reader(path)
-    copier = sqlite3.connect(path, isolation_level=None)
     copies: list[str] = []
 
     def copying(statement: str) -> None:
         copies.append(statement)
         if len(copies) == 2:
-            reader.execute("COMMIT")
+            past_a_reader.reader.execute("COMMIT")
 
-    copier.set_trace_callback(copying)
-    frames, copied = copy_wal(copier, again=CATCH_UP)
+    past_a_reader.copier.set_trace_callback(copying)
+    frames, copied = copy_wal(past_a_reader.copier, again=CATCH_UP)
     assert len(copies) == 2
     assert copied == frames > 0
-    wal = Path(f"{path}-wal")
-    size = wal.stat().st_size
-    writer.execute("INSERT INTO t VALUES ('after')")
-    assert wal.stat().st_size == size
-    for connection in (copier, reader, writer):
-        connection.close()
+    assert past_a_reader.growth_of_a_commit() == 0
 
 
-def test_without_a_second_copy_the_wal_goes_on_growing(tmp_path: Path) -> None:
+def test_without_a_second_copy_the_wal_goes_on_growing(past_a_reader: PastAReader) -> None:
     # The control for the test above.
-    path = tmp_path / "wal.sqlite3"
-    writer, reader = wal_with_frames_past_a_reader(path)
-    copier = sqlite3.connect(path, isolation_level=None)
-    frames, copied = copy_wal(copier, again=0)
+    frames, copied = copy_wal(past_a_reader.copier, again=0)
     assert 0 < copied < frames
-    reader.execute("COMMIT")
-    wal = Path(f"{path}-wal")
-    size = wal.stat().st_size
-    writer.execute("INSERT INTO t VALUES ('after')")
-    assert wal.stat().st_size > size
-    for connection in (copier, reader, writer):
-        connection.close()
+    past_a_reader.reader.execute("COMMIT")
+    assert past_a_reader.growth_of_a_commit() > 0
