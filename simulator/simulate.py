@@ -47,6 +47,9 @@ YR_DEADLINE: Final = {"U": 600.0, "R": 3600.0}
 ANNOUNCES_ENHANCED: Final = "ENHANCED RESPONSE FOLLOWS"
 _NIC: Final = re.compile(r"NIC/([A-Z][0-9]{9})")
 _STA: Final = re.compile(r"STA/([A-Z ]+?)\.")
+# The collector's third threshold while a run sends (young collections before a full one):
+# the largest it takes, never reached.
+_NO_FULL_COLLECTION: Final = 2**31 - 1
 
 
 def _is_enhanced(body: str) -> bool:
@@ -154,6 +157,12 @@ class Simulation:
         if frozen:
             gc.collect()
             gc.freeze()
+        # Nor does what the run makes (its sends, their records) get a full collection while
+        # it runs: one came 3.5 s into the bench's latency run and held the simulator 8 to 10 ms,
+        # in those latencies too (docs/benchmarks.md, round 24). Young collections go on; the
+        # traffic leaves next to no cycles for a full one to find (50 objects in 25,000 IAQs).
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], thresholds[1], _NO_FULL_COLLECTION)
         # perf_counter throughout: uvloop's loop clock ticks in whole milliseconds.
         self._t0 = time.perf_counter()
         self.report.lines = len(self.links)
@@ -172,6 +181,7 @@ class Simulation:
             if self._recorder is not None:
                 self._recorder.close(self.report.elapsed, sent=self.report.sent,
                                      received=sum(self.report.outputs_by_mke.values()))
+            gc.set_threshold(*thresholds)
             if frozen:
                 gc.unfreeze()
         self._tally()
