@@ -1,10 +1,15 @@
 """The closed-loop load of ``make bench`` with the open loop's IAQs (simulator/bench.py)."""
 
 import asyncio
+import os
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Awaitable, Callable
 from itertools import pairwise
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from paths import RECORDS
@@ -19,6 +24,7 @@ from simulator.bench import (
     _end_to_end,
     count_iars,
     open_loop_bodies,
+    page_in,
     sample_iaq,
 )
 
@@ -71,3 +77,25 @@ def test_iars_are_counted_however_the_reads_cut_the_stream(
 def test_each_pair_is_its_gateway_run_over_the_peer_run_after_it() -> None:
     pairs = Pairs(gateway=[26_000.0, 24_000.0, 25_000.0], peer=[6_500.0, 6_400.0, 5_000.0])
     assert pairs.ratios == [4.0, 3.75, 5.0]
+
+
+def _resident_pages(path: Path) -> int:
+    out = subprocess.run(["fincore", "--noheadings", "--raw", "--output", "PAGES", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="util-linux's fincore is missing")
+def test_page_in_reads_the_files_into_the_page_cache(tmp_path: Path) -> None:
+    # The latency runs read the index's files first: this host pages out what was left
+    # untouched for a minute, and a run that read them back from the disk counted it.
+    path = tmp_path / "index.packed"
+    path.write_bytes(os.urandom(4 << 20))
+    with path.open("rb") as file:
+        os.fsync(file.fileno())
+        os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    assert _resident_pages(path) < 256
+    page_in([path])
+    assert _resident_pages(path) == 1024
+    with pytest.raises(FileNotFoundError):
+        page_in([tmp_path / "missing"])
