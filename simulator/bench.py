@@ -31,7 +31,7 @@ from formats.message import format_fields, format_input, parse_input
 from formats.nlets_xml import parse_xml_input, text_to_xml
 from formats.nlets_xml.document import PARSER
 from gateway.datafiles import DEFAULT_LINES, load_oris
-from responders.lesc.index import SIDECAR_SUFFIX
+from responders.lesc.index import sidecar_path
 from routing.lines import dev_key
 from simulator.bench_hits import HitFigures, open_hits
 from simulator.bench_mqtt import bench_mqtt
@@ -464,7 +464,7 @@ def bench_latency(rate: float = 5000, seconds: float = 5,
     """Open-loop IAQs at ``rate`` over ``lines`` lines, after the index's files are read and
     a warm-up of :data:`WARM_UP_SECONDS` at the same rate, other IAQs, on the same gateway."""
     codes, data = _open_loop_traffic(BENCH_INDEX, lines)
-    page_in([BENCH_INDEX, BENCH_INDEX.with_name(BENCH_INDEX.name + SIDECAR_SUFFIX)])
+    page_in([BENCH_INDEX, sidecar_path(BENCH_INDEX)])
     with gateway_process() as gateway:
 
         def run(count: int, seed: int) -> tuple[Report, float, float]:
