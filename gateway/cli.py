@@ -21,6 +21,7 @@ from gateway.cli_mqtt import bus_problem, register_mqtt
 from gateway.cli_services import RECORDS_OPTION, SYNTHETIC_RECORDS_OPTION, register_services
 from gateway.config import SettingError
 from gateway.logs import configure_logging, get_logger
+from gateway.sqlite_setup import configure_sqlite
 from gateway.store import PostgresError
 from routing.lines import hash_key
 
@@ -221,4 +222,6 @@ register_commands(app)
 
 def main() -> None:
     """Entry point of the ``iaqgw`` console script."""
+    # First, while no SQLite connection is open (gateway/sqlite_setup.py).
+    configure_sqlite()
     app()
