@@ -41,7 +41,7 @@ from gateway.store import (
     postgres_ddl,
     relation_kind,
 )
-from responders.base import POSTGRESQL, SQLITE, table_columns
+from responders.base import POSTGRESQL, SQLITE, insert_rows, table_columns
 
 # inputs.processed: 0 until the input's outputs are stored, then one of these. A failed input
 # had an exchange aborted by a failing pipeline step (SPEC.md §11); like a processed one, it is
@@ -391,8 +391,7 @@ class Journal:
         self._owner: tuple[str, ...] = (instance,) if self._shared else ()
         self._insert_input = (
             "INSERT INTO inputs (id, line, in_seq, received_at, text, bad"
-            + (", instance) VALUES (?, ?, ?, ?, ?, ?, ?)" if self._shared
-               else ") VALUES (?, ?, ?, ?, ?, ?)")
+            + (", instance)" if self._shared else ")")
         )
         if not self._shared:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -406,9 +405,9 @@ class Journal:
         self._keyed = outputs_keyed(self._db)
         self._insert_output = (
             "INSERT INTO outputs (line, seq, input_id, created_at, mke, sender, dest, text)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)" if self._keyed else
+            if self._keyed else
             "INSERT INTO outputs (rowid, line, seq, input_id, created_at, mke, sender, dest,"
-            " text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " text)"
         )
         self._lines = self._read_counters()
         self._dirty: set[str] = set()
@@ -676,7 +675,8 @@ class Journal:
             if not rows:
                 return []
             ids = self._input_ids(len(rows))
-            self._db.executemany(
+            insert_rows(
+                self._db,
                 self._insert_input,
                 [(ident, *row, *self._owner) for ident, row in zip(ids, rows, strict=True)],
             )
@@ -784,9 +784,9 @@ class Journal:
                 out.text = text
                 out.id = rowid
             if rowid is None:
-                self._db.executemany(self._insert_output, [row[1:] for row in rows])
+                insert_rows(self._db, self._insert_output, [row[1:] for row in rows])
             else:
-                self._db.executemany(self._insert_output, rows)
+                insert_rows(self._db, self._insert_output, rows)
                 self._last_output = rowid
             self._mark_processed(list(input_ids), failed)
         return list(outputs)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn, Protocol
 
@@ -208,6 +209,38 @@ _COLUMNS_OF: Final = {
 def table_columns(db: Connection, table: str, dialect: str = SQLITE) -> frozenset[str]:
     """The columns a table of the store has (none when it has no such table)."""
     return frozenset(str(row[0]) for row in db.execute(_COLUMNS_OF[dialect], (table,)))
+
+
+# Rows one INSERT statement carries at most (insert_rows): 64 rows of up to 15 columns stay
+# within the 999 parameters SQLite allowed a statement before 3.32.
+INSERT_ROWS: Final = 64
+# The statement for (the INSERT's head, its columns, its rows), made once.
+_inserts: dict[tuple[str, int, int], str] = {}
+
+
+def insert_rows(db: "Transaction | Connection", head: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (of equal length) with ``head`` (``INSERT INTO t (a, b)``): a row
+    list of :data:`INSERT_ROWS` rows a statement, the rest in statements of 32, 16 ... 1.
+
+    One statement for many rows, where ``executemany`` runs one for each: SQLite then ends,
+    resets and binds a statement a row, which cost a journal row a fifth of its insert
+    (docs/benchmarks.md, round 25). The rest's sizes are powers of two, so a table's
+    statements are a few, each prepared once and then taken from the connection's cache.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    start, left = 0, len(rows)
+    while left:
+        size = INSERT_ROWS if left >= INSERT_ROWS else 1 << (left.bit_length() - 1)
+        key = (head, width, size)
+        sql = _inserts.get(key)
+        if sql is None:
+            values = "(" + ", ".join("?" * width) + ")"
+            sql = _inserts[key] = f"{head} VALUES {', '.join([values] * size)}"
+        db.execute(sql, list(chain.from_iterable(rows[start : start + size])))
+        start += size
+        left -= size
 
 
 class Transaction(Protocol):

@@ -28,6 +28,7 @@ from responders.base import (
     Nudge,
     ServiceStore,
     Transaction,
+    insert_rows,
     table_columns,
 )
 from responders.lesc.desk import (
@@ -131,7 +132,7 @@ _INSERT: Final = (
 )
 _INSERT_QUERY: Final = (
     "INSERT INTO lesc_queries (input_id, kind, purpose, line, ori, received_at, answered_at,"
-    " biometric, indices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " biometric, indices)"
 )
 # Answers an operator may give to a hit confirmation (either spelling of NOT CONFIRMED).
 HIT_ANSWERS: Final = {
@@ -452,12 +453,14 @@ class Casebook:
                     raise TypeError(f"not a LESC effect: {effect!r}")
                 changes.append(effect)
         if served:
-            # One statement for the batch. The inputs of a batch share their time of receipt
-            # (the journal stamps a batch once), so each distinct time is converted once.
+            # Statements of many rows each (insert_rows). The inputs of a batch share their
+            # time of receipt (the journal stamps a batch once), so each distinct time is
+            # converted once.
             answered = stamp(self._clock.now())
             received = {query.received_at for query in served}
             stamps = {at: stamp(at) for at in received}
-            db.executemany(
+            insert_rows(
+                db,
                 _INSERT_QUERY,
                 # Unpacked: a named tuple's field read by name costs a descriptor call each.
                 [
