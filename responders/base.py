@@ -211,28 +211,31 @@ def table_columns(db: Connection, table: str, dialect: str = SQLITE) -> frozense
     return frozenset(str(row[0]) for row in db.execute(_COLUMNS_OF[dialect], (table,)))
 
 
-# Rows one INSERT statement carries at most (insert_rows): 64 rows of up to 15 columns stay
-# within the 999 parameters SQLite allowed a statement before 3.32.
+# Rows one INSERT statement carries at most (insert_rows), and the parameters: SQLite allowed a
+# statement 999 before 3.32 (64 rows of up to 15 columns stay within them).
 INSERT_ROWS: Final = 64
+_MAX_PARAMETERS: Final = 999
 # The statement for (the INSERT's head, its columns, its rows), made once.
 _inserts: dict[tuple[str, int, int], str] = {}
 
 
 def insert_rows(db: "Transaction | Connection", head: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``rows`` (of equal length) with ``head`` (``INSERT INTO t (a, b)``): a row
-    list of :data:`INSERT_ROWS` rows a statement, the rest in statements of 32, 16 ... 1.
+    """Insert ``rows`` (of equal length) with ``head`` (``INSERT INTO t (a, b)``):
+    :data:`INSERT_ROWS` rows a statement (fewer for a row of more than 15 columns), the rest in
+    statements of 32, 16 ... 1 rows.
 
     One statement for many rows, where ``executemany`` runs one for each: SQLite then ends,
     resets and binds a statement a row, which cost a journal row a fifth of its insert
-    (docs/benchmarks.md, round 25). The rest's sizes are powers of two, so a table's
-    statements are a few, each prepared once and then taken from the connection's cache.
+    (docs/benchmarks.md, round 25). The sizes are powers of two, so a table's statements are
+    a few, each prepared once and then taken from the connection's cache.
     """
     if not rows:
         return
     width = len(rows[0])
+    most = min(INSERT_ROWS, max(1, _MAX_PARAMETERS // width))
     start, left = 0, len(rows)
     while left:
-        size = INSERT_ROWS if left >= INSERT_ROWS else 1 << (left.bit_length() - 1)
+        size = 1 << (min(left, most).bit_length() - 1)
         key = (head, width, size)
         sql = _inserts.get(key)
         if sql is None:

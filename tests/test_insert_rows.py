@@ -65,3 +65,17 @@ def test_a_failing_row_fails_the_call(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS u (n INTEGER PRIMARY KEY)")
     with pytest.raises(sqlite3.IntegrityError):
         insert_rows(db, "INSERT INTO u (n)", [(1,), (2,), (1,)])
+
+
+def test_wide_rows_stay_within_the_parameters_older_sqlite_allowed(
+    db: sqlite3.Connection,
+) -> None:
+    columns = [f"c{n}" for n in range(40)]
+    db.execute(f"CREATE TABLE IF NOT EXISTS wide ({', '.join(columns)})")
+    rows = [tuple(range(n, n + 40)) for n in range(100)]
+    counting = Counting(db)
+    insert_rows(counting, f"INSERT INTO wide ({', '.join(columns)})", rows)
+    assert db.execute("SELECT * FROM wide ORDER BY rowid").fetchall() == rows
+    # 999 // 40 = 24 rows at most: statements of 16 rows, then 4.
+    assert max(sql.count("(") - 1 for sql in counting.statements) == 16
+    assert len(counting.statements) == 7
