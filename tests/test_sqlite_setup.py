@@ -40,9 +40,10 @@ print(json.dumps({
 
 
 def _run(tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
+    """Run the script in a fresh interpreter with exactly the environment ``env``."""
     result = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(tmp_path / "journal.sqlite3")],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=120, env=env,
     )
     assert result.returncode == 0, result.stderr
     found: dict[str, object] = json.loads(result.stdout)
@@ -57,7 +58,7 @@ def test_a_fresh_process_turns_the_counting_off_and_journals_as_before(tmp_path:
 
 
 def test_the_defaults_stay_when_asked(tmp_path: Path) -> None:
-    found = _run(tmp_path, {KEEP_DEFAULTS: "1"})
+    found = _run(tmp_path, {**os.environ, KEEP_DEFAULTS: "1"})
     assert found["configured"] is False
     # SQLite counts what it holds: the configuration did not happen.
     assert isinstance(found["counted_bytes"], int) and found["counted_bytes"] > 0
