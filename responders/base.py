@@ -233,9 +233,9 @@ def insert_rows(db: "Transaction | Connection", head: str, rows: Sequence[Sequen
         return
     width = len(rows[0])
     most = min(INSERT_ROWS, max(1, _MAX_PARAMETERS // width))
-    start, left = 0, len(rows)
-    while left:
-        size = 1 << (min(left, most).bit_length() - 1)
+    start = 0
+    while start < len(rows):
+        size = 1 << (min(len(rows) - start, most).bit_length() - 1)
         key = (head, width, size)
         sql = _inserts.get(key)
         if sql is None:
@@ -243,7 +243,6 @@ def insert_rows(db: "Transaction | Connection", head: str, rows: Sequence[Sequen
             sql = _inserts[key] = f"{head} VALUES {', '.join([values] * size)}"
         db.execute(sql, list(chain.from_iterable(rows[start : start + size])))
         start += size
-        left -= size
 
 
 class Transaction(Protocol):
