@@ -49,14 +49,41 @@ class Batch:
     them; written with the batch's outputs, and read before that by later inputs of the batch.
     """
 
-    __slots__ = ("effects",)
+    __slots__ = ("_viewed", "_views", "effects")
 
     def __init__(self) -> None:
+        # Appended to by the switch; what is dropped goes through drop() or clear().
         self.effects: list[tuple[str, object]] = []
+        # Each runtime's effects, brought up to date from ``effects`` when read: lists that
+        # only grow until effects are dropped, when new ones are made, so a reader may index
+        # what it has read of one by its identity (ServiceContext.uncommitted), and reading
+        # them costs an input what it adds, not the batch's length.
+        self._views: dict[str, list[object]] = {}
+        self._viewed = 0
 
-    def of(self, owner: str) -> list[object]:
+    def of(self, owner: str) -> Sequence[object]:
         """The effects of one runtime, in the order the exchanges brought them."""
-        return [effect for name, effect in self.effects if name == owner]
+        views = self._views
+        for name, effect in self.effects[self._viewed:]:
+            view = views.get(name)
+            if view is None:
+                views[name] = view = []
+            view.append(effect)
+        self._viewed = len(self.effects)
+        return views.setdefault(owner, [])
+
+    def drop(self, start: int) -> None:
+        """Drop the effects from ``start`` on (an aborted input's)."""
+        del self.effects[start:]
+        if start < self._viewed:
+            self._views = {}
+            self._viewed = 0
+
+    def clear(self) -> None:
+        """Drop every effect: the batch is stored, or given up."""
+        self.effects.clear()
+        self._views = {}
+        self._viewed = 0
 
 
 class ServiceHost:

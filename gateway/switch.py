@@ -85,7 +85,9 @@ class Switch:
         # Audit records of the batch being answered; stored with its outputs.
         self._audit: list[AuditRecord] = []
         # State changes of the batch being answered: stored with its outputs, and read by
-        # later inputs of the batch through their service's ServiceContext.uncommitted.
+        # later inputs of the batch through their service's ServiceContext.uncommitted. The
+        # switch appends to the list itself, and drops through the batch, which keeps views.
+        self._batch = services.batch
         self._effects = services.batch.effects
         # Inputs of the batch with an aborted exchange.
         self._failed: set[int] = set()
@@ -117,7 +119,7 @@ class Switch:
             answered = [self._answer_input(item, now) for item in inputs]
         finally:
             self._held.write()
-            self._effects.clear()
+            self._batch.clear()
             self._audit = []
         if len(answered) > 1:
             try:
@@ -158,7 +160,7 @@ class Switch:
         except Exception as exc:
             # Later inputs of the batch must not see what this one brought.
             del self._audit[audit_from:]
-            del self._effects[effects_from:]
+            self._batch.drop(effects_from)
             return self._abort(item, now, exc)
         return tuple.__new__(_Answered, (item, outputs, self._audit[audit_from:],
                                          self._effects[effects_from:], item.id in self._failed))

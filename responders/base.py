@@ -312,7 +312,10 @@ class ServiceContext:
     also reads its ``IAQGW_*`` environment variables. ``emit`` journals outputs no input
     caused, with their effects, in one transaction, then delivers them; it raises when the
     journal refuses them. ``uncommitted`` gives the effects of the batch being answered that
-    are not written yet, so a later input of the batch sees what an earlier one brought.
+    are not written yet, so a later input of the batch sees what an earlier one brought: a
+    sequence that only grows while it is given again, and a new one once any effect is dropped
+    (the batch stored, an input aborted), so a runtime may index what it read of it by its
+    identity instead of reading it all for every input.
     ``nudge`` asks the scheduler to ask :meth:`ServiceRuntime.next_due` again (:class:`Nudge`).
     """
 

@@ -15,7 +15,6 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from itertools import chain
 from typing import Any, Final
 
 import orjson
@@ -286,6 +285,35 @@ def answer_case(
     return answered
 
 
+class _Read:
+    """What the desk's look-ups need of one sequence of effects not yet written, read once
+    each: it only grows while it is the same object (ServiceContext.uncommitted)."""
+
+    __slots__ = ("detainers", "effects", "opened", "pendings", "read")
+
+    def __init__(self, effects: Sequence[object]) -> None:
+        self.effects = effects
+        self.read = 0
+        self.detainers: set[tuple[str, str]] = set()
+        # The latest case opened for each (ori, nic, oca), and the PENDINGs of each case.
+        self.opened: dict[tuple[str, str | None, str | None], Case] = {}
+        self.pendings: dict[int, list[CasePending]] = {}
+
+    def up_to_date(self) -> "_Read":
+        """Read what was added since the last call."""
+        effects = self.effects
+        for effect in effects[self.read:]:
+            if isinstance(effect, DetainerLodged):
+                self.detainers.add((effect.ori, effect.arn))
+            elif isinstance(effect, CaseOpened):
+                case = effect.case
+                self.opened[(case.ori, case.nic, case.oca)] = case
+            elif isinstance(effect, CasePending):
+                self.pendings.setdefault(effect.case.id, []).append(effect)
+        self.read = len(effects)
+        return self
+
+
 class Casebook:
     """The LESC's state: the desk pipelines read, the effects it writes, what is due.
 
@@ -320,6 +348,9 @@ class Casebook:
         self._on_write = on_write
         # Effects of the timed actions being prepared in one sweep (see staged).
         self._staged: list[object] = []
+        # What the look-ups read of the batch's effects and of the sweep's (see _unwritten).
+        self._read_batch = _Read(())
+        self._read_staged = _Read(self._staged)
 
     @contextmanager
     def staged(self) -> Iterator[list[object]]:
@@ -335,10 +366,15 @@ class Casebook:
         finally:
             self._staged = []
 
-    def _pending_effects(self) -> Iterator[object]:
-        # The batch's effects not yet written, then those of the sweep under way; a chain
-        # rather than a generator: the detainer check runs it for every CUS/Y IAQ of a batch.
-        return chain(self._uncommitted(), self._staged)
+    def _unwritten(self) -> tuple[_Read, _Read]:
+        """The batch's effects not yet written, then those of the sweep under way; each read
+        once, however many inputs of a batch look them up (a new sequence is read anew)."""
+        uncommitted = self._uncommitted()
+        if uncommitted is not self._read_batch.effects:
+            self._read_batch = _Read(uncommitted)
+        if self._staged is not self._read_staged.effects:
+            self._read_staged = _Read(self._staged)
+        return self._read_batch.up_to_date(), self._read_staged.up_to_date()
 
     # the desk pipelines read
 
@@ -354,14 +390,12 @@ class Casebook:
             (ori, nic, oca),
         ).fetchone()
         case = _case(row) if row else None
-        for effect in self._pending_effects():
-            if isinstance(effect, CaseOpened):
-                opened = effect.case
-                if (opened.ori, opened.nic, opened.oca) == (ori, nic, oca):
-                    case = opened
-            elif isinstance(effect, CasePending) and case is not None and (
-                effect.case.id == case.id
-            ):
+        # A case opened later replaces one opened before; a PENDING names its own case.
+        for unwritten in self._unwritten():
+            case = unwritten.opened.get((ori, nic, oca), case)
+            if case is None:
+                continue
+            for effect in unwritten.pendings.get(case.id, ()):
                 case = dataclasses.replace(
                     case, deadline=effect.deadline, rtm=effect.rtm, pri=effect.pri,
                     rno=effect.rno, pendings=case.pendings + 1,
@@ -370,10 +404,9 @@ class Casebook:
 
     def detainer_in_place(self, ori: str, arn: str) -> bool:
         """Whether a detainer for this A-number was already lodged for this agency."""
-        # A plain loop, without any(...)'s generator and pair tuples.
-        for effect in self._pending_effects():
-            if isinstance(effect, DetainerLodged) and effect.arn == arn and effect.ori == ori:
-                return True
+        batch, sweep = self._unwritten()
+        if (ori, arn) in batch.detainers or (ori, arn) in sweep.detainers:
+            return True
         row = self._db.execute(
             "SELECT 1 FROM lesc_detainers WHERE ori = ? AND arn = ? LIMIT 1", (ori, arn)
         ).fetchone()
