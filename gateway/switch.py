@@ -35,10 +35,12 @@ from routing.services import SWITCH_ORI
 Owned = tuple[str, object]
 # A line's frames of a batch: (line, [(text, framing fault), ...]).
 LineFrames = tuple[str, Sequence[tuple[str, str | None]]]
-# Inputs a transaction at most. A service may read every uncommitted effect of the batch
-# for each input (the casebook's detainer check), so a batch's cost per input grows with
-# its size; this keeps it near the small batches' and bounds a transaction's time.
-MAX_BATCH = 256
+# Inputs a transaction at most: it bounds a transaction's time (about 40 ms of a core at
+# 1,024 IAQs) and how long a large iteration's first outputs wait for its last inputs. Larger
+# parts cost an input fewer commits, socket writes and WAL pages (docs/benchmarks.md, round
+# 26); a service's look-ups in the batch's uncommitted effects cost an input what it added,
+# whatever the batch's size (ServiceContext.uncommitted).
+MAX_BATCH = 1024
 
 
 # A named tuple built by tuple.__new__, as responders/base.py builds a Reply: one an input.
