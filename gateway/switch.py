@@ -37,9 +37,9 @@ Owned = tuple[str, object]
 LineFrames = tuple[str, Sequence[tuple[str, str | None]]]
 # Inputs a transaction at most: it bounds a transaction's time (about 40 ms of a core at
 # 1,024 IAQs) and how long a large iteration's first outputs wait for its last inputs. Larger
-# parts cost an input fewer commits, socket writes and WAL pages (docs/benchmarks.md, round
-# 26); a service's look-ups in the batch's uncommitted effects cost an input what it added,
-# whatever the batch's size (ServiceContext.uncommitted).
+# parts cost an iteration fewer commits and socket writes, and an IAQ less time
+# (docs/benchmarks.md, round 26); a service's look-ups in the batch's uncommitted effects
+# cost an input what it added, whatever the batch's size (ServiceContext.uncommitted).
 MAX_BATCH = 1024
 
 

@@ -13,7 +13,15 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.services import Batch
 from responders.lesc.casebook import SCHEMA, Casebook
-from responders.lesc.desk import HIT, OPEN, Case, CaseOpened, DetainerLodged, QueryServed
+from responders.lesc.desk import (
+    HIT,
+    OPEN,
+    Case,
+    CaseOpened,
+    CasePending,
+    DetainerLodged,
+    QueryServed,
+)
 
 AT = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
@@ -103,3 +111,10 @@ def test_the_casebook_finds_a_case_opened_earlier_in_the_batch(
     uncommitted.append(CaseOpened(second, AT))
     assert book.find_case("CA0000000", "E123456789", "OCA1") == second
     assert book.find_case("CA0000000", "E123456789", "OCA2") is None
+    # A PENDING renews its own case's promise; one for the case replaced changes nothing.
+    deadline = AT + timedelta(minutes=10)
+    uncommitted.append(CasePending(first, AT, AT + timedelta(hours=1), "C", "R", 2))
+    uncommitted.append(CasePending(second, AT, deadline, "C", "U", 2))
+    found = book.find_case("CA0000000", "E123456789", "OCA1")
+    assert found is not None and found.id == 2
+    assert (found.deadline, found.pri, found.rno, found.pendings) == (deadline, "U", 2, 1)
