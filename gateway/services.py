@@ -55,9 +55,9 @@ class Batch:
         # Appended to by the switch; what is dropped goes through drop() or clear().
         self.effects: list[tuple[str, object]] = []
         # Each runtime's effects, brought up to date from ``effects`` when read: lists that
-        # only grow until effects are dropped, when new ones are made, so a reader may index
-        # what it has read of one by its identity (ServiceContext.uncommitted), and reading
-        # them costs an input what it adds, not the batch's length.
+        # only grow until effects they hold are dropped, when new ones are made, so a reader
+        # may index what it has read of one by its identity (ServiceContext.uncommitted), and
+        # reading them costs an input what it adds, not the batch's length.
         self._views: dict[str, list[object]] = {}
         self._viewed = 0
 
@@ -73,17 +73,16 @@ class Batch:
         return views.setdefault(owner, [])
 
     def drop(self, start: int) -> None:
-        """Drop the effects from ``start`` on (an aborted input's)."""
+        """Drop the effects from ``start`` on (an aborted input's, or all of them)."""
         del self.effects[start:]
+        # Views that held a dropped effect are made anew; views of what stays stay.
         if start < self._viewed:
             self._views = {}
             self._viewed = 0
 
     def clear(self) -> None:
         """Drop every effect: the batch is stored, or given up."""
-        self.effects.clear()
-        self._views = {}
-        self._viewed = 0
+        self.drop(0)
 
 
 class ServiceHost:

@@ -313,9 +313,9 @@ class ServiceContext:
     caused, with their effects, in one transaction, then delivers them; it raises when the
     journal refuses them. ``uncommitted`` gives the effects of the batch being answered that
     are not written yet, so a later input of the batch sees what an earlier one brought: a
-    sequence that grows in place while the batch is answered, and a new one once any effect
-    is dropped (the batch stored, an input aborted), so a runtime may keep what it read of it,
-    by its identity, instead of reading it all for every input.
+    sequence that grows in place while the batch is answered, and a new one once effects it
+    holds are dropped (the batch stored, an input aborted), so a runtime may keep what it read
+    of it, by its identity, instead of reading it all for every input.
     ``nudge`` asks the scheduler to ask :meth:`ServiceRuntime.next_due` again (:class:`Nudge`).
     """
 
