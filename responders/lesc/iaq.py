@@ -18,6 +18,7 @@ from responders.lesc.enhanced import open_enhanced_case, want_enhanced
 from responders.lesc.iaq_steps import acknowledge, answer, read_iaq
 from responders.lesc.indices import SEARCHES
 from responders.lesc.indices.finding import listing_of
+from responders.lesc.read_ahead import read_ahead
 from responders.lesc.timing import hold_answer
 
 criminal_justice = Pipeline(
@@ -63,4 +64,5 @@ pipeline = Pipeline(
     accepts=frozenset({"IAQ"}),
     # Counted once answered: the figures hold what the indices found.
     steps=(read_iaq, classify, by_purpose, count),
+    prepare=read_ahead,
 )

@@ -11,6 +11,7 @@ from formats.person import Person
 from responders.base import Exchange, Reply
 from responders.lesc.desk import LescState, lesc_state, name_of
 from responders.lesc.indices.finding import IndexFinding, format_listing, listing_of
+from responders.lesc.read_ahead import read_ahead_of
 
 STATUS_SUMMARY: Final = {
     "NRF": "NO RECORD LOCATED IN THE DHS INDICES SEARCHED. THIS DOES NOT ESTABLISH STATUS.",
@@ -100,8 +101,13 @@ def identity_differences(inquiry: Asked, record: Any) -> tuple[list[tuple[str, s
 
 
 def read_iaq(exchange: Exchange) -> None:
-    """Split the body into ``TAG/value.`` fields and apply the IAQ field rules."""
-    exchange.fields, exchange.data["iaq"] = parse_iaq(exchange.message.body, exchange.today)
+    """Split the body into ``TAG/value.`` fields and apply the IAQ field rules (or take them
+    as the pipeline read them ahead, responders/lesc/read_ahead.py)."""
+    ahead = read_ahead_of(exchange)
+    if ahead is None:
+        exchange.fields, exchange.data["iaq"] = parse_iaq(exchange.message.body, exchange.today)
+    else:
+        exchange.fields, exchange.data["iaq"] = ahead.fields, ahead.iaq
 
 
 def acknowledge(exchange: Exchange) -> None:

@@ -17,6 +17,7 @@ from responders.base import Exchange
 from responders.lesc.desk import LescState, lesc_state
 from responders.lesc.indices.finding import IndexFinding
 from responders.lesc.indices.identifiers import arn_of_fbi, arn_of_sid
+from responders.lesc.read_ahead import read_ahead_of
 
 # No identifier chosen by an index is in the IAQ.
 _BY_NAME: Final = (False, False, False)
@@ -31,7 +32,8 @@ class Subjects:
     __slots__ = ("_a_numbers", "_by_arn", "_found_by", "_index", "_numbered", "by_name",
                  "findings", "iaq", "tables")
 
-    def __init__(self, iaq: IAQ, state: LescState, findings: list[IndexFinding]) -> None:
+    def __init__(self, iaq: IAQ, state: LescState, findings: list[IndexFinding],
+                 by_name: list[Any] | None = None) -> None:
         self.iaq = iaq
         # Where each index step appends its finding, in search order: the exchange's
         # ``data["indices"]``, which the IAR and the figures read.
@@ -40,8 +42,12 @@ class Subjects:
         self.tables: Mapping[str, Mapping[str, Any]] = state.tables
         self._index = state.index
         # Records matching the IAQ's name, DOB and sex as the central index searches them:
-        # every IAQ needs them (SEVIS searches by name alone, the others add them).
-        self.by_name: list[Any] = state.index.by_name(iaq.last, iaq.first, iaq.dob, iaq.sex)
+        # every IAQ needs them (SEVIS searches by name alone, the others add them). Given
+        # when the pipeline searched them ahead.
+        self.by_name: list[Any] = (
+            state.index.by_name(iaq.last, iaq.first, iaq.dob, iaq.sex) if by_name is None
+            else by_name
+        )
         self._by_arn: dict[str, Any | None] = {}
         self._found_by: dict[tuple[bool, bool, bool], list[Any]] = {}
         self._a_numbers: tuple[str | None, str | None, str | None] | None = None
@@ -104,8 +110,13 @@ def subjects_of(exchange: Exchange) -> Subjects:
     found: Subjects | None = exchange.data.get("subjects")
     if found is None:
         data = exchange.data
-        found = data["subjects"] = Subjects(data["iaq"], lesc_state(exchange),
-                                            data.setdefault("indices", []))
+        iaq = data["iaq"]
+        # The search read ahead holds for the IAQ read ahead, not for one a step put instead.
+        ahead = read_ahead_of(exchange)
+        found = data["subjects"] = Subjects(
+            iaq, lesc_state(exchange), data.setdefault("indices", []),
+            ahead.by_name if ahead is not None and ahead.iaq is iaq else None,
+        )
     return found
 
 
