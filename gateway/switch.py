@@ -183,19 +183,21 @@ class Switch:
             try:
                 limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
                 destinations = self._router.resolve_all(msg.dests, limit).destinations
-            except MessageError:
+                for destination in destinations:
+                    service = FORWARD if destination.kind == "line" else destination.name
+                    group = reading.get((service, msg.mke))
+                    if group is None:
+                        answering = self._services.answering(service, msg.mke)
+                        if answering is None or answering.pipeline.prepare is None:
+                            continue
+                        group = reading[(service, msg.mke)] = (
+                            answering.pipeline.prepare, answering.runtime.state, [], [])
+                    group[2].append(item.id)
+                    group[3].append((msg, item.received_at.date()))
+            except Exception:
+                # A fault of the input (its ER), or worse: met again in the input's turn, where
+                # it is answered, or the input aborted, alone.
                 continue
-            for destination in destinations:
-                service = FORWARD if destination.kind == "line" else destination.name
-                group = reading.get((service, msg.mke))
-                if group is None:
-                    answering = self._services.answering(service, msg.mke)
-                    if answering is None or answering.pipeline.prepare is None:
-                        continue
-                    group = reading[(service, msg.mke)] = (
-                        answering.pipeline.prepare, answering.runtime.state, [], [])
-                group[2].append(item.id)
-                group[3].append((msg, item.received_at.date()))
         for (service, _), (prepare, state, ids, messages) in reading.items():
             try:
                 values = prepare(state, messages)
@@ -496,13 +498,8 @@ def _quoted(item: JournaledInput, msg: InputMessage | None) -> str:
 
 def _read(item: JournaledInput) -> InputMessage | None:
     """The input's header, when it can be read at all (for the notices of a failed input)."""
-    if item.bad is not None:
-        return None
-    try:
-        return read_input(item.text)
-    except Exception:
-        # A MessageError, or the parser failing itself: either way there is no header.
-        return None
+    header = _read_header(item)
+    return header if isinstance(header, InputMessage) else None
 
 
 def _parts(batch: Sequence[LineFrames], size: int) -> Iterator[list[LineFrames]]:

@@ -16,7 +16,9 @@ from structlog.testing import CapturingLogger
 
 from formats.iaq import parse_iaq
 from formats.message import InputMessage, format_input, parse_input
+from formats.nlets_xml import read_input
 from formats.output import parse_output
+from gateway import switch
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from responders.base import Exchange, Pipeline, Reply
@@ -178,3 +180,25 @@ async def test_the_name_search_read_ahead_serves_only_the_iaq_read_ahead(
     other = _exchange(gw, text, ReadAhead(fields, read, marker))
     other.data["iaq"] = parse_iaq(parse_input(text).body, START.date())[1]
     assert subjects_of(other).by_name is not marker
+
+
+async def test_a_header_reader_that_fails_aborts_that_input_alone(
+    gateway: tuple[Gateway, CapturingLogger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw, logger = gateway
+    poisoned = za("POISON", "B")
+
+    def read(text: str) -> InputMessage:
+        if text == poisoned:
+            raise RuntimeError("READER BUG")
+        return read_input(text)
+
+    monkeypatch.setattr(switch, "read_input", read)
+    outputs = answered(gw, [za("ONE", "A"), poisoned, za("TWO", "C")])
+    # Read ahead for the inputs whose headers were read; the other failed in its turn.
+    assert prepared_calls == [["ONE", "TWO"]]
+    assert [(control, mke) for control, mke, _ in outputs] == [("A", "AM"), (None, "SM"),
+                                                                ("C", "AM")]
+    [failed] = [call.kwargs for call in logger.calls
+                if call.kwargs.get("event") == "pipeline.failed"]
+    assert failed["error"] == "RuntimeError: READER BUG"
