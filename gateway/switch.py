@@ -174,7 +174,8 @@ class Switch:
     def _read_ahead(self, inputs: Sequence[JournaledInput], headers: Sequence[Header]) -> None:
         """Have each pipeline with a ``prepare`` read ahead for the batch's inputs that reach
         it (Pipeline.prepare); what it read waits in ``_prepared`` for their exchanges."""
-        # By (service, key): the pipeline that answers them, and the inputs' ids and messages.
+        # By (service, key): its pipeline's prepare and the state it reads, the inputs' ids
+        # and (message, date of receipt).
         reading: dict[tuple[str, str], tuple[Prepare, Any, list[int],
                                              list[tuple[InputMessage, date]]]] = {}
         for item, msg in zip(inputs, headers, strict=True):

@@ -14,6 +14,7 @@ from conftest import gateway_settings
 from messages import iaq
 from structlog.testing import CapturingLogger
 
+from formats.errors import MessageError
 from formats.iaq import parse_iaq
 from formats.message import InputMessage, format_input, parse_input
 from formats.nlets_xml import read_input
@@ -22,7 +23,7 @@ from gateway import switch
 from gateway.app import Gateway
 from gateway.clock import ManualClock
 from responders.base import Exchange, Pipeline, Reply
-from responders.lesc import LESC, LESC_ORI
+from responders.lesc import LESC, LESC_ORI, iaq_steps
 from responders.lesc.desk import LescState
 from responders.lesc.indices.subjects import subjects_of
 from responders.lesc.read_ahead import ReadAhead, read_ahead
@@ -135,7 +136,10 @@ async def test_the_lesc_reads_ahead_what_its_steps_would_read(
     texts = [iaq(CA), iaq(CA, nam="SMITH, JOHN", dob="19700101", sex="M"), iaq(CA, dob="X")]
     messages = [parse_input(text) for text in texts]
     first, second, invalid = read_ahead(state, [(message, today) for message in messages])
-    assert invalid is None
+    with pytest.raises(MessageError) as fault:
+        parse_iaq(messages[2].body, today)
+    assert isinstance(invalid, MessageError)
+    assert (invalid.code, invalid.detail) == (fault.value.code, fault.value.detail)
     for ahead, message in ((first, messages[0]), (second, messages[1])):
         assert isinstance(ahead, ReadAhead)
         fields, found = parse_iaq(message.body, today)
@@ -143,6 +147,25 @@ async def test_the_lesc_reads_ahead_what_its_steps_would_read(
         assert ahead.by_name == state.index.by_name(found.last, found.first, found.dob, found.sex)
     with pytest.raises(TypeError):
         read_ahead(object(), [])
+
+
+async def test_a_fault_found_ahead_is_the_er_of_its_turn(
+    gateway: tuple[Gateway, CapturingLogger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw, _ = gateway
+
+    def parsed_in_turn(body: str, today: date) -> Any:
+        raise AssertionError("parsed a second time")
+
+    # Read ahead, nothing is parsed in the step: a second parse would abort the input (SM).
+    monkeypatch.setattr(iaq_steps, "parse_iaq", parsed_in_turn)
+    bad = iaq(CA, control="B", dob="19851399")
+    outputs = answered(gw, [iaq(CA, control="A"), bad])
+    ahead = read_ahead(_lesc_state(gw), [(parse_input(bad), START.date())])
+    assert isinstance(ahead[0], MessageError)
+    assert [(control, mke) for control, mke, _ in outputs] == [("A", "AM"), ("A", "IAR"),
+                                                                ("B", "ER")]
+    assert ahead[0].detail in outputs[-1][2]
 
 
 def _exchange(gw: Gateway, text: str, prepared: Any = None) -> Exchange:

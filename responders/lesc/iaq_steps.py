@@ -5,6 +5,7 @@ from datetime import date
 from typing import Any, Final, NamedTuple
 
 from formats.dates import format_ccyymmdd
+from formats.errors import MessageError
 from formats.iaq import IAQ, parse_iaq
 from formats.message import format_fields
 from formats.person import Person
@@ -104,10 +105,13 @@ def read_iaq(exchange: Exchange) -> None:
     """Split the body into ``TAG/value.`` fields and apply the IAQ field rules (or take them
     as the pipeline read them ahead, responders/lesc/read_ahead.py)."""
     ahead = read_ahead_of(exchange)
-    if ahead is None:
-        exchange.fields, exchange.data["iaq"] = parse_iaq(exchange.message.body, exchange.today)
-    else:
+    if ahead is not None:
         exchange.fields, exchange.data["iaq"] = ahead.fields, ahead.iaq
+    elif isinstance(exchange.prepared, MessageError):
+        # The body's fault, found ahead: not parsed a second time.
+        raise exchange.prepared
+    else:
+        exchange.fields, exchange.data["iaq"] = parse_iaq(exchange.message.body, exchange.today)
 
 
 def acknowledge(exchange: Exchange) -> None:

@@ -29,21 +29,22 @@ class ReadAhead(NamedTuple):
     by_name: list[Any]
 
 
-def read_ahead(state: Any, inputs: Sequence[tuple[InputMessage, date]]) -> list[ReadAhead | None]:
-    """Each input's IAQ and name search; None for a body that is no valid IAQ (its step
-    raises the fault in turn)."""
+def read_ahead(state: Any, inputs: Sequence[tuple[InputMessage, date]],
+               ) -> list[ReadAhead | MessageError]:
+    """Each input's IAQ and name search, or the fault of a body that is no valid IAQ (its
+    step raises it in turn, rather than parse the body again)."""
     if not isinstance(state, LescState):
         raise TypeError("the LESC's pipeline reads ahead with the LESC's state")
-    parsed: list[tuple[dict[str, str], IAQ] | None] = []
+    parsed: list[tuple[dict[str, str], IAQ] | MessageError] = []
     for message, today in inputs:
         try:
             parsed.append(parse_iaq(message.body, today))
-        except MessageError:
-            parsed.append(None)
+        except MessageError as exc:
+            parsed.append(exc)
     # The searches after all the parses, not in turn: each loop keeps its own code warm.
     by_name = state.index.by_name
     return [
-        None if read is None
+        read if isinstance(read, MessageError)
         else ReadAhead(read[0], read[1], by_name(read[1].last, read[1].first, read[1].dob,
                                                  read[1].sex))
         for read in parsed
@@ -51,6 +52,6 @@ def read_ahead(state: Any, inputs: Sequence[tuple[InputMessage, date]]) -> list[
 
 
 def read_ahead_of(exchange: Exchange) -> ReadAhead | None:
-    """What the pipeline read ahead for the exchange's IAQ, or None."""
+    """What the pipeline read ahead for the exchange's IAQ, or None (nothing, or a fault)."""
     ahead = exchange.prepared
     return ahead if type(ahead) is ReadAhead else None
