@@ -181,7 +181,7 @@ async def test_an_iar_is_the_same_read_ahead_or_not(
     assert answering is not None
     text = iaq(CA, arn="012345678")
     [ahead] = read_ahead(_lesc_state(gw), [(parse_input(text), START.date())])
-    assert ahead is not None
+    assert isinstance(ahead, ReadAhead)
     replies: list[list[Reply]] = [
         answering.pipeline.run(_exchange(gw, text, prepared)) for prepared in (None, ahead)
     ]
