@@ -141,7 +141,7 @@ class Pipeline:
     (an index, a registry): the steps still run input by input and see what earlier inputs
     of the batch did. Where it gives None, or fails, the steps do the work themselves. The
     same work done for a batch at once runs on a warm interpreter: the IAQ's name search
-    took half the time so (docs/benchmarks.md, round 27).
+    took less than half the time so (docs/benchmarks.md, round 27).
     """
 
     service: str
