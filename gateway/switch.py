@@ -37,7 +37,7 @@ from responders.base import (
     summary,
 )
 from routing.lines import LineRegistry
-from routing.resolve import Destination, Router
+from routing.resolve import Destination, Resolution, Router
 from routing.services import SWITCH_ORI
 
 # A state change and the service whose runtime writes it.
@@ -182,10 +182,8 @@ class Switch:
             if not isinstance(msg, InputMessage):
                 continue
             try:
-                limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
-                destinations = self._router.resolve_all(msg.dests, limit).destinations
-                for destination in destinations:
-                    service = FORWARD if destination.kind == "line" else destination.name
+                for destination in self._resolve(msg).destinations:
+                    service = _service_of(destination)
                     group = reading.get((service, msg.mke))
                     if group is None:
                         answering = self._services.answering(service, msg.mke)
@@ -299,8 +297,7 @@ class Switch:
             return [self._error(item, now, msg, exc, to_sender=False)]
         try:
             self._router.check_authorized(msg.mke, msg.sender)
-            limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
-            resolution = self._router.resolve_all(msg.dests, limit)
+            resolution = self._resolve(msg)
         except MessageError as exc:
             return [self._error(item, now, msg, exc)]
         destinations = resolution.destinations
@@ -358,10 +355,15 @@ class Switch:
                 )
         return outputs
 
+    def _resolve(self, msg: InputMessage) -> Resolution:
+        """The message's destinations resolved, as many as its key allows."""
+        limit = YQ_MAX_DESTINATIONS if msg.mke == "YQ" else MAX_DESTINATIONS
+        return self._router.resolve_all(msg.dests, limit)
+
     def _run(
         self, item: JournaledInput, msg: InputMessage, dest: Destination
     ) -> tuple[list[Reply], list[Owned]]:
-        service = FORWARD if dest.kind == "line" else dest.name
+        service = _service_of(dest)
         answering = self._services.answering(service, msg.mke)
         if answering is None:
             raise MessageError(
@@ -495,6 +497,11 @@ def _quoted(item: JournaledInput, msg: InputMessage | None) -> str:
     if isinstance(msg, XmlInput):
         return format_input(msg.mke, msg.sender, msg.dests, msg.body, msg.control)
     return item.text
+
+
+def _service_of(destination: Destination) -> str:
+    """The service whose pipelines answer a destination: a line's is forwarding."""
+    return FORWARD if destination.kind == "line" else destination.name
 
 
 def _read(item: JournaledInput) -> InputMessage | None:
